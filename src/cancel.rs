@@ -1,0 +1,115 @@
+//! Cooperative cancellation shared by every worker.
+//!
+//! A [`CancelToken`] is a flag that a worker checks between chunks and steps
+//! (one relaxed atomic load, cheap enough for a hot loop) plus a condvar so a
+//! worker that sleeps wakes up the moment it is cancelled instead of finishing
+//! its nap — the same shape as bottom's `CancellationToken`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Returned by operations that stopped because their token was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+#[derive(Debug, Default)]
+struct Shared {
+    flag: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// A cloneable cancel flag that also wakes sleepers early.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken {
+    shared: Arc<Shared>,
+}
+
+impl CancelToken {
+    /// A fresh, not-cancelled token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels the token and wakes every thread sleeping on it.
+    pub fn cancel(&self) {
+        self.shared.flag.store(true, Ordering::Release);
+        // Take the lock so a sleeper between its check and its wait cannot miss the wake-up.
+        let _guard = self
+            .shared
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.shared.wake.notify_all();
+    }
+
+    /// True once [`cancel`](Self::cancel) has been called.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.flag.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once cancelled, for `?` in worker loops.
+    #[inline]
+    pub fn check(&self) -> Result<(), Cancelled> {
+        if self.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps for `duration`, returning early with `Err(Cancelled)` on cancel.
+    pub fn sleep(&self, duration: Duration) -> Result<(), Cancelled> {
+        let deadline = Instant::now() + duration;
+        let mut guard = self
+            .shared
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.is_cancelled() {
+                return Err(Cancelled);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            guard = self
+                .shared
+                .wake
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_wakes_early_on_cancel() {
+        let token = CancelToken::new();
+        let sleeper = token.clone();
+        let handle = std::thread::spawn(move || {
+            let start = Instant::now();
+            let result = sleeper.sleep(Duration::from_secs(30));
+            (result, start.elapsed())
+        });
+        token.cancel();
+        let (result, took) = handle.join().expect("sleeper thread");
+        assert_eq!(result, Err(Cancelled));
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
+
+    #[test]
+    fn sleep_completes_when_not_cancelled() {
+        let token = CancelToken::new();
+        assert_eq!(token.sleep(Duration::from_millis(1)), Ok(()));
+        assert!(token.check().is_ok());
+    }
+}

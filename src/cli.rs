@@ -1,0 +1,126 @@
+//! The command line: clap definitions and the checks that turn bad input
+//! into one clear line and exit code 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::gil::{Mode, SwitchInterval};
+use crate::lab::Experiment;
+use crate::work::FetchTarget;
+
+/// threadlab: see why threads speed up I/O-bound work but not CPU-bound work
+/// under CPython's GIL — live, in your terminal.
+#[derive(Debug, Parser)]
+#[command(name = "threadlab", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run; without one, the dashboard.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Dashboard options.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The dashboard's options.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// GIL emulation at start: free (off), gil (CPython 3), legacy (Python 2).
+    #[arg(long, value_name = "MODE", default_value = "free", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// Switch interval in milliseconds, 0.1 to 100 (CPython's default: 5).
+    #[arg(long, value_name = "MS", default_value = "5", value_parser = parse_interval)]
+    pub interval: SwitchInterval,
+    /// Fetch this http(s) URL instead of the embedded loopback server.
+    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    pub url: Option<FetchTarget>,
+    /// Write file workers' files in this existing directory (default: a fresh
+    /// temp dir, removed at exit).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Size of each file worker's file, in MiB (1 to 4096).
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub file_mib: u64,
+    /// Frame rate cap (1 to 240); key presses are drawn at once regardless.
+    #[arg(long, value_name = "FPS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: u32,
+    /// Write logs to this file (level from THREADLAB_LOG, e.g. `debug`).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Testing only: inject a fault (ui-panic: `!` panics the UI thread;
+    /// worker-panic: cpu workers panic halfway).
+    #[arg(long, value_name = "FAULT", hide = true)]
+    pub fault: Option<Fault>,
+}
+
+/// Faults that tests can switch on, on purpose and visibly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fault {
+    /// The `!` key panics the UI thread.
+    UiPanic,
+    /// Every cpu worker panics halfway through.
+    WorkerPanic,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded HTTP server alone (loopback only) until Ctrl-C.
+    Serve {
+        /// Address to bind: 127.0.0.1:PORT (loopback only; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// Run a GIL experiment headless and print a table (or JSON).
+    Bench(BenchArgs),
+}
+
+/// Options of `threadlab bench`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// throughput, io, latency, convoy, or all.
+    #[arg(value_parser = parse_experiment)]
+    pub experiment: Experiment,
+    /// Modes to run (comma-separated): free, gil, legacy. Default: all three.
+    #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
+    pub mode: Vec<Mode>,
+    /// Thread counts (comma-separated, each 1 to 64).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: Vec<u32>,
+    /// Switch interval in ms, 0.1 to 100.
+    #[arg(long, value_name = "MS", default_value = "5", value_parser = parse_interval)]
+    pub interval: SwitchInterval,
+    /// Seconds per measurement (0.05 to 60).
+    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    pub seconds: f64,
+    /// Print one JSON document per experiment instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|e: crate::gil::UnknownMode| e.to_string())
+}
+
+fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
+    s.parse()
+        .map_err(|e: crate::gil::IntervalOutOfRange| e.to_string())
+}
+
+fn parse_url(s: &str) -> Result<FetchTarget, String> {
+    FetchTarget::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_experiment(s: &str) -> Result<Experiment, String> {
+    s.parse()
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.05..=60.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds from 0.05 to 60"
+        )),
+    }
+}

@@ -1,0 +1,680 @@
+//! The emulated Global Interpreter Lock.
+//!
+//! Three [`Mode`]s, switchable at run time:
+//!
+//! * `free` — no lock at all: Rust threads as they are, or CPython's
+//!   free-threaded build.
+//! * `gil` — CPython 3.2+'s "new GIL" as written in `Python/ceval_gil.c`: a
+//!   waiter sleeps one switch interval on a condvar; if that wait times out
+//!   and no switch happened meanwhile it sets `drop_request` (the eval
+//!   breaker). The holder sees the flag at its next check, drops the GIL,
+//!   waits until another thread has taken it (forced switching) and then
+//!   queues up again like everyone else. No fairness queue: a newcomer may
+//!   barge in, and the OS picks which waiter wakes.
+//! * `legacy` — Python 2's GIL: a plain lock that the holder releases and
+//!   re-takes every N "ticks", with no timeout and no forced hand-over.
+//!
+//! A thread takes part through its own [`GilThread`]: [`GilThread::check`] is
+//! the eval-breaker check a worker calls between its small steps, and
+//! [`GilThread::blocking`] runs a blocking call with the GIL released, like
+//! `Py_BEGIN_ALLOW_THREADS`. Every lane change is stamped into the
+//! [`Timeline`] and summed into [`ThreadStats`].
+
+mod timeline;
+
+pub use timeline::{GilEvent, StatsSnapshot, ThreadStats, ThreadTag, Timeline, Transition};
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::cancel::{CancelToken, Cancelled};
+
+/// Which lock, if any, threads must hold to run "Python".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// No lock: threads run in parallel.
+    #[default]
+    Free,
+    /// CPython 3.2+'s GIL with a switch interval and forced switching.
+    Gil,
+    /// Python 2's GIL: release and re-take every N ticks.
+    Legacy,
+}
+
+impl Mode {
+    /// Every mode, in the order they are shown.
+    pub const ALL: [Mode; 3] = [Mode::Free, Mode::Gil, Mode::Legacy];
+
+    /// The mode's name as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Free => "free",
+            Mode::Gil => "gil",
+            Mode::Legacy => "legacy",
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            Mode::Free => 0,
+            Mode::Gil => 1,
+            Mode::Legacy => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Mode {
+        match v {
+            1 => Mode::Gil,
+            2 => Mode::Legacy,
+            _ => Mode::Free,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error for a mode name that is not one of `free`, `gil`, `legacy`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown GIL mode '{0}': expected one of free, gil, legacy")]
+pub struct UnknownMode(pub String);
+
+impl FromStr for Mode {
+    type Err = UnknownMode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownMode(s.to_string()))
+    }
+}
+
+/// CPython's switch interval (`sys.setswitchinterval`), kept within 0.1–100 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SwitchInterval(Duration);
+
+/// The error for a switch interval outside 0.1–100 ms.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "switch interval {0} ms is out of range: expected a number of milliseconds from 0.1 to 100"
+)]
+pub struct IntervalOutOfRange(pub String);
+
+impl SwitchInterval {
+    /// The shortest interval allowed: 0.1 ms.
+    pub const MIN: SwitchInterval = SwitchInterval(Duration::from_micros(100));
+    /// The longest interval allowed: 100 ms.
+    pub const MAX: SwitchInterval = SwitchInterval(Duration::from_millis(100));
+    /// CPython's default: 5 ms.
+    pub const DEFAULT: SwitchInterval = SwitchInterval(Duration::from_millis(5));
+
+    /// An interval of `ms` milliseconds, if within range.
+    pub fn from_millis_f64(ms: f64) -> Result<Self, IntervalOutOfRange> {
+        let min = Self::MIN.as_millis_f64();
+        let max = Self::MAX.as_millis_f64();
+        if !ms.is_finite() || ms < min - 1e-9 || ms > max + 1e-9 {
+            return Err(IntervalOutOfRange(format!("{ms}")));
+        }
+        Ok(Self(Duration::from_secs_f64(ms / 1000.0)))
+    }
+
+    /// The interval as a `Duration`.
+    pub fn duration(self) -> Duration {
+        self.0
+    }
+
+    /// The interval in milliseconds.
+    pub fn as_millis_f64(self) -> f64 {
+        self.0.as_secs_f64() * 1000.0
+    }
+
+    /// Half as long, not below [`MIN`](Self::MIN).
+    pub fn halved(self) -> Self {
+        Self((self.0 / 2).max(Self::MIN.0))
+    }
+
+    /// Twice as long, not above [`MAX`](Self::MAX).
+    pub fn doubled(self) -> Self {
+        Self((self.0 * 2).min(Self::MAX.0))
+    }
+}
+
+impl Default for SwitchInterval {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl FromStr for SwitchInterval {
+    type Err = IntervalOutOfRange;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ms: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| IntervalOutOfRange(s.to_string()))?;
+        Self::from_millis_f64(ms)
+    }
+}
+
+/// Python 2's `sys.setcheckinterval` default: release every 100 ticks.
+pub const DEFAULT_LEGACY_TICKS: u32 = 100;
+
+#[derive(Debug, Default)]
+struct Core {
+    locked: bool,
+    last_holder: ThreadTag,
+    switch_number: u64,
+    waiters: u32,
+    switch_waiters: u32,
+}
+
+#[derive(Debug)]
+struct Shared {
+    mode: AtomicU8,
+    interval_ns: AtomicU64,
+    legacy_ticks: AtomicU32,
+    drop_request: AtomicBool,
+    core: Mutex<Core>,
+    /// Waiters for the GIL sleep here (CPython's `gil->cond`).
+    cond: Condvar,
+    /// A forced dropper sleeps here until someone else took it (`gil->switch_cond`).
+    switch_cond: Condvar,
+    next_tag: AtomicU32,
+    held_ns: AtomicU64,
+    forced_switches: AtomicU64,
+    timeline: Timeline,
+    epoch: Instant,
+}
+
+/// The emulated interpreter lock; cheap to clone, shared by every thread.
+#[derive(Debug, Clone)]
+pub struct Gil {
+    shared: Arc<Shared>,
+}
+
+impl Default for Gil {
+    fn default() -> Self {
+        Self::new(Mode::Free, SwitchInterval::DEFAULT)
+    }
+}
+
+impl Gil {
+    /// A GIL in `mode` with switch interval `interval`.
+    pub fn new(mode: Mode, interval: SwitchInterval) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                mode: AtomicU8::new(mode.to_u8()),
+                interval_ns: AtomicU64::new(interval.duration().as_nanos() as u64),
+                legacy_ticks: AtomicU32::new(DEFAULT_LEGACY_TICKS),
+                drop_request: AtomicBool::new(false),
+                core: Mutex::new(Core::default()),
+                cond: Condvar::new(),
+                switch_cond: Condvar::new(),
+                next_tag: AtomicU32::new(1),
+                held_ns: AtomicU64::new(0),
+                forced_switches: AtomicU64::new(0),
+                timeline: Timeline::default(),
+                epoch: Instant::now(),
+            }),
+        }
+    }
+
+    /// The mode in force.
+    pub fn mode(&self) -> Mode {
+        Mode::from_u8(self.shared.mode.load(Ordering::Acquire))
+    }
+
+    /// Switches the mode; safe at any time. Waiters wake and re-decide:
+    /// with the lock off they carry on; holders let go at their next check.
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.mode.store(mode.to_u8(), Ordering::Release);
+        if mode == Mode::Free {
+            self.shared.drop_request.store(false, Ordering::Relaxed);
+        }
+        self.wake_all();
+    }
+
+    /// The switch interval in force.
+    pub fn interval(&self) -> SwitchInterval {
+        SwitchInterval(Duration::from_nanos(
+            self.shared.interval_ns.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Sets the switch interval (takes effect at each waiter's next wait).
+    pub fn set_interval(&self, interval: SwitchInterval) {
+        self.shared
+            .interval_ns
+            .store(interval.duration().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Ticks between releases in `legacy` mode.
+    pub fn legacy_ticks(&self) -> u32 {
+        self.shared.legacy_ticks.load(Ordering::Relaxed)
+    }
+
+    /// Sets the ticks between releases in `legacy` mode (at least 1).
+    pub fn set_legacy_ticks(&self, ticks: u32) {
+        self.shared
+            .legacy_ticks
+            .store(ticks.max(1), Ordering::Relaxed);
+    }
+
+    /// Wakes every thread waiting on the GIL so it re-checks mode and cancel.
+    pub fn wake_all(&self) {
+        let _core = self.lock_core();
+        self.shared.cond.notify_all();
+        self.shared.switch_cond.notify_all();
+    }
+
+    /// Registers the calling thread under `name`. The returned handle is the
+    /// thread's way in; it holds nothing until [`GilThread::enter`] or the
+    /// first [`GilThread::check`].
+    pub fn register(&self, cancel: CancelToken) -> GilThread {
+        let tag = self.shared.next_tag.fetch_add(1, Ordering::Relaxed);
+        GilThread {
+            gil: self.clone(),
+            tag,
+            cancel,
+            holding: false,
+            ticks: 0,
+            lane: None,
+            since: Instant::now(),
+            hold_started: None,
+            stats: Arc::new(ThreadStats::default()),
+        }
+    }
+
+    /// The ring of stamped transitions.
+    pub fn timeline(&self) -> &Timeline {
+        &self.shared.timeline
+    }
+
+    /// Microseconds since this GIL was created, the timeline's clock.
+    pub fn now_us(&self) -> u64 {
+        self.shared.epoch.elapsed().as_micros() as u64
+    }
+
+    /// The instant the timeline's clock counts from.
+    pub fn epoch(&self) -> Instant {
+        self.shared.epoch
+    }
+
+    /// Times the GIL passed from one thread to another.
+    pub fn switches(&self) -> u64 {
+        self.lock_core().switch_number
+    }
+
+    /// Times a holder was made to drop it (forced switches).
+    pub fn forced_switches(&self) -> u64 {
+        self.shared.forced_switches.load(Ordering::Relaxed)
+    }
+
+    /// Total time the GIL has been held by anyone (finished holds only).
+    pub fn held(&self) -> Duration {
+        Duration::from_nanos(self.shared.held_ns.load(Ordering::Relaxed))
+    }
+
+    fn lock_core(&self) -> MutexGuard<'_, Core> {
+        self.shared
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One thread's membership in the GIL: call [`check`](Self::check) between
+/// steps and wrap blocking calls in [`blocking`](Self::blocking).
+///
+/// Dropping it releases the GIL if held and stamps the thread's exit.
+#[derive(Debug)]
+pub struct GilThread {
+    gil: Gil,
+    tag: ThreadTag,
+    cancel: CancelToken,
+    holding: bool,
+    ticks: u32,
+    lane: Option<Transition>,
+    since: Instant,
+    hold_started: Option<Instant>,
+    stats: Arc<ThreadStats>,
+}
+
+impl GilThread {
+    /// This thread's tag on the timeline.
+    pub fn tag(&self) -> ThreadTag {
+        self.tag
+    }
+
+    /// This thread's running totals (shareable with other threads).
+    pub fn stats(&self) -> Arc<ThreadStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The GIL this thread belongs to.
+    pub fn gil(&self) -> &Gil {
+        &self.gil
+    }
+
+    /// True while this thread holds the GIL.
+    pub fn is_holding(&self) -> bool {
+        self.holding
+    }
+
+    /// Starts running "Python": takes the GIL if the mode asks for one.
+    pub fn enter(&mut self) -> Result<(), Cancelled> {
+        self.cancel.check()?;
+        if self.gil.mode() == Mode::Free {
+            self.set_lane(Transition::Run);
+            Ok(())
+        } else {
+            self.take()
+        }
+    }
+
+    /// The eval-breaker check, called between small steps of work: honours
+    /// cancellation, a drop request, a mode switch, and legacy tick counting.
+    #[inline]
+    pub fn check(&mut self) -> Result<(), Cancelled> {
+        self.cancel.check()?;
+        let shared = &*self.gil.shared;
+        match Mode::from_u8(shared.mode.load(Ordering::Relaxed)) {
+            Mode::Free => {
+                if self.holding {
+                    self.drop_gil();
+                    self.set_lane(Transition::Run);
+                }
+                Ok(())
+            }
+            Mode::Gil => {
+                if !self.holding {
+                    self.take()
+                } else if shared.drop_request.load(Ordering::Relaxed) {
+                    self.forced_switch()
+                } else {
+                    Ok(())
+                }
+            }
+            Mode::Legacy => {
+                if !self.holding {
+                    return self.take();
+                }
+                self.ticks += 1;
+                if self.ticks >= shared.legacy_ticks.load(Ordering::Relaxed) {
+                    self.ticks = 0;
+                    // Python 2: release and immediately try to re-take.
+                    self.drop_gil();
+                    self.take()
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Runs a blocking call with the GIL released (`Py_BEGIN_ALLOW_THREADS`),
+    /// then takes it back. The call itself always runs to completion; the
+    /// re-take gives up with `Err(Cancelled)` if the token is cancelled.
+    pub fn blocking<T>(&mut self, call: impl FnOnce() -> T) -> Result<T, Cancelled> {
+        if self.holding {
+            self.drop_gil();
+        }
+        self.set_lane(Transition::Io);
+        let out = call();
+        self.cancel.check()?;
+        if self.gil.mode() == Mode::Free {
+            self.set_lane(Transition::Run);
+        } else {
+            self.take()?;
+        }
+        Ok(out)
+    }
+
+    /// Releases the GIL (if held) and marks the thread gone from the timeline.
+    pub fn exit(&mut self) {
+        if self.holding {
+            self.drop_gil();
+        }
+        if self.lane.is_some() && self.lane != Some(Transition::Exit) {
+            self.set_lane(Transition::Exit);
+        }
+    }
+
+    fn forced_switch(&mut self) -> Result<(), Cancelled> {
+        self.stats.count_forced_drop();
+        self.gil
+            .shared
+            .forced_switches
+            .fetch_add(1, Ordering::Relaxed);
+        self.mark(Transition::ForcedDrop);
+        self.drop_gil();
+        self.take()
+    }
+
+    /// CPython's `take_gil`.
+    fn take(&mut self) -> Result<(), Cancelled> {
+        if self.holding {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.gil.shared);
+        let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut waiting = false;
+        let outcome = loop {
+            if self.cancel.is_cancelled() {
+                break Err(Cancelled);
+            }
+            let mode = Mode::from_u8(shared.mode.load(Ordering::Acquire));
+            if mode == Mode::Free {
+                break Ok(false);
+            }
+            if !core.locked {
+                break Ok(true);
+            }
+            if !waiting {
+                waiting = true;
+                core.waiters += 1;
+                self.set_lane(Transition::Wait);
+            }
+            if mode == Mode::Gil {
+                let saved_switch = core.switch_number;
+                let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
+                let (guard, result) = shared
+                    .cond
+                    .wait_timeout(core, interval)
+                    .unwrap_or_else(PoisonError::into_inner);
+                core = guard;
+                // Timed out, still locked, and nobody switched meanwhile:
+                // ask the holder to drop it.
+                if result.timed_out()
+                    && core.locked
+                    && core.switch_number == saved_switch
+                    && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
+                    && !shared.drop_request.swap(true, Ordering::AcqRel)
+                {
+                    self.stats.count_drop_request();
+                    self.mark(Transition::DropRequest);
+                }
+            } else {
+                // Python 2: wait until signalled, however long it takes.
+                core = shared
+                    .cond
+                    .wait(core)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        if waiting {
+            core.waiters -= 1;
+        }
+        match outcome {
+            Ok(true) => {
+                core.locked = true;
+                if core.last_holder != self.tag {
+                    core.last_holder = self.tag;
+                    core.switch_number += 1;
+                    self.stats.count_switch();
+                }
+                if core.switch_waiters > 0 {
+                    shared.switch_cond.notify_all();
+                }
+                shared.drop_request.store(false, Ordering::Relaxed);
+                drop(core);
+                self.holding = true;
+                self.hold_started = Some(Instant::now());
+                self.set_lane(Transition::Hold);
+                Ok(())
+            }
+            Ok(false) => {
+                drop(core);
+                self.set_lane(Transition::Run);
+                Ok(())
+            }
+            Err(cancelled) => Err(cancelled),
+        }
+    }
+
+    /// CPython's `drop_gil`, with forced switching.
+    fn drop_gil(&mut self) {
+        let shared = Arc::clone(&self.gil.shared);
+        let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+        core.last_holder = self.tag;
+        core.locked = false;
+        self.holding = false;
+        if let Some(start) = self.hold_started.take() {
+            shared
+                .held_ns
+                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        if core.waiters > 0 {
+            shared.cond.notify_one();
+        }
+        // A forced drop: wait until another thread has actually taken the
+        // GIL, so this one cannot grab it straight back.
+        if shared.drop_request.load(Ordering::Relaxed)
+            && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
+        {
+            shared.drop_request.store(false, Ordering::Relaxed);
+            core.switch_waiters += 1;
+            while core.last_holder == self.tag
+                && core.waiters > 0
+                && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
+                && !self.cancel.is_cancelled()
+            {
+                let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
+                core = shared
+                    .switch_cond
+                    .wait_timeout(core, interval)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            core.switch_waiters -= 1;
+        }
+    }
+
+    fn set_lane(&mut self, lane: Transition) {
+        if self.lane == Some(lane) {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(previous) = self.lane {
+            self.stats
+                .add_time(previous, now.duration_since(self.since).as_nanos() as u64);
+        }
+        self.lane = Some(lane);
+        self.since = now;
+        self.push(now, lane);
+    }
+
+    fn mark(&self, what: Transition) {
+        self.push(Instant::now(), what);
+    }
+
+    fn push(&self, at: Instant, what: Transition) {
+        let shared = &self.gil.shared;
+        shared.timeline.push(GilEvent {
+            at_us: at.duration_since(shared.epoch).as_micros() as u64,
+            thread: self.tag,
+            what,
+        });
+    }
+}
+
+impl Drop for GilThread {
+    fn drop(&mut self) {
+        self.exit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_and_interval_parse_with_clear_errors() {
+        assert_eq!("GIL".parse::<Mode>(), Ok(Mode::Gil));
+        assert_eq!("legacy".parse::<Mode>(), Ok(Mode::Legacy));
+        let err = "fast".parse::<Mode>().unwrap_err().to_string();
+        assert!(err.contains("free, gil, legacy"), "{err}");
+        assert!("0.05".parse::<SwitchInterval>().is_err());
+        assert!("-1".parse::<SwitchInterval>().is_err());
+        assert!("101".parse::<SwitchInterval>().is_err());
+        assert!("abc".parse::<SwitchInterval>().is_err());
+        let five: SwitchInterval = "5".parse().unwrap();
+        assert_eq!(five, SwitchInterval::DEFAULT);
+        assert_eq!(SwitchInterval::MAX.doubled(), SwitchInterval::MAX);
+        assert_eq!(SwitchInterval::MIN.halved(), SwitchInterval::MIN);
+        assert_eq!(five.halved().as_millis_f64(), 2.5);
+    }
+
+    #[test]
+    fn uncontended_take_and_release_in_gil_mode() {
+        let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
+        let mut thread = gil.register(CancelToken::new());
+        thread.enter().unwrap();
+        assert!(thread.is_holding());
+        let value = thread.blocking(|| 42).unwrap();
+        assert_eq!(value, 42);
+        assert!(thread.is_holding());
+        thread.exit();
+        assert!(!thread.is_holding());
+        let mut events = Vec::new();
+        gil.timeline().read_since(0, &mut events);
+        let lanes: Vec<_> = events.iter().map(|e| e.what).collect();
+        assert_eq!(
+            lanes,
+            vec![
+                Transition::Hold,
+                Transition::Io,
+                Transition::Hold,
+                Transition::Exit
+            ]
+        );
+    }
+
+    #[test]
+    fn free_mode_never_holds() {
+        let gil = Gil::new(Mode::Free, SwitchInterval::DEFAULT);
+        let mut thread = gil.register(CancelToken::new());
+        thread.enter().unwrap();
+        for _ in 0..1000 {
+            thread.check().unwrap();
+        }
+        assert!(!thread.is_holding());
+    }
+
+    #[test]
+    fn cancelled_thread_stops_at_check() {
+        let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
+        let token = CancelToken::new();
+        let mut thread = gil.register(token.clone());
+        thread.enter().unwrap();
+        token.cancel();
+        assert_eq!(thread.check(), Err(Cancelled));
+    }
+}

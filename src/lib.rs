@@ -1,0 +1,13 @@
+//! threadlab: a terminal lab that makes threads — and CPython's GIL — visible.
+//!
+//! The engine (`cancel`, [`gil`], [`work`], [`server`], [`lab`]) knows nothing
+//! about terminals; the [`ui`] module depends on it, never the reverse.
+
+pub mod cancel;
+pub mod gil;
+pub mod server;
+pub mod work;
+pub mod cli;
+pub mod lab;
+pub mod session;
+pub mod ui;

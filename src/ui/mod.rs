@@ -1,0 +1,228 @@
+//! The terminal dashboard: run loop, state, keys, views, terminal guard.
+//!
+//! The UI thread blocks in one `select!` over input, worker events, signals
+//! and a frame timer that is armed only while something changed or workers
+//! are alive, so an idle dashboard sleeps. It drains everything pending,
+//! then draws once; a key press is drawn at once, other changes at most at
+//! the frame rate.
+
+pub mod app;
+pub mod keys;
+pub mod terminal;
+pub mod view;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, never, select};
+use crossterm::event::Event;
+
+use crate::gil::GilEvent;
+use crate::session::Session;
+use crate::work::WorkerEvent;
+
+use app::{App, AppEvent, Command};
+
+/// Extra knobs for the dashboard.
+#[derive(Debug, Clone)]
+pub struct UiOptions {
+    /// Frames per second at most (key presses are drawn at once regardless).
+    pub fps: u32,
+    /// Testing switch: `!` panics the UI thread (to prove the terminal is restored).
+    pub fault_ui_panic: bool,
+}
+
+impl Default for UiOptions {
+    fn default() -> Self {
+        Self {
+            fps: 60,
+            fault_ui_panic: false,
+        }
+    }
+}
+
+/// A terminal event stamped with the instant it was read.
+struct Input {
+    event: std::io::Result<Event>,
+    read_at: Instant,
+}
+
+fn spawn_input_thread() -> std::io::Result<Receiver<Input>> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    thread::Builder::new().name("input".into()).spawn(move || {
+        loop {
+            let event = crossterm::event::read();
+            let read_at = Instant::now();
+            let failed = event.is_err();
+            if tx.send(Input { event, read_at }).is_err() || failed {
+                break;
+            }
+        }
+    })?;
+    Ok(rx)
+}
+
+fn spawn_signal_thread() -> std::io::Result<(Receiver<i32>, signal_hook::iterator::Handle)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let handle = signals.handle();
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    thread::Builder::new().name("signals".into()).spawn(move || {
+        for signal in signals.forever() {
+            let _ = tx.try_send(signal);
+        }
+    })?;
+    Ok((rx, handle))
+}
+
+/// Why the dashboard stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The terminal could not be set up or written.
+    #[error("terminal error: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// Runs the dashboard until the user quits; always restores the terminal,
+/// then cancels and joins every worker and removes the temp work dir.
+pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
+    let (signals, signal_handle) = spawn_signal_thread()?;
+    let mut guard = terminal::TerminalGuard::enter()?;
+    let input = spawn_input_thread()?;
+    let mut app = App::new(session.gil.mode(), session.gil.interval());
+    let result = event_loop(&mut guard, &mut app, &mut session, &input, &signals, options);
+    drop(guard);
+    signal_handle.close();
+    let left = session.shutdown(Duration::from_secs(1));
+    if left > 0 {
+        tracing::warn!(left, "workers still running after 1 s at exit");
+    }
+    result
+}
+
+fn event_loop(
+    guard: &mut terminal::TerminalGuard,
+    app: &mut App,
+    session: &mut Session,
+    input: &Receiver<Input>,
+    signals: &Receiver<i32>,
+    options: &UiOptions,
+) -> Result<(), UiError> {
+    let frame_gap = Duration::from_secs(1) / options.fps.max(1);
+    let progress = session.receivers.progress.clone();
+    let lifecycle = session.receivers.lifecycle.clone();
+    let mut next_frame = Instant::now();
+    let mut gil_seq = 0u64;
+    let mut gil_events: Vec<GilEvent> = Vec::new();
+    let mut keys_waiting: Vec<Instant> = Vec::new();
+    loop {
+        let wake = if app.dirty || app.live() > 0 {
+            crossbeam_channel::after(next_frame.saturating_duration_since(Instant::now()))
+        } else {
+            never()
+        };
+        select! {
+            recv(input) -> msg => match msg {
+                Ok(msg) => on_input(app, session, msg, &mut keys_waiting, options)?,
+                Err(_) => app.quit = true,
+            },
+            recv(lifecycle) -> msg => if let Ok(event) = msg { on_worker(app, session, event) },
+            recv(progress) -> msg => if let Ok(event) = msg { on_worker(app, session, event) },
+            recv(signals) -> _ => app.quit = true,
+            recv(wake) -> _ => {},
+        }
+        // Drain what else is pending before drawing once.
+        for msg in input.try_iter().take(1024) {
+            on_input(app, session, msg, &mut keys_waiting, options)?;
+        }
+        for event in lifecycle.try_iter().take(65_536) {
+            on_worker(app, session, event);
+        }
+        for event in progress.try_iter().take(65_536) {
+            on_worker(app, session, event);
+        }
+        if app.quit {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let animate = app.live() > 0;
+        if !keys_waiting.is_empty() || ((app.dirty || animate) && now >= next_frame) {
+            gil_events.clear();
+            gil_seq = session.gil.timeline().read_since(gil_seq, &mut gil_events);
+            if !gil_events.is_empty() {
+                app.apply(AppEvent::Gil(std::mem::take(&mut gil_events)));
+            }
+            app.set_gil_now(session.gil.now_us());
+            guard.terminal.draw(|frame| view::draw(frame, app, now))?;
+            let drawn = Instant::now();
+            app.dirty = false;
+            for read_at in keys_waiting.drain(..) {
+                app.apply(AppEvent::KeyShown {
+                    latency: drawn.duration_since(read_at),
+                });
+            }
+            next_frame = drawn + frame_gap;
+        }
+    }
+}
+
+fn on_input(
+    app: &mut App,
+    session: &mut Session,
+    input: Input,
+    keys_waiting: &mut Vec<Instant>,
+    options: &UiOptions,
+) -> Result<(), UiError> {
+    match input.event? {
+        Event::Key(key) => {
+            if options.fault_ui_panic && key.code == crossterm::event::KeyCode::Char('!') {
+                panic!("fault injection: UI thread panic requested with --fault ui-panic");
+            }
+            if let Some(action) = keys::action_for(&key) {
+                keys_waiting.push(input.read_at);
+                if let Some(command) = app.apply(AppEvent::Action(action)) {
+                    execute(app, session, command);
+                }
+            }
+        }
+        Event::Resize(_, _) => {
+            app.apply(AppEvent::Resized);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn on_worker(app: &mut App, session: &mut Session, event: WorkerEvent) {
+    if event.is_terminal() {
+        session.pool.reap(event.id());
+    }
+    app.apply(AppEvent::Worker(event));
+}
+
+/// Carries out a command from the reducer on the pool and the GIL.
+pub fn execute(app: &mut App, session: &mut Session, command: Command) {
+    match command {
+        Command::Spawn(kind) => match session.pool.spawn(kind) {
+            Ok(id) => {
+                app.apply(AppEvent::Spawned {
+                    id,
+                    kind,
+                    at: Instant::now(),
+                });
+            }
+            Err(error) => {
+                app.apply(AppEvent::SpawnFailed(format!("cannot spawn {kind}: {error}")));
+            }
+        },
+        Command::Cancel(id) => {
+            session.pool.cancel(id);
+        }
+        Command::CancelAll => {
+            session.pool.cancel_all();
+        }
+        Command::SetMode(mode) => session.gil.set_mode(mode),
+        Command::SetInterval(interval) => session.gil.set_interval(interval),
+        Command::Quit => app.quit = true,
+    }
+}

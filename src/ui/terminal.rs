@@ -1,0 +1,89 @@
+//! Owning the terminal: raw mode, the alternate screen, and putting it all
+//! back on every way out — normal exit, error, signal, or a panic.
+//!
+//! The panic hook is global and runs on the panicking thread. A panic on the
+//! UI thread restores the terminal before the message prints (as ratatui's
+//! `init` does). A panic on a worker thread must not: that worker's
+//! `catch_unwind` turns it into a failed worker and the dashboard lives on,
+//! so the hook only logs it instead of printing over the screen.
+
+use std::io::{self, Stdout, stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Once, OnceLock};
+use std::thread::{self, ThreadId};
+
+use crossterm::cursor::Show;
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+/// The dashboard's terminal type.
+pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static HOOK: Once = Once::new();
+
+/// Puts the terminal back: raw mode off, main screen, cursor shown.
+/// Safe to call more than once and when the terminal was never set up.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+    }
+}
+
+fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let on_ui_thread = UI_THREAD.get() == Some(&thread::current().id());
+            if on_ui_thread || !ACTIVE.load(Ordering::SeqCst) {
+                restore();
+                previous(info);
+            } else {
+                // A worker: its catch_unwind reports it; keep the screen clean.
+                tracing::error!(
+                    thread = thread::current().name().unwrap_or("?"),
+                    "worker panicked: {info}"
+                );
+            }
+        }));
+    });
+}
+
+/// Restores the terminal when dropped.
+pub struct TerminalGuard {
+    /// The terminal to draw on.
+    pub terminal: Tui,
+}
+
+impl TerminalGuard {
+    /// Takes over the terminal for the calling (UI) thread.
+    pub fn enter() -> io::Result<Self> {
+        let _ = UI_THREAD.set(thread::current().id());
+        install_panic_hook();
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        if let Err(error) = execute!(stdout(), EnterAlternateScreen) {
+            restore();
+            return Err(error);
+        }
+        match Terminal::new(CrosstermBackend::new(stdout())) {
+            Ok(terminal) => Ok(Self { terminal }),
+            Err(error) => {
+                restore();
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}

@@ -1,0 +1,437 @@
+//! Drawing: the views only read [`App`]; they never change it.
+//!
+//! The worker table builds rows for the visible window only, so a frame
+//! costs O(visible rows) however many workers exist. State is never shown
+//! by colour alone: every state also has a word and a symbol.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+use super::app::{App, Lane, Life, WorkerRow};
+use super::keys::BINDINGS;
+use crate::gil::Transition;
+use crate::work::{ConsoleSide, Unit, human_bytes};
+
+/// Below this size the dashboard shows only a "terminal too small" notice.
+pub const MIN_WIDTH: u16 = 60;
+/// Below this size the dashboard shows only a "terminal too small" notice.
+pub const MIN_HEIGHT: u16 = 16;
+
+/// How much time the timeline pane spans.
+pub const TIMELINE_SPAN: Duration = Duration::from_millis(400);
+
+/// Draws the whole dashboard.
+pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        draw_too_small(frame, area);
+        return;
+    }
+    let [header, body, bottom, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(6),
+        Constraint::Length(8),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, app, header);
+    let [workers, timeline] =
+        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
+    draw_workers(frame, app, workers, now);
+    draw_timeline(frame, app, timeline);
+    let [console, stats] =
+        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
+    draw_console(frame, app, console);
+    draw_stats(frame, app, stats);
+    draw_footer(frame, app, footer);
+    if app.help {
+        draw_help(frame, area);
+    }
+}
+
+fn draw_too_small(frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "terminal too small: {}×{} (needs {MIN_WIDTH}×{MIN_HEIGHT}) — q quits",
+        area.width, area.height
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .alignment(Alignment::Center),
+        area,
+    );
+}
+
+fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
+    let (live, done, failed, cancelled) = app.counts();
+    let gil_style = if app.mode == crate::gil::Mode::Free {
+        Style::new().fg(Color::Green)
+    } else {
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    };
+    let latency = match app.key_latency_ms(99.0) {
+        Some(ms) => format!("{ms:.1} ms"),
+        None => "–".to_string(),
+    };
+    let line = Line::from(vec![
+        Span::styled(" threadlab ", Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)),
+        Span::raw("  GIL: "),
+        Span::styled(app.mode_label(), gil_style),
+        Span::raw(format!(
+            "  running {live} · done {done} · failed {failed} · cancelled {cancelled}  cores {}  key→screen p99 {latency}",
+            app.cores
+        )),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A state's word, symbol and colour.
+fn state_of(row: &WorkerRow) -> (&'static str, Color) {
+    match row.life {
+        Life::Done => ("✓ done", Color::Green),
+        Life::Failed => ("✗ failed", Color::Red),
+        Life::Cancelled => ("■ cancelled", Color::DarkGray),
+        Life::Live => match row.lane {
+            Transition::Wait => ("… waiting (GIL)", Color::Red),
+            Transition::Io => ("⇅ in I/O", Color::Blue),
+            Transition::Hold => ("▶ running (GIL)", Color::Yellow),
+            _ => ("▶ running", Color::Cyan),
+        },
+    }
+}
+
+/// A text progress bar `width` cells wide with eighths for smoothness.
+fn bar(ratio: f64, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (ratio.clamp(0.0, 1.0) * (width * 8) as f64).round() as usize;
+    let full = eighths / 8;
+    let mut out = "█".repeat(full);
+    if full < width {
+        let part = eighths % 8;
+        if part > 0 {
+            out.push(PARTS[part]);
+        } else {
+            out.push('░');
+        }
+        out.push_str(&"░".repeat(width - full - 1));
+    }
+    out
+}
+
+fn rate_text(row: &WorkerRow) -> String {
+    let rate = row.rate();
+    match row.kind.unit() {
+        Unit::Bytes => format!("{}/s", human_bytes(rate as u64)),
+        Unit::Steps => format!("{:.1} M/s", rate / 1e6),
+        Unit::Lines => format!("{rate:.1}/s"),
+    }
+}
+
+fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" Workers ({}) ", app.rows.len()));
+    let inner_height = area.height.saturating_sub(3) as usize; // borders + header row
+    if app.rows.is_empty() {
+        let hint = Paragraph::new(vec![
+            Line::from(""),
+            Line::from("  No workers yet. Press f (fetch), d (file), c (cpu) or s (seed demo),"),
+            Line::from("  then g to switch the GIL on and watch CPU workers take turns."),
+        ])
+        .block(block);
+        frame.render_widget(hint, area);
+        return;
+    }
+    // The visible window keeps the selection in view: O(visible rows).
+    let total = app.rows.len();
+    let height = inner_height.max(1);
+    let start = if app.selected >= height {
+        app.selected + 1 - height
+    } else {
+        0
+    };
+    let end = (start + height).min(total);
+    let bar_width = 10;
+    let rows = app.rows[start..end].iter().enumerate().map(|(offset, row)| {
+        let (state, colour) = state_of(row);
+        let progress = match row.ratio() {
+            Some(ratio) => format!("{} {:>3.0} %", bar(ratio, bar_width), ratio * 100.0),
+            None => format!("{:<width$}     ", human_bytes(row.done), width = bar_width),
+        };
+        let detail = match (&row.message, row.life) {
+            (Some(message), Life::Failed) => message.clone(),
+            (Some(message), _) => message.clone(),
+            _ => rate_text(row),
+        };
+        let style = if start + offset == app.selected {
+            Style::new().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        Row::new(vec![
+            Cell::from(format!("{:>3}", row.id)),
+            Cell::from(row.kind.name()),
+            Cell::from(Span::styled(state, Style::new().fg(colour))),
+            Cell::from(progress),
+            Cell::from(format!("{:>5.1}s", row.elapsed(now).as_secs_f64())),
+            Cell::from(detail),
+        ])
+        .style(style)
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(3),
+            Constraint::Length(5),
+            Constraint::Length(15),
+            Constraint::Length(bar_width as u16 + 6),
+            Constraint::Length(6),
+            Constraint::Min(8),
+        ],
+    )
+    .header(
+        Row::new(vec!["id", "kind", "state", "progress", "time", "rate / result"])
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
+    .block(block);
+    frame.render_widget(table, area);
+}
+
+/// Fraction of each lane state within `[from, to)`, from a lane's changes.
+fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
+    // index: 0 hold, 1 wait, 2 io, 3 run, 4 nothing
+    let mut out = [0u64; 5];
+    let index = |t: Transition| match t {
+        Transition::Hold => 0,
+        Transition::Wait => 1,
+        Transition::Io => 2,
+        Transition::Run => 3,
+        _ => 4,
+    };
+    let changes = &lane.changes;
+    // The state at `from` is the last change at or before it.
+    let first = changes.partition_point(|c| c.0 <= from);
+    let mut state = if first == 0 { 4 } else { index(changes[first - 1].1) };
+    let mut t = from;
+    for &(at, what) in changes.iter().skip(first) {
+        if at >= to {
+            break;
+        }
+        out[state] += at - t;
+        t = at;
+        state = index(what);
+    }
+    out[state] += to - t;
+    out
+}
+
+fn lane_text(lane: &Lane, now_us: u64, span_us: u64, width: usize) -> Vec<Span<'static>> {
+    let start = now_us.saturating_sub(span_us);
+    let per_cell = (span_us / width.max(1) as u64).max(1);
+    let mut spans = Vec::with_capacity(width);
+    for cell in 0..width as u64 {
+        let from = start + cell * per_cell;
+        let to = from + per_cell;
+        let share = shares(lane, from, to);
+        let (best, _) = share
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, v)| **v)
+            .unwrap_or((4, &0));
+        let marked = lane
+            .marks
+            .iter()
+            .any(|m| m.0 >= from && m.0 < to && m.1 == Transition::ForcedDrop);
+        let (symbol, colour) = match best {
+            0 if marked => ("▌", Color::Magenta),
+            0 => ("█", Color::Yellow),
+            1 => ("░", Color::Red),
+            2 => ("▏", Color::Blue),
+            3 => ("▒", Color::Cyan),
+            _ => (" ", Color::Reset),
+        };
+        spans.push(Span::styled(symbol, Style::new().fg(colour)));
+    }
+    spans
+}
+
+fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
+    let span_us = TIMELINE_SPAN.as_micros() as u64;
+    let block = Block::default().borders(Borders::ALL).title(format!(
+        " GIL timeline · last {} ms ",
+        TIMELINE_SPAN.as_millis()
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.width < 12 || inner.height < 2 {
+        return;
+    }
+    let label_width = 9usize;
+    let width = inner.width as usize - label_width - 1;
+    let mut tags: Vec<_> = app.lanes.keys().copied().collect();
+    tags.sort_unstable();
+    let room = inner.height as usize - 1;
+    let mut lines: Vec<Line> = Vec::with_capacity(room + 1);
+    // Newest lanes matter most: show the last `room` of them.
+    for tag in tags.iter().rev().take(room).rev() {
+        let lane = &app.lanes[tag];
+        let label = match app.worker_of(*tag) {
+            Some(row) => format!("{}-{}", row.kind.name(), row.id),
+            None => format!("thread {tag}"),
+        };
+        let mut spans = vec![Span::raw(format!("{label:<label_width$.label_width$} "))];
+        spans.extend(lane_text(lane, app.gil_now_us, span_us, width));
+        lines.push(Line::from(spans));
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(" no threads yet"));
+    }
+    while lines.len() < room {
+        lines.push(Line::from(""));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("█", Style::new().fg(Color::Yellow)),
+        Span::raw(" holds "),
+        Span::styled("░", Style::new().fg(Color::Red)),
+        Span::raw(" waits "),
+        Span::styled("▏", Style::new().fg(Color::Blue)),
+        Span::raw(" I/O "),
+        Span::styled("▒", Style::new().fg(Color::Cyan)),
+        Span::raw(" free "),
+        Span::styled("▌", Style::new().fg(Color::Magenta)),
+        Span::raw(" forced"),
+    ]));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_console(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Console · seed demo: thread prints 0..4, main prints 5..9 ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    // Lines flow left to right, like `print` output joined with spaces.
+    let mut text: Vec<Span> = Vec::new();
+    let keep = (inner.width as usize * inner.height as usize) / 3;
+    let skip = app.console.len().saturating_sub(keep);
+    for (side, value) in app.console.iter().skip(skip) {
+        let colour = match side {
+            ConsoleSide::Thread => Color::Cyan,
+            ConsoleSide::Main => Color::Yellow,
+        };
+        text.push(Span::styled(value.clone(), Style::new().fg(colour)));
+        text.push(Span::raw(" "));
+    }
+    let paragraph = if text.is_empty() {
+        Paragraph::new(" press s to run the seed demo")
+    } else {
+        Paragraph::new(Line::from(text)).wrap(Wrap { trim: false })
+    };
+    frame.render_widget(paragraph, inner);
+}
+
+fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Responsiveness ");
+    let fmt = |q: f64| {
+        app.key_latency_ms(q)
+            .map_or_else(|| "–".to_string(), |ms| format!("{ms:.1} ms"))
+    };
+    let selected = app.selected_row().map_or_else(
+        || "no worker selected".to_string(),
+        |row| {
+            let what = row.message.clone().unwrap_or_else(|| state_of(row).0.to_string());
+            format!("#{} {}: {what}", row.id, row.kind)
+        },
+    );
+    let lines = vec![
+        Line::from(format!(
+            " key→screen  p50 {}  p99 {}  ({} keys)",
+            fmt(50.0),
+            fmt(99.0),
+            app.key_latency.len()
+        )),
+        Line::from(format!(" live workers {}", app.live())),
+        Line::from(""),
+        Line::from(format!(" {selected}")),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
+        area,
+    );
+}
+
+fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let mut spans = Vec::new();
+    for binding in BINDINGS.iter().filter(|b| !b.footer.is_empty()) {
+        spans.push(Span::styled(
+            format!(" {} ", binding.label),
+            Style::new().add_modifier(Modifier::REVERSED),
+        ));
+        spans.push(Span::raw(format!(" {} ", binding.footer)));
+    }
+    if let Some(notice) = &app.notice {
+        spans.push(Span::styled(
+            format!(" │ {notice}"),
+            Style::new().add_modifier(Modifier::ITALIC),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_help(frame: &mut Frame, area: Rect) {
+    let width = 66.min(area.width);
+    let height = (BINDINGS.len() as u16 + 4).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines: Vec<Line> = BINDINGS
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!(" {:>7} ", b.label), Style::new().add_modifier(Modifier::BOLD)),
+                Span::raw(format!(" {}", b.help)),
+            ])
+        })
+        .chain(std::iter::once(Line::from("  Ctrl-C  quit")))
+        .collect();
+    lines.insert(0, Line::from(""));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Help · keys ")),
+        popup,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_fills_proportionally() {
+        assert_eq!(bar(0.0, 4), "░░░░");
+        assert_eq!(bar(1.0, 4), "████");
+        assert_eq!(bar(0.5, 4), "██░░");
+        assert_eq!(bar(0.5, 4).chars().count(), 4);
+        assert_eq!(bar(0.3, 10).chars().count(), 10);
+    }
+
+    #[test]
+    fn shares_split_time_between_states() {
+        let mut lane = Lane::default();
+        lane.changes.push_back((0, Transition::Hold));
+        lane.changes.push_back((60, Transition::Wait));
+        let s = shares(&lane, 0, 100);
+        assert_eq!(s[0], 60);
+        assert_eq!(s[1], 40);
+    }
+}

@@ -1,0 +1,130 @@
+//! The file worker: write, fsync, rename, read back, verify, delete.
+//!
+//! The file is written as `file-N.part` in 1 MiB blocks, synced, renamed to
+//! `file-N.bin`, read back and its SHA-256 compared with what was written,
+//! then deleted. Each syscall runs with the GIL released; filling and hashing
+//! a block runs with it held. Whatever happens — success, error, cancel,
+//! panic — a guard removes both names, so nothing is left behind.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{WorkError, WorkerCtx, human_bytes, short_hex};
+
+const BLOCK: usize = 1 << 20;
+
+/// Removes the listed paths when dropped (missing ones are fine).
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn io_failed(what: &str, path: &Path, error: std::io::Error) -> WorkError {
+    WorkError::Failed(format!("{what} {}: {error}", path.display()))
+}
+
+/// Fills `block` with bytes that depend on the worker and the block number.
+fn fill(block: &mut [u8], seed: u64) {
+    let mut x = seed | 1;
+    for chunk in block.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bytes = x.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
+    let size = ctx.settings.file_bytes;
+    let dir = ctx.settings.workdir.clone();
+    let part = dir.join(format!("file-{}.part", ctx.id));
+    let done_path = dir.join(format!("file-{}.bin", ctx.id));
+    let _cleanup = RemoveOnDrop(vec![part.clone(), done_path.clone()]);
+    ctx.report.set_total(Some(size * 2));
+
+    // Write.
+    let mut file = ctx
+        .gil
+        .blocking(|| OpenOptions::new().write(true).create_new(true).open(&part))?
+        .map_err(|e| io_failed("cannot create", &part, e))?;
+    let mut block = vec![0u8; BLOCK];
+    let mut written_hash = Sha256::new();
+    let mut written: u64 = 0;
+    let mut block_no = 0u64;
+    while written < size {
+        ctx.gil.check()?;
+        let len = (size - written).min(BLOCK as u64) as usize;
+        fill(
+            &mut block[..len],
+            ctx.id.wrapping_mul(0x1000_0000) ^ block_no,
+        );
+        written_hash.update(&block[..len]);
+        ctx.gil
+            .blocking(|| file.write_all(&block[..len]))?
+            .map_err(|e| io_failed("cannot write", &part, e))?;
+        written += len as u64;
+        block_no += 1;
+        ctx.report.progress(written);
+    }
+    ctx.gil
+        .blocking(|| file.sync_all())?
+        .map_err(|e| io_failed("cannot fsync", &part, e))?;
+    drop(file);
+    ctx.gil
+        .blocking(|| fs::rename(&part, &done_path))?
+        .map_err(|e| io_failed("cannot rename", &part, e))?;
+    let expected = written_hash.finalize();
+
+    // Read back and verify.
+    let mut file: File = ctx
+        .gil
+        .blocking(|| File::open(&done_path))?
+        .map_err(|e| io_failed("cannot open", &done_path, e))?;
+    let mut read_hash = Sha256::new();
+    let mut read: u64 = 0;
+    loop {
+        let n = ctx
+            .gil
+            .blocking(|| file.read(&mut block))?
+            .map_err(|e| io_failed("cannot read", &done_path, e))?;
+        if n == 0 {
+            break;
+        }
+        ctx.gil.check()?;
+        read_hash.update(&block[..n]);
+        read += n as u64;
+        ctx.report.progress(size + read.min(size));
+    }
+    drop(file);
+    let actual = read_hash.finalize();
+    if read != size || actual != expected {
+        return Err(WorkError::Failed(format!(
+            "checksum mismatch in {}: wrote {} (sha256 {}…), read back {} (sha256 {}…)",
+            done_path.display(),
+            human_bytes(size),
+            short_hex(&expected),
+            human_bytes(read),
+            short_hex(&actual)
+        )));
+    }
+    ctx.gil
+        .blocking(|| fs::remove_file(&done_path))?
+        .map_err(|e| io_failed("cannot delete", &done_path, e))?;
+    Ok((
+        size * 2,
+        format!(
+            "{} written, synced, verified (sha256 {}…), deleted",
+            human_bytes(size),
+            short_hex(&actual)
+        ),
+    ))
+}

@@ -1,0 +1,294 @@
+//! What a worker does, and how it tells the world.
+//!
+//! Four kinds of real work — an HTTP download, a file written, synced, read
+//! back and verified, a fixed amount of integer work, and the seed example of
+//! two threads printing with sleeps — each run on its own named OS thread by
+//! the [`Pool`]. Workers report over two crossbeam channels: progress on a
+//! bounded one with `try_send` (absolute values, coalesced, so a dropped
+//! message loses nothing), lifecycle and console lines on an unbounded one
+//! (never dropped, a handful per worker). A worker never blocks on its reader.
+
+mod cpu;
+mod fetch;
+mod file;
+mod pool;
+mod report;
+mod seed;
+
+pub use cpu::{STEPS_PER_REPORT, cpu_step};
+pub use fetch::{FetchTarget, http_client};
+pub use pool::{Pool, PoolReceivers, SpawnError};
+pub use report::Reporter;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cancel::{CancelToken, Cancelled};
+use crate::gil::{GilThread, ThreadTag};
+
+/// A worker's number, unique within one [`Pool`], starting at 1.
+pub type WorkerId = u64;
+
+/// The kinds of work a worker can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerKind {
+    /// An HTTP GET, body streamed in chunks.
+    Fetch,
+    /// Write a file, fsync, read it back, verify SHA-256, delete it.
+    File,
+    /// A fixed amount of integer work in small steps.
+    Cpu,
+    /// The seed example: a thread prints 0..4, the main side 5..9, 1 s apart.
+    Sleep,
+}
+
+impl WorkerKind {
+    /// Every kind, in key order.
+    pub const ALL: [WorkerKind; 4] = [
+        WorkerKind::Fetch,
+        WorkerKind::File,
+        WorkerKind::Cpu,
+        WorkerKind::Sleep,
+    ];
+
+    /// Short lowercase name, also the thread-name prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerKind::Fetch => "fetch",
+            WorkerKind::File => "file",
+            WorkerKind::Cpu => "cpu",
+            WorkerKind::Sleep => "sleep",
+        }
+    }
+
+    /// What one unit of this kind's progress counts.
+    pub fn unit(self) -> Unit {
+        match self {
+            WorkerKind::Fetch | WorkerKind::File => Unit::Bytes,
+            WorkerKind::Cpu => Unit::Steps,
+            WorkerKind::Sleep => Unit::Lines,
+        }
+    }
+}
+
+impl fmt::Display for WorkerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a progress count measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Bytes moved.
+    Bytes,
+    /// CPU steps ("bytecodes").
+    Steps,
+    /// Lines printed.
+    Lines,
+}
+
+/// A message from a worker thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerEvent {
+    /// The thread is up and registered with the GIL as `thread`.
+    Started {
+        /// Which worker.
+        id: WorkerId,
+        /// Its lane on the GIL timeline.
+        thread: ThreadTag,
+        /// When.
+        at: Instant,
+    },
+    /// Absolute progress: `done` of `total` units (total unknown: `None`).
+    Progress {
+        /// Which worker.
+        id: WorkerId,
+        /// Units done so far.
+        done: u64,
+        /// Units in all, when known.
+        total: Option<u64>,
+        /// When measured.
+        at: Instant,
+    },
+    /// A line the worker printed (the seed example's console).
+    Console {
+        /// Which worker.
+        id: WorkerId,
+        /// Which side printed it.
+        side: ConsoleSide,
+        /// What it printed.
+        text: String,
+    },
+    /// Finished its work.
+    Finished {
+        /// Which worker.
+        id: WorkerId,
+        /// Units done in all.
+        done: u64,
+        /// A one-line summary of the result.
+        summary: String,
+        /// When.
+        at: Instant,
+    },
+    /// Stopped on an error (or a panic), with a readable message.
+    Failed {
+        /// Which worker.
+        id: WorkerId,
+        /// What went wrong.
+        message: String,
+        /// When.
+        at: Instant,
+    },
+    /// Stopped because it was cancelled.
+    Cancelled {
+        /// Which worker.
+        id: WorkerId,
+        /// When.
+        at: Instant,
+    },
+}
+
+impl WorkerEvent {
+    /// The worker the event is about.
+    pub fn id(&self) -> WorkerId {
+        match self {
+            WorkerEvent::Started { id, .. }
+            | WorkerEvent::Progress { id, .. }
+            | WorkerEvent::Console { id, .. }
+            | WorkerEvent::Finished { id, .. }
+            | WorkerEvent::Failed { id, .. }
+            | WorkerEvent::Cancelled { id, .. } => *id,
+        }
+    }
+
+    /// True for events that end a worker.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            WorkerEvent::Finished { .. }
+                | WorkerEvent::Failed { .. }
+                | WorkerEvent::Cancelled { .. }
+        )
+    }
+}
+
+/// Who printed a console line in the seed example.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleSide {
+    /// The spawned thread (prints 0..4).
+    Thread,
+    /// The main side (prints 5..9).
+    Main,
+}
+
+/// How a worker's run ended, short of success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkError {
+    /// Its cancel token was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// The work failed; the message is for a person.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<Cancelled> for WorkError {
+    fn from(_: Cancelled) -> Self {
+        WorkError::Cancelled
+    }
+}
+
+/// Everything the workers need to know, fixed for a pool's life.
+#[derive(Debug, Clone)]
+pub struct WorkSettings {
+    /// Where fetch workers download from.
+    pub fetch: FetchTarget,
+    /// Connect timeout for fetches.
+    pub connect_timeout: Duration,
+    /// Per-read timeout for fetches (a stalled server fails the worker).
+    pub read_timeout: Duration,
+    /// The largest body a fetch accepts before failing.
+    pub max_body: u64,
+    /// The directory file workers write in (and nowhere else).
+    pub workdir: PathBuf,
+    /// Size of each file worker's file.
+    pub file_bytes: u64,
+    /// CPU steps per cpu worker.
+    pub cpu_steps: u64,
+    /// The pause between the seed example's prints.
+    pub seed_sleep: Duration,
+    /// Stack size of each worker thread.
+    pub stack_size: usize,
+    /// Testing switch: cpu workers panic halfway (to prove panics are contained).
+    pub cpu_panic_fault: bool,
+}
+
+impl WorkSettings {
+    /// Defaults for a given fetch target and work directory.
+    pub fn new(fetch: FetchTarget, workdir: PathBuf) -> Self {
+        Self {
+            fetch,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
+            max_body: 1 << 30,
+            workdir,
+            file_bytes: 32 << 20,
+            cpu_steps: 40_000_000,
+            seed_sleep: Duration::from_secs(1),
+            stack_size: 256 << 10,
+            cpu_panic_fault: false,
+        }
+    }
+}
+
+/// What a worker thread gets: who it is, how to stop, the GIL, and where to report.
+pub struct WorkerCtx {
+    /// The worker's id.
+    pub id: WorkerId,
+    /// Checked between chunks and steps.
+    pub cancel: CancelToken,
+    /// This thread's membership in the GIL.
+    pub gil: GilThread,
+    /// Progress and console output.
+    pub report: Reporter,
+    /// The pool's settings.
+    pub settings: std::sync::Arc<WorkSettings>,
+    /// The shared HTTP client (one connection pool and runtime for all fetches).
+    pub http: Option<reqwest::blocking::Client>,
+}
+
+/// Runs one worker's work to completion on the calling thread, returning the
+/// units done and a one-line summary.
+pub fn run_kind(kind: WorkerKind, ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
+    ctx.gil.enter()?;
+    match kind {
+        WorkerKind::Fetch => fetch::run(ctx),
+        WorkerKind::File => file::run(ctx),
+        WorkerKind::Cpu => cpu::run(ctx),
+        WorkerKind::Sleep => seed::run(ctx),
+    }
+}
+
+/// Formats a byte count for people: `512 B`, `1.5 KiB`, `32.0 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The first four bytes of a digest in hex, enough to tell two apart by eye.
+pub fn short_hex(digest: &[u8]) -> String {
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
