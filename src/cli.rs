@@ -100,7 +100,8 @@ pub struct BenchArgs {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse().map_err(|e: crate::gil::UnknownMode| e.to_string())
+    s.parse()
+        .map_err(|e: crate::gil::UnknownMode| e.to_string())
 }
 
 fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
@@ -119,8 +120,6 @@ fn parse_experiment(s: &str) -> Result<Experiment, String> {
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.05..=60.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "'{s}' is not a number of seconds from 0.05 to 60"
-        )),
+        _ => Err(format!("'{s}' is not a number of seconds from 0.05 to 60")),
     }
 }

@@ -4,10 +4,10 @@
 //! about terminals; the [`ui`] module depends on it, never the reverse.
 
 pub mod cancel;
-pub mod gil;
-pub mod server;
-pub mod work;
 pub mod cli;
+pub mod gil;
 pub mod lab;
+pub mod server;
 pub mod session;
 pub mod ui;
+pub mod work;

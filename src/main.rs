@@ -32,7 +32,10 @@ fn main() -> ExitCode {
                 _ => {
                     // One clear line: clap's first line names the flag and what is allowed.
                     let text = error.render().to_string();
-                    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+                    let first = text
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("bad arguments");
                     let first = first.trim_start_matches("error: ");
                     fail(2, format!("{first} (see threadlab --help)"))
                 }
@@ -103,7 +106,9 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
         Err(error) => return fail(2, error),
     };
     println!("threadlab server listening on {}", server.url("/"));
-    println!("endpoints: /bytes/N?rate=B&chunk=C  /delay/MS  /status/CODE  /abort/N  /echo   (Ctrl-C stops)");
+    println!(
+        "endpoints: /bytes/N?rate=B&chunk=C  /delay/MS  /status/CODE  /abort/N  /echo   (Ctrl-C stops)"
+    );
     let stop = server_stop_on_signal(&server);
     server.wait();
     drop(stop);

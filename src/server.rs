@@ -31,11 +31,11 @@
 //! measures. Connections are short-lived in practice, and idle ones are closed
 //! after [`IDLE_TIMEOUT`].
 //!
-//! # Why not tiny_http
+//! # Why not `tiny_http`
 //!
-//! tiny_http 0.12 owns each connection's socket in an internal thread and
+//! `tiny_http` 0.12 owns each connection's socket in an internal thread and
 //! offers no way to close it from a handler: when a response body's reader
-//! fails, tiny_http neither flushes what it has buffered nor closes the
+//! fails, `tiny_http` neither flushes what it has buffered nor closes the
 //! connection, so the client hangs instead of seeing a body cut short. Both
 //! `/abort` and a prompt [`Server::shutdown`] need exactly that, so the
 //! server speaks the (small) subset of HTTP/1.1 it needs directly over

@@ -116,13 +116,15 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
                         let mut waits = 0u64;
                         thread.enter().map_err(|e| e.to_string())?;
                         while !stop.is_cancelled() {
-                            if thread.blocking(|| stop.sleep(Duration::from_millis(10))).is_err() {
+                            if thread
+                                .blocking(|| stop.sleep(Duration::from_millis(10)))
+                                .is_err()
+                            {
                                 break;
                             }
                             waits += 1;
-                            let fetched = thread.blocking(|| {
-                                client.get(&url).send().and_then(|r| r.bytes())
-                            });
+                            let fetched =
+                                thread.blocking(|| client.get(&url).send().and_then(|r| r.bytes()));
                             match fetched {
                                 Ok(Ok(_)) => waits += 1,
                                 Ok(Err(e)) => return Err(format!("GET {url}: {e}")),
@@ -183,11 +185,7 @@ fn spawn_gil_responder(mut gil_thread: GilThread, mut stream: TcpStream) -> Join
             if gil_thread.enter().is_err() {
                 return;
             }
-            loop {
-                match gil_thread.blocking(|| stream.read_exact(&mut buf)) {
-                    Ok(Ok(())) => {}
-                    _ => break,
-                }
+            while let Ok(Ok(())) = gil_thread.blocking(|| stream.read_exact(&mut buf)) {
                 // Handling the ping is "Python": a few steps holding the GIL.
                 let mut state = u64::from_le_bytes(buf);
                 for _ in 0..10 {

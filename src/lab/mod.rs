@@ -73,7 +73,9 @@ impl FromStr for Experiment {
             .chain([Experiment::All])
             .find(|e| e.name() == s.trim().to_ascii_lowercase())
             .ok_or_else(|| {
-                format!("unknown experiment '{s}': expected one of throughput, io, latency, convoy, all")
+                format!(
+                    "unknown experiment '{s}': expected one of throughput, io, latency, convoy, all"
+                )
             })
     }
 }

@@ -55,6 +55,9 @@ pub struct Report {
     pub rows: Vec<BenchRow>,
 }
 
+/// Picks a row's cells for one experiment's table.
+type RowCells = fn(&BenchRow) -> Vec<String>;
+
 fn cell(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
 }
@@ -65,20 +68,23 @@ pub fn render_table(reports: &[Report]) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
-    let (headers, pick): (Vec<&str>, fn(&BenchRow) -> Vec<String>) = match first.experiment {
-        "latency" => (
-            vec!["cpu threads", "p50 ms", "p99 ms", "switches/s"],
-            |r| {
-                vec![
-                    cell(r.cpu_threads.map(f64::from), 0),
-                    cell(r.latency_ms_p50, 2),
-                    cell(r.latency_ms_p99, 2),
-                    cell(r.switches_per_s, 0),
-                ]
-            },
-        ),
+    let (headers, pick): (Vec<&str>, RowCells) = match first.experiment {
+        "latency" => (vec!["cpu threads", "p50 ms", "p99 ms", "switches/s"], |r| {
+            vec![
+                cell(r.cpu_threads.map(f64::from), 0),
+                cell(r.latency_ms_p50, 2),
+                cell(r.latency_ms_p99, 2),
+                cell(r.switches_per_s, 0),
+            ]
+        }),
         "convoy" => (
-            vec!["cpu threads", "round trips/s", "rtt p50 ms", "rtt p99 ms", "switches/s"],
+            vec![
+                "cpu threads",
+                "round trips/s",
+                "rtt p50 ms",
+                "rtt p99 ms",
+                "switches/s",
+            ],
             |r| {
                 vec![
                     cell(r.cpu_threads.map(f64::from), 0),
@@ -114,7 +120,13 @@ pub fn render_table(reports: &[Report]) -> String {
     }
     let columns = lines[0].len();
     let widths: Vec<usize> = (0..columns)
-        .map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = format!(
         "{} (switch interval {:.1} ms)\n",

@@ -83,7 +83,9 @@ impl WorkerRow {
 
     /// Time since it started (until it ended).
     pub fn elapsed(&self, now: Instant) -> Duration {
-        self.ended.unwrap_or(now).saturating_duration_since(self.started)
+        self.ended
+            .unwrap_or(now)
+            .saturating_duration_since(self.started)
     }
 }
 
@@ -235,6 +237,31 @@ impl App {
     pub fn worker_of(&self, thread: ThreadTag) -> Option<&WorkerRow> {
         let id = self.threads.get(&thread)?;
         self.row(*id)
+    }
+
+    /// A lane's label: the worker's thread name (`cpu-3`), with `+` for a
+    /// second thread of the same worker (the seed demo's `print_numbers`).
+    pub fn lane_label(&self, thread: ThreadTag) -> String {
+        match self.worker_of(thread) {
+            Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
+            Some(row) => format!("{}-{}+", row.kind, row.id),
+            None => format!("thread {thread}"),
+        }
+    }
+
+    /// Lanes with anything to show in the last `span_us`, oldest first.
+    pub fn visible_lanes(&self, span_us: u64) -> Vec<ThreadTag> {
+        let horizon = self.gil_now_us.saturating_sub(span_us);
+        let mut tags: Vec<ThreadTag> = self
+            .lanes
+            .iter()
+            .filter(|(_, lane)| {
+                !matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon)
+            })
+            .map(|(tag, _)| *tag)
+            .collect();
+        tags.sort_unstable();
+        tags
     }
 
     fn index_of(&self, id: WorkerId) -> Option<usize> {
@@ -411,7 +438,9 @@ impl App {
         }
         match event {
             WorkerEvent::Started { thread, .. } => {
-                self.rows[index].thread = Some(thread);
+                // A worker may start more threads (the seed demo does); the first is its own.
+                let row = &mut self.rows[index];
+                row.thread.get_or_insert(thread);
                 self.threads.insert(thread, id);
             }
             WorkerEvent::Progress {
@@ -460,10 +489,10 @@ impl App {
                 lane.marks.push_back((event.at_us, event.what));
             } else {
                 lane.changes.push_back((event.at_us, event.what));
-                if let Some(id) = self.threads.get(&event.thread).copied() {
-                    if let Some(row) = self.row_mut(id).filter(|r| r.life == Life::Live) {
-                        row.lane = event.what;
-                    }
+                if let Some(id) = self.threads.get(&event.thread).copied()
+                    && let Some(row) = self.row_mut(id).filter(|r| r.life == Life::Live)
+                {
+                    row.lane = event.what;
                 }
             }
         }

@@ -169,10 +169,7 @@ mod tests {
     #[test]
     fn presses_map_and_releases_do_not() {
         let press = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE);
-        assert_eq!(
-            action_for(&press),
-            Some(Action::Spawn(WorkerKind::Fetch))
-        );
+        assert_eq!(action_for(&press), Some(Action::Spawn(WorkerKind::Fetch)));
         let mut release = press;
         release.kind = KeyEventKind::Release;
         assert_eq!(action_for(&release), None);

@@ -67,11 +67,13 @@ fn spawn_signal_thread() -> std::io::Result<(Receiver<i32>, signal_hook::iterato
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let handle = signals.handle();
     let (tx, rx) = crossbeam_channel::bounded(4);
-    thread::Builder::new().name("signals".into()).spawn(move || {
-        for signal in signals.forever() {
-            let _ = tx.try_send(signal);
-        }
-    })?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let _ = tx.try_send(signal);
+            }
+        })?;
     Ok((rx, handle))
 }
 
@@ -90,7 +92,14 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     let mut guard = terminal::TerminalGuard::enter()?;
     let input = spawn_input_thread()?;
     let mut app = App::new(session.gil.mode(), session.gil.interval());
-    let result = event_loop(&mut guard, &mut app, &mut session, &input, &signals, options);
+    let result = event_loop(
+        &mut guard,
+        &mut app,
+        &mut session,
+        &input,
+        &signals,
+        options,
+    );
     drop(guard);
     signal_handle.close();
     let left = session.shutdown(Duration::from_secs(1));
@@ -212,7 +221,9 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
                 });
             }
             Err(error) => {
-                app.apply(AppEvent::SpawnFailed(format!("cannot spawn {kind}: {error}")));
+                app.apply(AppEvent::SpawnFailed(format!(
+                    "cannot spawn {kind}: {error}"
+                )));
             }
         },
         Command::Cancel(id) => {

@@ -79,7 +79,10 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         None => "–".to_string(),
     };
     let line = Line::from(vec![
-        Span::styled(" threadlab ", Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)),
+        Span::styled(
+            " threadlab ",
+            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ),
         Span::raw("  GIL: "),
         Span::styled(app.mode_label(), gil_style),
         Span::raw(format!(
@@ -157,32 +160,35 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
     };
     let end = (start + height).min(total);
     let bar_width = 10;
-    let rows = app.rows[start..end].iter().enumerate().map(|(offset, row)| {
-        let (state, colour) = state_of(row);
-        let progress = match row.ratio() {
-            Some(ratio) => format!("{} {:>3.0} %", bar(ratio, bar_width), ratio * 100.0),
-            None => format!("{:<width$}     ", human_bytes(row.done), width = bar_width),
-        };
-        let detail = match (&row.message, row.life) {
-            (Some(message), Life::Failed) => message.clone(),
-            (Some(message), _) => message.clone(),
-            _ => rate_text(row),
-        };
-        let style = if start + offset == app.selected {
-            Style::new().add_modifier(Modifier::REVERSED)
-        } else {
-            Style::new()
-        };
-        Row::new(vec![
-            Cell::from(format!("{:>3}", row.id)),
-            Cell::from(row.kind.name()),
-            Cell::from(Span::styled(state, Style::new().fg(colour))),
-            Cell::from(progress),
-            Cell::from(format!("{:>5.1}s", row.elapsed(now).as_secs_f64())),
-            Cell::from(detail),
-        ])
-        .style(style)
-    });
+    let rows = app.rows[start..end]
+        .iter()
+        .enumerate()
+        .map(|(offset, row)| {
+            let (state, colour) = state_of(row);
+            let progress = match row.ratio() {
+                Some(ratio) => format!("{} {:>3.0} %", bar(ratio, bar_width), ratio * 100.0),
+                None => format!("{:<width$}     ", human_bytes(row.done), width = bar_width),
+            };
+            let detail = match (&row.message, row.life) {
+                (Some(message), Life::Failed) => message.clone(),
+                (Some(message), _) => message.clone(),
+                _ => rate_text(row),
+            };
+            let style = if start + offset == app.selected {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            };
+            Row::new(vec![
+                Cell::from(format!("{:>3}", row.id)),
+                Cell::from(row.kind.name()),
+                Cell::from(Span::styled(state, Style::new().fg(colour))),
+                Cell::from(progress),
+                Cell::from(format!("{:>5.1}s", row.elapsed(now).as_secs_f64())),
+                Cell::from(detail),
+            ])
+            .style(style)
+        });
     let table = Table::new(
         rows,
         [
@@ -195,8 +201,15 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
         ],
     )
     .header(
-        Row::new(vec!["id", "kind", "state", "progress", "time", "rate / result"])
-            .style(Style::new().add_modifier(Modifier::BOLD)),
+        Row::new(vec![
+            "id",
+            "kind",
+            "state",
+            "progress",
+            "time",
+            "rate / result",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD)),
     )
     .block(block);
     frame.render_widget(table, area);
@@ -216,7 +229,11 @@ fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
     let changes = &lane.changes;
     // The state at `from` is the last change at or before it.
     let first = changes.partition_point(|c| c.0 <= from);
-    let mut state = if first == 0 { 4 } else { index(changes[first - 1].1) };
+    let mut state = if first == 0 {
+        4
+    } else {
+        index(changes[first - 1].1)
+    };
     let mut t = from;
     for &(at, what) in changes.iter().skip(first) {
         if at >= to {
@@ -273,17 +290,13 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
     }
     let label_width = 9usize;
     let width = inner.width as usize - label_width - 1;
-    let mut tags: Vec<_> = app.lanes.keys().copied().collect();
-    tags.sort_unstable();
+    let tags = app.visible_lanes(span_us);
     let room = inner.height as usize - 1;
     let mut lines: Vec<Line> = Vec::with_capacity(room + 1);
     // Newest lanes matter most: show the last `room` of them.
     for tag in tags.iter().rev().take(room).rev() {
         let lane = &app.lanes[tag];
-        let label = match app.worker_of(*tag) {
-            Some(row) => format!("{}-{}", row.kind.name(), row.id),
-            None => format!("thread {tag}"),
-        };
+        let label = app.lane_label(*tag);
         let mut spans = vec![Span::raw(format!("{label:<label_width$.label_width$} "))];
         spans.extend(lane_text(lane, app.gil_now_us, span_us, width));
         lines.push(Line::from(spans));
@@ -346,7 +359,10 @@ fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
     let selected = app.selected_row().map_or_else(
         || "no worker selected".to_string(),
         |row| {
-            let what = row.message.clone().unwrap_or_else(|| state_of(row).0.to_string());
+            let what = row
+                .message
+                .clone()
+                .unwrap_or_else(|| state_of(row).0.to_string());
             format!("#{} {}: {what}", row.id, row.kind)
         },
     );
@@ -398,7 +414,10 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         .iter()
         .map(|b| {
             Line::from(vec![
-                Span::styled(format!(" {:>7} ", b.label), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!(" {:>7} ", b.label),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
                 Span::raw(format!(" {}", b.help)),
             ])
         })
@@ -407,7 +426,11 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     lines.insert(0, Line::from(""));
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Help · keys ")),
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Help · keys "),
+        ),
         popup,
     );
 }

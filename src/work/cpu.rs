@@ -37,7 +37,10 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         done += batch;
         ctx.report.progress(done);
         if ctx.settings.cpu_panic_fault && done >= total / 2 {
-            panic!("fault injection: cpu worker {} panicked halfway (--fault worker-panic)", ctx.id);
+            panic!(
+                "fault injection: cpu worker {} panicked halfway (--fault worker-panic)",
+                ctx.id
+            );
         }
     }
     Ok((done, format!("{done} steps, checksum {:016x}", state)))

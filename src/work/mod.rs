@@ -236,7 +236,7 @@ impl WorkSettings {
             max_body: 1 << 30,
             workdir,
             file_bytes: 32 << 20,
-            cpu_steps: 40_000_000,
+            cpu_steps: 300_000_000,
             seed_sleep: Duration::from_secs(1),
             stack_size: 256 << 10,
             cpu_panic_fault: false,

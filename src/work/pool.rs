@@ -73,7 +73,9 @@ pub struct Pool {
     running: HashMap<WorkerId, Running>,
     live: Arc<LiveCount>,
     next_id: WorkerId,
-    http: OnceLock<reqwest::blocking::Client>,
+    /// Built on a background thread at start-up (TLS setup takes tens of
+    /// ms), so neither the first frame nor the first `f` press waits for it.
+    http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>>,
 }
 
 impl Pool {
@@ -81,6 +83,14 @@ impl Pool {
     pub fn new(settings: WorkSettings, gil: Gil) -> (Self, PoolReceivers) {
         let (progress_tx, progress) = crossbeam_channel::bounded(PROGRESS_CAPACITY);
         let (lifecycle_tx, lifecycle) = crossbeam_channel::unbounded();
+        let http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>> = Arc::default();
+        let warm = Arc::clone(&http);
+        let (connect, read) = (settings.connect_timeout, settings.read_timeout);
+        let _ = thread::Builder::new()
+            .name("http-init".into())
+            .spawn(move || {
+                warm.get_or_init(|| super::http_client(connect, read));
+            });
         let pool = Self {
             settings: Arc::new(settings),
             gil,
@@ -89,7 +99,7 @@ impl Pool {
             running: HashMap::new(),
             live: Arc::default(),
             next_id: 1,
-            http: OnceLock::new(),
+            http,
         };
         (
             pool,
@@ -116,12 +126,11 @@ impl Pool {
     }
 
     fn client(&self) -> Result<reqwest::blocking::Client, SpawnError> {
-        if let Some(client) = self.http.get() {
-            return Ok(client.clone());
-        }
-        let client = super::http_client(self.settings.connect_timeout, self.settings.read_timeout)
-            .map_err(SpawnError::Http)?;
-        Ok(self.http.get_or_init(|| client).clone())
+        let (connect, read) = (self.settings.connect_timeout, self.settings.read_timeout);
+        self.http
+            .get_or_init(|| super::http_client(connect, read))
+            .clone()
+            .map_err(SpawnError::Http)
     }
 
     /// Starts a worker of `kind` on a new thread named `KIND-ID`.
@@ -215,10 +224,10 @@ impl Pool {
 
     /// Joins a worker whose terminal event was received (frees its thread).
     pub fn reap(&mut self, id: WorkerId) {
-        if let Some(running) = self.running.remove(&id) {
-            if running.handle.join().is_err() {
-                tracing::warn!(id, "worker thread panicked outside catch_unwind");
-            }
+        if let Some(running) = self.running.remove(&id)
+            && running.handle.join().is_err()
+        {
+            tracing::warn!(id, "worker thread panicked outside catch_unwind");
         }
     }
 

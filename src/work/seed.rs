@@ -48,6 +48,11 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
 
     // t = threading.Thread(target=print_numbers); t.start()
     let mut thread_gil = ctx.gil.gil().register(ctx.cancel.clone());
+    ctx.report.lifecycle(super::WorkerEvent::Started {
+        id: ctx.id,
+        thread: thread_gil.tag(),
+        at: std::time::Instant::now(),
+    });
     let thread_cancel = ctx.cancel.clone();
     let mut thread_report = ctx.report.clone();
     let thread_printed = Arc::clone(&printed);
