@@ -74,7 +74,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         label: "s",
-        help: "run the seed demo: a thread prints 0..4, main prints 5..9",
+        help: "seed demo: a thread prints 0..4 while main prints 5..9",
         footer: "seed demo",
         action: Action::Spawn(WorkerKind::Sleep),
     },

@@ -126,6 +126,15 @@ fn bar(ratio: f64, width: usize) -> String {
     out
 }
 
+/// A count in the worker's own unit.
+fn amount(unit: Unit, done: u64) -> String {
+    match unit {
+        Unit::Bytes => human_bytes(done),
+        Unit::Steps => format!("{done} steps"),
+        Unit::Lines => format!("{done} lines"),
+    }
+}
+
 fn rate_text(row: &WorkerRow) -> String {
     let rate = row.rate();
     match row.kind.unit() {
@@ -167,11 +176,18 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
             let (state, colour) = state_of(row);
             let progress = match row.ratio() {
                 Some(ratio) => format!("{} {:>3.0} %", bar(ratio, bar_width), ratio * 100.0),
-                None => format!("{:<width$}     ", human_bytes(row.done), width = bar_width),
+                None => format!(
+                    "{:<width$}     ",
+                    amount(row.kind.unit(), row.done),
+                    width = bar_width
+                ),
             };
             let detail = match (&row.message, row.life) {
                 (Some(message), Life::Failed) => message.clone(),
                 (Some(message), _) => message.clone(),
+                (None, Life::Cancelled) => {
+                    format!("cancelled at {}", amount(row.kind.unit(), row.done))
+                }
                 _ => rate_text(row),
             };
             let style = if start + offset == app.selected {
@@ -402,7 +418,7 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_help(frame: &mut Frame, area: Rect) {
-    let width = 66.min(area.width);
+    let width = 72.min(area.width);
     let height = (BINDINGS.len() as u16 + 4).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,

@@ -1,0 +1,260 @@
+//! The dashboard without a terminal: the reducer driven by scripted events,
+//! and the views drawn into a fixed-size `TestBackend` and snapshotted.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use threadlab::gil::{GilEvent, Mode, SwitchInterval, Transition};
+use threadlab::ui::app::{App, AppEvent, Command, Life};
+use threadlab::ui::keys::Action;
+use threadlab::ui::view;
+use threadlab::work::{ConsoleSide, WorkerEvent, WorkerKind};
+
+fn spawned(app: &mut App, id: u64, kind: WorkerKind, at: Instant) {
+    app.apply(AppEvent::Spawned { id, kind, at });
+}
+
+fn worker(app: &mut App, event: WorkerEvent) {
+    app.apply(AppEvent::Worker(event));
+}
+
+/// A fixed scene: a finished cpu worker, a fetch in I/O, a cpu worker
+/// waiting for the GIL, a failed fetch, a cancelled file worker, the seed
+/// demo's console, and GIL history for the timeline.
+fn scene() -> (App, Instant) {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
+    app.cores = 2;
+    spawned(&mut app, 1, WorkerKind::Cpu, at(0));
+    spawned(&mut app, 2, WorkerKind::Fetch, at(10));
+    spawned(&mut app, 3, WorkerKind::Cpu, at(20));
+    spawned(&mut app, 4, WorkerKind::Fetch, at(30));
+    spawned(&mut app, 5, WorkerKind::File, at(40));
+    spawned(&mut app, 6, WorkerKind::Sleep, at(50));
+    for (id, thread) in [(1, 1), (2, 2), (3, 3), (6, 6)] {
+        worker(
+            &mut app,
+            WorkerEvent::Started {
+                id,
+                thread,
+                at: at(60),
+            },
+        );
+    }
+    worker(
+        &mut app,
+        WorkerEvent::Progress {
+            id: 2,
+            done: 5 << 20,
+            total: Some(8 << 20),
+            at: at(1010),
+        },
+    );
+    worker(
+        &mut app,
+        WorkerEvent::Progress {
+            id: 3,
+            done: 31_000_000,
+            total: Some(100_000_000),
+            at: at(1020),
+        },
+    );
+    worker(
+        &mut app,
+        WorkerEvent::Finished {
+            id: 1,
+            done: 40_000_000,
+            summary: "40000000 steps".into(),
+            at: at(500),
+        },
+    );
+    worker(
+        &mut app,
+        WorkerEvent::Failed {
+            id: 4,
+            message: "HTTP 500 Internal Server Error".into(),
+            at: at(200),
+        },
+    );
+    worker(&mut app, WorkerEvent::Cancelled { id: 5, at: at(300) });
+    for (side, text) in [
+        (ConsoleSide::Main, "5"),
+        (ConsoleSide::Thread, "0"),
+        (ConsoleSide::Thread, "1"),
+        (ConsoleSide::Main, "6"),
+    ] {
+        worker(
+            &mut app,
+            WorkerEvent::Console {
+                id: 6,
+                side,
+                text: text.into(),
+            },
+        );
+    }
+    // 400 ms of history: cpu-3 alternates with a thread that exited, fetch-2 in I/O.
+    let mut events = Vec::new();
+    for slice in 0..80u64 {
+        let at_us = 700_000 + slice * 5_000;
+        let (a, b) = if slice % 2 == 0 {
+            (Transition::Hold, Transition::Wait)
+        } else {
+            (Transition::Wait, Transition::Hold)
+        };
+        events.push(GilEvent {
+            at_us,
+            thread: 3,
+            what: a,
+        });
+        events.push(GilEvent {
+            at_us,
+            thread: 6,
+            what: b,
+        });
+        events.push(GilEvent {
+            at_us,
+            thread: 2,
+            what: Transition::Io,
+        });
+    }
+    events.push(GilEvent {
+        at_us: 1_099_000,
+        thread: 3,
+        what: Transition::Wait,
+    });
+    app.apply(AppEvent::Gil(events));
+    app.set_gil_now(1_100_000);
+    (app, at(1100))
+}
+
+#[test]
+fn reducer_follows_a_scripted_sequence_of_worker_events() {
+    let (mut app, _) = scene();
+    assert_eq!(app.rows.len(), 6);
+    assert_eq!(app.counts(), (3, 1, 1, 1));
+    assert_eq!(app.live(), 3);
+    let row = |app: &App, id: u64| app.rows.iter().find(|r| r.id == id).cloned().unwrap();
+    assert_eq!(row(&app, 1).life, Life::Done);
+    assert_eq!(row(&app, 1).ratio(), Some(1.0));
+    assert_eq!(row(&app, 2).done, 5 << 20);
+    assert_eq!(
+        row(&app, 2).lane,
+        Transition::Io,
+        "lane comes from the GIL timeline"
+    );
+    assert_eq!(row(&app, 3).lane, Transition::Wait);
+    assert_eq!(
+        row(&app, 4).message.as_deref(),
+        Some("HTTP 500 Internal Server Error")
+    );
+    assert_eq!(row(&app, 5).life, Life::Cancelled);
+    let console: Vec<&str> = app.console.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(console, ["5", "0", "1", "6"]);
+
+    // Late progress after the end changes nothing.
+    worker(
+        &mut app,
+        WorkerEvent::Progress {
+            id: 1,
+            done: 1,
+            total: Some(2),
+            at: Instant::now(),
+        },
+    );
+    assert_eq!(row(&app, 1).done, 40_000_000);
+
+    // Keys become commands; selection moves; cancel targets the selection.
+    assert_eq!(app.selected, 5, "a new worker is selected");
+    app.apply(AppEvent::Action(Action::Up));
+    app.apply(AppEvent::Action(Action::Up));
+    app.apply(AppEvent::Action(Action::Up));
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::Cancel)),
+        Some(Command::Cancel(3))
+    );
+    app.apply(AppEvent::Action(Action::Top));
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::Cancel)),
+        None,
+        "worker 1 already done"
+    );
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::Spawn(WorkerKind::Fetch))),
+        Some(Command::Spawn(WorkerKind::Fetch))
+    );
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::ToggleGil)),
+        Some(Command::SetMode(Mode::Free))
+    );
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::ToggleGil)),
+        Some(Command::SetMode(Mode::Gil))
+    );
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::CycleGilKind)),
+        Some(Command::SetMode(Mode::Legacy))
+    );
+    let halved = app.apply(AppEvent::Action(Action::IntervalDown));
+    assert_eq!(
+        halved,
+        Some(Command::SetInterval(
+            SwitchInterval::from_millis_f64(2.5).unwrap()
+        ))
+    );
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::CancelAll)),
+        Some(Command::CancelAll)
+    );
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::Quit)),
+        Some(Command::Quit)
+    );
+    assert!(app.quit);
+}
+
+#[test]
+fn help_overlay_opens_and_any_key_closes_it() {
+    let mut app = App::new(Mode::Free, SwitchInterval::DEFAULT);
+    app.apply(AppEvent::Action(Action::Help));
+    assert!(app.help);
+    assert_eq!(app.apply(AppEvent::Action(Action::CloseOverlay)), None);
+    assert!(!app.help);
+}
+
+fn render(app: &App, now: Instant, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| view::draw(frame, app, now)).unwrap();
+    terminal
+}
+
+#[test]
+fn dashboard_snapshot() {
+    let (app, now) = scene();
+    let terminal = render(&app, now, 140, 30);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn help_overlay_snapshot() {
+    let (mut app, now) = scene();
+    app.apply(AppEvent::Action(Action::Help));
+    let terminal = render(&app, now, 100, 30);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn any_size_draws_without_panicking_and_tiny_ones_say_so() {
+    let (app, now) = scene();
+    for width in [1u16, 2, 10, 40, 59, 60, 61, 80, 200] {
+        for height in [1u16, 2, 5, 15, 16, 17, 24, 60] {
+            let terminal = render(&app, now, width, height);
+            if width >= 30 && height >= 3 && (width < view::MIN_WIDTH || height < view::MIN_HEIGHT)
+            {
+                let text = format!("{:?}", terminal.backend());
+                assert!(text.contains("too small"), "{width}×{height}");
+            }
+        }
+    }
+}
