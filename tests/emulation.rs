@@ -41,7 +41,7 @@ fn row_with_cpu(rows: &[BenchRow], cpu: u32) -> &BenchRow {
         .expect("row present")
 }
 
-/// 1. CPU-bound threads: flat under `gil`, scaling with cores under `free`.
+/// Behaviour 1: CPU-bound threads: flat under `gil`, scaling with cores under `free`.
 #[test]
 fn cpu_bound_threads_do_not_speed_up_under_the_gil_but_do_when_free() {
     let _serial = serial();
@@ -63,7 +63,7 @@ fn cpu_bound_threads_do_not_speed_up_under_the_gil_but_do_when_free() {
     );
 }
 
-/// 2. Two CPU threads under `gil` alternate in slices of about one interval.
+/// Behaviour 2: two CPU threads under `gil` alternate in slices of about one interval.
 #[test]
 fn two_cpu_threads_alternate_about_once_per_switch_interval() {
     let _serial = serial();
@@ -85,7 +85,7 @@ fn two_cpu_threads_alternate_about_once_per_switch_interval() {
     );
 }
 
-/// 3. I/O-bound threads speed up about N-fold in every mode.
+/// Behaviour 3: I/O-bound threads speed up about N-fold in every mode.
 #[test]
 fn io_bound_threads_overlap_in_every_mode() {
     let _serial = serial();
@@ -99,7 +99,7 @@ fn io_bound_threads_overlap_in_every_mode() {
     }
 }
 
-/// 4. The convoy effect: round trips beside CPU threads collapse under
+/// Behaviour 4, the convoy effect: round trips beside CPU threads collapse under
 /// `gil`, not under `free`, and a smaller interval helps.
 #[test]
 fn convoy_effect_under_the_gil_and_its_cures() {
@@ -127,7 +127,7 @@ fn convoy_effect_under_the_gil_and_its_cures() {
     );
 }
 
-/// 5. `legacy`: CPU threads get slower as threads are added on 2+ cores.
+/// Behaviour 5: `legacy`: CPU threads get slower as threads are added on 2+ cores.
 #[test]
 fn legacy_cpu_threads_get_slower_with_more_threads_on_several_cores() {
     let _serial = serial();

@@ -14,7 +14,7 @@ use super::{BenchConfig, BenchRow};
 use crate::cancel::CancelToken;
 use crate::gil::{Gil, GilThread, Mode};
 use crate::server::Server;
-use crate::work::{cpu_step, http_client};
+use crate::work::{HttpClient, cpu_step};
 
 /// Starts `n` CPU-bound threads that count steps until `stop` is cancelled.
 fn spawn_cpu(gil: &Gil, n: u32, stop: &CancelToken, start: &Arc<Barrier>) -> Vec<JoinHandle<u64>> {
@@ -96,7 +96,7 @@ pub fn throughput(mode: Mode, config: &BenchConfig) -> Vec<BenchRow> {
 pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
     let server = Server::start_loopback().map_err(|e| e.to_string())?;
     let url = server.url("/delay/10");
-    let client = http_client(Duration::from_secs(5), Duration::from_secs(10))?;
+    let client = HttpClient::new(Duration::from_secs(5), Duration::from_secs(10))?;
     let mut rows = Vec::new();
     for &n in &config.threads {
         let gil = Gil::new(mode, config.interval);
@@ -123,12 +123,10 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
                                 break;
                             }
                             waits += 1;
-                            let fetched =
-                                thread.blocking(|| client.get(&url).send().and_then(|r| r.bytes()));
-                            match fetched {
-                                Ok(Ok(_)) => waits += 1,
-                                Ok(Err(e)) => return Err(format!("GET {url}: {e}")),
-                                Err(_) => break,
+                            match thread.blocking(|| client.get_all(&url, &stop)) {
+                                Ok(Ok(Ok(_))) => waits += 1,
+                                Ok(Ok(Err(e))) => return Err(format!("GET {url}: {e}")),
+                                _ => break,
                             }
                         }
                         thread.exit();

@@ -4,10 +4,12 @@
 //! chunk (counting it, hashing it) runs with the GIL held — the split a Python
 //! `requests` download has. Errors become one readable line on the worker.
 
-use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use crate::cancel::{CancelToken, Cancelled};
 
 use super::{WorkError, WorkerCtx, human_bytes, short_hex};
 
@@ -53,20 +55,119 @@ impl FetchTarget {
     }
 }
 
-/// The shared blocking client: timeouts set, no proxies (the default target is
-/// loopback), at most 10 redirects.
-pub fn http_client(
-    connect_timeout: Duration,
-    read_timeout: Duration,
-) -> Result<reqwest::blocking::Client, String> {
-    reqwest::blocking::Client::builder()
-        .connect_timeout(connect_timeout)
-        .timeout(read_timeout)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .user_agent(concat!("threadlab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {}", describe(&e)))
+/// The shared HTTP client: reqwest's async client on a one-thread tokio
+/// runtime, driven from each worker's own thread with `block_on`.
+///
+/// reqwest's blocking client cannot be interrupted: a worker stuck waiting
+/// for headers or a stalled body would ignore cancel until its read timeout.
+/// Here every wait races the worker's [`CancelToken`], so a fetch stops
+/// within tens of milliseconds of a cancel in any state, while the work
+/// still runs on the worker's thread (one OS thread per worker).
+#[derive(Clone)]
+pub struct HttpClient {
+    runtime: Arc<tokio::runtime::Runtime>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}
+
+/// How often a waiting fetch looks at its cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(10);
+
+async fn cancelled(token: &CancelToken) {
+    while !token.is_cancelled() {
+        tokio::time::sleep(CANCEL_POLL).await;
+    }
+}
+
+impl HttpClient {
+    /// A client with a connect timeout and a per-read timeout, no proxies
+    /// (the default target is loopback) and at most 10 redirects.
+    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("http-io")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .user_agent(concat!("threadlab/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", describe(&e)))?;
+        Ok(Self {
+            runtime: Arc::new(runtime),
+            client,
+        })
+    }
+
+    /// Runs `future` on the calling thread until it finishes or `cancel` fires.
+    fn until_cancelled<F: std::future::Future>(
+        &self,
+        cancel: &CancelToken,
+        future: impl FnOnce() -> F,
+    ) -> Result<F::Output, Cancelled> {
+        // reqwest's futures arm timers when created: create them inside the runtime.
+        let _context = self.runtime.enter();
+        let future = future();
+        self.runtime.block_on(async {
+            tokio::select! {
+                biased;
+                () = cancelled(cancel) => Err(Cancelled),
+                out = future => Ok(out),
+            }
+        })
+    }
+
+    /// Sends a GET and waits for the response headers.
+    pub fn send(
+        &self,
+        url: &str,
+        cancel: &CancelToken,
+    ) -> Result<Result<reqwest::Response, String>, Cancelled> {
+        Ok(self
+            .until_cancelled(cancel, || self.client.get(url).send())?
+            .map_err(|e| describe(&e)))
+    }
+
+    /// The next chunk of a response body (`None` at the end).
+    pub fn next_chunk(
+        &self,
+        response: &mut reqwest::Response,
+        cancel: &CancelToken,
+    ) -> Result<Result<Option<bytes::Bytes>, String>, Cancelled> {
+        Ok(self
+            .until_cancelled(cancel, || response.chunk())?
+            .map_err(|e| describe(&e)))
+    }
+
+    /// GETs `url` and reads the whole body; `Err` on any HTTP or network error.
+    pub fn get_all(
+        &self,
+        url: &str,
+        cancel: &CancelToken,
+    ) -> Result<Result<u64, String>, Cancelled> {
+        let mut response = match self.send(url, cancel)? {
+            Ok(response) if response.status().is_success() => response,
+            Ok(response) => return Ok(Err(format!("HTTP {} from {url}", response.status()))),
+            Err(error) => return Ok(Err(error)),
+        };
+        let mut total = 0u64;
+        loop {
+            match self.next_chunk(&mut response, cancel)? {
+                Ok(Some(chunk)) => total += chunk.len() as u64,
+                Ok(None) => return Ok(Ok(total)),
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+    }
 }
 
 /// One line for a reqwest error: its kind and the innermost cause.
@@ -110,21 +211,6 @@ impl WithoutUrl for reqwest::Error {
     }
 }
 
-fn describe_io(error: &std::io::Error) -> String {
-    // reqwest wraps its own errors in io::Error for Read; unwrap them.
-    if let Some(inner) = error
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<reqwest::Error>())
-    {
-        return describe(inner);
-    }
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    format!("read failed: {cause}")
-}
-
 pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
     let client = ctx
         .http
@@ -132,10 +218,11 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .ok_or_else(|| WorkError::Failed("no HTTP client".into()))?;
     let url = ctx.settings.fetch.url().to_string();
     let max_body = ctx.settings.max_body;
-    let response = ctx
+    let cancel = ctx.cancel.clone();
+    let mut response = ctx
         .gil
-        .blocking(|| client.get(&url).send())?
-        .map_err(|e| WorkError::Failed(describe(&e)))?;
+        .blocking(|| client.send(&url, &cancel))??
+        .map_err(WorkError::Failed)?;
     let status = response.status();
     if !status.is_success() {
         return Err(WorkError::Failed(format!("HTTP {status} from {url}")));
@@ -149,19 +236,21 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         )));
     }
     ctx.report.set_total(total);
-    let mut body = response;
-    let mut buf = vec![0u8; 64 << 10];
     let mut hasher = Sha256::new();
     let mut done: u64 = 0;
     loop {
-        let read = ctx.gil.blocking(|| body.read(&mut buf))?;
-        let n = read.map_err(|e| WorkError::Failed(describe_io(&e)))?;
-        if n == 0 {
+        // The socket read: GIL released, racing the cancel token.
+        let chunk = ctx
+            .gil
+            .blocking(|| client.next_chunk(&mut response, &cancel))??
+            .map_err(WorkError::Failed)?;
+        let Some(chunk) = chunk else {
             break;
-        }
+        };
+        // Handling the chunk is "Python": GIL held.
         ctx.gil.check()?;
-        hasher.update(&buf[..n]);
-        done += n as u64;
+        hasher.update(&chunk);
+        done += chunk.len() as u64;
         if done > max_body {
             return Err(WorkError::Failed(format!(
                 "body exceeds the cap of {}",

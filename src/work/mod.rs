@@ -16,7 +16,7 @@ mod report;
 mod seed;
 
 pub use cpu::{STEPS_PER_REPORT, cpu_step};
-pub use fetch::{FetchTarget, http_client};
+pub use fetch::{FetchTarget, HttpClient};
 pub use pool::{Pool, PoolReceivers, SpawnError};
 pub use report::Reporter;
 
@@ -257,7 +257,7 @@ pub struct WorkerCtx {
     /// The pool's settings.
     pub settings: std::sync::Arc<WorkSettings>,
     /// The shared HTTP client (one connection pool and runtime for all fetches).
-    pub http: Option<reqwest::blocking::Client>,
+    pub http: Option<HttpClient>,
 }
 
 /// Runs one worker's work to completion on the calling thread, returning the

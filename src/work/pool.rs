@@ -75,7 +75,7 @@ pub struct Pool {
     next_id: WorkerId,
     /// Built on a background thread at start-up (TLS setup takes tens of
     /// ms), so neither the first frame nor the first `f` press waits for it.
-    http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>>,
+    http: Arc<OnceLock<Result<super::HttpClient, String>>>,
 }
 
 impl Pool {
@@ -83,13 +83,13 @@ impl Pool {
     pub fn new(settings: WorkSettings, gil: Gil) -> (Self, PoolReceivers) {
         let (progress_tx, progress) = crossbeam_channel::bounded(PROGRESS_CAPACITY);
         let (lifecycle_tx, lifecycle) = crossbeam_channel::unbounded();
-        let http: Arc<OnceLock<Result<reqwest::blocking::Client, String>>> = Arc::default();
+        let http: Arc<OnceLock<Result<super::HttpClient, String>>> = Arc::default();
         let warm = Arc::clone(&http);
         let (connect, read) = (settings.connect_timeout, settings.read_timeout);
         let _ = thread::Builder::new()
             .name("http-init".into())
             .spawn(move || {
-                warm.get_or_init(|| super::http_client(connect, read));
+                warm.get_or_init(|| super::HttpClient::new(connect, read));
             });
         let pool = Self {
             settings: Arc::new(settings),
@@ -125,10 +125,10 @@ impl Pool {
         self.running.len()
     }
 
-    fn client(&self) -> Result<reqwest::blocking::Client, SpawnError> {
+    fn client(&self) -> Result<super::HttpClient, SpawnError> {
         let (connect, read) = (self.settings.connect_timeout, self.settings.read_timeout);
         self.http
-            .get_or_init(|| super::http_client(connect, read))
+            .get_or_init(|| super::HttpClient::new(connect, read))
             .clone()
             .map_err(SpawnError::Http)
     }
