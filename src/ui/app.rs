@@ -19,6 +19,12 @@ use super::keys::Action;
 pub const CONSOLE_LINES: usize = 200;
 /// How much GIL history the timeline keeps (and shows at most).
 pub const TIMELINE_WINDOW_US: u64 = 10_000_000;
+/// The timeline's span at start, ms.
+pub const DEFAULT_SPAN_MS: u64 = 100;
+/// Shortest and longest timeline spans, ms (zoom keys stop there).
+pub const SPAN_RANGE_MS: (u64, u64) = (25, 10_000);
+/// Latencies kept for the responsiveness sparkline.
+pub const RECENT_LATENCIES: usize = 120;
 
 /// Where a worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +131,13 @@ pub enum AppEvent {
     },
     /// The terminal was resized.
     Resized,
+    /// A frame was drawn in `draw_time`, after `events` events were applied.
+    FrameDrawn {
+        /// Time to build and flush the frame.
+        draw_time: Duration,
+        /// When it finished.
+        at: Instant,
+    },
 }
 
 /// An effect the run loop must carry out.
@@ -140,6 +153,8 @@ pub enum Command {
     SetMode(Mode),
     /// Set the switch interval.
     SetInterval(SwitchInterval),
+    /// Make the UI thread take the GIL to handle events and draw (or stop).
+    SetUiUnderGil(bool),
     /// Leave.
     Quit,
 }
@@ -173,8 +188,22 @@ pub struct App {
     pub cores: usize,
     /// Key-to-screen latency, µs.
     pub key_latency: Histogram<u64>,
+    /// Recent key-to-screen latencies (µs), newest last, for the sparkline.
+    pub recent_latency: VecDeque<u64>,
+    /// Time to build and draw one frame, µs.
+    pub frame_time: Histogram<u64>,
+    /// Events applied per second, measured over the last full second.
+    pub events_per_s: u64,
+    /// Whether the UI thread itself must take the GIL to handle input and draw.
+    pub ui_under_gil: bool,
+    /// The UI thread's lane on the timeline.
+    pub ui_thread: Option<ThreadTag>,
+    /// How much time the timeline pane spans, ms.
+    pub timeline_span_ms: u64,
     /// Set when something visible changed since the last frame.
     pub dirty: bool,
+    events_this_second: u64,
+    second_started: Option<Instant>,
     live: usize,
     threads: HashMap<ThreadTag, WorkerId>,
 }
@@ -203,7 +232,16 @@ impl App {
             notice: None,
             cores,
             key_latency,
+            recent_latency: VecDeque::new(),
+            frame_time: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("constant histogram bounds are valid"),
+            events_per_s: 0,
+            ui_under_gil: false,
+            ui_thread: None,
+            timeline_span_ms: DEFAULT_SPAN_MS,
             dirty: true,
+            events_this_second: 0,
+            second_started: None,
             live: 0,
             threads: HashMap::new(),
         }
@@ -242,6 +280,9 @@ impl App {
     /// A lane's label: the worker's thread name (`cpu-3`), with `+` for a
     /// second thread of the same worker (the seed demo's `print_numbers`).
     pub fn lane_label(&self, thread: ThreadTag) -> String {
+        if self.ui_thread == Some(thread) {
+            return "ui".to_string();
+        }
         match self.worker_of(thread) {
             Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
             Some(row) => format!("{}-{}+", row.kind, row.id),
@@ -288,10 +329,27 @@ impl App {
             AppEvent::KeyShown { latency } => {
                 let micros = (latency.as_micros() as u64).clamp(1, 60_000_000);
                 let _ = self.key_latency.record(micros);
+                if self.recent_latency.len() == RECENT_LATENCIES {
+                    self.recent_latency.pop_front();
+                }
+                self.recent_latency.push_back(micros);
                 self.dirty = false;
+            }
+            AppEvent::FrameDrawn { draw_time, at } => {
+                let micros = (draw_time.as_micros() as u64).clamp(1, 60_000_000);
+                let _ = self.frame_time.record(micros);
+                let started = *self.second_started.get_or_insert(at);
+                if at.duration_since(started) >= Duration::from_secs(1) {
+                    self.events_per_s = self.events_this_second;
+                    self.events_this_second = 0;
+                    self.second_started = Some(at);
+                }
+                self.dirty = false;
+                return None;
             }
             AppEvent::Resized => {}
         }
+        self.events_this_second += 1;
         None
     }
 
@@ -382,6 +440,27 @@ impl App {
             }
             Action::Help => {
                 self.help = !self.help;
+                None
+            }
+            Action::ToggleUiGil => {
+                self.ui_under_gil = !self.ui_under_gil;
+                self.notice = Some(if !self.ui_under_gil {
+                    "UI under the GIL: off — the Rust UI runs free".to_string()
+                } else if self.mode == Mode::Free {
+                    "UI under the GIL: on — press g to switch the GIL on and feel it".to_string()
+                } else {
+                    "UI under the GIL: on — every key now waits for the GIL like a Python UI"
+                        .to_string()
+                });
+                Some(Command::SetUiUnderGil(self.ui_under_gil))
+            }
+            Action::ZoomIn | Action::ZoomOut => {
+                let (min, max) = SPAN_RANGE_MS;
+                self.timeline_span_ms = if action == Action::ZoomIn {
+                    (self.timeline_span_ms / 2).max(min)
+                } else {
+                    (self.timeline_span_ms * 2).min(max)
+                };
                 None
             }
             Action::CloseOverlay => None,
@@ -517,6 +596,12 @@ impl App {
             }
             !matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon)
         });
+    }
+
+    /// Frame time percentile `q` in ms, once measured.
+    pub fn frame_ms(&self, q: f64) -> Option<f64> {
+        (!self.frame_time.is_empty())
+            .then(|| self.frame_time.value_at_percentile(q) as f64 / 1000.0)
     }
 
     /// Key-to-screen latency percentile `q` (0..=100) in ms, once measured.

@@ -32,6 +32,12 @@ pub enum Action {
     CancelAll,
     /// Open or close the help overlay.
     Help,
+    /// Make the UI thread take the GIL like a Python UI (or stop).
+    ToggleUiGil,
+    /// Show a shorter stretch of the timeline.
+    ZoomIn,
+    /// Show a longer stretch of the timeline.
+    ZoomOut,
     /// Close an overlay.
     CloseOverlay,
     /// Quit.
@@ -97,6 +103,18 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::IntervalDown,
     },
     Binding {
+        label: "u",
+        help: "UI under the GIL: the UI must take the GIL to react, like Python",
+        footer: "UI under GIL",
+        action: Action::ToggleUiGil,
+    },
+    Binding {
+        label: "+ -",
+        help: "zoom the GIL timeline in / out (25 ms – 10 s)",
+        footer: "",
+        action: Action::ZoomIn,
+    },
+    Binding {
         label: "↑↓ j k",
         help: "select a worker (Home/End: first/last)",
         footer: "",
@@ -156,6 +174,9 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('x') => Action::Cancel,
         KeyCode::Char('X') => Action::CancelAll,
         KeyCode::Char('?') => Action::Help,
+        KeyCode::Char('u') => Action::ToggleUiGil,
+        KeyCode::Char('+') | KeyCode::Char('=') => Action::ZoomIn,
+        KeyCode::Char('-') => Action::ZoomOut,
         KeyCode::Esc => Action::CloseOverlay,
         KeyCode::Char('q') => Action::Quit,
         _ => return None,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, never, select};
 use crossterm::event::Event;
 
+use crate::cancel::CancelToken;
 use crate::gil::GilEvent;
 use crate::session::Session;
 use crate::work::WorkerEvent;
@@ -109,6 +110,31 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     result
 }
 
+/// What woke the UI thread.
+enum Wake {
+    Input(Input),
+    Worker(WorkerEvent),
+    Quit,
+    Timer,
+}
+
+/// Blocks until something happens: the UI thread's only wait.
+fn next_wake(
+    input: &Receiver<Input>,
+    lifecycle: &Receiver<WorkerEvent>,
+    progress: &Receiver<WorkerEvent>,
+    signals: &Receiver<i32>,
+    timer: &Receiver<Instant>,
+) -> Wake {
+    select! {
+        recv(input) -> msg => msg.map_or(Wake::Quit, Wake::Input),
+        recv(lifecycle) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
+        recv(progress) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
+        recv(signals) -> _ => Wake::Quit,
+        recv(timer) -> _ => Wake::Timer,
+    }
+}
+
 fn event_loop(
     guard: &mut terminal::TerminalGuard,
     app: &mut App,
@@ -124,21 +150,30 @@ fn event_loop(
     let mut gil_seq = 0u64;
     let mut gil_events: Vec<GilEvent> = Vec::new();
     let mut keys_waiting: Vec<Instant> = Vec::new();
+    // The UI thread's own membership in the GIL, used only while "UI under
+    // the GIL" is on: then it must hold the GIL to handle events and draw,
+    // and releases it only while it waits, as a Python UI would.
+    let mut ui_gil = session.gil.register(CancelToken::new());
+    app.ui_thread = Some(ui_gil.tag());
     loop {
-        let wake = if app.dirty || app.live() > 0 {
+        let timer = if app.dirty || app.live() > 0 {
             crossbeam_channel::after(next_frame.saturating_duration_since(Instant::now()))
         } else {
             never()
         };
-        select! {
-            recv(input) -> msg => match msg {
-                Ok(msg) => on_input(app, session, msg, &mut keys_waiting, options)?,
-                Err(_) => app.quit = true,
-            },
-            recv(lifecycle) -> msg => if let Ok(event) = msg { on_worker(app, session, event) },
-            recv(progress) -> msg => if let Ok(event) = msg { on_worker(app, session, event) },
-            recv(signals) -> _ => app.quit = true,
-            recv(wake) -> _ => {},
+        let wait = || next_wake(input, &lifecycle, &progress, signals, &timer);
+        let wake = if app.ui_under_gil {
+            // Py_BEGIN_ALLOW_THREADS around the wait; re-taking the GIL after it
+            // is where a Python UI loses its time behind CPU-bound threads.
+            ui_gil.blocking(wait).unwrap_or(Wake::Quit)
+        } else {
+            wait()
+        };
+        match wake {
+            Wake::Input(msg) => on_input(app, session, msg, &mut keys_waiting, options)?,
+            Wake::Worker(event) => on_worker(app, session, event),
+            Wake::Quit => app.quit = true,
+            Wake::Timer => {}
         }
         // Drain what else is pending before drawing once.
         for msg in input.try_iter().take(1024) {
@@ -151,7 +186,11 @@ fn event_loop(
             on_worker(app, session, event);
         }
         if app.quit {
+            ui_gil.exit();
             return Ok(());
+        }
+        if !app.ui_under_gil && ui_gil.is_holding() {
+            ui_gil.exit();
         }
         let now = Instant::now();
         let animate = app.live() > 0;
@@ -164,7 +203,10 @@ fn event_loop(
             app.set_gil_now(session.gil.now_us());
             guard.terminal.draw(|frame| view::draw(frame, app, now))?;
             let drawn = Instant::now();
-            app.dirty = false;
+            app.apply(AppEvent::FrameDrawn {
+                draw_time: drawn.duration_since(now),
+                at: drawn,
+            });
             for read_at in keys_waiting.drain(..) {
                 app.apply(AppEvent::KeyShown {
                     latency: drawn.duration_since(read_at),
@@ -234,6 +276,7 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
         }
         Command::SetMode(mode) => session.gil.set_mode(mode),
         Command::SetInterval(interval) => session.gil.set_interval(interval),
+        Command::SetUiUnderGil(_) => {} // the run loop reads app.ui_under_gil
         Command::Quit => app.quit = true,
     }
 }

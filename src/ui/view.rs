@@ -4,7 +4,7 @@
 //! costs O(visible rows) however many workers exist. State is never shown
 //! by colour alone: every state also has a word and a symbol.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -21,9 +21,6 @@ use crate::work::{ConsoleSide, Unit, human_bytes};
 pub const MIN_WIDTH: u16 = 60;
 /// Below this size the dashboard shows only a "terminal too small" notice.
 pub const MIN_HEIGHT: u16 = 16;
-
-/// How much time the timeline pane spans.
-pub const TIMELINE_SPAN: Duration = Duration::from_millis(400);
 
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
@@ -90,6 +87,16 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             app.cores
         )),
     ]);
+    let line = if app.ui_under_gil {
+        let mut line = line;
+        line.push_span(Span::styled(
+            "  UI under the GIL",
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+        line
+    } else {
+        line
+    };
     frame.render_widget(Paragraph::new(line), area);
 }
 
@@ -276,10 +283,12 @@ fn lane_text(lane: &Lane, now_us: u64, span_us: u64, width: usize) -> Vec<Span<'
             .enumerate()
             .max_by_key(|(_, v)| **v)
             .unwrap_or((4, &0));
-        let marked = lane
-            .marks
-            .iter()
-            .any(|m| m.0 >= from && m.0 < to && m.1 == Transition::ForcedDrop);
+        // Marks only where a cell is short enough for a hand-over to stand out.
+        let marked = per_cell <= 3_000
+            && lane
+                .marks
+                .iter()
+                .any(|m| m.0 >= from && m.0 < to && m.1 == Transition::ForcedDrop);
         let (symbol, colour) = match best {
             0 if marked => ("▌", Color::Magenta),
             0 => ("█", Color::Yellow),
@@ -293,34 +302,90 @@ fn lane_text(lane: &Lane, now_us: u64, span_us: u64, width: usize) -> Vec<Span<'
     spans
 }
 
+/// Per-lane figures over the visible span: shares of hold/wait/io and switches/s.
+struct LaneStats {
+    hold: f64,
+    wait: f64,
+    io: f64,
+    switches_per_s: f64,
+}
+
+fn lane_stats(lane: &Lane, now_us: u64, span_us: u64) -> LaneStats {
+    let from = now_us.saturating_sub(span_us);
+    let share = shares(lane, from, now_us);
+    let total = span_us.max(1) as f64;
+    let takes = lane
+        .changes
+        .iter()
+        .filter(|c| c.0 >= from && c.1 == Transition::Hold)
+        .count();
+    LaneStats {
+        hold: share[0] as f64 / total,
+        wait: share[1] as f64 / total,
+        io: share[2] as f64 / total,
+        switches_per_s: takes as f64 / (span_us as f64 / 1e6),
+    }
+}
+
 fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
-    let span_us = TIMELINE_SPAN.as_micros() as u64;
+    let span_ms = app.timeline_span_ms;
+    let span_us = span_ms * 1000;
+    let span_text = if span_ms >= 1000 {
+        format!("{:.1} s", span_ms as f64 / 1000.0)
+    } else {
+        format!("{span_ms} ms")
+    };
+    let tags = app.visible_lanes(span_us);
+    // The GIL's load, like `gil_load` for real Python: the fraction of time
+    // anyone held it over the visible span.
+    let stats: Vec<LaneStats> = tags
+        .iter()
+        .map(|t| lane_stats(&app.lanes[t], app.gil_now_us, span_us))
+        .collect();
+    let load: f64 = stats.iter().map(|s| s.hold).sum::<f64>().min(1.0);
     let block = Block::default().borders(Borders::ALL).title(format!(
-        " GIL timeline · last {} ms ",
-        TIMELINE_SPAN.as_millis()
+        " GIL timeline · last {span_text} (+/- zoom) · GIL load {:.0} % ",
+        load * 100.0
     ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if inner.width < 12 || inner.height < 2 {
+    if inner.width < 24 || inner.height < 3 {
         return;
     }
     let label_width = 9usize;
-    let width = inner.width as usize - label_width - 1;
-    let tags = app.visible_lanes(span_us);
-    let room = inner.height as usize - 1;
-    let mut lines: Vec<Line> = Vec::with_capacity(room + 1);
+    let stats_width = 24usize;
+    let width = (inner.width as usize).saturating_sub(label_width + 1 + stats_width);
+    let room = inner.height as usize - 2;
+    let mut lines: Vec<Line> = Vec::with_capacity(room + 2);
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{:<w$}{:>stats_width$}",
+            "",
+            "hold wait  I/O  sw/s",
+            w = label_width + 1 + width
+        ),
+        Style::new().add_modifier(Modifier::DIM),
+    )));
     // Newest lanes matter most: show the last `room` of them.
-    for tag in tags.iter().rev().take(room).rev() {
+    let skip = tags.len().saturating_sub(room);
+    for (tag, stat) in tags.iter().zip(&stats).skip(skip) {
         let lane = &app.lanes[tag];
         let label = app.lane_label(*tag);
         let mut spans = vec![Span::raw(format!("{label:<label_width$.label_width$} "))];
         spans.extend(lane_text(lane, app.gil_now_us, span_us, width));
+        spans.push(Span::raw(format!(
+            " {:>3.0}% {:>3.0}% {:>3.0}% {:>5.0}",
+            stat.hold * 100.0,
+            stat.wait * 100.0,
+            stat.io * 100.0,
+            stat.switches_per_s
+        )));
         lines.push(Line::from(spans));
     }
-    if lines.is_empty() {
+    if tags.is_empty() {
         lines.push(Line::from(" no threads yet"));
     }
-    while lines.len() < room {
+    while lines.len() < room + 1 {
         lines.push(Line::from(""));
     }
     lines.push(Line::from(vec![
@@ -333,7 +398,7 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled("▒", Style::new().fg(Color::Cyan)),
         Span::raw(" free "),
         Span::styled("▌", Style::new().fg(Color::Magenta)),
-        Span::raw(" forced"),
+        Span::raw(" forced hand-over"),
     ]));
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -365,37 +430,63 @@ fn draw_console(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
+    let title = if app.ui_under_gil {
+        " Responsiveness · UI UNDER THE GIL "
+    } else {
+        " Responsiveness "
+    };
+    let border = if app.ui_under_gil {
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+    };
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(" Responsiveness ");
-    let fmt = |q: f64| {
-        app.key_latency_ms(q)
-            .map_or_else(|| "–".to_string(), |ms| format!("{ms:.1} ms"))
-    };
-    let selected = app.selected_row().map_or_else(
-        || "no worker selected".to_string(),
-        |row| {
-            let what = row
-                .message
-                .clone()
-                .unwrap_or_else(|| state_of(row).0.to_string());
-            format!("#{} {}: {what}", row.id, row.kind)
-        },
-    );
+        .border_style(border)
+        .title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let ms = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |ms| format!("{ms:.1} ms"));
+    let [text, spark] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(inner);
     let lines = vec![
+        Line::from(vec![
+            Span::raw(" key→screen p50 "),
+            Span::styled(
+                ms(app.key_latency_ms(50.0)),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw("  p99 "),
+            Span::styled(
+                ms(app.key_latency_ms(99.0)),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!("  ({} keys)", app.key_latency.len())),
+        ]),
         Line::from(format!(
-            " key→screen  p50 {}  p99 {}  ({} keys)",
-            fmt(50.0),
-            fmt(99.0),
-            app.key_latency.len()
+            " frame p50 {}  p99 {}  events {}/s",
+            ms(app.frame_ms(50.0)),
+            ms(app.frame_ms(99.0)),
+            app.events_per_s
         )),
-        Line::from(format!(" live workers {}", app.live())),
-        Line::from(""),
-        Line::from(format!(" {selected}")),
+        Line::from(if app.ui_under_gil {
+            " u: the UI takes the GIL for every key and frame"
+        } else {
+            " u: make the UI take the GIL, like a Python UI"
+        }),
     ];
+    frame.render_widget(Paragraph::new(lines), text);
+    let data: Vec<u64> = app.recent_latency.iter().copied().collect();
+    let visible = spark.width as usize;
+    let data = &data[data.len().saturating_sub(visible)..];
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
-        area,
+        ratatui::widgets::Sparkline::default()
+            .data(data)
+            .style(Style::new().fg(if app.ui_under_gil {
+                Color::Yellow
+            } else {
+                Color::Green
+            })),
+        spark,
     );
 }
 
