@@ -136,11 +136,11 @@ fn bench(args: &BenchArgs) -> ExitCode {
     } else {
         args.mode.clone()
     };
-    let config = BenchConfig {
-        threads: args.threads.clone(),
-        interval: args.interval,
-        duration: Duration::from_secs_f64(args.seconds),
-    };
+    let config = BenchConfig::new(
+        args.threads.clone(),
+        args.interval,
+        Duration::from_secs_f64(args.seconds),
+    );
     let experiments: Vec<Experiment> = match args.experiment {
         Experiment::All => Experiment::EACH.to_vec(),
         one => vec![one],

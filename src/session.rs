@@ -113,6 +113,8 @@ pub struct Session {
     pub server: Server,
     /// Where file workers write.
     pub workdir: Workdir,
+    /// The experiment running in the background, if any.
+    pub suite: Option<crate::lab::Suite>,
 }
 
 impl Session {
@@ -147,12 +149,16 @@ impl Session {
             gil,
             server,
             workdir,
+            suite: None,
         })
     }
 
     /// Cancels and joins every worker (up to `timeout`), then stops the
     /// server and removes a temp work dir. Returns workers left running.
     pub fn shutdown(mut self, timeout: Duration) -> usize {
+        if let Some(suite) = self.suite.take() {
+            suite.cancel();
+        }
         let left = self.pool.shutdown(timeout);
         drop(self.pool);
         self.server.shutdown();

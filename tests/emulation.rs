@@ -17,11 +17,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn config(threads: &[u32], ms: u64) -> BenchConfig {
-    BenchConfig {
-        threads: threads.to_vec(),
-        interval: SwitchInterval::DEFAULT,
-        duration: Duration::from_millis(ms),
-    }
+    BenchConfig::new(
+        threads.to_vec(),
+        SwitchInterval::DEFAULT,
+        Duration::from_millis(ms),
+    )
 }
 
 fn cores() -> usize {

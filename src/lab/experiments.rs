@@ -67,6 +67,7 @@ pub fn throughput(mode: Mode, config: &BenchConfig) -> Vec<BenchRow> {
     let mut rows: Vec<BenchRow> = config
         .threads
         .iter()
+        .take_while(|_| !config.cancel.is_cancelled())
         .map(|&n| {
             let gil = Gil::new(mode, config.interval);
             let stop = CancelToken::new();
@@ -74,10 +75,11 @@ pub fn throughput(mode: Mode, config: &BenchConfig) -> Vec<BenchRow> {
             let handles = spawn_cpu(&gil, n, &stop, &start);
             start.wait();
             let began = Instant::now();
-            thread::sleep(config.duration);
+            config.measure_sleep();
             stop_all(&gil, &stop);
             let wall = began.elapsed();
             let total = join_all(handles);
+            config.measured();
             BenchRow {
                 threads: Some(n),
                 iterations_per_s: Some(total as f64 / wall.as_secs_f64()),
@@ -99,6 +101,9 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
     let client = HttpClient::new(Duration::from_secs(5), Duration::from_secs(10))?;
     let mut rows = Vec::new();
     for &n in &config.threads {
+        if config.cancel.is_cancelled() {
+            break;
+        }
         let gil = Gil::new(mode, config.interval);
         let stop = CancelToken::new();
         let start = Arc::new(Barrier::new(n as usize + 1));
@@ -137,7 +142,7 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
             .collect();
         start.wait();
         let began = Instant::now();
-        thread::sleep(config.duration);
+        config.measure_sleep();
         stop_all(&gil, &stop);
         let mut total = 0;
         for handle in handles {
@@ -146,6 +151,7 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
                 .map_err(|_| "an io benchmark thread panicked".to_string())??;
         }
         let wall = began.elapsed();
+        config.measured();
         rows.push(BenchRow {
             threads: Some(n),
             iterations_per_s: Some(total as f64 / wall.as_secs_f64()),
@@ -158,7 +164,7 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
     Ok(rows)
 }
 
-fn cpu_counts(config: &BenchConfig) -> Vec<u32> {
+pub(super) fn cpu_counts(config: &BenchConfig) -> Vec<u32> {
     let mut counts = vec![0];
     counts.extend(config.threads.iter().copied().filter(|&n| n > 0));
     counts.dedup();
@@ -209,6 +215,9 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
     let every = (config.duration / 10).min(Duration::from_millis(100));
     let mut rows = Vec::new();
     for n in cpu_counts(config) {
+        if config.cancel.is_cancelled() {
+            break;
+        }
         let gil = Gil::new(mode, config.interval);
         let stop = CancelToken::new();
         let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -223,7 +232,7 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
         let began = Instant::now();
         let mut hist = histogram();
         let mut seq = 0u64;
-        while began.elapsed() < config.duration {
+        while began.elapsed() < config.duration && !config.cancel.is_cancelled() {
             seq += 1;
             let sent = Instant::now();
             pinger.write_all(&seq.to_le_bytes())?;
@@ -241,6 +250,7 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
         drop(pinger);
         let _ = responder.join();
         join_all(cpu);
+        config.measured();
         rows.push(BenchRow {
             cpu_threads: Some(n),
             latency_ms_p50: ms(&hist, 50.0),
@@ -258,6 +268,9 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
 pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for n in cpu_counts(config) {
+        if config.cancel.is_cancelled() {
+            break;
+        }
         let gil = Gil::new(mode, config.interval);
         let stop = CancelToken::new();
         let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -304,13 +317,14 @@ pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>
                 (hist, began.elapsed())
             })?;
         start.wait();
-        thread::sleep(config.duration);
+        config.measure_sleep();
         stop_all(&gil, &stop);
         let (hist, wall) = io
             .join()
             .map_err(|_| std::io::Error::other("the convoy I/O thread panicked"))?;
         let _ = echo.join();
         join_all(cpu);
+        config.measured();
         rows.push(BenchRow {
             cpu_threads: Some(n),
             round_trips_per_s: Some(hist.len() as f64 / wall.as_secs_f64()),

@@ -19,8 +19,13 @@ pub use report::{BenchRow, Report, render_table};
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::cancel::CancelToken;
 use crate::gil::{Mode, SwitchInterval};
 
 /// One of the experiments, or all of them.
@@ -89,6 +94,144 @@ pub struct BenchConfig {
     pub interval: SwitchInterval,
     /// Length of each measurement.
     pub duration: Duration,
+    /// Cancelling it ends the current measurement early and skips the rest.
+    pub cancel: CancelToken,
+    /// Told after each finished measurement (progress from the work).
+    pub progress: Option<ProgressSink>,
+}
+
+/// Where a running suite reports each finished measurement.
+#[derive(Debug, Clone)]
+pub struct ProgressSink {
+    events: Sender<SuiteEvent>,
+    done: Arc<AtomicUsize>,
+    total: usize,
+}
+
+impl BenchConfig {
+    /// A configuration with no cancel and no progress reports.
+    pub fn new(threads: Vec<u32>, interval: SwitchInterval, duration: Duration) -> Self {
+        Self {
+            threads,
+            interval,
+            duration,
+            cancel: CancelToken::new(),
+            progress: None,
+        }
+    }
+
+    /// How many measurements one mode of `experiment` takes.
+    pub fn measurements(&self, experiment: Experiment) -> usize {
+        match experiment {
+            Experiment::Throughput | Experiment::Io => self.threads.len(),
+            Experiment::Latency | Experiment::Convoy => experiments::cpu_counts(self).len(),
+            Experiment::All => Experiment::EACH.iter().map(|e| self.measurements(*e)).sum(),
+        }
+    }
+
+    pub(crate) fn measured(&self) {
+        if let Some(sink) = &self.progress {
+            let done = sink.done.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = sink.events.send(SuiteEvent::Progress {
+                done,
+                total: sink.total,
+            });
+        }
+    }
+
+    /// Sleeps for the measurement's duration, or less if cancelled.
+    pub(crate) fn measure_sleep(&self) {
+        let _ = self.cancel.sleep(self.duration);
+    }
+}
+
+/// What a suite running in the background reports.
+#[derive(Debug, Clone)]
+pub enum SuiteEvent {
+    /// `done` of `total` measurements finished.
+    Progress {
+        /// Measurements finished.
+        done: usize,
+        /// Measurements in all.
+        total: usize,
+    },
+    /// One mode's report.
+    Report(Report),
+    /// Every mode ran.
+    Finished,
+    /// It stopped on an error.
+    Failed(String),
+}
+
+/// A suite running on its own thread: one experiment in several modes.
+pub struct Suite {
+    /// Its events.
+    pub events: Receiver<SuiteEvent>,
+    cancel: CancelToken,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Suite {
+    /// Starts `experiment` in each of `modes` on a thread named `lab`.
+    pub fn spawn(
+        experiment: Experiment,
+        modes: Vec<Mode>,
+        mut config: BenchConfig,
+    ) -> std::io::Result<Self> {
+        let (tx, events) = crossbeam_channel::unbounded();
+        let cancel = config.cancel.clone();
+        let total = config.measurements(experiment) * modes.len();
+        config.progress = Some(ProgressSink {
+            events: tx.clone(),
+            done: Arc::default(),
+            total,
+        });
+        let handle = std::thread::Builder::new()
+            .name("lab".into())
+            .spawn(move || {
+                let _ = tx.send(SuiteEvent::Progress { done: 0, total });
+                for mode in modes {
+                    if config.cancel.is_cancelled() {
+                        return;
+                    }
+                    match run(experiment, mode, &config) {
+                        Ok(report) => {
+                            let _ = tx.send(SuiteEvent::Report(report));
+                        }
+                        Err(error) => {
+                            let _ = tx.send(SuiteEvent::Failed(error));
+                            return;
+                        }
+                    }
+                }
+                if !config.cancel.is_cancelled() {
+                    let _ = tx.send(SuiteEvent::Finished);
+                }
+            })?;
+        Ok(Self {
+            events,
+            cancel,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the suite and waits for its thread.
+    pub fn cancel(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.cancel.cancel();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// Runs one experiment in one mode.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::gil::{GilEvent, Mode, SwitchInterval, ThreadTag, Transition};
+use crate::lab::{Experiment, Report, SuiteEvent};
 use crate::work::{ConsoleSide, WorkerEvent, WorkerId, WorkerKind};
 
 use super::keys::Action;
@@ -95,6 +96,23 @@ impl WorkerRow {
     }
 }
 
+/// An experiment run from the dashboard: its progress, then its results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentPane {
+    /// Which experiment.
+    pub experiment: Experiment,
+    /// Measurements finished.
+    pub done: usize,
+    /// Measurements in all.
+    pub total: usize,
+    /// One report per mode, as they arrive.
+    pub reports: Vec<Report>,
+    /// Set if it failed.
+    pub error: Option<String>,
+    /// Set once every mode ran.
+    pub finished: bool,
+}
+
 /// One lane of GIL history: which state the thread entered at which time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lane {
@@ -131,6 +149,8 @@ pub enum AppEvent {
     },
     /// The terminal was resized.
     Resized,
+    /// News from the experiment running in the background.
+    Lab(SuiteEvent),
     /// A frame was drawn in `draw_time`, after `events` events were applied.
     FrameDrawn {
         /// Time to build and flush the frame.
@@ -155,6 +175,10 @@ pub enum Command {
     SetInterval(SwitchInterval),
     /// Make the UI thread take the GIL to handle events and draw (or stop).
     SetUiUnderGil(bool),
+    /// Run an experiment in every mode, in the background.
+    RunExperiment(Experiment),
+    /// Stop the running experiment.
+    CancelExperiment,
     /// Leave.
     Quit,
 }
@@ -200,6 +224,10 @@ pub struct App {
     pub ui_thread: Option<ThreadTag>,
     /// How much time the timeline pane spans, ms.
     pub timeline_span_ms: u64,
+    /// The experiment picker's selection, while it is open.
+    pub picker: Option<usize>,
+    /// The experiment pane, while it is open.
+    pub experiment: Option<ExperimentPane>,
     /// Set when something visible changed since the last frame.
     pub dirty: bool,
     events_this_second: u64,
@@ -239,6 +267,8 @@ impl App {
             ui_under_gil: false,
             ui_thread: None,
             timeline_span_ms: DEFAULT_SPAN_MS,
+            picker: None,
+            experiment: None,
             dirty: true,
             events_this_second: 0,
             second_started: None,
@@ -348,12 +378,66 @@ impl App {
                 return None;
             }
             AppEvent::Resized => {}
+            AppEvent::Lab(event) => self.on_lab(event),
         }
         self.events_this_second += 1;
         None
     }
 
+    fn on_lab(&mut self, event: SuiteEvent) {
+        let Some(pane) = self.experiment.as_mut() else {
+            return;
+        };
+        match event {
+            SuiteEvent::Progress { done, total } => {
+                pane.done = done;
+                pane.total = total;
+            }
+            SuiteEvent::Report(report) => pane.reports.push(report),
+            SuiteEvent::Finished => pane.finished = true,
+            SuiteEvent::Failed(error) => pane.error = Some(error),
+        }
+    }
+
+    /// Keys while the experiment picker is open.
+    fn on_picker(&mut self, selected: usize, action: Action) -> Option<Command> {
+        let count = Experiment::EACH.len();
+        match action {
+            Action::Up => self.picker = Some(selected.saturating_sub(1)),
+            Action::Down => self.picker = Some((selected + 1).min(count - 1)),
+            Action::Confirm => {
+                self.picker = None;
+                let experiment = Experiment::EACH[selected];
+                self.experiment = Some(ExperimentPane {
+                    experiment,
+                    done: 0,
+                    total: 0,
+                    reports: Vec::new(),
+                    error: None,
+                    finished: false,
+                });
+                return Some(Command::RunExperiment(experiment));
+            }
+            Action::Quit | Action::ForceQuit => {
+                self.quit = true;
+                return Some(Command::Quit);
+            }
+            _ => self.picker = None,
+        }
+        None
+    }
+
     fn on_action(&mut self, action: Action) -> Option<Command> {
+        if let Some(selected) = self.picker {
+            return self.on_picker(selected, action);
+        }
+        if action == Action::CloseOverlay && !self.help {
+            if let Some(pane) = self.experiment.take() {
+                let running = !pane.finished && pane.error.is_none();
+                return running.then_some(Command::CancelExperiment);
+            }
+            return None;
+        }
         if self.help && !matches!(action, Action::Quit | Action::ForceQuit | Action::Help) {
             // Any other key closes the overlay first.
             self.help = false;
@@ -463,7 +547,11 @@ impl App {
                 };
                 None
             }
-            Action::CloseOverlay => None,
+            Action::CloseOverlay | Action::Confirm => None,
+            Action::Experiments => {
+                self.picker = Some(0);
+                None
+            }
             Action::Quit | Action::ForceQuit => {
                 self.quit = true;
                 Some(Command::Quit)

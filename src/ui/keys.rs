@@ -40,6 +40,10 @@ pub enum Action {
     ZoomOut,
     /// Close an overlay.
     CloseOverlay,
+    /// Confirm (Enter): run the experiment chosen in the picker.
+    Confirm,
+    /// Open the experiment picker.
+    Experiments,
     /// Quit.
     Quit,
     /// Quit (Ctrl-C).
@@ -103,6 +107,12 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::IntervalDown,
     },
     Binding {
+        label: "e",
+        help: "experiments: run one in free, gil and legacy, chart the result",
+        footer: "experiment",
+        action: Action::Experiments,
+    },
+    Binding {
         label: "u",
         help: "UI under the GIL: the UI must take the GIL to react, like Python",
         footer: "UI under GIL",
@@ -134,7 +144,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         label: "?",
-        help: "this help (Esc closes it)",
+        help: "this help; Esc closes an overlay or the experiment pane",
         footer: "help",
         action: Action::Help,
     },
@@ -178,6 +188,8 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('+') | KeyCode::Char('=') => Action::ZoomIn,
         KeyCode::Char('-') => Action::ZoomOut,
         KeyCode::Esc => Action::CloseOverlay,
+        KeyCode::Enter => Action::Confirm,
+        KeyCode::Char('e') => Action::Experiments,
         KeyCode::Char('q') => Action::Quit,
         _ => return None,
     })

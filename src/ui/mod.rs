@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod keys;
+pub mod lab_view;
 pub mod terminal;
 pub mod view;
 
@@ -18,11 +19,15 @@ use crossbeam_channel::{Receiver, never, select};
 use crossterm::event::Event;
 
 use crate::cancel::CancelToken;
-use crate::gil::GilEvent;
+use crate::gil::{GilEvent, Mode};
+use crate::lab::{BenchConfig, Suite, SuiteEvent};
 use crate::session::Session;
 use crate::work::WorkerEvent;
 
 use app::{App, AppEvent, Command};
+
+/// How long each measurement of an experiment started from the dashboard runs.
+const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
 
 /// Extra knobs for the dashboard.
 #[derive(Debug, Clone)]
@@ -114,6 +119,9 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
 enum Wake {
     Input(Input),
     Worker(WorkerEvent),
+    Lab(SuiteEvent),
+    /// The experiment's thread ended (its channel closed).
+    LabDone,
     Quit,
     Timer,
 }
@@ -125,8 +133,10 @@ fn next_wake(
     progress: &Receiver<WorkerEvent>,
     signals: &Receiver<i32>,
     timer: &Receiver<Instant>,
+    lab: &Receiver<SuiteEvent>,
 ) -> Wake {
     select! {
+        recv(lab) -> msg => msg.map_or(Wake::LabDone, Wake::Lab),
         recv(input) -> msg => msg.map_or(Wake::Quit, Wake::Input),
         recv(lifecycle) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
         recv(progress) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
@@ -161,7 +171,11 @@ fn event_loop(
         } else {
             never()
         };
-        let wait = || next_wake(input, &lifecycle, &progress, signals, &timer);
+        let lab = session
+            .suite
+            .as_ref()
+            .map_or_else(never, |suite| suite.events.clone());
+        let wait = || next_wake(input, &lifecycle, &progress, signals, &timer, &lab);
         let wake = if app.ui_under_gil {
             // Py_BEGIN_ALLOW_THREADS around the wait; re-taking the GIL after it
             // is where a Python UI loses its time behind CPU-bound threads.
@@ -172,6 +186,10 @@ fn event_loop(
         match wake {
             Wake::Input(msg) => on_input(app, session, msg, &mut keys_waiting, options)?,
             Wake::Worker(event) => on_worker(app, session, event),
+            Wake::Lab(event) => {
+                app.apply(AppEvent::Lab(event));
+            }
+            Wake::LabDone => session.suite = None, // joins the finished thread
             Wake::Quit => app.quit = true,
             Wake::Timer => {}
         }
@@ -184,6 +202,9 @@ fn event_loop(
         }
         for event in progress.try_iter().take(65_536) {
             on_worker(app, session, event);
+        }
+        for event in lab.try_iter() {
+            app.apply(AppEvent::Lab(event));
         }
         if app.quit {
             ui_gil.exit();
@@ -277,6 +298,25 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
         Command::SetMode(mode) => session.gil.set_mode(mode),
         Command::SetInterval(interval) => session.gil.set_interval(interval),
         Command::SetUiUnderGil(_) => {} // the run loop reads app.ui_under_gil
+        Command::RunExperiment(experiment) => {
+            if let Some(old) = session.suite.take() {
+                old.cancel();
+            }
+            let config = BenchConfig::new(vec![1, 2, 4], app.interval, EXPERIMENT_MEASUREMENT);
+            match Suite::spawn(experiment, Mode::ALL.to_vec(), config) {
+                Ok(suite) => session.suite = Some(suite),
+                Err(error) => {
+                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
+                        "cannot start the experiment: {error}"
+                    ))));
+                }
+            }
+        }
+        Command::CancelExperiment => {
+            if let Some(suite) = session.suite.take() {
+                suite.cancel();
+            }
+        }
         Command::Quit => app.quit = true,
     }
 }

@@ -41,11 +41,15 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
     draw_workers(frame, app, workers, now);
     draw_timeline(frame, app, timeline);
+    if let Some(pane) = &app.experiment {
+        super::lab_view::draw_pane(frame, pane, body);
+    }
     let [console, stats] =
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
     draw_console(frame, app, console);
     draw_stats(frame, app, stats);
     draw_footer(frame, app, footer);
+    super::lab_view::draw_picker(frame, app, area);
     if app.help {
         draw_help(frame, area);
     }
