@@ -258,3 +258,86 @@ fn any_size_draws_without_panicking_and_tiny_ones_say_so() {
         }
     }
 }
+
+#[test]
+fn ui_under_the_gil_and_timeline_zoom_are_reducer_state() {
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::ToggleUiGil)),
+        Some(Command::SetUiUnderGil(true))
+    );
+    assert!(app.ui_under_gil);
+    app.ui_thread = Some(42);
+    assert_eq!(app.lane_label(42), "ui");
+    let span = app.timeline_span_ms;
+    app.apply(AppEvent::Action(Action::ZoomOut));
+    assert_eq!(app.timeline_span_ms, span * 2);
+    for _ in 0..20 {
+        app.apply(AppEvent::Action(Action::ZoomIn));
+    }
+    assert_eq!(app.timeline_span_ms, threadlab::ui::app::SPAN_RANGE_MS.0);
+    app.apply(AppEvent::KeyShown {
+        latency: Duration::from_millis(3),
+    });
+    assert_eq!(app.recent_latency.back(), Some(&3000));
+    assert!((app.key_latency_ms(50.0).unwrap() - 3.0).abs() < 0.01);
+}
+
+fn experiment_scene() -> (App, Instant) {
+    use threadlab::lab::{BenchRow, Report, SuiteEvent};
+    let (mut app, now) = scene();
+    app.apply(AppEvent::Action(Action::Experiments));
+    assert_eq!(app.picker, Some(0));
+    app.apply(AppEvent::Action(Action::Down));
+    app.apply(AppEvent::Action(Action::Up));
+    let command = app.apply(AppEvent::Action(Action::Confirm));
+    assert_eq!(
+        command,
+        Some(Command::RunExperiment(
+            threadlab::lab::Experiment::Throughput
+        ))
+    );
+    assert_eq!(app.picker, None);
+    app.apply(AppEvent::Lab(SuiteEvent::Progress { done: 2, total: 6 }));
+    for (mode, speedups) in [(Mode::Free, [1.0, 1.98]), (Mode::Gil, [1.0, 0.99])] {
+        let rows = [1u32, 2]
+            .iter()
+            .zip(speedups)
+            .map(|(&threads, speedup)| BenchRow {
+                threads: Some(threads),
+                speedup: Some(speedup),
+                iterations_per_s: Some(1e8 * speedup),
+                wall_s: 0.3,
+                ..BenchRow::default()
+            })
+            .collect();
+        app.apply(AppEvent::Lab(SuiteEvent::Report(Report {
+            experiment: "throughput",
+            mode,
+            interval_ms: 5.0,
+            rows,
+        })));
+    }
+    (app, now)
+}
+
+#[test]
+fn experiment_pane_collects_progress_and_reports_and_esc_cancels_it() {
+    let (mut app, _) = experiment_scene();
+    let pane = app.experiment.as_ref().expect("pane open");
+    assert_eq!((pane.done, pane.total), (2, 6));
+    assert_eq!(pane.reports.len(), 2);
+    assert_eq!(
+        app.apply(AppEvent::Action(Action::CloseOverlay)),
+        Some(Command::CancelExperiment),
+        "closing a running experiment cancels it"
+    );
+    assert!(app.experiment.is_none());
+}
+
+#[test]
+fn experiment_pane_snapshot() {
+    let (app, now) = experiment_scene();
+    let terminal = render(&app, now, 120, 30);
+    insta::assert_snapshot!(terminal.backend());
+}
