@@ -209,13 +209,6 @@ impl Pty {
         });
     }
 
-    /// Waits until the screen no longer contains `text`.
-    fn wait_gone(&self, text: &str, timeout: Duration) {
-        self.wait_until(&format!("{text:?} to leave the screen"), timeout, |out| {
-            !out.screen().contains(text)
-        });
-    }
-
     /// Waits until the parsed screen satisfies `ready`.
     fn wait_screen(&self, what: &str, timeout: Duration, ready: impl Fn(&str) -> bool) {
         self.wait_until(what, timeout, |out| ready(&out.screen()));
@@ -282,14 +275,23 @@ impl Pty {
             .parse()
             .unwrap_or_else(|_| panic!("no exit code after @@EXIT=\n{}", self.dump()));
         let after = after_exit[digits.len()..].to_string();
+        let (screen, alternate_screen, cursor_hidden) = {
+            let out = lock(&self.shared);
+            let parsed = out.parser.screen();
+            (
+                out.screen(),
+                parsed.alternate_screen(),
+                parsed.hide_cursor(),
+            )
+        };
         Wrapped {
             code,
             stty_before: before,
             stty_after: after,
             raw,
-            screen: self.screen(),
-            alternate_screen: lock(&self.shared).parser.screen().alternate_screen(),
-            cursor_hidden: lock(&self.shared).parser.screen().hide_cursor(),
+            screen,
+            alternate_screen,
+            cursor_hidden,
         }
     }
 
@@ -665,19 +667,18 @@ fn worker_panic_shows_failed_worker_and_app_lives_on() {
     pty.wait_dashboard();
     pty.send(b"c");
     pty.wait_screen("a cpu row", SHOW, |screen| has_worker(screen, "cpu", ""));
-    // The default worker takes a while (300 M steps; slower in a debug build).
+    // There is no flag for the cpu amount: the default worker takes a while
+    // (300 M steps, panicking at half; slower in a debug build).
     pty.wait_screen(
         "the cpu worker failed",
         Duration::from_secs(120),
-        |screen| has_worker(screen, "cpu", "failed") && header_count(screen, "failed") == Some(1),
+        |screen| {
+            has_worker(screen, "cpu", "failed")
+                && header_count(screen, "failed") == Some(1)
+                && header_count(screen, "running") == Some(0)
+        },
     );
     pty.wait_for("panicked", SHOW);
-    assert_eq!(
-        header_count(&pty.screen(), "running"),
-        Some(0),
-        "{}",
-        pty.dump()
-    );
     // The worker's panic must not be printed over the dashboard.
     let raw = String::from_utf8_lossy(&pty.raw()).into_owned();
     assert!(
@@ -687,7 +688,9 @@ fn worker_panic_shows_failed_worker_and_app_lives_on() {
     );
     // Still alive and responding to keys.
     pty.send(b"?");
-    pty.wait_for("cancel all workers", SHOW);
+    pty.wait_screen("the help overlay", SHOW, |screen| {
+        screen.contains("Help · keys") && screen.contains("cancel all workers")
+    });
     pty.send(b"q");
     let status = pty.wait_exit(EXIT);
     assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
@@ -703,29 +706,31 @@ fn cancel_selected_then_cancel_all() {
     });
     pty.send(b"x");
     pty.wait_screen("the sleep worker cancelled", SHOW, |screen| {
-        has_worker(screen, "sleep", "cancelled") && header_count(screen, "cancelled") == Some(1)
+        has_worker(screen, "sleep", "cancelled")
+            && header_count(screen, "cancelled") == Some(1)
+            && header_count(screen, "running") == Some(0)
     });
     pty.send(b"c");
     pty.send(b"c");
     pty.wait_screen("two running cpu workers", SHOW, |screen| {
-        worker_lines(screen)
-            .iter()
+        let cpus = worker_lines(screen)
+            .into_iter()
             .filter(|r| r.kind == "cpu")
-            .count()
-            == 2
-            && header_count(screen, "running") == Some(2)
+            .count();
+        cpus == 2 && header_count(screen, "running") == Some(2)
     });
     pty.send(b"X");
-    pty.wait_screen("cancelled 3 in the header", SHOW, |screen| {
-        header_count(screen, "cancelled") == Some(3) && header_count(screen, "running") == Some(0)
-    });
-    let screen = pty.screen();
-    let rows = worker_lines(&screen);
-    assert_eq!(rows.len(), 3, "{}", pty.dump());
-    assert!(
-        rows.iter().all(|r| r.rest.contains("cancelled")),
-        "every row cancelled: {rows:?}\n{}",
-        pty.dump()
+    // A frame may arrive in several reads: wait for all of it at once.
+    pty.wait_screen(
+        "cancelled 3 in the header and three cancelled rows",
+        SHOW,
+        |screen| {
+            let rows = worker_lines(screen);
+            header_count(screen, "cancelled") == Some(3)
+                && header_count(screen, "running") == Some(0)
+                && rows.len() == 3
+                && rows.iter().all(|r| r.rest.contains("cancelled"))
+        },
     );
     pty.send(b"q");
     let status = pty.wait_exit(EXIT);
@@ -736,27 +741,27 @@ fn cancel_selected_then_cancel_all() {
 fn help_overlay_lists_keys_and_esc_closes_it() {
     let mut pty = Pty::app(&[]);
     pty.wait_dashboard();
+    pty.wait_for("No workers yet", SHOW);
     assert!(!pty.screen().contains("Help · keys"), "{}", pty.dump());
     pty.send(b"?");
-    pty.wait_for("Help · keys", SHOW);
-    let screen = pty.screen();
-    for line in [
-        "spawn a fetch worker",
-        "spawn a cpu worker",
-        "cancel the selected worker",
-        "cancel all workers",
-        "Ctrl-C  quit",
-    ] {
-        assert!(screen.contains(line), "help lacks {line:?}\n{}", pty.dump());
-    }
+    pty.wait_screen("the help overlay listing the keys", SHOW, |screen| {
+        [
+            "Help · keys",
+            "spawn a fetch worker",
+            "spawn a cpu worker",
+            "cancel the selected worker",
+            "cancel all workers",
+            "Ctrl-C",
+        ]
+        .iter()
+        .all(|line| screen.contains(line))
+    });
     pty.send(b"\x1b");
-    pty.wait_gone("Help · keys", SHOW);
-    pty.wait_for("No workers yet", SHOW);
-    assert!(
-        !pty.screen().contains("cancel all workers"),
-        "{}",
-        pty.dump()
-    );
+    pty.wait_screen("the overlay closed", SHOW, |screen| {
+        !screen.contains("Help · keys")
+            && !screen.contains("cancel all workers")
+            && screen.contains("No workers yet. Press f (fetch)")
+    });
     pty.send(b"q");
     let status = pty.wait_exit(EXIT);
     assert!(status.success(), "exit status {status:?}\n{}", pty.dump());

@@ -166,6 +166,64 @@ impl FromStr for SwitchInterval {
 /// Python 2's `sys.setcheckinterval` default: release every 100 ticks.
 pub const DEFAULT_LEGACY_TICKS: u32 = 100;
 
+/// Python 2's interpreter lock as it ran on Linux: a POSIX semaphore
+/// (`sem_post` / `sem_wait`), i.e. a futex word. Release sets it free and
+/// wakes one sleeper; acquire grabs it if free, else sleeps until the word
+/// changes. No mutex around it: the releasing thread's immediate re-acquire
+/// races the woken thread, as it did in CPython 2.
+///
+/// Bit 0 of `word` is 1 when free; the upper bits count interruptions
+/// (cancel, mode switch) so a sleeper always sees the word change.
+#[derive(Debug)]
+struct LegacyLock {
+    word: AtomicU32,
+    sleepers: AtomicU32,
+    last_holder: AtomicU32,
+}
+
+impl Default for LegacyLock {
+    fn default() -> Self {
+        Self {
+            word: AtomicU32::new(1),
+            sleepers: AtomicU32::new(0),
+            last_holder: AtomicU32::new(0),
+        }
+    }
+}
+
+impl LegacyLock {
+    /// One attempt: true if this thread now holds it.
+    fn try_acquire(&self) -> Result<(), u32> {
+        let word = self.word.load(Ordering::SeqCst);
+        if word & 1 == 1 {
+            self.word
+                .compare_exchange(word, word & !1, Ordering::SeqCst, Ordering::SeqCst)
+                .map(|_| ())
+        } else {
+            Err(word)
+        }
+    }
+
+    /// Sleeps until the word is no longer `seen`.
+    fn sleep(&self, seen: u32) {
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        atomic_wait::wait(&self.word, seen);
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn release(&self) {
+        self.word.fetch_or(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            atomic_wait::wake_one(&self.word);
+        }
+    }
+
+    fn interrupt(&self) {
+        self.word.fetch_add(2, Ordering::SeqCst);
+        atomic_wait::wake_all(&self.word);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Core {
     locked: bool,
@@ -186,6 +244,10 @@ struct Shared {
     cond: Condvar,
     /// A forced dropper sleeps here until someone else took it (`gil->switch_cond`).
     switch_cond: Condvar,
+    /// Python 2's lock for `legacy` mode (a POSIX-semaphore-like futex word).
+    legacy: LegacyLock,
+    /// Hand-overs between threads, in any mode.
+    switches: AtomicU64,
     next_tag: AtomicU32,
     held_ns: AtomicU64,
     forced_switches: AtomicU64,
@@ -217,6 +279,8 @@ impl Gil {
                 core: Mutex::new(Core::default()),
                 cond: Condvar::new(),
                 switch_cond: Condvar::new(),
+                legacy: LegacyLock::default(),
+                switches: AtomicU64::new(0),
                 next_tag: AtomicU32::new(1),
                 held_ns: AtomicU64::new(0),
                 forced_switches: AtomicU64::new(0),
@@ -269,9 +333,12 @@ impl Gil {
 
     /// Wakes every thread waiting on the GIL so it re-checks mode and cancel.
     pub fn wake_all(&self) {
-        let _core = self.lock_core();
-        self.shared.cond.notify_all();
-        self.shared.switch_cond.notify_all();
+        {
+            let _core = self.lock_core();
+            self.shared.cond.notify_all();
+            self.shared.switch_cond.notify_all();
+        }
+        self.shared.legacy.interrupt();
     }
 
     /// Registers the calling thread under `name`. The returned handle is the
@@ -284,6 +351,7 @@ impl Gil {
             tag,
             cancel,
             holding: false,
+            holding_legacy: false,
             ticks: 0,
             lane: None,
             since: Instant::now(),
@@ -307,9 +375,9 @@ impl Gil {
         self.shared.epoch
     }
 
-    /// Times the GIL passed from one thread to another.
+    /// Times the GIL passed from one thread to another (any mode).
     pub fn switches(&self) -> u64 {
-        self.lock_core().switch_number
+        self.shared.switches.load(Ordering::Relaxed)
     }
 
     /// Times a holder was made to drop it (forced switches).
@@ -330,6 +398,13 @@ impl Gil {
     }
 }
 
+/// What one attempt of [`GilThread::take_gil`] ended with.
+enum Taken {
+    Yes,
+    RunFree,
+    ModeChanged,
+}
+
 /// One thread's membership in the GIL: call [`check`](Self::check) between
 /// steps and wrap blocking calls in [`blocking`](Self::blocking).
 ///
@@ -340,6 +415,8 @@ pub struct GilThread {
     tag: ThreadTag,
     cancel: CancelToken,
     holding: bool,
+    /// Which lock `holding` refers to: CPython 3's (false) or Python 2's (true).
+    holding_legacy: bool,
     ticks: u32,
     lane: Option<Transition>,
     since: Instant,
@@ -384,8 +461,8 @@ impl GilThread {
     #[inline]
     pub fn check(&mut self) -> Result<(), Cancelled> {
         self.cancel.check()?;
-        let shared = &*self.gil.shared;
-        match Mode::from_u8(shared.mode.load(Ordering::Relaxed)) {
+        let mode = Mode::from_u8(self.gil.shared.mode.load(Ordering::Relaxed));
+        match mode {
             Mode::Free => {
                 if self.holding {
                     self.drop_gil();
@@ -394,20 +471,27 @@ impl GilThread {
                 Ok(())
             }
             Mode::Gil => {
+                if self.holding && self.holding_legacy {
+                    // Switched from legacy: trade Python 2's lock for the new GIL.
+                    self.drop_gil();
+                }
                 if !self.holding {
                     self.take()
-                } else if shared.drop_request.load(Ordering::Relaxed) {
+                } else if self.gil.shared.drop_request.load(Ordering::Relaxed) {
                     self.forced_switch()
                 } else {
                     Ok(())
                 }
             }
             Mode::Legacy => {
+                if self.holding && !self.holding_legacy {
+                    self.drop_gil();
+                }
                 if !self.holding {
                     return self.take();
                 }
                 self.ticks += 1;
-                if self.ticks >= shared.legacy_ticks.load(Ordering::Relaxed) {
+                if self.ticks >= self.gil.shared.legacy_ticks.load(Ordering::Relaxed) {
                     self.ticks = 0;
                     // Python 2: release and immediately try to re-take.
                     self.drop_gil();
@@ -458,11 +542,62 @@ impl GilThread {
         self.take()
     }
 
-    /// CPython's `take_gil`.
+    /// Takes the lock of the mode in force (none in `free` mode).
     fn take(&mut self) -> Result<(), Cancelled> {
         if self.holding {
             return Ok(());
         }
+        loop {
+            let taken = match self.gil.mode() {
+                Mode::Free => self.take_gil(),
+                Mode::Gil => self.take_gil(),
+                Mode::Legacy => self.take_legacy(),
+            }?;
+            if taken {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Python 2's `PyThread_acquire_lock(interpreter_lock, 1)`. Returns
+    /// false if the mode changed while waiting (the caller re-dispatches).
+    fn take_legacy(&mut self) -> Result<bool, Cancelled> {
+        let shared = Arc::clone(&self.gil.shared);
+        let lock = &shared.legacy;
+        let mut waited = false;
+        loop {
+            let seen = match lock.try_acquire() {
+                Ok(()) => break,
+                Err(seen) => seen,
+            };
+            if self.cancel.is_cancelled() {
+                return Err(Cancelled);
+            }
+            if shared.mode.load(Ordering::Acquire) != Mode::Legacy.to_u8() {
+                return Ok(false);
+            }
+            if !waited {
+                waited = true;
+                self.set_lane(Transition::Wait);
+            }
+            lock.sleep(seen);
+        }
+        if lock.last_holder.swap(self.tag, Ordering::Relaxed) != self.tag {
+            shared.switches.fetch_add(1, Ordering::Relaxed);
+            self.stats.count_switch();
+        }
+        self.holding = true;
+        self.holding_legacy = true;
+        if waited || self.hold_started.is_none() {
+            self.hold_started = Some(Instant::now());
+        }
+        self.set_lane(Transition::Hold);
+        Ok(true)
+    }
+
+    /// CPython's `take_gil`. Returns false if the mode changed to `legacy`
+    /// while waiting; in `free` mode it returns true holding nothing.
+    fn take_gil(&mut self) -> Result<bool, Cancelled> {
         let shared = Arc::clone(&self.gil.shared);
         let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
         let mut waiting = false;
@@ -472,17 +607,20 @@ impl GilThread {
             }
             let mode = Mode::from_u8(shared.mode.load(Ordering::Acquire));
             if mode == Mode::Free {
-                break Ok(false);
+                break Ok(Taken::RunFree);
+            }
+            if mode == Mode::Legacy {
+                break Ok(Taken::ModeChanged);
             }
             if !core.locked {
-                break Ok(true);
+                break Ok(Taken::Yes);
             }
             if !waiting {
                 waiting = true;
                 core.waiters += 1;
                 self.set_lane(Transition::Wait);
             }
-            if mode == Mode::Gil {
+            {
                 let saved_switch = core.switch_number;
                 let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
                 let (guard, result) = shared
@@ -501,23 +639,18 @@ impl GilThread {
                     self.stats.count_drop_request();
                     self.mark(Transition::DropRequest);
                 }
-            } else {
-                // Python 2: wait until signalled, however long it takes.
-                core = shared
-                    .cond
-                    .wait(core)
-                    .unwrap_or_else(PoisonError::into_inner);
             }
         };
         if waiting {
             core.waiters -= 1;
         }
         match outcome {
-            Ok(true) => {
+            Ok(Taken::Yes) => {
                 core.locked = true;
                 if core.last_holder != self.tag {
                     core.last_holder = self.tag;
                     core.switch_number += 1;
+                    shared.switches.fetch_add(1, Ordering::Relaxed);
                     self.stats.count_switch();
                 }
                 if core.switch_waiters > 0 {
@@ -526,21 +659,40 @@ impl GilThread {
                 shared.drop_request.store(false, Ordering::Relaxed);
                 drop(core);
                 self.holding = true;
+                self.holding_legacy = false;
                 self.hold_started = Some(Instant::now());
                 self.set_lane(Transition::Hold);
-                Ok(())
+                Ok(true)
             }
-            Ok(false) => {
+            Ok(Taken::RunFree) => {
                 drop(core);
                 self.set_lane(Transition::Run);
-                Ok(())
+                Ok(true)
             }
+            Ok(Taken::ModeChanged) => Ok(false),
             Err(cancelled) => Err(cancelled),
         }
     }
 
-    /// CPython's `drop_gil`, with forced switching.
+    /// Releases whichever lock this thread holds.
     fn drop_gil(&mut self) {
+        if self.holding_legacy {
+            self.holding = false;
+            self.holding_legacy = false;
+            let shared = &self.gil.shared;
+            if let Some(start) = self.hold_started.take() {
+                shared
+                    .held_ns
+                    .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            shared.legacy.release();
+        } else {
+            self.drop_new_gil();
+        }
+    }
+
+    /// CPython's `drop_gil`, with forced switching.
+    fn drop_new_gil(&mut self) {
         let shared = Arc::clone(&self.gil.shared);
         let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
         core.last_holder = self.tag;

@@ -20,6 +20,8 @@ use super::keys::Action;
 pub const CONSOLE_LINES: usize = 200;
 /// How much GIL history the timeline keeps (and shows at most).
 pub const TIMELINE_WINDOW_US: u64 = 10_000_000;
+/// Changes kept per lane: legacy mode can hand over 100,000 times a second.
+pub const LANE_CHANGES: usize = 20_000;
 /// The timeline's span at start, ms.
 pub const DEFAULT_SPAN_MS: u64 = 100;
 /// Shortest and longest timeline spans, ms (zoom keys stop there).
@@ -655,6 +657,9 @@ impl App {
             if event.what.is_mark() {
                 lane.marks.push_back((event.at_us, event.what));
             } else {
+                if lane.changes.len() == LANE_CHANGES {
+                    lane.changes.pop_front();
+                }
                 lane.changes.push_back((event.at_us, event.what));
                 if let Some(id) = self.threads.get(&event.thread).copied()
                     && let Some(row) = self.row_mut(id).filter(|r| r.life == Life::Live)
