@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// Size of each file worker's file, in MiB (1 to 4096).
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub file_mib: u64,
+    /// CPU steps per cpu worker (about 80 million per second on one core).
+    #[arg(long, value_name = "STEPS", default_value_t = 300_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000_000))]
+    pub cpu_steps: u64,
     /// Frame rate cap (1 to 240); key presses are drawn at once regardless.
     #[arg(long, value_name = "FPS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub fps: u32,

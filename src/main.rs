@@ -83,6 +83,7 @@ fn run_dashboard(args: &RunArgs) -> ExitCode {
         url: args.url.clone(),
         workdir: args.workdir.clone(),
         file_bytes: Some(args.file_mib << 20),
+        cpu_steps: Some(args.cpu_steps),
         cpu_panic_fault: args.fault == Some(Fault::WorkerPanic),
         ..SessionOptions::default()
     };

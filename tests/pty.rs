@@ -663,12 +663,11 @@ fn ui_panic_restores_terminal_before_the_message() {
 
 #[test]
 fn worker_panic_shows_failed_worker_and_app_lives_on() {
-    let mut pty = Pty::app(&["--fault", "worker-panic"]);
+    let mut pty = Pty::app(&["--fault", "worker-panic", "--cpu-steps", "20000000"]);
     pty.wait_dashboard();
     pty.send(b"c");
     pty.wait_screen("a cpu row", SHOW, |screen| has_worker(screen, "cpu", ""));
-    // There is no flag for the cpu amount: the default worker takes a while
-    // (300 M steps, panicking at half; slower in a debug build).
+    // 20 M steps: the fault panics it halfway, well under a second.
     pty.wait_screen(
         "the cpu worker failed",
         Duration::from_secs(120),

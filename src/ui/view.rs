@@ -495,13 +495,30 @@ fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
+    use super::keys::Action;
+    // `? help` and `q quit` always fit; other keys fill the rest in order.
+    let essential = |b: &&super::keys::Binding| matches!(b.action, Action::Help | Action::Quit);
+    let width = |b: &super::keys::Binding| b.label.chars().count() + b.footer.chars().count() + 4;
+    let shown: Vec<_> = BINDINGS.iter().filter(|b| !b.footer.is_empty()).collect();
+    let mut room = (area.width as usize)
+        .saturating_sub(shown.iter().filter(essential).map(|b| width(b)).sum());
     let mut spans = Vec::new();
-    for binding in BINDINGS.iter().filter(|b| !b.footer.is_empty()) {
+    let mut push = |spans: &mut Vec<Span>, binding: &super::keys::Binding| {
         spans.push(Span::styled(
             format!(" {} ", binding.label),
             Style::new().add_modifier(Modifier::REVERSED),
         ));
         spans.push(Span::raw(format!(" {} ", binding.footer)));
+    };
+    for binding in shown.iter().filter(|b| !essential(b)) {
+        if width(binding) > room {
+            break;
+        }
+        room -= width(binding);
+        push(&mut spans, binding);
+    }
+    for binding in shown.iter().filter(essential) {
+        push(&mut spans, binding);
     }
     if let Some(notice) = &app.notice {
         spans.push(Span::styled(
