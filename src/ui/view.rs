@@ -495,29 +495,33 @@ fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    use super::keys::Action;
+    use super::keys::{Action, Binding};
     // `? help` and `q quit` always fit; other keys fill the rest in order.
-    let essential = |b: &&super::keys::Binding| matches!(b.action, Action::Help | Action::Quit);
-    let width = |b: &super::keys::Binding| b.label.chars().count() + b.footer.chars().count() + 4;
-    let shown: Vec<_> = BINDINGS.iter().filter(|b| !b.footer.is_empty()).collect();
-    let mut room = (area.width as usize)
-        .saturating_sub(shown.iter().filter(essential).map(|b| width(b)).sum());
-    let mut spans = Vec::new();
-    let mut push = |spans: &mut Vec<Span>, binding: &super::keys::Binding| {
+    fn essential(binding: &Binding) -> bool {
+        matches!(binding.action, Action::Help | Action::Quit)
+    }
+    fn width(binding: &Binding) -> usize {
+        binding.label.chars().count() + binding.footer.chars().count() + 4
+    }
+    fn push(spans: &mut Vec<Span<'static>>, binding: &Binding) {
         spans.push(Span::styled(
             format!(" {} ", binding.label),
             Style::new().add_modifier(Modifier::REVERSED),
         ));
         spans.push(Span::raw(format!(" {} ", binding.footer)));
-    };
-    for binding in shown.iter().filter(|b| !essential(b)) {
+    }
+    let shown: Vec<&Binding> = BINDINGS.iter().filter(|b| !b.footer.is_empty()).collect();
+    let essentials: Vec<&Binding> = shown.iter().copied().filter(|b| essential(b)).collect();
+    let mut room = (area.width as usize).saturating_sub(essentials.iter().map(|b| width(b)).sum());
+    let mut spans = Vec::new();
+    for binding in shown.iter().copied().filter(|b| !essential(b)) {
         if width(binding) > room {
             break;
         }
         room -= width(binding);
         push(&mut spans, binding);
     }
-    for binding in shown.iter().filter(essential) {
+    for binding in essentials {
         push(&mut spans, binding);
     }
     if let Some(notice) = &app.notice {
