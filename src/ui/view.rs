@@ -156,9 +156,17 @@ fn rate_text(row: &WorkerRow) -> String {
 }
 
 fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .title(format!(" Workers ({}) ", app.rows.len()));
+    // The selected worker's whole result or error, which the table cuts short.
+    if let Some(row) = app.selected_row() {
+        let detail = row
+            .message
+            .clone()
+            .unwrap_or_else(|| state_of(row).0.to_string());
+        block = block.title_bottom(format!(" #{} {}: {detail} ", row.id, row.kind));
+    }
     let inner_height = area.height.saturating_sub(3) as usize; // borders + header row
     if app.rows.is_empty() {
         let hint = Paragraph::new(vec![
@@ -288,14 +296,17 @@ fn lane_text(lane: &Lane, now_us: u64, span_us: u64, width: usize) -> Vec<Span<'
             .max_by_key(|(_, v)| **v)
             .unwrap_or((4, &0));
         // Marks only where a cell is short enough for a hand-over to stand out.
-        let marked = per_cell <= 3_000
-            && lane
-                .marks
-                .iter()
-                .any(|m| m.0 >= from && m.0 < to && m.1 == Transition::ForcedDrop);
+        let mark_in_cell = |what: Transition| {
+            per_cell <= 3_000
+                && lane
+                    .marks
+                    .iter()
+                    .any(|m| m.0 >= from && m.0 < to && m.1 == what)
+        };
         let (symbol, colour) = match best {
-            0 if marked => ("▌", Color::Magenta),
+            0 if mark_in_cell(Transition::ForcedDrop) => ("▌", Color::Magenta),
             0 => ("█", Color::Yellow),
+            1 if mark_in_cell(Transition::DropRequest) => ("!", Color::Magenta),
             1 => ("░", Color::Red),
             2 => ("▏", Color::Blue),
             3 => ("▒", Color::Cyan),
@@ -401,8 +412,10 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         Span::raw(" I/O "),
         Span::styled("▒", Style::new().fg(Color::Cyan)),
         Span::raw(" free "),
+        Span::styled("!", Style::new().fg(Color::Magenta)),
+        Span::raw(" asks to drop "),
         Span::styled("▌", Style::new().fg(Color::Magenta)),
-        Span::raw(" forced hand-over"),
+        Span::raw(" forced drop"),
     ]));
     frame.render_widget(Paragraph::new(lines), inner);
 }
