@@ -30,7 +30,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", default_value = "free", value_parser = parse_mode)]
     pub mode: Mode,
     /// Switch interval in milliseconds, 0.1 to 100 (CPython's default: 5).
-    #[arg(long, value_name = "MS", default_value = "5", value_parser = parse_interval)]
+    #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
     pub interval: SwitchInterval,
     /// Fetch this http(s) URL instead of the embedded loopback server.
     #[arg(long, value_name = "URL", value_parser = parse_url)]
@@ -77,6 +77,29 @@ pub enum Command {
     },
     /// Run a GIL experiment headless and print a table (or JSON).
     Bench(BenchArgs),
+    /// Run the experiments in real Python interpreters beside the emulation.
+    Compare(CompareArgs),
+}
+
+/// Options of `threadlab compare`.
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// throughput, io, latency, convoy, or all.
+    #[arg(default_value = "all", value_parser = parse_experiment)]
+    pub experiment: Experiment,
+    /// A Python interpreter to compare with (repeatable). Default: python3 and
+    /// any python3.X / python2.7 found on PATH or installed by pyenv.
+    #[arg(long = "python", value_name = "PATH")]
+    pub pythons: Vec<PathBuf>,
+    /// Thread counts (comma-separated, each 1 to 64).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: Vec<u32>,
+    /// Switch interval in ms, 0.1 to 100 (set in Python with sys.setswitchinterval).
+    #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
+    pub interval: SwitchInterval,
+    /// Seconds per measurement (0.05 to 60).
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true, value_parser = parse_seconds)]
+    pub seconds: f64,
 }
 
 /// Options of `threadlab bench`.
@@ -92,10 +115,10 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: Vec<u32>,
     /// Switch interval in ms, 0.1 to 100.
-    #[arg(long, value_name = "MS", default_value = "5", value_parser = parse_interval)]
+    #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
     pub interval: SwitchInterval,
     /// Seconds per measurement (0.05 to 60).
-    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    #[arg(long, default_value = "1", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub seconds: f64,
     /// Print one JSON document per experiment instead of a table.
     #[arg(long)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use threadlab::cli::{BenchArgs, Cli, Command, Fault, RunArgs};
+use threadlab::cli::{BenchArgs, Cli, Command, CompareArgs, Fault, RunArgs};
 use threadlab::gil::Mode;
 use threadlab::lab::{self, BenchConfig, Experiment};
 use threadlab::server::Server;
@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         None => run_dashboard(&cli.run),
         Some(Command::Serve { addr }) => serve(addr),
         Some(Command::Bench(args)) => bench(&args),
+        Some(Command::Compare(args)) => compare(&args),
     }
 }
 
@@ -167,4 +168,89 @@ fn bench(args: &BenchArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn compare(args: &CompareArgs) -> ExitCode {
+    use threadlab::lab::compare;
+    let (pythons, skipped) = compare::find_interpreters(&args.pythons);
+    if pythons.is_empty() {
+        let looked = if args.pythons.is_empty() {
+            "python3, python3.X and python2.7 on PATH, and pyenv's versions".to_string()
+        } else {
+            skipped.join("; ")
+        };
+        return fail(
+            2,
+            format!(
+                "compare: no usable Python interpreter found (tried {looked}); give one with --python PATH"
+            ),
+        );
+    }
+    for python in &pythons {
+        println!(
+            "{:<8} {} {} ({}), GIL {}: compared with emulated {}",
+            python.info.label(),
+            python.info.implementation,
+            python.info.version,
+            python.path.display(),
+            if python.info.gil_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            python.info.mode()
+        );
+    }
+    let server = match Server::start_loopback() {
+        Ok(server) => server,
+        Err(error) => return fail(1, error),
+    };
+    let script = match compare::ScriptFile::write() {
+        Ok(script) => script,
+        Err(error) => return fail(1, format!("cannot write the Python script: {error}")),
+    };
+    let config = BenchConfig::new(
+        args.threads.clone(),
+        args.interval,
+        Duration::from_secs_f64(args.seconds),
+    );
+    let experiments: Vec<Experiment> = match args.experiment {
+        Experiment::All => Experiment::EACH.to_vec(),
+        one => vec![one],
+    };
+    let mut failures = 0;
+    for experiment in experiments {
+        let mut reports = Vec::new();
+        for step in compare::interleave(&Mode::ALL, &pythons) {
+            let result = match step {
+                Ok(mode) => lab::run(experiment, mode, &config),
+                Err(i) => compare::run_python(
+                    &pythons[i],
+                    script.path(),
+                    experiment,
+                    &config,
+                    &server.url("/"),
+                ),
+            };
+            match result {
+                Ok(report) => reports.push(report),
+                Err(error) => {
+                    failures += 1;
+                    eprintln!("threadlab: compare {experiment}: {error}");
+                }
+            }
+        }
+        println!();
+        print!("{}", compare::render_comparison(experiment, &reports));
+        if experiment == Experiment::Throughput
+            && let Some(line) = compare::calibration(&reports)
+        {
+            println!("{line}");
+        }
+    }
+    if failures > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -312,10 +312,11 @@ fn experiment_scene() -> (App, Instant) {
             })
             .collect();
         app.apply(AppEvent::Lab(SuiteEvent::Report(Report {
-            experiment: "throughput",
+            experiment: "throughput".into(),
             mode,
             interval_ms: 5.0,
             rows,
+            interpreter: None,
         })));
     }
     (app, now)

@@ -834,3 +834,124 @@ fn missing_workdir_is_a_usage_error() {
         &["--workdir", "/nonexistent/dir"],
     );
 }
+
+// ---------------------------------------------------------------------------
+// UI under the GIL, and the experiment pane
+// ---------------------------------------------------------------------------
+
+/// The GIL timeline's stats for the lane labelled `label`: `(hold, wait,
+/// io)` percentages, from a lane line `label ░░▏░  4%  80%  16%    85`
+/// inside the timeline pane (the right-hand pane of the body).
+fn lane_percentages(screen: &str, label: &str) -> Option<(u32, u32, u32)> {
+    screen.lines().find_map(|line| {
+        let segment = line.split('│').find(|segment| {
+            segment
+                .strip_prefix(label)
+                .is_some_and(|rest| rest.starts_with(' '))
+        })?;
+        let percents: Vec<u32> = segment
+            .split_whitespace()
+            .filter_map(|word| word.strip_suffix('%')?.parse().ok())
+            .collect();
+        match percents[..] {
+            [hold, wait, io] => Some((hold, wait, io)),
+            _ => None,
+        }
+    })
+}
+
+fn cpu_rows(screen: &str) -> usize {
+    worker_lines(screen)
+        .iter()
+        .filter(|r| r.kind == "cpu")
+        .count()
+}
+
+/// Starts two endless cpu workers under the GIL, presses `u`, waits until
+/// `badge` says the UI is under the GIL, presses `j` a dozen times, and
+/// waits for a `ui` lane in the timeline with a non-zero wait share.
+fn ui_lane_waits_under_the_gil(badge: &str, badge_shown: impl Fn(&str) -> bool) {
+    let mut pty = Pty::app(&["--mode", "gil", "--cpu-steps", "100000000000"]);
+    pty.wait_dashboard();
+    pty.send(b"c");
+    pty.send(b"c");
+    pty.wait_screen("two cpu rows", SHOW, |screen| cpu_rows(screen) == 2);
+    pty.send(b"u");
+    pty.wait_screen(badge, SHOW, badge_shown);
+    for _ in 0..12 {
+        pty.send(b"j");
+    }
+    pty.wait_screen(
+        "a `ui` lane in the GIL timeline with a non-zero wait %",
+        SHOW,
+        |screen| {
+            screen.contains(" GIL timeline ")
+                && lane_percentages(screen, "ui").is_some_and(|(_, wait, _)| wait > 0)
+        },
+    );
+    pty.send(b"q");
+    let status = pty.wait_exit(EXIT);
+    assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
+}
+
+#[test]
+fn ui_under_the_gil_shows_a_ui_lane_that_waits() {
+    ui_lane_waits_under_the_gil("the \"UI under the GIL\" header badge", |screen| {
+        screen
+            .lines()
+            .next()
+            .is_some_and(|header| header.contains("UI under the GIL"))
+    });
+}
+
+/// The same, recognising the mode by the Responsiveness pane's title, which
+/// fits at 120 columns (until the header badge does).
+#[test]
+fn ui_under_the_gil_lane_waits_per_responsiveness_pane() {
+    ui_lane_waits_under_the_gil(
+        "the Responsiveness pane titled UI UNDER THE GIL",
+        |screen| screen.contains("Responsiveness · UI UNDER THE GIL"),
+    );
+}
+
+/// How long the dashboard's experiment may take: 3 modes × 3 thread counts
+/// × 0.3 s, on a slow, busy machine.
+const EXPERIMENT: Duration = Duration::from_secs(60);
+
+#[test]
+fn experiment_picker_runs_and_charts() {
+    let mut pty = Pty::app(&[]);
+    pty.wait_dashboard();
+    pty.send(b"e");
+    pty.wait_screen("the experiment picker", SHOW, |screen| {
+        screen.contains(" Experiments ") && screen.contains("▶ throughput")
+    });
+    pty.send(b"\r");
+    pty.wait_screen("the throughput experiment pane", SHOW, |screen| {
+        screen.contains("Experiment: throughput") && !screen.contains(" Experiments ")
+    });
+    pty.wait_screen("the experiment done", EXPERIMENT, |screen| {
+        screen
+            .lines()
+            .any(|line| line.contains("Experiment: throughput") && line.contains("· done ·"))
+    });
+    pty.wait_screen(
+        "the chart with speedup labels and thread-count groups",
+        SHOW,
+        |screen| {
+            screen.contains("9/9 measurements")
+                && screen.contains("1.00")
+                && ["N = 1", "N = 2", "N = 4"]
+                    .iter()
+                    .all(|group| screen.contains(group))
+        },
+    );
+    assert!(!pty.screen().contains(" Workers ("), "{}", pty.dump());
+    pty.send(b"\x1b");
+    pty.wait_screen("the pane closed, the Workers pane back", SHOW, |screen| {
+        screen.contains(" Workers (") && !screen.contains("Experiment: throughput")
+    });
+    pty.send(b"q");
+    let status = pty.wait_exit(EXIT);
+    assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
+}

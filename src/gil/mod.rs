@@ -33,7 +33,9 @@ use std::time::{Duration, Instant};
 use crate::cancel::{CancelToken, Cancelled};
 
 /// Which lock, if any, threads must hold to run "Python".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// No lock: threads run in parallel.

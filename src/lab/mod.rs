@@ -11,11 +11,12 @@
 //! * `convoy` — an I/O thread does small loopback TCP round trips while N CPU
 //!   threads run: round trips/s and their RTT.
 
+pub mod compare;
 mod experiments;
 mod report;
 
 pub use experiments::{convoy, io, latency, throughput};
-pub use report::{BenchRow, Report, render_table};
+pub use report::{BenchRow, Interpreter, Report, render_table};
 
 use std::fmt;
 use std::str::FromStr;
@@ -244,9 +245,10 @@ pub fn run(experiment: Experiment, mode: Mode, config: &BenchConfig) -> Result<R
         Experiment::All => return Err("run each experiment of 'all' on its own".into()),
     };
     Ok(Report {
-        experiment: experiment.name(),
+        experiment: experiment.name().to_string(),
         mode,
         interval_ms: config.interval.as_millis_f64(),
         rows,
+        interpreter: None,
     })
 }

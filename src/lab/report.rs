@@ -1,12 +1,12 @@
 //! Experiment results: the JSON shape shared with `compare`'s Python scripts,
 //! and the aligned table people read.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::gil::Mode;
 
 /// One measured row; fields that do not apply are left out of the JSON.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BenchRow {
     /// Worker threads (throughput, io).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,6 +36,7 @@ pub struct BenchRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt_ms_p99: Option<f64>,
     /// Wall time of the measurement.
+    #[serde(default)]
     pub wall_s: f64,
     /// Times the GIL passed between threads, per second.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,16 +44,62 @@ pub struct BenchRow {
 }
 
 /// One experiment in one mode.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The experiment's name.
-    pub experiment: &'static str,
-    /// The GIL mode.
+    pub experiment: String,
+    /// The GIL mode (for a real interpreter: the mode it corresponds to).
     pub mode: Mode,
     /// The switch interval used.
     pub interval_ms: f64,
     /// The measurements.
     pub rows: Vec<BenchRow>,
+    /// Set when a real interpreter, not the emulation, measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<Interpreter>,
+}
+
+/// A real Python interpreter, as it describes itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interpreter {
+    /// `platform.python_version()`, e.g. `3.11.7`.
+    pub version: String,
+    /// `platform.python_implementation()`, e.g. `CPython`.
+    pub implementation: String,
+    /// `sys._is_gil_enabled()` where it exists, else true.
+    pub gil_enabled: bool,
+    /// `sys.executable`.
+    #[serde(default)]
+    pub executable: String,
+}
+
+impl Interpreter {
+    /// A short label: `py3.11`, `py3.13t` (free-threaded), `py2.7`.
+    pub fn label(&self) -> String {
+        let short: Vec<&str> = self.version.split('.').take(2).collect();
+        let free = if self.gil_enabled { "" } else { "t" };
+        format!("py{}{free}", short.join("."))
+    }
+
+    /// The emulation mode this interpreter corresponds to.
+    pub fn mode(&self) -> Mode {
+        if self.version.starts_with('2') {
+            Mode::Legacy
+        } else if self.gil_enabled {
+            Mode::Gil
+        } else {
+            Mode::Free
+        }
+    }
+}
+
+impl Report {
+    /// The column label: the mode, or the interpreter's label.
+    pub fn label(&self) -> String {
+        self.interpreter
+            .as_ref()
+            .map_or_else(|| self.mode.name().to_string(), Interpreter::label)
+    }
 }
 
 /// Picks a row's cells for one experiment's table.
@@ -68,7 +115,7 @@ pub fn render_table(reports: &[Report]) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
-    let (headers, pick): (Vec<&str>, RowCells) = match first.experiment {
+    let (headers, pick): (Vec<&str>, RowCells) = match first.experiment.as_str() {
         "latency" => (vec!["cpu threads", "p50 ms", "p99 ms", "switches/s"], |r| {
             vec![
                 cell(r.cpu_threads.map(f64::from), 0),
@@ -113,7 +160,7 @@ pub fn render_table(reports: &[Report]) -> String {
     lines.push(header);
     for report in reports {
         for row in &report.rows {
-            let mut line = vec![report.mode.name().to_string()];
+            let mut line = vec![report.label()];
             line.extend(pick(row));
             lines.push(line);
         }

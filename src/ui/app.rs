@@ -561,12 +561,12 @@ impl App {
         }
     }
 
-    /// Text for the mode in the header: `off (free)`, `on (gil, 5.0 ms)`.
+    /// Text for the mode in the header: `off · free threads`, `on · gil · 5.0 ms`.
     pub fn mode_label(&self) -> String {
         match self.mode {
-            Mode::Free => "off (free threads)".to_string(),
-            Mode::Gil => format!("on (gil, interval {:.1} ms)", self.interval.as_millis_f64()),
-            Mode::Legacy => "on (legacy: every 100 ticks)".to_string(),
+            Mode::Free => "off · free threads".to_string(),
+            Mode::Gil => format!("on · gil · {:.1} ms", self.interval.as_millis_f64()),
+            Mode::Legacy => "on · legacy (Python 2)".to_string(),
         }
     }
 

@@ -79,28 +79,26 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         Some(ms) => format!("{ms:.1} ms"),
         None => "–".to_string(),
     };
-    let line = Line::from(vec![
+    let mut spans = vec![
         Span::styled(
             " threadlab ",
             Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
         ),
-        Span::raw("  GIL: "),
+        Span::raw(" GIL: "),
         Span::styled(app.mode_label(), gil_style),
-        Span::raw(format!(
-            "  running {live} · done {done} · failed {failed} · cancelled {cancelled}  cores {}  key→screen p99 {latency}",
-            app.cores
-        )),
-    ]);
-    let line = if app.ui_under_gil {
-        let mut line = line;
-        line.push_span(Span::styled(
-            "  UI under the GIL",
+    ];
+    if app.ui_under_gil {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(
+            " UI under the GIL ",
             Style::new().fg(Color::Black).bg(Color::Yellow),
         ));
-        line
-    } else {
-        line
-    };
+    }
+    spans.push(Span::raw(format!(
+        "  running {live} · done {done} · failed {failed} · cancelled {cancelled} · cores {} · key→screen p99 {latency}",
+        app.cores
+    )));
+    let line = Line::from(spans);
     frame.render_widget(Paragraph::new(line), area);
 }
 
@@ -359,7 +357,7 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     let load: f64 = stats.iter().map(|s| s.hold).sum::<f64>().min(1.0);
     let block = Block::default().borders(Borders::ALL).title(format!(
-        " GIL timeline · last {span_text} (+/- zoom) · GIL load {:.0} % ",
+        " GIL timeline · {span_text} · load {:.0} % ",
         load * 100.0
     ));
     let inner = block.inner(area);
@@ -413,9 +411,9 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled("▒", Style::new().fg(Color::Cyan)),
         Span::raw(" free "),
         Span::styled("!", Style::new().fg(Color::Magenta)),
-        Span::raw(" asks to drop "),
+        Span::raw(" asks "),
         Span::styled("▌", Style::new().fg(Color::Magenta)),
-        Span::raw(" forced drop"),
+        Span::raw(" forced · +/- zoom"),
     ]));
     frame.render_widget(Paragraph::new(lines), inner);
 }
