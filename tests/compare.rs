@@ -1,0 +1,190 @@
+//! `threadlab compare`: the Python scripts speak the same JSON as
+//! `bench --json`, and broken or hanging interpreters are reported and
+//! killed, never left behind.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use threadlab::gil::{Mode, SwitchInterval};
+use threadlab::lab::compare::{self, Python, ScriptFile};
+use threadlab::lab::{BenchConfig, Experiment};
+use threadlab::server::Server;
+
+fn python3() -> Option<Python> {
+    let (found, skipped) = compare::find_interpreters(&[PathBuf::from("python3")]);
+    if found.is_empty() {
+        eprintln!("skipping: no usable python3 ({skipped:?})");
+    }
+    found.into_iter().next()
+}
+
+/// A fake interpreter: a shell script that answers the probe like Python
+/// and then does `body` when asked to run an experiment.
+fn fake_python(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = \"-c\" ]; then\n  echo '{{\"version\": \"3.99.0\", \"implementation\": \"FakePython\", \"gil_enabled\": true, \"executable\": \"fake\"}}'\n  exit 0\nfi\n{body}\n"
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn every_script_experiment_parses_into_the_bench_report_type() {
+    let Some(python) = python3() else { return };
+    let server = Server::start_loopback().unwrap();
+    let script = ScriptFile::write().unwrap();
+    let config = BenchConfig::new(
+        vec![1, 2],
+        SwitchInterval::DEFAULT,
+        Duration::from_millis(100),
+    );
+    for experiment in Experiment::EACH {
+        let report = compare::run_python(
+            &python,
+            script.path(),
+            experiment,
+            &config,
+            &server.url("/"),
+        )
+        .unwrap_or_else(|e| panic!("{experiment}: {e}"));
+        assert_eq!(report.experiment, experiment.name());
+        assert_eq!(report.mode, python.info.mode());
+        assert_eq!(report.interval_ms, 5.0);
+        let interpreter = report.interpreter.as_ref().expect("interpreter described");
+        assert_eq!(interpreter.version, python.info.version);
+        assert!(!report.rows.is_empty(), "{experiment}: no rows");
+        for row in &report.rows {
+            match experiment {
+                Experiment::Throughput | Experiment::Io => {
+                    assert!(row.threads.is_some() && row.iterations_per_s.unwrap() > 0.0);
+                    assert!(row.speedup.is_some());
+                }
+                Experiment::Latency => assert!(row.latency_ms_p50.unwrap() > 0.0),
+                Experiment::Convoy => {
+                    assert!(row.round_trips_per_s.unwrap() > 0.0);
+                    assert!(row.rtt_ms_p99.is_some());
+                }
+                Experiment::All => unreachable!(),
+            }
+        }
+        // The same rows render in the comparison table beside an emulated report.
+        let emulated = threadlab::lab::run(experiment, Mode::Free, &config).unwrap();
+        let table = compare::render_comparison(experiment, &[emulated, report]);
+        assert!(table.contains(&python.info.label()), "{table}");
+    }
+}
+
+#[test]
+fn an_interpreter_that_prints_garbage_is_reported_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake_python(dir.path(), "garbage-python", "echo 'this is not json'");
+    let (found, _) = compare::find_interpreters(std::slice::from_ref(&path));
+    let python = found
+        .into_iter()
+        .next()
+        .expect("the fake answers the probe");
+    let config = BenchConfig::new(vec![1], SwitchInterval::DEFAULT, Duration::from_millis(50));
+    let error = compare::run_python(
+        &python,
+        Path::new("x.py"),
+        Experiment::Throughput,
+        &config,
+        "http://127.0.0.1:1/",
+    )
+    .expect_err("garbage is not a report");
+    assert!(error.contains("not a threadlab report"), "{error}");
+    assert!(error.contains("this is not json"), "{error}");
+}
+
+#[test]
+fn a_crashing_script_is_reported_with_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake_python(
+        dir.path(),
+        "crashing-python",
+        "echo 'Traceback: boom' >&2\nexit 3",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_threadlab"))
+        .args([
+            "compare",
+            "throughput",
+            "--threads",
+            "1",
+            "--seconds",
+            "0.05",
+            "--python",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Traceback: boom"), "{stderr}");
+    assert!(stderr.contains("exit status: 3"), "{stderr}");
+    // The emulation's side still ran and printed.
+    assert!(stdout.contains("emu gil"), "{stdout}");
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie no longer runs: count only processes that are not 'Z'.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_hanging_script_is_killed_with_everything_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("grandchild.pid");
+    let body = format!("sleep 1000 &\necho $! > {}\nsleep 1000", pidfile.display());
+    let path = fake_python(dir.path(), "hanging-python", &body);
+    let mut command = Command::new(&path);
+    command.arg("script.py");
+    let started = Instant::now();
+    let error = compare::run_bounded(command, Duration::from_millis(500)).expect_err("it hangs");
+    assert!(error.contains("timed out"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the timeout holds"
+    );
+    let grandchild: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(grandchild) {
+        assert!(
+            Instant::now() < deadline,
+            "process {grandchild} was left behind"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn no_python_at_all_is_one_line_and_exit_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_threadlab"))
+        .args(["compare", "throughput"])
+        .env("PATH", "")
+        .env("HOME", "/nonexistent")
+        .env_remove("PYENV_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no usable Python interpreter"), "{stderr}");
+    assert!(stderr.contains("--python"), "{stderr}");
+}
