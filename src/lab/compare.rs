@@ -13,13 +13,18 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::cancel::CancelToken;
 
 use super::{BenchConfig, BenchRow, Experiment, Interpreter, Report};
 use crate::gil::Mode;
 
 /// The Python side of the experiments, shipped inside the binary.
 pub const SCRIPT: &str = include_str!("../../assets/python/threadlab_bench.py");
+
+/// How often a waiting child run looks at its cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Interpreter names looked up on PATH when none is given.
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -47,7 +52,16 @@ pub struct Python {
 
 /// Runs `command` in its own process group with a timeout; returns stdout
 /// on success, or a message with the exit status and stderr.
-pub fn run_bounded(mut command: Command, timeout: Duration) -> Result<String, String> {
+pub fn run_bounded(command: Command, timeout: Duration) -> Result<String, String> {
+    run_cancellable(command, timeout, &CancelToken::new())
+}
+
+/// [`run_bounded`], also killed (within ~50 ms) when `cancel` fires.
+pub fn run_cancellable(
+    mut command: Command,
+    timeout: Duration,
+    cancel: &CancelToken,
+) -> Result<String, String> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -74,8 +88,24 @@ pub fn run_bounded(mut command: Command, timeout: Duration) -> Result<String, St
         let _ = done_tx.send(());
         status
     });
-    let timed_out = done_rx.recv_timeout(timeout).is_err();
-    if timed_out {
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let mut cancelled = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left.min(CANCEL_POLL)).is_ok() {
+            break;
+        }
+        if cancel.is_cancelled() {
+            cancelled = true;
+            break;
+        }
+        if left.is_zero() {
+            timed_out = true;
+            break;
+        }
+    }
+    if timed_out || cancelled {
         // The whole group: the script and any helper processes it started.
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pid),
@@ -89,6 +119,9 @@ pub fn run_bounded(mut command: Command, timeout: Duration) -> Result<String, St
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     let err = err.trim();
+    if cancelled {
+        return Err("cancelled".to_string());
+    }
     if timed_out {
         return Err(format!(
             "timed out after {:.0} s and was killed{}",
@@ -233,7 +266,7 @@ pub fn run_python(
         ])
         .args(["--url", server_url]);
     let label = python.info.label();
-    let out = run_bounded(command, script_timeout(experiment, config))
+    let out = run_cancellable(command, script_timeout(experiment, config), &config.cancel)
         .map_err(|e| format!("{label} ({}): {e}", python.path.display()))?;
     let report: Report = serde_json::from_str(out.trim()).map_err(|e| {
         format!(

@@ -174,22 +174,35 @@ pub struct Suite {
 
 impl Suite {
     /// Starts `experiment` in each of `modes` on a thread named `lab`.
+    /// With `with_python`, the suite then runs the same experiment in the
+    /// `python3` on PATH, if there is a usable one (else it is left out).
     pub fn spawn(
         experiment: Experiment,
         modes: Vec<Mode>,
         mut config: BenchConfig,
+        with_python: bool,
     ) -> std::io::Result<Self> {
         let (tx, events) = crossbeam_channel::unbounded();
         let cancel = config.cancel.clone();
-        let total = config.measurements(experiment) * modes.len();
-        config.progress = Some(ProgressSink {
-            events: tx.clone(),
-            done: Arc::default(),
-            total,
-        });
         let handle = std::thread::Builder::new()
             .name("lab".into())
             .spawn(move || {
+                // Probing python3 starts a process: done here, off the UI thread.
+                let python = if with_python {
+                    compare::find_interpreters(&[std::path::PathBuf::from("python3")])
+                        .0
+                        .into_iter()
+                        .next()
+                } else {
+                    None
+                };
+                let per_run = config.measurements(experiment);
+                let total = per_run * (modes.len() + usize::from(python.is_some()));
+                config.progress = Some(ProgressSink {
+                    events: tx.clone(),
+                    done: Arc::default(),
+                    total,
+                });
                 let _ = tx.send(SuiteEvent::Progress { done: 0, total });
                 for mode in modes {
                     if config.cancel.is_cancelled() {
@@ -204,6 +217,31 @@ impl Suite {
                             return;
                         }
                     }
+                }
+                if let Some(python) = python {
+                    let outcome = compare::ScriptFile::write()
+                        .map_err(|e| format!("cannot write the Python script: {e}"))
+                        .and_then(|script| {
+                            let server = crate::server::Server::start_loopback()
+                                .map_err(|e| e.to_string())?;
+                            compare::run_python(
+                                &python,
+                                script.path(),
+                                experiment,
+                                &config,
+                                &server.url("/"),
+                            )
+                        });
+                    if config.cancel.is_cancelled() {
+                        return;
+                    }
+                    for _ in 0..per_run {
+                        config.measured();
+                    }
+                    let _ = tx.send(match outcome {
+                        Ok(report) => SuiteEvent::Report(report),
+                        Err(error) => SuiteEvent::Failed(error),
+                    });
                 }
                 if !config.cancel.is_cancelled() {
                     let _ = tx.send(SuiteEvent::Finished);

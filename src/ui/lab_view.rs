@@ -65,6 +65,9 @@ pub fn draw_picker(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// The colour of a real interpreter's bars.
+const REAL_PYTHON: Color = Color::Green;
+
 fn mode_colour(mode: Mode) -> Color {
     match mode {
         Mode::Free => Color::Cyan,
@@ -134,12 +137,16 @@ pub fn draw_pane(frame: &mut Frame, pane: &ExperimentPane, area: Rect) {
         legend_spans.push(Span::styled("■ ", Style::new().fg(mode_colour(mode))));
         legend_spans.push(Span::raw(format!("{mode}  ")));
     }
+    for report in pane.reports.iter().filter(|r| r.interpreter.is_some()) {
+        legend_spans.push(Span::styled("■ ", Style::new().fg(REAL_PYTHON)));
+        legend_spans.push(Span::raw(format!("real {}  ", report.label())));
+    }
     legend_spans.push(Span::raw(match pane.experiment {
         Experiment::Latency | Experiment::Convoy => "· groups: CPU threads beside it",
         _ => "· groups: threads",
     }));
     frame.render_widget(Paragraph::new(Line::from(legend_spans)), legend);
-    if let Some(error) = &pane.error {
+    if let (Some(error), true) = (&pane.error, pane.reports.is_empty()) {
         frame.render_widget(
             Paragraph::new(error.as_str()).wrap(Wrap { trim: true }),
             chart,
@@ -178,7 +185,7 @@ pub fn draw_pane(frame: &mut Frame, pane: &ExperimentPane, area: Rect) {
                 .bars(&bars)
         })
         .collect();
-    let per_group = Mode::ALL.len() as u16;
+    let per_group = pane.reports.len().max(1) as u16;
     let group_count = groups.len().max(1) as u16;
     let bar_width = ((chart.width / group_count).saturating_sub(2) / per_group).clamp(1, 9);
     let mut bar_chart = BarChart::default()

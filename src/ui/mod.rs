@@ -303,7 +303,7 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
                 old.cancel();
             }
             let config = BenchConfig::new(vec![1, 2, 4], app.interval, EXPERIMENT_MEASUREMENT);
-            match Suite::spawn(experiment, Mode::ALL.to_vec(), config) {
+            match Suite::spawn(experiment, Mode::ALL.to_vec(), config, true) {
                 Ok(suite) => session.suite = Some(suite),
                 Err(error) => {
                     app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
