@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::gil::{Mode, SwitchInterval};
 use crate::lab::Experiment;
+use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
 /// threadlab: see why threads speed up I/O-bound work but not CPU-bound work
@@ -23,15 +24,19 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// The dashboard's options.
+/// The dashboard's options. Each one left out comes from the config file.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
+    /// Read this config file instead of $XDG_CONFIG_HOME/threadlab/config.toml
+    /// (`threadlab config` prints the documented defaults).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
     /// GIL emulation at start: free (off), gil (CPython 3), legacy (Python 2).
-    #[arg(long, value_name = "MODE", default_value = "free", value_parser = parse_mode)]
-    pub mode: Mode,
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<Mode>,
     /// Switch interval in milliseconds, 0.1 to 100 (CPython's default: 5).
-    #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
-    pub interval: SwitchInterval,
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_interval)]
+    pub interval: Option<SwitchInterval>,
     /// Fetch this http(s) URL instead of the embedded loopback server.
     #[arg(long, value_name = "URL", value_parser = parse_url)]
     pub url: Option<FetchTarget>,
@@ -40,14 +45,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
     /// Size of each file worker's file, in MiB (1 to 4096).
-    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub file_mib: u64,
-    /// CPU steps per cpu worker (about 80 million per second on one core).
-    #[arg(long, value_name = "STEPS", default_value_t = 300_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000_000))]
-    pub cpu_steps: u64,
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub file_mib: Option<u64>,
+    /// CPU steps per cpu worker (about 80-100 million per second on one core).
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..=100_000_000_000))]
+    pub cpu_steps: Option<u64>,
+    /// Most workers alive at once (1 to 100000); further spawns are refused.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_workers: Option<u64>,
     /// Frame rate cap (1 to 240); key presses are drawn at once regardless.
-    #[arg(long, value_name = "FPS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
-    pub fps: u32,
+    #[arg(long, value_name = "FPS", value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// Colour theme: dark, light or mono (NO_COLOR forces mono).
+    #[arg(long, value_name = "THEME", value_parser = parse_theme)]
+    pub theme: Option<ThemeName>,
+    /// Turn mouse support off.
+    #[arg(long)]
+    pub no_mouse: bool,
     /// Write logs to this file (level from THREADLAB_LOG, e.g. `debug`).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -79,6 +93,15 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run the experiments in real Python interpreters beside the emulation.
     Compare(CompareArgs),
+    /// Print the default configuration (documented TOML).
+    Config,
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Options of `threadlab compare`.
@@ -137,6 +160,10 @@ fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
 
 fn parse_url(s: &str) -> Result<FetchTarget, String> {
     FetchTarget::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_theme(s: &str) -> Result<ThemeName, String> {
+    s.parse()
 }
 
 fn parse_experiment(s: &str) -> Result<Experiment, String> {

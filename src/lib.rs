@@ -5,8 +5,10 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod config;
 pub mod gil;
 pub mod lab;
+pub mod logs;
 pub mod server;
 pub mod session;
 pub mod ui;

@@ -8,10 +8,12 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use threadlab::cli::{BenchArgs, Cli, Command, CompareArgs, Fault, RunArgs};
+use threadlab::config::Config;
 use threadlab::gil::Mode;
 use threadlab::lab::{self, BenchConfig, Experiment};
 use threadlab::server::Server;
 use threadlab::session::{Session, SessionOptions};
+use threadlab::ui::theme::Theme;
 use threadlab::ui::{self, UiOptions};
 
 /// Prints one line to stderr and returns the exit code.
@@ -42,59 +44,68 @@ fn main() -> ExitCode {
             };
         }
     };
-    let _log_guard = match init_logging(&cli.run) {
-        Ok(guard) => guard,
-        Err(message) => return fail(2, message),
-    };
     match cli.command {
         None => run_dashboard(&cli.run),
         Some(Command::Serve { addr }) => serve(addr),
         Some(Command::Bench(args)) => bench(&args),
         Some(Command::Compare(args)) => compare(&args),
+        Some(Command::Config) => {
+            print!("{}", threadlab::config::DEFAULT_TOML);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "threadlab", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(1, format!("cannot write the man page: {error}")),
+            }
+        }
     }
 }
 
-fn init_logging(
-    args: &RunArgs,
-) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>, String> {
-    let Some(path) = &args.log else {
-        return Ok(None);
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("--log {}: cannot open for writing: {e}", path.display()))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("THREADLAB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .with_thread_names(true)
-        .init();
-    Ok(Some(guard))
-}
-
 fn run_dashboard(args: &RunArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return fail(2, error),
+    };
+    let log_file = args.log.clone().or_else(|| config.log_file.clone());
+    let _log_guard = match threadlab::logs::init(log_file.as_deref(), &config.log_level) {
+        Ok(guard) => guard,
+        Err(message) => return fail(2, message),
+    };
     let options = SessionOptions {
-        mode: args.mode,
-        interval: args.interval,
+        mode: args.mode.unwrap_or(config.mode),
+        interval: args.interval.unwrap_or(config.interval),
         url: args.url.clone(),
         workdir: args.workdir.clone(),
-        file_bytes: Some(args.file_mib << 20),
-        cpu_steps: Some(args.cpu_steps),
+        file_bytes: Some(args.file_mib.unwrap_or(config.file_mib) << 20),
+        cpu_steps: Some(args.cpu_steps.unwrap_or(config.cpu_steps)),
+        seed_sleep: Some(config.seed_sleep),
         cpu_panic_fault: args.fault == Some(Fault::WorkerPanic),
-        ..SessionOptions::default()
+        fetch_targets: if args.url.is_some() {
+            Vec::new()
+        } else {
+            config.fetch_urls.clone()
+        },
+        max_workers: Some(args.max_workers.map_or(config.max_workers, |n| n as usize)),
     };
     let session = match Session::start(&options) {
         Ok(session) => session,
         Err(error) => return fail(2, error),
     };
+    tracing::info!(mode = %options.mode, workdir = %session.workdir.path().display(), "dashboard starting");
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ui_options = UiOptions {
-        fps: args.fps,
+        fps: args.fps.unwrap_or(config.fps),
         fault_ui_panic: args.fault == Some(Fault::UiPanic),
+        theme: Theme::resolve(args.theme.unwrap_or(config.theme), no_color),
+        mouse: config.mouse && !args.no_mouse,
+        keys: config.keys.clone(),
     };
     match ui::run(session, &ui_options) {
         Ok(()) => ExitCode::SUCCESS,

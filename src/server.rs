@@ -14,17 +14,33 @@
 //! | `/bytes/{n}?rate=R&chunk=C`  | `n` deterministic pseudo-random bytes ([`pattern_byte`]), `Content-Length: n`; `R` bytes/s (absent or 0 = unthrottled), `C` bytes per write (default [`DEFAULT_CHUNK`], clamped to `1..=`[`MAX_CHUNK`]) |
 //! | `/delay/{ms}`                | `200 delayed {ms} ms` after `ms` milliseconds (at most [`MAX_DELAY_MS`]) |
 //! | `/status/{code}`             | that status (`100..=599`); 1xx/204/304 get no body, and after a 1xx the connection is closed |
+//! | `/bytes/{n}?length=none`     | the same bytes with no `Content-Length`: the body ends when the connection closes |
 //! | `/abort/{n}?rate=R&chunk=C`  | promises `Content-Length: 2n` (1 for `n = 0`), sends `n` bytes, then closes the connection |
+//! | `/redirect/{n}`              | `302` to `/redirect/{n-1}` (at most [`MAX_REDIRECTS`]); `/redirect/0` is `200 ok` |
+//! | `/redirect/loop`             | `302` to itself, forever                                         |
 //! | `/echo`                      | `200 ok`                                                          |
 //! | `/`                          | a plain-text index of the endpoints                              |
 //!
 //! Other methods get 405, unknown paths 404, malformed numbers and sizes over
 //! [`MAX_BYTES`] 400.
 //!
+//! # Limits
+//!
+//! Whatever a client sends, a connection costs bounded memory and time
+//! ([`Limits`], defaults in brackets): a request line over
+//! [`MAX_REQUEST_LINE`] bytes gets 414, more than [`MAX_HEADERS`] header lines
+//! or over [`MAX_HEADER_BYTES`] bytes of them 431, a request body over
+//! [`MAX_REQUEST_BODY`] 413 and one without a length (`Transfer-Encoding`)
+//! 411 — each with `Connection: close`, before the excess is read. Once a
+//! request's first byte has arrived, its head and body must arrive within
+//! [`HEAD_TIMEOUT`] (408 otherwise), so a client trickling bytes cannot hold a
+//! thread forever. At most [`MAX_CONNECTIONS`] connections are served at
+//! once; a connection over that gets `503` at once and is closed.
+//!
 //! # Threads
 //!
 //! One accept thread (`http-accept`) and one thread per *connection*
-//! (`http-req`), which serves that connection's requests one after another
+//! (`http-req`, at most [`Limits::max_connections`]), which serves that connection's requests one after another
 //! (HTTP/1.1 keep-alive). A thread per connection rather than a fixed pool:
 //! the lab's workers hold long, throttled downloads open, and a pool would
 //! make requests queue behind them — which would distort exactly what the lab
@@ -84,15 +100,33 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a single socket write may block before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The largest request head (request line plus headers) accepted.
-const MAX_HEAD_BYTES: u64 = 16 * 1024;
+/// The longest request line accepted (default of [`Limits::max_request_line`]);
+/// longer ones get 414.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 
-/// The most header lines accepted in one request.
-const MAX_HEADERS: usize = 100;
+/// The most bytes of header lines accepted in one request (default of
+/// [`Limits::max_header_bytes`]); more get 431.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// Request bodies up to this size are read and discarded (keeping the
-/// connection usable); larger or chunked ones close the connection.
-const MAX_DISCARD_BODY: u64 = 1 << 20;
+/// The most header lines accepted in one request (default of
+/// [`Limits::max_headers`]); more get 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// The largest request body accepted (default of [`Limits::max_request_body`]):
+/// smaller ones are read and discarded, keeping the connection usable; larger
+/// ones get 413 without being read.
+pub const MAX_REQUEST_BODY: u64 = 64 * 1024;
+
+/// How long a request's head and body may take to arrive once its first byte
+/// has (default of [`Limits::head_timeout`]); slower ones get 408.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most connections served at once (default of
+/// [`Limits::max_connections`]); one more gets 503 and is closed.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// The longest chain `/redirect/{n}` makes.
+pub const MAX_REDIRECTS: u64 = 100;
 
 /// After a `Connection: close` response, how long to drain unread client
 /// data before closing (closing with unread data would reset the connection
@@ -104,6 +138,36 @@ const MAX_ACCEPT_FAILURES: u32 = 100;
 
 /// The period of the `/bytes` content.
 const PATTERN_LEN: usize = 64 * 1024;
+
+/// What one client may cost the server; see the module docs' *Limits*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest request line, in bytes (414 beyond).
+    pub max_request_line: usize,
+    /// The most bytes of header lines in one request (431 beyond).
+    pub max_header_bytes: usize,
+    /// The most header lines in one request (431 beyond).
+    pub max_headers: usize,
+    /// The largest request body, read and discarded (413 beyond).
+    pub max_request_body: u64,
+    /// How long a request may take to arrive once it has begun (408 beyond).
+    pub head_timeout: Duration,
+    /// The most connections served at once (503 beyond).
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_line: MAX_REQUEST_LINE,
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_headers: MAX_HEADERS,
+            max_request_body: MAX_REQUEST_BODY,
+            head_timeout: HEAD_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
 
 /// A running embedded server.
 ///
@@ -151,6 +215,11 @@ impl Server {
     /// A non-loopback address is refused with [`ServerError::NotLoopback`]
     /// before any socket is created.
     pub fn start(addr: SocketAddr) -> Result<Server, ServerError> {
+        Server::start_with(addr, Limits::default())
+    }
+
+    /// [`Server::start`] with other [`Limits`] than the defaults.
+    pub fn start_with(addr: SocketAddr, limits: Limits) -> Result<Server, ServerError> {
         if !addr.ip().is_loopback() {
             return Err(ServerError::NotLoopback(addr));
         }
@@ -161,6 +230,7 @@ impl Server {
             .map_err(|source| ServerError::Bind { addr, source })?;
         let shared = Arc::new(Shared {
             addr: local,
+            limits,
             stopping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
             conns: Mutex::new(HashMap::new()),
@@ -199,6 +269,16 @@ impl Server {
             "/"
         };
         format!("http://{}{slash}{path_and_query}", self.shared.addr)
+    }
+
+    /// How many connections are open (each has a thread serving it).
+    pub fn open_connections(&self) -> usize {
+        lock(&self.shared.conns).len()
+    }
+
+    /// The limits this server enforces.
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
     }
 
     /// A handle that can stop this server from another thread.
@@ -311,6 +391,7 @@ fn pattern() -> &'static [u8] {
 /// State shared by the [`Server`], its accept thread and its connections.
 struct Shared {
     addr: SocketAddr,
+    limits: Limits,
     stopping: AtomicBool,
     /// Whether the accept thread was woken (or needed no waking) after stop.
     woken: AtomicBool,
@@ -437,7 +518,39 @@ fn accept_loop(shared: &Arc<Shared>, listener: TcpListener) {
     drop(listener);
 }
 
+/// Answers a connection over [`Limits::max_connections`] with 503 and closes
+/// it, without a thread: the reply is tiny and the socket's send buffer empty.
+fn refuse_busy(stream: TcpStream) {
+    tracing::warn!("embedded server: too many connections; refusing one with 503");
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let body = "server busy: too many connections\n";
+    let mut out = head_bytes(
+        503,
+        "text/plain; charset=utf-8",
+        Some(body.len() as u64),
+        false,
+        &[],
+    );
+    out.extend_from_slice(body.as_bytes());
+    let _ = (&stream).write_all(&out);
+    // Read what the client already sent (without waiting), so that closing
+    // does not reset the connection and destroy the reply in flight.
+    if stream.set_nonblocking(true).is_ok() {
+        let mut buf = [0u8; 4096];
+        for _ in 0..16 {
+            if !matches!((&stream).read(&mut buf), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
 fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, id: u64) {
+    if lock(&shared.conns).len() >= shared.limits.max_connections {
+        refuse_busy(stream);
+        return;
+    }
     let clone = match stream.try_clone() {
         Ok(clone) => clone,
         Err(e) => {
@@ -486,42 +599,81 @@ fn serve_connection(shared: &Shared, stream: &TcpStream) {
     // Without NODELAY, a small body written after the head can wait for a
     // delayed ACK (~40 ms).
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let mut reader = BufReader::with_capacity(8 * 1024, stream);
+    let limits = shared.limits;
+    let mut reader = BufReader::with_capacity(
+        8 * 1024,
+        DeadlineReader {
+            stream,
+            deadline: None,
+        },
+    );
     let after = loop {
         if shared.is_stopping() {
             break After::Drop;
         }
-        let head = match read_head(&mut reader) {
+        // Between requests the client may idle; once a request has begun,
+        // all of it must arrive within the head timeout.
+        reader.get_mut().deadline = None;
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        match reader.fill_buf() {
+            Ok([]) => break After::Drop,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::trace!(error = %e, "connection closed or idle between requests");
+                break After::Drop;
+            }
+        }
+        reader.get_mut().deadline = Some(Instant::now() + limits.head_timeout);
+        let head = match read_head(&mut reader, &limits) {
             Ok(Some(head)) => head,
             Ok(None) => break After::Drop,
+            Err(HeadError::Io(e)) if is_timeout(&e) => {
+                reject(stream, 408, "the request did not arrive in time");
+                break After::Close;
+            }
             Err(HeadError::Io(e)) => {
                 tracing::trace!(error = %e, "connection closed while reading a request");
                 break After::Drop;
             }
-            Err(HeadError::Malformed(reason)) => {
-                let body = format!("bad request: {reason}\n");
-                let _ = write_text(stream, 400, &body, false, false, true);
+            Err(HeadError::Reject(status, reason)) => {
+                reject(stream, status, reason);
                 break After::Close;
             }
         };
-        let mut keep_alive = head.keep_alive;
         match head.body {
             BodyKind::None => {}
-            BodyKind::Length(n) if n <= MAX_DISCARD_BODY => {
+            BodyKind::Length(n) if n <= limits.max_request_body => {
                 let copied = io::copy(&mut (&mut reader).take(n), &mut io::sink());
-                if !matches!(copied, Ok(c) if c == n) {
-                    break After::Drop;
+                match copied {
+                    Ok(c) if c == n => {}
+                    Err(e) if is_timeout(&e) => {
+                        reject(stream, 408, "the request body did not arrive in time");
+                        break After::Close;
+                    }
+                    _ => break After::Drop,
                 }
             }
-            BodyKind::Length(_) | BodyKind::Unsupported => keep_alive = false,
+            BodyKind::Length(_) => {
+                reject(stream, 413, "request body too large");
+                break After::Close;
+            }
+            BodyKind::Unsupported => {
+                reject(
+                    stream,
+                    411,
+                    "a request body needs a Content-Length (no Transfer-Encoding)",
+                );
+                break After::Close;
+            }
         }
-        let after = respond(shared, stream, &head, keep_alive);
+        reader.get_mut().deadline = None;
+        let after = respond(shared, stream, &head, head.keep_alive);
         if after != After::KeepAlive {
             break after;
         }
     };
+    reader.get_mut().deadline = None;
     if after == After::Close {
         linger(shared, stream, &mut reader);
     } else {
@@ -529,10 +681,48 @@ fn serve_connection(shared: &Shared, stream: &TcpStream) {
     }
 }
 
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Answers a request the server will not serve, and asks to close.
+fn reject(stream: &TcpStream, status: u16, why: &str) {
+    tracing::debug!(status, why, "request rejected");
+    let body = format!("{status} {}: {why}\n", reason(status));
+    let _ = write_text(stream, status, &body, false, false, true);
+}
+
+/// The connection's reader: while `deadline` is set, every read waits at
+/// most until then (and fails with `TimedOut` after it), however the bytes
+/// trickle in; without one, reads use the socket's own timeout.
+struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
+}
+
+type ConnReader<'a> = BufReader<DeadlineReader<'a>>;
+
 /// Half-closes the connection, then reads and discards what the client still
 /// sends until it closes too (or [`LINGER`] passes), so that unread data does
 /// not turn the close into a reset that could destroy the response.
-fn linger(shared: &Shared, stream: &TcpStream, reader: &mut BufReader<&TcpStream>) {
+fn linger(shared: &Shared, stream: &TcpStream, reader: &mut ConnReader<'_>) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
@@ -546,11 +736,7 @@ fn linger(shared: &Shared, stream: &TcpStream, reader: &mut BufReader<&TcpStream
         match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if is_timeout(&e) => {}
             Err(_) => break,
         }
     }
@@ -576,83 +762,99 @@ enum BodyKind {
 
 #[derive(Debug)]
 enum HeadError {
-    /// The connection failed or closed mid-head, or idled out.
+    /// The connection failed or closed mid-head, or timed out.
     Io(io::Error),
-    /// The head is not valid HTTP/1.x; answer 400 and close.
-    Malformed(&'static str),
+    /// The request is refused with this status (400, 414, 431): answer and close.
+    Reject(u16, &'static str),
+}
+
+/// Reads one line of at most `budget` bytes (with its line ending) into
+/// `line`. `Ok(false)`: the line is longer than the budget.
+fn read_line(
+    reader: &mut ConnReader<'_>,
+    budget: usize,
+    line: &mut Vec<u8>,
+) -> Result<bool, HeadError> {
+    line.clear();
+    // usize to u64 is lossless on every supported target.
+    let n = reader
+        .by_ref()
+        .take(budget as u64)
+        .read_until(b'\n', line)
+        .map_err(HeadError::Io)?;
+    if line.ends_with(b"\n") {
+        return Ok(true);
+    }
+    if n == budget {
+        return Ok(false);
+    }
+    Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()))
 }
 
 /// Reads one request head. `Ok(None)`: the client closed the connection
 /// between requests.
-fn read_head(reader: &mut BufReader<&TcpStream>) -> Result<Option<Head>, HeadError> {
-    let mut budget = MAX_HEAD_BYTES;
+fn read_head(reader: &mut ConnReader<'_>, limits: &Limits) -> Result<Option<Head>, HeadError> {
     let mut line = Vec::new();
-    let mut request_line = None;
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        let n = reader
-            .by_ref()
-            .take(budget)
-            .read_until(b'\n', &mut line)
-            .map_err(HeadError::Io)?;
-        if n == 0 {
-            if budget == MAX_HEAD_BYTES {
+    // The request line, after any stray empty lines a client may send
+    // between requests (which count against the same budget).
+    let mut line_budget = limits.max_request_line + 2;
+    let request_line = loop {
+        let complete = match read_line(reader, line_budget, &mut line) {
+            Err(HeadError::Io(e))
+                if e.kind() == io::ErrorKind::UnexpectedEof && line.is_empty() =>
+            {
                 return Ok(None);
             }
-            if budget == 0 {
-                return Err(HeadError::Malformed("request head too large"));
-            }
-            return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
+            other => other?,
+        };
+        if !complete {
+            return Err(HeadError::Reject(414, "request line too long"));
         }
-        budget -= n as u64;
-        if !line.ends_with(b"\n") {
-            return Err(if budget == 0 {
-                HeadError::Malformed("request head too large")
-            } else {
-                HeadError::Io(io::ErrorKind::UnexpectedEof.into())
-            });
-        }
+        line_budget -= line.len();
         let text = std::str::from_utf8(&line)
-            .map_err(|_| HeadError::Malformed("request head is not UTF-8"))?
+            .map_err(|_| HeadError::Reject(400, "request line is not UTF-8"))?
             .trim_end_matches(['\r', '\n']);
-        if request_line.is_none() {
-            // A client may send stray empty lines between requests.
-            if !text.is_empty() {
-                request_line = Some(text.to_owned());
-            }
-            continue;
+        if !text.is_empty() {
+            break text.to_owned();
         }
+    };
+    let mut header_budget = limits.max_header_bytes + 2;
+    let mut headers = Vec::new();
+    loop {
+        if !read_line(reader, header_budget, &mut line)? {
+            return Err(HeadError::Reject(431, "request headers too large"));
+        }
+        header_budget -= line.len();
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| HeadError::Reject(400, "request head is not UTF-8"))?
+            .trim_end_matches(['\r', '\n']);
         if text.is_empty() {
             break;
         }
-        if headers.len() >= MAX_HEADERS {
-            return Err(HeadError::Malformed("too many headers"));
+        if headers.len() >= limits.max_headers {
+            return Err(HeadError::Reject(431, "too many request headers"));
         }
         let (name, value) = text
             .split_once(':')
-            .ok_or(HeadError::Malformed("header line without ':'"))?;
+            .ok_or(HeadError::Reject(400, "header line without ':'"))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    let request_line = request_line.unwrap_or_default();
+    let malformed = || HeadError::Reject(400, "request line is not 'METHOD TARGET HTTP/1.x'");
     let mut parts = request_line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(HeadError::Malformed(
-            "request line is not 'METHOD TARGET HTTP/1.x'",
-        ));
+        return Err(malformed());
     };
     if method.is_empty() || target.is_empty() {
-        return Err(HeadError::Malformed(
-            "request line is not 'METHOD TARGET HTTP/1.x'",
-        ));
+        return Err(malformed());
     }
     let http11 = match version {
         "HTTP/1.1" => true,
         "HTTP/1.0" => false,
         _ => {
-            return Err(HeadError::Malformed(
+            return Err(HeadError::Reject(
+                400,
                 "only HTTP/1.0 and HTTP/1.1 are supported",
             ));
         }
@@ -676,9 +878,11 @@ fn read_head(reader: &mut BufReader<&TcpStream>) -> Result<Option<Head>, HeadErr
             (Some(v), None) => match parse_decimal(v) {
                 Some(0) => BodyKind::None,
                 Some(n) => BodyKind::Length(n),
-                None => return Err(HeadError::Malformed("invalid Content-Length")),
+                None => return Err(HeadError::Reject(400, "invalid Content-Length")),
             },
-            (Some(_), Some(_)) => return Err(HeadError::Malformed("repeated Content-Length")),
+            (Some(_), Some(_)) => {
+                return Err(HeadError::Reject(400, "repeated Content-Length"));
+            }
         }
     };
     Ok(Some(Head {
@@ -717,9 +921,12 @@ enum Reply {
         body: String,
         allow: bool,
     },
-    /// `/bytes` and `/abort`: `declared` bytes promised, `send` bytes sent.
+    /// `/redirect`: 302 to `location`.
+    Redirect(String),
+    /// `/bytes` and `/abort`: `declared` bytes promised (`None`: no
+    /// `Content-Length`, the body ends at the close), `send` bytes sent.
     Stream {
-        declared: u64,
+        declared: Option<u64>,
         send: u64,
         rate: u64,
         chunk: usize,
@@ -743,7 +950,10 @@ threadlab embedded server (GET only):
   /bytes/{n}?rate=R&chunk=C   n pseudo-random bytes (n <= 1073741824); R bytes/s (0 = unthrottled); C bytes per write (default 16384, 1..=1048576)
   /delay/{ms}                 200 after ms milliseconds (ms <= 60000)
   /status/{code}              that status (100..=599)
+  /bytes/{n}?length=none      the same without Content-Length: the body ends when the connection closes
   /abort/{n}?rate=R&chunk=C   promise 2n bytes, send n, then drop the connection
+  /redirect/{n}               302 to /redirect/{n-1} (n <= 100); /redirect/0 is 200 ok
+  /redirect/loop              302 to itself, forever
   /echo                       200 ok
   /                           this index
 ";
@@ -785,7 +995,17 @@ fn route(head: &Head) -> Reply {
                 "bad request: usage /status/{code} with 100 <= code <= 599\n",
             ),
         },
-        ["bytes" | "abort" | "delay" | "status", ..] => Reply::text(
+        ["redirect", "loop"] => Reply::Redirect("/redirect/loop".into()),
+        ["redirect", n] => match parse_decimal(n) {
+            Some(0) => Reply::text(200, "ok\n"),
+            Some(n) if n <= MAX_REDIRECTS => Reply::Redirect(format!("/redirect/{}", n - 1)),
+            Some(_) => Reply::text(
+                400,
+                format!("bad request: more than {MAX_REDIRECTS} redirects\n"),
+            ),
+            None => Reply::text(400, "bad request: usage /redirect/{n} or /redirect/loop\n"),
+        },
+        ["bytes" | "abort" | "delay" | "status" | "redirect", ..] => Reply::text(
             400,
             format!("bad request: usage /{}/{{number}}\n", segments[0]),
         ),
@@ -806,8 +1026,16 @@ fn stream_reply(n: &str, query: &str, abort: bool) -> Reply {
     }
     let mut rate = 0;
     let mut chunk = DEFAULT_CHUNK as u64;
+    let mut sized = true;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "length" {
+            if value != "none" {
+                return Reply::text(400, "bad request: length can only be 'none'\n");
+            }
+            sized = false;
+            continue;
+        }
         let target = match key {
             "rate" => &mut rate,
             "chunk" => &mut chunk,
@@ -827,7 +1055,7 @@ fn stream_reply(n: &str, query: &str, abort: bool) -> Reply {
     let chunk = usize::try_from(chunk.clamp(1, MAX_CHUNK as u64)).unwrap_or(MAX_CHUNK);
     let declared = if abort { n + n.max(1) } else { n };
     Reply::Stream {
-        declared,
+        declared: sized.then_some(declared),
         send: n,
         rate,
         chunk,
@@ -844,6 +1072,14 @@ fn respond(shared: &Shared, stream: &TcpStream, head: &Head, keep_alive: bool) -
             body,
             allow,
         } => write_text(stream, status, &body, allow, keep_alive, send_body),
+        Reply::Redirect(location) => write_response(
+            stream,
+            302,
+            &format!("redirecting to {location}\n"),
+            &[("Location", &location)],
+            keep_alive,
+            send_body,
+        ),
         Reply::Delay(ms) => {
             if !shared.sleep_until(Instant::now() + Duration::from_millis(ms)) {
                 return After::Drop;
@@ -873,6 +1109,19 @@ fn write_text(
     keep_alive: bool,
     send_body: bool,
 ) -> io::Result<After> {
+    let extra: &[(&str, &str)] = if allow { &[("Allow", "GET")] } else { &[] };
+    write_response(stream, status, body, extra, keep_alive, send_body)
+}
+
+/// Writes a small plain-text response with `extra` headers in one piece.
+fn write_response(
+    stream: &TcpStream,
+    status: u16,
+    body: &str,
+    extra: &[(&str, &str)],
+    keep_alive: bool,
+    send_body: bool,
+) -> io::Result<After> {
     // RFC 9110: 1xx, 204 and 304 carry no body; 1xx and 204 no Content-Length.
     let no_body = matches!(status, 100..=199 | 204 | 304);
     // A lone interim (1xx) response is not a complete exchange: close after it.
@@ -883,7 +1132,7 @@ fn write_text(
         "text/plain; charset=utf-8",
         length,
         keep_alive,
-        allow,
+        extra,
     );
     if send_body && !no_body {
         out.extend_from_slice(body.as_bytes());
@@ -904,20 +1153,22 @@ fn write_text(
 fn write_stream(
     shared: &Shared,
     stream: &TcpStream,
-    declared: u64,
+    declared: Option<u64>,
     send: u64,
     rate: u64,
     chunk: usize,
     keep_alive: bool,
 ) -> io::Result<After> {
-    let aborting = declared != send;
+    let aborting = declared.is_some_and(|d| d != send);
+    // Without a length, only the close ends the body.
+    let keep_alive = keep_alive && !aborting && declared.is_some();
     let mut writer = stream;
     writer.write_all(&head_bytes(
         200,
         "application/octet-stream",
-        Some(declared),
-        keep_alive && !aborting,
-        false,
+        declared,
+        keep_alive,
+        &[],
     ))?;
     let pattern = pattern();
     let start = Instant::now();
@@ -961,7 +1212,7 @@ fn head_bytes(
     content_type: &str,
     length: Option<u64>,
     keep_alive: bool,
-    allow: bool,
+    extra: &[(&str, &str)],
 ) -> Vec<u8> {
     let mut head = format!(
         "HTTP/1.1 {status} {}\r\nServer: threadlab\r\nContent-Type: {content_type}\r\n",
@@ -970,8 +1221,8 @@ fn head_bytes(
     if let Some(length) = length {
         head.push_str(&format!("Content-Length: {length}\r\n"));
     }
-    if allow {
-        head.push_str("Allow: GET\r\n");
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if !keep_alive {
         head.push_str("Connection: close\r\n");
@@ -1057,6 +1308,7 @@ mod tests {
     fn status_of(reply: &Reply) -> u16 {
         match reply {
             Reply::Text { status, .. } => *status,
+            Reply::Redirect(_) => 302,
             Reply::Stream { .. } | Reply::Delay(_) => 200,
         }
     }
@@ -1081,6 +1333,11 @@ mod tests {
             "/nope",
             "/echo/",
             "//",
+            "/redirect/101",
+            "/redirect/x",
+            "/redirect/-1",
+            "/redirect/loop/x",
+            "/bytes/1?length=5",
         ] {
             let status = status_of(&route(&head("GET", target)));
             assert!(
@@ -1098,7 +1355,7 @@ mod tests {
                 send,
                 rate,
                 chunk,
-            } => assert_eq!((declared, send, rate, chunk), (10, 10, 5, 1)),
+            } => assert_eq!((declared, send, rate, chunk), (Some(10), 10, 5, 1)),
             other => panic!("unexpected {other:?}"),
         }
         match route(&head("GET", "/abort/0?chunk=99999999")) {
@@ -1107,11 +1364,28 @@ mod tests {
                 send,
                 chunk,
                 ..
-            } => assert_eq!((declared, send, chunk), (1, 0, MAX_CHUNK)),
+            } => assert_eq!((declared, send, chunk), (Some(1), 0, MAX_CHUNK)),
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(status_of(&route(&head("GET", "/bytes/1?rate=fast"))), 400);
         assert_eq!(status_of(&route(&head("POST", "/echo"))), 405);
+    }
+
+    #[test]
+    fn routes_redirects_and_unsized_bytes() {
+        match route(&head("GET", "/redirect/3")) {
+            Reply::Redirect(location) => assert_eq!(location, "/redirect/2"),
+            other => panic!("unexpected {other:?}"),
+        }
+        match route(&head("GET", "/redirect/loop")) {
+            Reply::Redirect(location) => assert_eq!(location, "/redirect/loop"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(status_of(&route(&head("GET", "/redirect/0"))), 200);
+        match route(&head("GET", "/bytes/10?length=none&rate=5")) {
+            Reply::Stream { declared, send, .. } => assert_eq!((declared, send), (None, 10)),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

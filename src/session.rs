@@ -32,6 +32,10 @@ pub struct SessionOptions {
     pub seed_sleep: Option<Duration>,
     /// Testing switch: every cpu worker panics halfway (`--fault worker-panic`).
     pub cpu_panic_fault: bool,
+    /// More fetch targets, used in turn (from the config).
+    pub fetch_targets: Vec<FetchTarget>,
+    /// The most workers alive at once.
+    pub max_workers: Option<usize>,
 }
 
 /// Why a session could not start.
@@ -141,6 +145,10 @@ impl Session {
             settings.seed_sleep = pause;
         }
         settings.cpu_panic_fault = options.cpu_panic_fault;
+        settings.fetch_targets = options.fetch_targets.clone();
+        if let Some(max) = options.max_workers {
+            settings.max_workers = max;
+        }
         let gil = Gil::new(options.mode, options.interval);
         let (pool, receivers) = Pool::new(settings, gil.clone());
         Ok(Self {

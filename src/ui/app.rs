@@ -14,7 +14,8 @@ use crate::gil::{GilEvent, Mode, SwitchInterval, ThreadTag, Transition};
 use crate::lab::{Experiment, Report, SuiteEvent};
 use crate::work::{ConsoleSide, WorkerEvent, WorkerId, WorkerKind};
 
-use super::keys::Action;
+use super::keys::{Action, KeyMap};
+use super::theme::Theme;
 
 /// How many console lines the console pane keeps.
 pub const CONSOLE_LINES: usize = 200;
@@ -26,6 +27,8 @@ pub const LANE_CHANGES: usize = 20_000;
 pub const DEFAULT_SPAN_MS: u64 = 100;
 /// Shortest and longest timeline spans, ms (zoom keys stop there).
 pub const SPAN_RANGE_MS: (u64, u64) = (25, 10_000);
+/// Log lines kept for the log pane.
+pub const LOG_LINES: usize = 500;
 /// Latencies kept for the responsiveness sparkline.
 pub const RECENT_LATENCIES: usize = 120;
 
@@ -153,6 +156,20 @@ pub enum AppEvent {
     Resized,
     /// News from the experiment running in the background.
     Lab(SuiteEvent),
+    /// New lines for the log pane.
+    Logs(Vec<String>),
+    /// A mouse click on the worker table's row `index` (0 = first worker).
+    ClickRow(usize),
+    /// The mouse wheel over the worker table (`down` = towards newer rows).
+    ScrollTable {
+        /// Direction.
+        down: bool,
+    },
+    /// The mouse wheel over the timeline (`down` = towards older lanes).
+    ScrollTimeline {
+        /// Direction.
+        down: bool,
+    },
     /// A frame was drawn in `draw_time`, after `events` events were applied.
     FrameDrawn {
         /// Time to build and flush the frame.
@@ -226,6 +243,16 @@ pub struct App {
     pub ui_thread: Option<ThreadTag>,
     /// How much time the timeline pane spans, ms.
     pub timeline_span_ms: u64,
+    /// The key map in force (the views show it, the run loop reads keys with it).
+    pub keys: KeyMap,
+    /// The colour theme.
+    pub theme: Theme,
+    /// Whether the log pane is shown.
+    pub logs_visible: bool,
+    /// Recent log lines, newest last.
+    pub log_lines: VecDeque<String>,
+    /// Timeline lanes scrolled away from the newest (mouse wheel).
+    pub timeline_scroll: usize,
     /// The experiment picker's selection, while it is open.
     pub picker: Option<usize>,
     /// The experiment pane, while it is open.
@@ -269,6 +296,11 @@ impl App {
             ui_under_gil: false,
             ui_thread: None,
             timeline_span_ms: DEFAULT_SPAN_MS,
+            keys: KeyMap::default(),
+            theme: Theme::default(),
+            logs_visible: false,
+            log_lines: VecDeque::new(),
+            timeline_scroll: 0,
             picker: None,
             experiment: None,
             dirty: true,
@@ -381,6 +413,29 @@ impl App {
             }
             AppEvent::Resized => {}
             AppEvent::Lab(event) => self.on_lab(event),
+            AppEvent::Logs(lines) => {
+                for line in lines {
+                    if self.log_lines.len() == LOG_LINES {
+                        self.log_lines.pop_front();
+                    }
+                    self.log_lines.push_back(line);
+                }
+            }
+            AppEvent::ClickRow(index) => {
+                if index < self.rows.len() {
+                    self.selected = index;
+                }
+            }
+            AppEvent::ScrollTable { down } => {
+                return self.on_action(if down { Action::Down } else { Action::Up });
+            }
+            AppEvent::ScrollTimeline { down } => {
+                self.timeline_scroll = if down {
+                    self.timeline_scroll.saturating_add(1).min(self.lanes.len())
+                } else {
+                    self.timeline_scroll.saturating_sub(1)
+                };
+            }
         }
         self.events_this_second += 1;
         None
@@ -526,6 +581,10 @@ impl App {
             }
             Action::Help => {
                 self.help = !self.help;
+                None
+            }
+            Action::ToggleLogs => {
+                self.logs_visible = !self.logs_visible;
                 None
             }
             Action::ToggleUiGil => {

@@ -1,5 +1,11 @@
-//! The key map: which key does what, in one table that the input handling,
-//! the footer and the help overlay all read, so what is shown is what works.
+//! The key map: which key does what. One table ([`COMMANDS`]) names every
+//! remappable action with its help text; a [`KeyMap`] binds keys to them
+//! (defaults here, overrides from the config's `[keys]`), and the input
+//! handling, the footer and the help overlay all read the same map, so what
+//! is shown is what works.
+
+use std::collections::BTreeMap;
+use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -38,6 +44,8 @@ pub enum Action {
     ZoomIn,
     /// Show a longer stretch of the timeline.
     ZoomOut,
+    /// Open or close the log pane.
+    ToggleLogs,
     /// Close an overlay.
     CloseOverlay,
     /// Confirm (Enter): run the experiment chosen in the picker.
@@ -46,178 +54,497 @@ pub enum Action {
     Experiments,
     /// Quit.
     Quit,
-    /// Quit (Ctrl-C).
+    /// Quit (Ctrl-C; not remappable).
     ForceQuit,
 }
 
-/// One row of the key map: the key's label, what it does, and the action.
-pub struct Binding {
-    /// How the key is written on screen.
-    pub label: &'static str,
+/// One remappable command: its config name, action, default keys, help
+/// text, and short footer text (empty: not in the footer).
+pub struct CommandInfo {
+    /// The name used in the config's `[keys]` table.
+    pub name: &'static str,
+    /// The action.
+    pub action: Action,
+    /// Keys bound by default.
+    pub default_keys: &'static [&'static str],
     /// What it does, for the help overlay.
     pub help: &'static str,
     /// Short text for the footer (empty: not in the footer).
     pub footer: &'static str,
-    /// The action.
-    pub action: Action,
 }
 
-/// Every binding, in the order the help overlay lists them.
-pub const BINDINGS: &[Binding] = &[
-    Binding {
-        label: "f",
+/// Every remappable command, in the order the help overlay lists them.
+pub const COMMANDS: &[CommandInfo] = &[
+    CommandInfo {
+        name: "fetch",
+        action: Action::Spawn(WorkerKind::Fetch),
+        default_keys: &["f"],
         help: "spawn a fetch worker (HTTP download)",
         footer: "fetch",
-        action: Action::Spawn(WorkerKind::Fetch),
     },
-    Binding {
-        label: "d",
+    CommandInfo {
+        name: "file",
+        action: Action::Spawn(WorkerKind::File),
+        default_keys: &["d"],
         help: "spawn a file worker (write, fsync, read back, verify)",
         footer: "file",
-        action: Action::Spawn(WorkerKind::File),
     },
-    Binding {
-        label: "c",
+    CommandInfo {
+        name: "cpu",
+        action: Action::Spawn(WorkerKind::Cpu),
+        default_keys: &["c"],
         help: "spawn a cpu worker (integer work in small steps)",
         footer: "cpu",
-        action: Action::Spawn(WorkerKind::Cpu),
     },
-    Binding {
-        label: "s",
+    CommandInfo {
+        name: "seed",
+        action: Action::Spawn(WorkerKind::Sleep),
+        default_keys: &["s"],
         help: "seed demo: a thread prints 0..4 while main prints 5..9",
         footer: "seed demo",
-        action: Action::Spawn(WorkerKind::Sleep),
     },
-    Binding {
-        label: "g",
+    CommandInfo {
+        name: "toggle_gil",
+        action: Action::ToggleGil,
+        default_keys: &["g"],
         help: "switch the GIL emulation on / off",
         footer: "GIL",
-        action: Action::ToggleGil,
     },
-    Binding {
-        label: "m",
+    CommandInfo {
+        name: "gil_kind",
+        action: Action::CycleGilKind,
+        default_keys: &["m"],
         help: "which GIL: CPython 3 (gil) ⇄ Python 2 (legacy)",
         footer: "",
-        action: Action::CycleGilKind,
     },
-    Binding {
-        label: "[ ]",
-        help: "halve / double the switch interval (0.1–100 ms)",
-        footer: "interval",
+    CommandInfo {
+        name: "interval_down",
         action: Action::IntervalDown,
+        default_keys: &["["],
+        help: "halve the switch interval (down to 0.1 ms)",
+        footer: "",
     },
-    Binding {
-        label: "e",
-        help: "experiments: run one in free, gil and legacy, chart the result",
-        footer: "experiment",
+    CommandInfo {
+        name: "interval_up",
+        action: Action::IntervalUp,
+        default_keys: &["]"],
+        help: "double the switch interval (up to 100 ms)",
+        footer: "",
+    },
+    CommandInfo {
+        name: "experiments",
         action: Action::Experiments,
+        default_keys: &["e"],
+        help: "experiments: run one in free, gil, legacy and real python3",
+        footer: "experiment",
     },
-    Binding {
-        label: "u",
+    CommandInfo {
+        name: "ui_under_gil",
+        action: Action::ToggleUiGil,
+        default_keys: &["u"],
         help: "UI under the GIL: the UI must take the GIL to react, like Python",
         footer: "UI under GIL",
-        action: Action::ToggleUiGil,
     },
-    Binding {
-        label: "+ -",
-        help: "zoom the GIL timeline in / out (25 ms – 10 s)",
-        footer: "",
+    CommandInfo {
+        name: "zoom_in",
         action: Action::ZoomIn,
-    },
-    Binding {
-        label: "↑↓ j k",
-        help: "select a worker (Home/End: first/last)",
+        default_keys: &["+", "="],
+        help: "zoom the GIL timeline in (down to 25 ms)",
         footer: "",
-        action: Action::Up,
     },
-    Binding {
-        label: "x",
+    CommandInfo {
+        name: "zoom_out",
+        action: Action::ZoomOut,
+        default_keys: &["-"],
+        help: "zoom the GIL timeline out (up to 10 s)",
+        footer: "",
+    },
+    CommandInfo {
+        name: "up",
+        action: Action::Up,
+        default_keys: &["up", "k"],
+        help: "select the previous worker",
+        footer: "",
+    },
+    CommandInfo {
+        name: "down",
+        action: Action::Down,
+        default_keys: &["down", "j"],
+        help: "select the next worker",
+        footer: "",
+    },
+    CommandInfo {
+        name: "top",
+        action: Action::Top,
+        default_keys: &["home"],
+        help: "select the first worker",
+        footer: "",
+    },
+    CommandInfo {
+        name: "bottom",
+        action: Action::Bottom,
+        default_keys: &["end"],
+        help: "select the last worker",
+        footer: "",
+    },
+    CommandInfo {
+        name: "cancel",
+        action: Action::Cancel,
+        default_keys: &["x"],
         help: "cancel the selected worker",
         footer: "cancel",
-        action: Action::Cancel,
     },
-    Binding {
-        label: "X",
+    CommandInfo {
+        name: "cancel_all",
+        action: Action::CancelAll,
+        default_keys: &["X"],
         help: "cancel all workers",
         footer: "cancel all",
-        action: Action::CancelAll,
     },
-    Binding {
-        label: "?",
-        help: "this help; Esc closes an overlay or the experiment pane",
-        footer: "help",
+    CommandInfo {
+        name: "logs",
+        action: Action::ToggleLogs,
+        default_keys: &["l"],
+        help: "show / hide the log pane",
+        footer: "logs",
+    },
+    CommandInfo {
+        name: "help",
         action: Action::Help,
+        default_keys: &["?"],
+        help: "this help",
+        footer: "help",
     },
-    Binding {
-        label: "q",
+    CommandInfo {
+        name: "close",
+        action: Action::CloseOverlay,
+        default_keys: &["esc"],
+        help: "close an overlay or the experiment pane",
+        footer: "",
+    },
+    CommandInfo {
+        name: "confirm",
+        action: Action::Confirm,
+        default_keys: &["enter"],
+        help: "run the experiment chosen in the picker",
+        footer: "",
+    },
+    CommandInfo {
+        name: "quit",
+        action: Action::Quit,
+        default_keys: &["q"],
         help: "quit (Ctrl-C too): cancels and joins every worker",
         footer: "quit",
-        action: Action::Quit,
     },
 ];
 
-/// Maps a key event to an action; `None` for keys that do nothing and for
-/// release/repeat events (only presses count).
-pub fn action_for(key: &KeyEvent) -> Option<Action> {
-    if key.kind != KeyEventKind::Press {
-        return None;
-    }
-    if key.modifiers.contains(KeyModifiers::CONTROL) {
-        return match key.code {
-            KeyCode::Char('c') | KeyCode::Char('C') => Some(Action::ForceQuit),
-            _ => None,
+/// A key as written in the config: `f`, `X`, `?`, `enter`, `f5`, `ctrl-x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeySpec {
+    code: KeyCodeKey,
+    ctrl: bool,
+    alt: bool,
+}
+
+/// The part of a key code that matters here (orderable, unlike `KeyCode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum KeyCodeKey {
+    Char(char),
+    F(u8),
+    Named(u8),
+}
+
+const NAMED: &[(&str, KeyCode)] = &[
+    ("enter", KeyCode::Enter),
+    ("esc", KeyCode::Esc),
+    ("up", KeyCode::Up),
+    ("down", KeyCode::Down),
+    ("left", KeyCode::Left),
+    ("right", KeyCode::Right),
+    ("home", KeyCode::Home),
+    ("end", KeyCode::End),
+    ("pageup", KeyCode::PageUp),
+    ("pagedown", KeyCode::PageDown),
+    ("tab", KeyCode::Tab),
+    ("backspace", KeyCode::Backspace),
+    ("delete", KeyCode::Delete),
+    ("insert", KeyCode::Insert),
+];
+
+/// The error for a key the config cannot bind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyMapError {
+    /// Not a key this program understands.
+    #[error(
+        "'{0}' is not a key: use one character (f, X, ?), space, enter, esc, up, down, left, right, home, end, pageup, pagedown, tab, backspace, delete, insert, f1–f12, optionally with ctrl- or alt-"
+    )]
+    BadKey(String),
+    /// No such command.
+    #[error("unknown command '{0}' in [keys]: expected one of {1}")]
+    UnknownCommand(String, String),
+    /// Two commands on one key.
+    #[error("key '{key}' is bound to both '{first}' and '{second}'")]
+    Conflict {
+        /// The key.
+        key: String,
+        /// One command.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
+    /// Ctrl-C is reserved for quitting.
+    #[error("ctrl-c is reserved: it always quits")]
+    Reserved,
+}
+
+impl KeySpec {
+    /// Parses a key as written in the config.
+    pub fn parse(text: &str) -> Result<Self, KeyMapError> {
+        let bad = || KeyMapError::BadKey(text.to_string());
+        let mut rest = text;
+        let (mut ctrl, mut alt) = (false, false);
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if lower.starts_with("ctrl-") && rest.len() > 5 {
+                ctrl = true;
+                rest = &rest[5..];
+            } else if lower.starts_with("alt-") && rest.len() > 4 {
+                alt = true;
+                rest = &rest[4..];
+            } else {
+                break;
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => KeyCodeKey::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            _ => {
+                let lower = rest.to_ascii_lowercase();
+                if lower == "space" {
+                    KeyCodeKey::Char(' ')
+                } else if let Some(index) = NAMED.iter().position(|(name, _)| *name == lower) {
+                    KeyCodeKey::Named(index as u8)
+                } else if let Some(n) = lower
+                    .strip_prefix('f')
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .filter(|n| (1..=12).contains(n))
+                {
+                    KeyCodeKey::F(n)
+                } else {
+                    return Err(bad());
+                }
+            }
         };
+        let spec = Self { code, ctrl, alt };
+        if spec.ctrl && spec.code == KeyCodeKey::Char('c') {
+            return Err(KeyMapError::Reserved);
+        }
+        Ok(spec)
     }
-    Some(match key.code {
-        KeyCode::Char('f') => Action::Spawn(WorkerKind::Fetch),
-        KeyCode::Char('d') => Action::Spawn(WorkerKind::File),
-        KeyCode::Char('c') => Action::Spawn(WorkerKind::Cpu),
-        KeyCode::Char('s') => Action::Spawn(WorkerKind::Sleep),
-        KeyCode::Char('g') => Action::ToggleGil,
-        KeyCode::Char('m') => Action::CycleGilKind,
-        KeyCode::Char('[') => Action::IntervalDown,
-        KeyCode::Char(']') => Action::IntervalUp,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        KeyCode::Home => Action::Top,
-        KeyCode::End => Action::Bottom,
-        KeyCode::Char('x') => Action::Cancel,
-        KeyCode::Char('X') => Action::CancelAll,
-        KeyCode::Char('?') => Action::Help,
-        KeyCode::Char('u') => Action::ToggleUiGil,
-        KeyCode::Char('+') | KeyCode::Char('=') => Action::ZoomIn,
-        KeyCode::Char('-') => Action::ZoomOut,
-        KeyCode::Esc => Action::CloseOverlay,
-        KeyCode::Enter => Action::Confirm,
-        KeyCode::Char('e') => Action::Experiments,
-        KeyCode::Char('q') => Action::Quit,
-        _ => return None,
-    })
+
+    fn from_event(key: &KeyEvent) -> Option<Self> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        let code = match key.code {
+            KeyCode::Char(c) => KeyCodeKey::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            KeyCode::F(n) => KeyCodeKey::F(n),
+            other => KeyCodeKey::Named(NAMED.iter().position(|(_, code)| *code == other)? as u8),
+        };
+        Some(Self { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("Ctrl-")?;
+        }
+        if self.alt {
+            f.write_str("Alt-")?;
+        }
+        match self.code {
+            KeyCodeKey::Char(' ') => f.write_str("Space"),
+            KeyCodeKey::Char(c) => write!(f, "{c}"),
+            KeyCodeKey::F(n) => write!(f, "F{n}"),
+            KeyCodeKey::Named(i) => {
+                let name = NAMED.get(i as usize).map_or("?", |(name, _)| name);
+                match name {
+                    "up" => f.write_str("↑"),
+                    "down" => f.write_str("↓"),
+                    "left" => f.write_str("←"),
+                    "right" => f.write_str("→"),
+                    _ => {
+                        let mut chars = name.chars();
+                        let first = chars.next().map(|c| c.to_ascii_uppercase());
+                        write!(f, "{}{}", first.unwrap_or(' '), chars.as_str())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which keys do what, in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMap {
+    keys: BTreeMap<KeySpec, Action>,
+    /// Bindings in the order they were given, for showing them.
+    order: Vec<(Action, KeySpec)>,
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        Self::with_overrides(&BTreeMap::new()).expect("the default key map is valid")
+    }
+}
+
+impl KeyMap {
+    /// The defaults with some commands rebound: `overrides` maps a command
+    /// name to the keys it should have instead of its defaults.
+    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Self, KeyMapError> {
+        let names = || {
+            COMMANDS
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for name in overrides.keys() {
+            if !COMMANDS.iter().any(|c| c.name == name) {
+                return Err(KeyMapError::UnknownCommand(name.clone(), names()));
+            }
+        }
+        let mut keys = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut owner: BTreeMap<KeySpec, &'static str> = BTreeMap::new();
+        for command in COMMANDS {
+            let texts: Vec<String> = match overrides.get(command.name) {
+                Some(texts) => texts.clone(),
+                None => command.default_keys.iter().map(|k| k.to_string()).collect(),
+            };
+            for text in texts {
+                let spec = KeySpec::parse(&text)?;
+                if let Some(first) = owner.insert(spec, command.name) {
+                    return Err(KeyMapError::Conflict {
+                        key: text,
+                        first,
+                        second: command.name,
+                    });
+                }
+                keys.insert(spec, command.action);
+                order.push((command.action, spec));
+            }
+        }
+        Ok(Self { keys, order })
+    }
+
+    /// The action for a key event; `None` for unbound keys and for
+    /// release/repeat events (only presses count). Ctrl-C always quits.
+    pub fn action_for(&self, key: &KeyEvent) -> Option<Action> {
+        if key.kind != KeyEventKind::Press {
+            return None;
+        }
+        if key.modifiers.contains(KeyModifiers::CONTROL)
+            && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C'))
+        {
+            return Some(Action::ForceQuit);
+        }
+        self.keys.get(&KeySpec::from_event(key)?).copied()
+    }
+
+    /// The keys bound to `action`, as shown on screen (`↑ k`).
+    pub fn label(&self, action: Action) -> String {
+        let keys: Vec<String> = self
+            .order
+            .iter()
+            .filter(|(a, _)| *a == action)
+            .map(|(_, spec)| spec.to_string())
+            .collect();
+        if keys.is_empty() {
+            "–".to_string()
+        } else {
+            keys.join(" ")
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn presses_map_and_releases_do_not() {
-        let press = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE);
-        assert_eq!(action_for(&press), Some(Action::Spawn(WorkerKind::Fetch)));
-        let mut release = press;
-        release.kind = KeyEventKind::Release;
-        assert_eq!(action_for(&release), None);
-        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(action_for(&ctrl_c), Some(Action::ForceQuit));
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
     }
 
     #[test]
-    fn every_binding_label_maps_to_its_action() {
-        for binding in BINDINGS {
-            let first = binding.label.split_whitespace().next().unwrap_or_default();
-            if let Some(ch) = first.chars().next().filter(|_| first.chars().count() == 1) {
-                let key = KeyEvent::new(KeyCode::Char(ch), KeyModifiers::NONE);
-                assert_eq!(action_for(&key), Some(binding.action), "{}", binding.label);
+    fn presses_map_and_releases_do_not() {
+        let map = KeyMap::default();
+        assert_eq!(
+            map.action_for(&press(KeyCode::Char('f'))),
+            Some(Action::Spawn(WorkerKind::Fetch))
+        );
+        let mut release = press(KeyCode::Char('f'));
+        release.kind = KeyEventKind::Release;
+        assert_eq!(map.action_for(&release), None);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(map.action_for(&ctrl_c), Some(Action::ForceQuit));
+        let shift_x = KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT);
+        assert_eq!(map.action_for(&shift_x), Some(Action::CancelAll));
+        assert_eq!(map.action_for(&press(KeyCode::Up)), Some(Action::Up));
+        assert_eq!(map.label(Action::Up), "↑ k");
+    }
+
+    #[test]
+    fn every_default_key_reaches_its_command() {
+        let map = KeyMap::default();
+        for command in COMMANDS {
+            for key in command.default_keys {
+                let spec = KeySpec::parse(key).unwrap();
+                assert_eq!(map.keys.get(&spec), Some(&command.action), "{key}");
             }
         }
+    }
+
+    #[test]
+    fn overrides_rebind_and_errors_name_the_problem() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "fetch".to_string(),
+            vec!["F5".to_string(), "ctrl-f".to_string()],
+        );
+        let map = KeyMap::with_overrides(&overrides).unwrap();
+        assert_eq!(map.action_for(&press(KeyCode::Char('f'))), None);
+        assert_eq!(
+            map.action_for(&press(KeyCode::F(5))),
+            Some(Action::Spawn(WorkerKind::Fetch))
+        );
+        let ctrl_f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL);
+        assert_eq!(
+            map.action_for(&ctrl_f),
+            Some(Action::Spawn(WorkerKind::Fetch))
+        );
+        assert_eq!(map.label(Action::Spawn(WorkerKind::Fetch)), "F5 Ctrl-f");
+
+        // Taking another command's default key is a conflict unless that one moves too.
+        let mut clash = BTreeMap::new();
+        clash.insert("fetch".to_string(), vec!["c".to_string()]);
+        let err = KeyMap::with_overrides(&clash).unwrap_err().to_string();
+        assert!(
+            err.contains("'c'") && err.contains("cpu") && err.contains("fetch"),
+            "{err}"
+        );
+        clash.insert("cpu".to_string(), vec!["f".to_string()]);
+        let swapped = KeyMap::with_overrides(&clash).unwrap();
+        assert_eq!(
+            swapped.action_for(&press(KeyCode::Char('c'))),
+            Some(Action::Spawn(WorkerKind::Fetch))
+        );
+
+        let mut unknown = BTreeMap::new();
+        unknown.insert("explode".to_string(), vec!["z".to_string()]);
+        let err = KeyMap::with_overrides(&unknown).unwrap_err().to_string();
+        assert!(err.contains("explode") && err.contains("fetch"), "{err}");
+        assert!(KeySpec::parse("hyper-z").is_err());
+        assert_eq!(KeySpec::parse("ctrl-c"), Err(KeyMapError::Reserved));
     }
 }

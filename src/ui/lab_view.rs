@@ -4,11 +4,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
 use super::app::{App, ExperimentPane};
+use super::theme::{Role, Theme};
 use crate::gil::Mode;
 use crate::lab::{BenchRow, Experiment};
 
@@ -65,14 +66,11 @@ pub fn draw_picker(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-/// The colour of a real interpreter's bars.
-const REAL_PYTHON: Color = Color::Green;
-
-fn mode_colour(mode: Mode) -> Color {
+fn mode_role(mode: Mode) -> Role {
     match mode {
-        Mode::Free => Color::Cyan,
-        Mode::Gil => Color::Yellow,
-        Mode::Legacy => Color::Magenta,
+        Mode::Free => Role::ModeFree,
+        Mode::Gil => Role::ModeGil,
+        Mode::Legacy => Role::ModeLegacy,
     }
 }
 
@@ -95,7 +93,7 @@ fn bar_value(experiment: Experiment, row: &BenchRow) -> (u64, String) {
 }
 
 /// The experiment pane, drawn over `area` (the workers and timeline).
-pub fn draw_pane(frame: &mut Frame, pane: &ExperimentPane, area: Rect) {
+pub fn draw_pane(frame: &mut Frame, pane: &ExperimentPane, theme: &Theme, area: Rect) {
     frame.render_widget(Clear, area);
     let state = if let Some(error) = &pane.error {
         format!("failed: {error}")
@@ -129,16 +127,16 @@ pub fn draw_pane(frame: &mut Frame, pane: &ExperimentPane, area: Rect) {
         Gauge::default()
             .ratio(ratio.clamp(0.0, 1.0))
             .label(format!("{}/{} measurements", pane.done, pane.total))
-            .gauge_style(Style::new().fg(Color::Green)),
+            .gauge_style(theme.fg(Role::Chart)),
         gauge,
     );
     let mut legend_spans = vec![Span::raw(" bars: ")];
     for mode in Mode::ALL {
-        legend_spans.push(Span::styled("■ ", Style::new().fg(mode_colour(mode))));
+        legend_spans.push(Span::styled("■ ", theme.fg(mode_role(mode))));
         legend_spans.push(Span::raw(format!("{mode}  ")));
     }
     for report in pane.reports.iter().filter(|r| r.interpreter.is_some()) {
-        legend_spans.push(Span::styled("■ ", Style::new().fg(REAL_PYTHON)));
+        legend_spans.push(Span::styled("■ ", theme.fg(Role::Python)));
         legend_spans.push(Span::raw(format!("real {}  ", report.label())));
     }
     legend_spans.push(Span::raw(match pane.experiment {
@@ -169,14 +167,17 @@ pub fn draw_pane(frame: &mut Frame, pane: &ExperimentPane, area: Rect) {
                 .filter_map(|report| {
                     let row = report.rows.iter().find(|r| key(r) == n)?;
                     let (value, text) = bar_value(pane.experiment, row);
+                    let role = if report.interpreter.is_some() {
+                        Role::Python
+                    } else {
+                        mode_role(report.mode)
+                    };
                     Some(
                         Bar::default()
                             .value(value)
                             .text_value(text)
-                            .style(Style::new().fg(mode_colour(report.mode)))
-                            .value_style(
-                                Style::new().fg(Color::Black).bg(mode_colour(report.mode)),
-                            ),
+                            .style(theme.fg(role))
+                            .value_style(theme.badge(role)),
                     )
                 })
                 .collect();

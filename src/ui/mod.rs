@@ -10,6 +10,7 @@ pub mod app;
 pub mod keys;
 pub mod lab_view;
 pub mod terminal;
+pub mod theme;
 pub mod view;
 
 use std::thread;
@@ -36,6 +37,12 @@ pub struct UiOptions {
     pub fps: u32,
     /// Testing switch: `!` panics the UI thread (to prove the terminal is restored).
     pub fault_ui_panic: bool,
+    /// The colour theme.
+    pub theme: theme::Theme,
+    /// Mouse support (click to select, wheel to scroll).
+    pub mouse: bool,
+    /// The key map.
+    pub keys: keys::KeyMap,
 }
 
 impl Default for UiOptions {
@@ -43,6 +50,9 @@ impl Default for UiOptions {
         Self {
             fps: 60,
             fault_ui_panic: false,
+            theme: theme::Theme::default(),
+            mouse: true,
+            keys: keys::KeyMap::default(),
         }
     }
 }
@@ -95,9 +105,11 @@ pub enum UiError {
 /// then cancels and joins every worker and removes the temp work dir.
 pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     let (signals, signal_handle) = spawn_signal_thread()?;
-    let mut guard = terminal::TerminalGuard::enter()?;
+    let mut guard = terminal::TerminalGuard::enter(options.mouse)?;
     let input = spawn_input_thread()?;
     let mut app = App::new(session.gil.mode(), session.gil.interval());
+    app.keys = options.keys.clone();
+    app.theme = options.theme;
     let result = event_loop(
         &mut guard,
         &mut app,
@@ -160,6 +172,8 @@ fn event_loop(
     let mut gil_seq = 0u64;
     let mut gil_events: Vec<GilEvent> = Vec::new();
     let mut keys_waiting: Vec<Instant> = Vec::new();
+    let mut log_seq = 0u64;
+    let mut log_lines: Vec<String> = Vec::new();
     // The UI thread's own membership in the GIL, used only while "UI under
     // the GIL" is on: then it must hold the GIL to handle events and draw,
     // and releases it only while it waits, as a Python UI would.
@@ -222,6 +236,11 @@ fn event_loop(
                 app.apply(AppEvent::Gil(std::mem::take(&mut gil_events)));
             }
             app.set_gil_now(session.gil.now_us());
+            log_lines.clear();
+            log_seq = crate::logs::ring().read_since(log_seq, &mut log_lines);
+            if !log_lines.is_empty() {
+                app.apply(AppEvent::Logs(std::mem::take(&mut log_lines)));
+            }
             guard.terminal.draw(|frame| view::draw(frame, app, now))?;
             let drawn = Instant::now();
             app.apply(AppEvent::FrameDrawn {
@@ -250,7 +269,7 @@ fn on_input(
             if options.fault_ui_panic && key.code == crossterm::event::KeyCode::Char('!') {
                 panic!("fault injection: UI thread panic requested with --fault ui-panic");
             }
-            if let Some(action) = keys::action_for(&key) {
+            if let Some(action) = app.keys.action_for(&key) {
                 keys_waiting.push(input.read_at);
                 if let Some(command) = app.apply(AppEvent::Action(action)) {
                     execute(app, session, command);
@@ -260,9 +279,22 @@ fn on_input(
         Event::Resize(_, _) => {
             app.apply(AppEvent::Resized);
         }
+        Event::Mouse(mouse) => {
+            if let Some(event) = view::mouse_event(app, terminal_size(), &mouse) {
+                keys_waiting.push(input.read_at);
+                if let Some(command) = app.apply(event) {
+                    execute(app, session, command);
+                }
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+fn terminal_size() -> ratatui::layout::Rect {
+    let (width, height) = crossterm::terminal::size().unwrap_or((80, 24));
+    ratatui::layout::Rect::new(0, 0, width, height)
 }
 
 fn on_worker(app: &mut App, session: &mut Session, event: WorkerEvent) {

@@ -13,6 +13,7 @@ use std::sync::{Once, OnceLock};
 use std::thread::{self, ThreadId};
 
 use crossterm::cursor::Show;
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -25,12 +26,16 @@ pub type Tui = Terminal<CrosstermBackend<Stdout>>;
 
 static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+static MOUSE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
 /// Puts the terminal back: raw mode off, main screen, cursor shown.
 /// Safe to call more than once and when the terminal was never set up.
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
+        if MOUSE.swap(false, Ordering::SeqCst) {
+            let _ = execute!(stdout(), DisableMouseCapture);
+        }
         let _ = disable_raw_mode();
         let _ = execute!(stdout(), LeaveAlternateScreen, Show);
     }
@@ -62,8 +67,9 @@ pub struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    /// Takes over the terminal for the calling (UI) thread.
-    pub fn enter() -> io::Result<Self> {
+    /// Takes over the terminal for the calling (UI) thread, with mouse
+    /// reporting if `mouse`.
+    pub fn enter(mouse: bool) -> io::Result<Self> {
         let _ = UI_THREAD.set(thread::current().id());
         install_panic_hook();
         enable_raw_mode()?;
@@ -71,6 +77,13 @@ impl TerminalGuard {
         if let Err(error) = execute!(stdout(), EnterAlternateScreen) {
             restore();
             return Err(error);
+        }
+        if mouse {
+            MOUSE.store(true, Ordering::SeqCst);
+            if let Err(error) = execute!(stdout(), EnableMouseCapture) {
+                restore();
+                return Err(error);
+            }
         }
         match Terminal::new(CrosstermBackend::new(stdout())) {
             Ok(terminal) => Ok(Self { terminal }),

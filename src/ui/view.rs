@@ -6,28 +6,39 @@
 
 use std::time::Instant;
 
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, Lane, Life, WorkerRow};
-use super::keys::BINDINGS;
+use super::app::{App, AppEvent, Lane, Life, WorkerRow};
+use super::keys::{Action, COMMANDS, CommandInfo};
+use super::theme::Role;
 use crate::gil::Transition;
-use crate::work::{ConsoleSide, Unit, human_bytes};
+use crate::work::{ConsoleSide, Unit, WorkerKind, human_bytes};
 
 /// Below this size the dashboard shows only a "terminal too small" notice.
 pub const MIN_WIDTH: u16 = 60;
 /// Below this size the dashboard shows only a "terminal too small" notice.
 pub const MIN_HEIGHT: u16 = 16;
 
-/// Draws the whole dashboard.
-pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
-    let area = frame.area();
+/// Where each pane goes on a screen of a given size.
+pub struct Areas {
+    header: Rect,
+    body: Rect,
+    workers: Rect,
+    timeline: Rect,
+    console: Rect,
+    stats: Rect,
+    footer: Rect,
+}
+
+/// The dashboard's layout, or `None` when the screen is too small.
+pub fn areas(area: Rect) -> Option<Areas> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        draw_too_small(frame, area);
-        return;
+        return None;
     }
     let [header, body, bottom, footer] = Layout::vertical([
         Constraint::Length(1),
@@ -36,23 +47,101 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_header(frame, app, header);
     let [workers, timeline] =
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
-    draw_workers(frame, app, workers, now);
-    draw_timeline(frame, app, timeline);
-    if let Some(pane) = &app.experiment {
-        super::lab_view::draw_pane(frame, pane, body);
-    }
     let [console, stats] =
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
-    draw_console(frame, app, console);
-    draw_stats(frame, app, stats);
-    draw_footer(frame, app, footer);
+    Some(Areas {
+        header,
+        body,
+        workers,
+        timeline,
+        console,
+        stats,
+        footer,
+    })
+}
+
+/// Draws the whole dashboard.
+pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
+    let area = frame.area();
+    let Some(areas) = areas(area) else {
+        draw_too_small(frame, area);
+        return;
+    };
+    draw_header(frame, app, areas.header);
+    draw_workers(frame, app, areas.workers, now);
+    if app.logs_visible {
+        draw_logs(frame, app, areas.timeline);
+    } else {
+        draw_timeline(frame, app, areas.timeline);
+    }
+    if let Some(pane) = &app.experiment {
+        super::lab_view::draw_pane(frame, pane, &app.theme, areas.body);
+    }
+    draw_console(frame, app, areas.console);
+    draw_stats(frame, app, areas.stats);
+    draw_footer(frame, app, areas.footer);
     super::lab_view::draw_picker(frame, app, area);
     if app.help {
-        draw_help(frame, area);
+        draw_help(frame, app, area);
     }
+}
+
+/// The first worker row shown, so that the selection stays in view.
+fn first_visible_row(app: &App, height: usize) -> usize {
+    let height = height.max(1);
+    if app.selected >= height {
+        app.selected + 1 - height
+    } else {
+        0
+    }
+}
+
+/// Turns a mouse event into a reducer event: a click on a worker row
+/// selects it, the wheel scrolls the table or the timeline.
+pub fn mouse_event(app: &App, screen: Rect, mouse: &MouseEvent) -> Option<AppEvent> {
+    let areas = areas(screen)?;
+    let at = ratatui::layout::Position::new(mouse.column, mouse.row);
+    let over_table = areas.workers.contains(at) && app.experiment.is_none();
+    let over_timeline = areas.timeline.contains(at) && app.experiment.is_none();
+    match mouse.kind {
+        MouseEventKind::Down(MouseButton::Left) if over_table => {
+            // Border and header row come first.
+            let first_row_y = areas.workers.y + 2;
+            let height = areas.workers.height.saturating_sub(3) as usize;
+            let offset = mouse.row.checked_sub(first_row_y)? as usize;
+            (offset < height).then(|| AppEvent::ClickRow(first_visible_row(app, height) + offset))
+        }
+        MouseEventKind::ScrollDown if over_table => Some(AppEvent::ScrollTable { down: true }),
+        MouseEventKind::ScrollUp if over_table => Some(AppEvent::ScrollTable { down: false }),
+        MouseEventKind::ScrollDown if over_timeline => {
+            Some(AppEvent::ScrollTimeline { down: true })
+        }
+        MouseEventKind::ScrollUp if over_timeline => Some(AppEvent::ScrollTimeline { down: false }),
+        _ => None,
+    }
+}
+
+fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::default().borders(Borders::ALL).title(format!(
+        " Log · newest last · {} hides ",
+        app.keys.label(Action::ToggleLogs)
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let room = inner.height as usize;
+    let skip = app.log_lines.len().saturating_sub(room);
+    let lines: Vec<Line> = if app.log_lines.is_empty() {
+        vec![Line::from(" nothing logged yet")]
+    } else {
+        app.log_lines
+            .iter()
+            .skip(skip)
+            .map(|line| Line::from(line.as_str()))
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 fn draw_too_small(frame: &mut Frame, area: Rect) {
@@ -71,9 +160,9 @@ fn draw_too_small(frame: &mut Frame, area: Rect) {
 fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     let (live, done, failed, cancelled) = app.counts();
     let gil_style = if app.mode == crate::gil::Mode::Free {
-        Style::new().fg(Color::Green)
+        app.theme.fg(Role::Calm)
     } else {
-        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        app.theme.fg(Role::Accent).add_modifier(Modifier::BOLD)
     };
     let latency = match app.key_latency_ms(99.0) {
         Some(ms) => format!("{ms:.1} ms"),
@@ -91,7 +180,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(
             " UI under the GIL ",
-            Style::new().fg(Color::Black).bg(Color::Yellow),
+            app.theme.badge(Role::Accent),
         ));
     }
     spans.push(Span::raw(format!(
@@ -102,17 +191,17 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// A state's word, symbol and colour.
-fn state_of(row: &WorkerRow) -> (&'static str, Color) {
+/// A state's word and symbol, and the role that colours it.
+fn state_of(row: &WorkerRow) -> (&'static str, Role) {
     match row.life {
-        Life::Done => ("✓ done", Color::Green),
-        Life::Failed => ("✗ failed", Color::Red),
-        Life::Cancelled => ("■ cancelled", Color::DarkGray),
+        Life::Done => ("✓ done", Role::Good),
+        Life::Failed => ("✗ failed", Role::Bad),
+        Life::Cancelled => ("■ cancelled", Role::Muted),
         Life::Live => match row.lane {
-            Transition::Wait => ("… waiting (GIL)", Color::Red),
-            Transition::Io => ("⇅ in I/O", Color::Blue),
-            Transition::Hold => ("▶ running (GIL)", Color::Yellow),
-            _ => ("▶ running", Color::Cyan),
+            Transition::Wait => ("… waiting (GIL)", Role::Wait),
+            Transition::Io => ("⇅ in I/O", Role::Io),
+            Transition::Hold => ("▶ running (GIL)", Role::Hold),
+            _ => ("▶ running", Role::Free),
         },
     }
 }
@@ -169,8 +258,17 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
     if app.rows.is_empty() {
         let hint = Paragraph::new(vec![
             Line::from(""),
-            Line::from("  No workers yet. Press f (fetch), d (file), c (cpu) or s (seed demo),"),
-            Line::from("  then g to switch the GIL on and watch CPU workers take turns."),
+            Line::from(format!(
+                "  No workers yet. Press {} (fetch), {} (file), {} (cpu) or {} (seed demo),",
+                app.keys.label(Action::Spawn(WorkerKind::Fetch)),
+                app.keys.label(Action::Spawn(WorkerKind::File)),
+                app.keys.label(Action::Spawn(WorkerKind::Cpu)),
+                app.keys.label(Action::Spawn(WorkerKind::Sleep)),
+            )),
+            Line::from(format!(
+                "  then {} to switch the GIL on and watch CPU workers take turns.",
+                app.keys.label(Action::ToggleGil)
+            )),
         ])
         .block(block);
         frame.render_widget(hint, area);
@@ -179,18 +277,14 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
     // The visible window keeps the selection in view: O(visible rows).
     let total = app.rows.len();
     let height = inner_height.max(1);
-    let start = if app.selected >= height {
-        app.selected + 1 - height
-    } else {
-        0
-    };
+    let start = first_visible_row(app, height);
     let end = (start + height).min(total);
     let bar_width = 10;
     let rows = app.rows[start..end]
         .iter()
         .enumerate()
         .map(|(offset, row)| {
-            let (state, colour) = state_of(row);
+            let (state, role) = state_of(row);
             let progress = match row.ratio() {
                 Some(ratio) => format!("{} {:>3.0} %", bar(ratio, bar_width), ratio * 100.0),
                 None => format!(
@@ -215,7 +309,7 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
             Row::new(vec![
                 Cell::from(format!("{:>3}", row.id)),
                 Cell::from(row.kind.name()),
-                Cell::from(Span::styled(state, Style::new().fg(colour))),
+                Cell::from(Span::styled(state, app.theme.fg(role))),
                 Cell::from(progress),
                 Cell::from(format!("{:>5.1}s", row.elapsed(now).as_secs_f64())),
                 Cell::from(detail),
@@ -280,7 +374,13 @@ fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
     out
 }
 
-fn lane_text(lane: &Lane, now_us: u64, span_us: u64, width: usize) -> Vec<Span<'static>> {
+fn lane_text(
+    lane: &Lane,
+    now_us: u64,
+    span_us: u64,
+    width: usize,
+    theme: &super::theme::Theme,
+) -> Vec<Span<'static>> {
     let start = now_us.saturating_sub(span_us);
     let per_cell = (span_us / width.max(1) as u64).max(1);
     let mut spans = Vec::with_capacity(width);
@@ -301,16 +401,16 @@ fn lane_text(lane: &Lane, now_us: u64, span_us: u64, width: usize) -> Vec<Span<'
                     .iter()
                     .any(|m| m.0 >= from && m.0 < to && m.1 == what)
         };
-        let (symbol, colour) = match best {
-            0 if mark_in_cell(Transition::ForcedDrop) => ("▌", Color::Magenta),
-            0 => ("█", Color::Yellow),
-            1 if mark_in_cell(Transition::DropRequest) => ("!", Color::Magenta),
-            1 => ("░", Color::Red),
-            2 => ("▏", Color::Blue),
-            3 => ("▒", Color::Cyan),
-            _ => (" ", Color::Reset),
+        let (symbol, style) = match best {
+            0 if mark_in_cell(Transition::ForcedDrop) => ("▌", theme.fg(Role::Mark)),
+            0 => ("█", theme.fg(Role::Hold)),
+            1 if mark_in_cell(Transition::DropRequest) => ("!", theme.fg(Role::Mark)),
+            1 => ("░", theme.fg(Role::Wait)),
+            2 => ("▏", theme.fg(Role::Io)),
+            3 => ("▒", theme.fg(Role::Free)),
+            _ => (" ", Style::new()),
         };
-        spans.push(Span::styled(symbol, Style::new().fg(colour)));
+        spans.push(Span::styled(symbol, style));
     }
     spans
 }
@@ -379,13 +479,17 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         ),
         Style::new().add_modifier(Modifier::DIM),
     )));
-    // Newest lanes matter most: show the last `room` of them.
-    let skip = tags.len().saturating_sub(room);
+    // Newest lanes matter most: show the last `room` of them, unless the
+    // wheel scrolled towards older ones.
+    let skip = tags
+        .len()
+        .saturating_sub(room)
+        .saturating_sub(app.timeline_scroll);
     for (tag, stat) in tags.iter().zip(&stats).skip(skip) {
         let lane = &app.lanes[tag];
         let label = app.lane_label(*tag);
         let mut spans = vec![Span::raw(format!("{label:<label_width$.label_width$} "))];
-        spans.extend(lane_text(lane, app.gil_now_us, span_us, width));
+        spans.extend(lane_text(lane, app.gil_now_us, span_us, width, &app.theme));
         spans.push(Span::raw(format!(
             " {:>3.0}% {:>3.0}% {:>3.0}% {:>5.0}",
             stat.hold * 100.0,
@@ -402,17 +506,17 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(""));
     }
     lines.push(Line::from(vec![
-        Span::styled("█", Style::new().fg(Color::Yellow)),
+        Span::styled("█", app.theme.fg(Role::Hold)),
         Span::raw(" holds "),
-        Span::styled("░", Style::new().fg(Color::Red)),
+        Span::styled("░", app.theme.fg(Role::Wait)),
         Span::raw(" waits "),
-        Span::styled("▏", Style::new().fg(Color::Blue)),
+        Span::styled("▏", app.theme.fg(Role::Io)),
         Span::raw(" I/O "),
-        Span::styled("▒", Style::new().fg(Color::Cyan)),
+        Span::styled("▒", app.theme.fg(Role::Free)),
         Span::raw(" free "),
-        Span::styled("!", Style::new().fg(Color::Magenta)),
+        Span::styled("!", app.theme.fg(Role::Mark)),
         Span::raw(" asks "),
-        Span::styled("▌", Style::new().fg(Color::Magenta)),
+        Span::styled("▌", app.theme.fg(Role::Mark)),
         Span::raw(" forced · +/- zoom"),
     ]));
     frame.render_widget(Paragraph::new(lines), inner);
@@ -429,11 +533,11 @@ fn draw_console(frame: &mut Frame, app: &App, area: Rect) {
     let keep = (inner.width as usize * inner.height as usize) / 3;
     let skip = app.console.len().saturating_sub(keep);
     for (side, value) in app.console.iter().skip(skip) {
-        let colour = match side {
-            ConsoleSide::Thread => Color::Cyan,
-            ConsoleSide::Main => Color::Yellow,
+        let role = match side {
+            ConsoleSide::Thread => Role::ThreadSide,
+            ConsoleSide::Main => Role::MainSide,
         };
-        text.push(Span::styled(value.clone(), Style::new().fg(colour)));
+        text.push(Span::styled(value.clone(), app.theme.fg(role)));
         text.push(Span::raw(" "));
     }
     let paragraph = if text.is_empty() {
@@ -451,7 +555,7 @@ fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
         " Responsiveness "
     };
     let border = if app.ui_under_gil {
-        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        app.theme.fg(Role::Accent).add_modifier(Modifier::BOLD)
     } else {
         Style::new()
     };
@@ -483,11 +587,15 @@ fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
             ms(app.frame_ms(99.0)),
             app.events_per_s
         )),
-        Line::from(if app.ui_under_gil {
-            " u: the UI takes the GIL for every key and frame"
-        } else {
-            " u: make the UI take the GIL, like a Python UI"
-        }),
+        Line::from(format!(
+            " {}: {}",
+            app.keys.label(Action::ToggleUiGil),
+            if app.ui_under_gil {
+                "the UI takes the GIL for every key and frame"
+            } else {
+                "make the UI take the GIL, like a Python UI"
+            }
+        )),
     ];
     frame.render_widget(Paragraph::new(lines), text);
     let data: Vec<u64> = app.recent_latency.iter().copied().collect();
@@ -496,44 +604,47 @@ fn draw_stats(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(
         ratatui::widgets::Sparkline::default()
             .data(data)
-            .style(Style::new().fg(if app.ui_under_gil {
-                Color::Yellow
+            .style(app.theme.fg(if app.ui_under_gil {
+                Role::Accent
             } else {
-                Color::Green
+                Role::Chart
             })),
         spark,
     );
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    use super::keys::{Action, Binding};
     // `? help` and `q quit` always fit; other keys fill the rest in order.
-    fn essential(binding: &Binding) -> bool {
-        matches!(binding.action, Action::Help | Action::Quit)
+    fn essential(command: &CommandInfo) -> bool {
+        matches!(command.action, Action::Help | Action::Quit)
     }
-    fn width(binding: &Binding) -> usize {
-        binding.label.chars().count() + binding.footer.chars().count() + 4
-    }
-    fn push(spans: &mut Vec<Span<'static>>, binding: &Binding) {
-        spans.push(Span::styled(
-            format!(" {} ", binding.label),
-            Style::new().add_modifier(Modifier::REVERSED),
-        ));
-        spans.push(Span::raw(format!(" {} ", binding.footer)));
-    }
-    let shown: Vec<&Binding> = BINDINGS.iter().filter(|b| !b.footer.is_empty()).collect();
-    let essentials: Vec<&Binding> = shown.iter().copied().filter(|b| essential(b)).collect();
-    let mut room = (area.width as usize).saturating_sub(essentials.iter().map(|b| width(b)).sum());
-    let mut spans = Vec::new();
-    for binding in shown.iter().copied().filter(|b| !essential(b)) {
-        if width(binding) > room {
+    let entry = |command: &CommandInfo| (app.keys.label(command.action), command.footer);
+    let width =
+        |(label, footer): &(String, &str)| label.chars().count() + footer.chars().count() + 4;
+    let shown: Vec<&CommandInfo> = COMMANDS.iter().filter(|c| !c.footer.is_empty()).collect();
+    let essentials: Vec<(String, &str)> = shown
+        .iter()
+        .filter(|c| essential(c))
+        .map(|c| entry(c))
+        .collect();
+    let mut room = (area.width as usize).saturating_sub(essentials.iter().map(width).sum());
+    let mut entries = Vec::new();
+    for command in shown.iter().filter(|c| !essential(c)) {
+        let item = entry(command);
+        if width(&item) > room {
             break;
         }
-        room -= width(binding);
-        push(&mut spans, binding);
+        room -= width(&item);
+        entries.push(item);
     }
-    for binding in essentials {
-        push(&mut spans, binding);
+    entries.extend(essentials);
+    let mut spans = Vec::new();
+    for (label, footer) in entries {
+        spans.push(Span::styled(
+            format!(" {label} "),
+            Style::new().add_modifier(Modifier::REVERSED),
+        ));
+        spans.push(Span::raw(format!(" {footer} ")));
     }
     if let Some(notice) = &app.notice {
         spans.push(Span::styled(
@@ -544,27 +655,27 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_help(frame: &mut Frame, area: Rect) {
-    let width = 72.min(area.width);
-    let height = (BINDINGS.len() as u16 + 4).min(area.height);
+fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
+    let width = 76.min(area.width);
+    let height = (COMMANDS.len() as u16 + 4).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let mut lines: Vec<Line> = BINDINGS
+    let mut lines: Vec<Line> = COMMANDS
         .iter()
-        .map(|b| {
+        .map(|command| {
             Line::from(vec![
                 Span::styled(
-                    format!(" {:>7} ", b.label),
+                    format!(" {:>9} ", app.keys.label(command.action)),
                     Style::new().add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(format!(" {}", b.help)),
+                Span::raw(format!(" {}", command.help)),
             ])
         })
-        .chain(std::iter::once(Line::from("  Ctrl-C  quit")))
+        .chain(std::iter::once(Line::from("    Ctrl-C  quit (always)")))
         .collect();
     lines.insert(0, Line::from(""));
     frame.render_widget(Clear, popup);
@@ -572,7 +683,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" Help · keys "),
+                .title(" Help · keys (remap them in the config) · Esc closes "),
         ),
         popup,
     );

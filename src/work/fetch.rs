@@ -216,7 +216,14 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .http
         .clone()
         .ok_or_else(|| WorkError::Failed("no HTTP client".into()))?;
-    let url = ctx.settings.fetch.url().to_string();
+    let targets = &ctx.settings.fetch_targets;
+    let url = if targets.is_empty() {
+        ctx.settings.fetch.url().to_string()
+    } else {
+        targets[(ctx.id.saturating_sub(1) as usize) % targets.len()]
+            .url()
+            .to_string()
+    };
     let max_body = ctx.settings.max_body;
     let cancel = ctx.cancel.clone();
     let mut response = ctx

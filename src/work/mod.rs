@@ -206,6 +206,10 @@ impl From<Cancelled> for WorkError {
 pub struct WorkSettings {
     /// Where fetch workers download from.
     pub fetch: FetchTarget,
+    /// More targets: when not empty, fetch workers use these in turn instead.
+    pub fetch_targets: Vec<FetchTarget>,
+    /// The most workers alive at once; further spawns are refused.
+    pub max_workers: usize,
     /// Connect timeout for fetches.
     pub connect_timeout: Duration,
     /// Per-read timeout for fetches (a stalled server fails the worker).
@@ -231,6 +235,8 @@ impl WorkSettings {
     pub fn new(fetch: FetchTarget, workdir: PathBuf) -> Self {
         Self {
             fetch,
+            fetch_targets: Vec::new(),
+            max_workers: 2000,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
             max_body: 1 << 30,

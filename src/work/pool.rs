@@ -29,6 +29,11 @@ pub enum SpawnError {
     /// The HTTP client could not be built.
     #[error("{0}")]
     Http(String),
+    /// `max_workers` are alive already.
+    #[error(
+        "{0} workers are alive, the most allowed (max_workers in the config): cancel some first"
+    )]
+    TooMany(usize),
 }
 
 /// The UI's (or a test's) ends of the worker channels.
@@ -135,6 +140,9 @@ impl Pool {
 
     /// Starts a worker of `kind` on a new thread named `KIND-ID`.
     pub fn spawn(&mut self, kind: WorkerKind) -> Result<WorkerId, SpawnError> {
+        if self.running.len() >= self.settings.max_workers {
+            return Err(SpawnError::TooMany(self.settings.max_workers));
+        }
         let id = self.next_id;
         let http = match kind {
             WorkerKind::Fetch => Some(self.client()?),
