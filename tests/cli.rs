@@ -634,3 +634,53 @@ fn version_prints_the_version() {
         run.describe()
     );
 }
+
+// ---------------------------------------------------------------------------
+// config, completions, man
+// ---------------------------------------------------------------------------
+
+#[test]
+fn config_prints_the_documented_defaults_and_they_load() {
+    let run = run(&["config"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("[gil]") && run.stdout.contains("[keys]"),
+        "{}",
+        run.stdout
+    );
+    threadlab::config::Config::from_toml(Some(std::path::Path::new("printed.toml")), &run.stdout)
+        .expect("the printed default is a valid config");
+}
+
+#[test]
+fn completions_and_man_page_generate() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = run(&["completions", shell]);
+        assert!(run.status.success(), "{shell}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("threadlab") && run.stdout.contains("bench"),
+            "{shell}"
+        );
+    }
+    let bad = run(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let man = run(&["man"]);
+    assert!(man.status.success(), "{}", man.stderr);
+    assert!(
+        man.stdout.contains(".TH") && man.stdout.contains("threadlab"),
+        "{}",
+        man.stdout
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_one_line_and_exit_2() {
+    let run = run(&["--config", "/nonexistent/threadlab.toml"]);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/threadlab.toml"),
+        "{}",
+        run.stderr
+    );
+}

@@ -958,3 +958,118 @@ fn experiment_picker_runs_and_charts() {
     let status = pty.wait_exit(EXIT);
     assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
 }
+
+// ---------------------------------------------------------------------------
+// Configuration, key map and colours
+// ---------------------------------------------------------------------------
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write the config");
+    path.display().to_string()
+}
+
+#[test]
+fn a_key_remapped_in_the_config_spawns_the_worker_and_the_old_key_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "[keys]\ncpu = \"z\"\n");
+    let mut pty = Pty::app(&["--config", &config]);
+    pty.wait_dashboard();
+    // The footer shows the key in force.
+    pty.wait_screen("the footer showing z for cpu", SHOW, |screen| {
+        squash(screen).contains("z cpu")
+    });
+    // Input is handled in order: once z's worker shows, c was handled too.
+    pty.send(b"c");
+    pty.send(b"z");
+    pty.wait_screen("a cpu row", SHOW, |screen| has_worker(screen, "cpu", ""));
+    let rows = worker_lines(&pty.screen());
+    assert_eq!(rows.len(), 1, "c is no longer bound\n{}", pty.dump());
+    pty.send(b"q");
+    assert!(pty.wait_exit(EXIT).success());
+}
+
+/// Every SGR colour parameter in `raw` (foreground/background, 16, 256 or
+/// true colour); the "default colour" codes 39 and 49 do not count.
+fn colour_codes(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut found = Vec::new();
+    for chunk in text.split("\x1b[").skip(1) {
+        let Some(end) = chunk.find(|c: char| c.is_ascii_alphabetic()) else {
+            continue;
+        };
+        if !chunk[end..].starts_with('m') {
+            continue;
+        }
+        for param in chunk[..end].split(';') {
+            if let Ok(n) = param.parse::<u32>()
+                && matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+            {
+                found.push(chunk[..end].to_string());
+                break;
+            }
+        }
+    }
+    found
+}
+
+fn run_with_colour_env(no_color: bool) -> Vec<u8> {
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.args(["--mode", "gil"]);
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
+    let mut pty = Pty::spawn(cmd);
+    pty.wait_dashboard();
+    pty.send(b"cs");
+    pty.wait_screen("a cpu row holding or waiting for the GIL", SHOW, |screen| {
+        has_worker(screen, "cpu", "GIL")
+    });
+    pty.send(b"?");
+    pty.wait_for("Help", SHOW);
+    pty.send(b"q");
+    assert!(pty.wait_exit(EXIT).success(), "{}", pty.dump());
+    pty.raw()
+}
+
+#[test]
+fn no_color_produces_no_colour_escapes() {
+    let coloured = run_with_colour_env(false);
+    assert!(
+        !colour_codes(&coloured).is_empty(),
+        "the default theme does use colour, so this test can tell"
+    );
+    let plain = run_with_colour_env(true);
+    let codes = colour_codes(&plain);
+    assert!(
+        codes.is_empty(),
+        "NO_COLOR output has colour codes: {codes:?}"
+    );
+}
+
+#[test]
+fn a_bad_config_stops_at_start_with_one_line_and_the_terminal_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "[ui]\nfps = 30\ncolour = \"red\"\n");
+    let mut pty = Pty::wrapped(&["--config", &config]);
+    let run = pty.finish_wrapped(EXIT);
+    assert_eq!(run.code, 2, "{}", run.describe());
+    let raw = pty.raw();
+    assert!(
+        find(&raw, ENTER_ALT).is_none(),
+        "the alternate screen was never entered"
+    );
+    assert!(
+        run.screen.contains("config.toml, line 3") && run.screen.contains("colour"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        squash(&run.stty_before),
+        squash(&run.stty_after),
+        "terminal settings untouched\n{}",
+        run.describe()
+    );
+}
