@@ -49,7 +49,11 @@ fn worker(pool: &mut Pool, events: &Receiver<WorkerEvent>, kind: WorkerKind) -> 
     loop {
         match events.recv().expect("the pool's lifecycle channel") {
             WorkerEvent::Finished { id: done, .. } if done == id => break,
-            WorkerEvent::Failed { id: failed, message, .. } if failed == id => {
+            WorkerEvent::Failed {
+                id: failed,
+                message,
+                ..
+            } if failed == id => {
                 panic!("{kind} worker failed: {message}")
             }
             _ => {}
@@ -85,7 +89,14 @@ fn dd_then_sha(source: &str, file: &Path) -> Duration {
     let path = file.to_str().expect("a UTF-8 temp path");
     let took = timed(
         "dd",
-        &[&input, &of, "bs=1M", "count=256", "conv=fsync", "status=none"],
+        &[
+            &input,
+            &of,
+            "bs=1M",
+            "count=256",
+            "conv=fsync",
+            "status=none",
+        ],
     ) + timed("sha256sum", &[path]);
     std::fs::remove_file(file).expect("remove the dd file");
     took
@@ -109,7 +120,13 @@ impl Side {
     }
 
     fn rate(&self) -> f64 {
-        median(&self.times.iter().map(|&t| mib_per_s(Duration::from_secs_f64(t))).collect::<Vec<_>>())
+        median(
+            &self
+                .times
+                .iter()
+                .map(|&t| mib_per_s(Duration::from_secs_f64(t)))
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
@@ -184,17 +201,24 @@ fn main() {
         if !warm_up {
             println!(
                 "round {round}: fetch {:.0} MiB/s{}, file {:.0} MiB/s{}",
-                mib_per_s(Duration::from_secs_f64(*fetch.times.last().unwrap_or(&f64::NAN))),
+                mib_per_s(Duration::from_secs_f64(
+                    *fetch.times.last().unwrap_or(&f64::NAN)
+                )),
                 curl_side.times.last().map_or(String::new(), |&t| format!(
                     " (curl {:.0})",
                     mib_per_s(Duration::from_secs_f64(t))
                 )),
-                mib_per_s(Duration::from_secs_f64(*file.times.last().unwrap_or(&f64::NAN))),
-                zero.times.last().zip(urandom.times.last()).map_or(String::new(), |(&z, &u)| format!(
-                    " (dd zero+sha256sum {:.0}, dd urandom+sha256sum {:.0})",
-                    mib_per_s(Duration::from_secs_f64(z)),
-                    mib_per_s(Duration::from_secs_f64(u))
+                mib_per_s(Duration::from_secs_f64(
+                    *file.times.last().unwrap_or(&f64::NAN)
                 )),
+                zero.times.last().zip(urandom.times.last()).map_or(
+                    String::new(),
+                    |(&z, &u)| format!(
+                        " (dd zero+sha256sum {:.0}, dd urandom+sha256sum {:.0})",
+                        mib_per_s(Duration::from_secs_f64(z)),
+                        mib_per_s(Duration::from_secs_f64(u))
+                    )
+                ),
             );
         }
     }
@@ -202,13 +226,21 @@ fn main() {
     if curl {
         compare(&fetch, &curl_side);
     } else {
-        println!("  {:<34} {:>8.0} MiB/s   (curl skipped)", fetch.name, fetch.rate());
+        println!(
+            "  {:<34} {:>8.0} MiB/s   (curl skipped)",
+            fetch.name,
+            fetch.rate()
+        );
     }
     if dd {
         compare(&file, &zero);
         compare(&file, &urandom);
     } else {
-        println!("  {:<34} {:>8.0} MiB/s   (dd skipped)", file.name, file.rate());
+        println!(
+            "  {:<34} {:>8.0} MiB/s   (dd skipped)",
+            file.name,
+            file.rate()
+        );
     }
     drop(pool);
     server.shutdown();
