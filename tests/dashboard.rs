@@ -342,3 +342,53 @@ fn experiment_pane_snapshot() {
     let terminal = render(&app, now, 120, 30);
     insta::assert_snapshot!(terminal.backend());
 }
+
+#[test]
+fn mouse_clicks_select_rows_and_the_wheel_scrolls() {
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::layout::Rect;
+    let (mut app, _) = scene();
+    let screen = Rect::new(0, 0, 140, 30);
+    let mouse = |kind, column, row| MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    // Row 3 of the screen is the table's second worker row (header line,
+    // border, column titles, then rows).
+    let click = view::mouse_event(
+        &app,
+        screen,
+        &mouse(MouseEventKind::Down(MouseButton::Left), 5, 4),
+    );
+    assert!(matches!(click, Some(AppEvent::ClickRow(1))), "{click:?}");
+    app.apply(click.unwrap());
+    assert_eq!(app.selected, 1);
+    let wheel = view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 5, 10)).unwrap();
+    app.apply(wheel);
+    assert_eq!(app.selected, 2);
+    let over_timeline =
+        view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 120, 10));
+    assert!(matches!(
+        over_timeline,
+        Some(AppEvent::ScrollTimeline { down: true })
+    ));
+    // Clicks on borders or outside the table do nothing.
+    assert!(
+        view::mouse_event(
+            &app,
+            screen,
+            &mouse(MouseEventKind::Down(MouseButton::Left), 5, 1)
+        )
+        .is_none()
+    );
+    assert!(
+        view::mouse_event(
+            &app,
+            Rect::new(0, 0, 10, 5),
+            &mouse(MouseEventKind::ScrollDown, 1, 1)
+        )
+        .is_none()
+    );
+}
