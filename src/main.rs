@@ -154,10 +154,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
-    let experiments: Vec<Experiment> = match args.experiment {
-        Experiment::All => Experiment::EACH.to_vec(),
-        one => vec![one],
-    };
+    let experiments = args.experiment.expand();
     for experiment in experiments {
         let mut reports = Vec::new();
         for &mode in &modes {
@@ -225,10 +222,7 @@ fn compare(args: &CompareArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
-    let experiments: Vec<Experiment> = match args.experiment {
-        Experiment::All => Experiment::EACH.to_vec(),
-        one => vec![one],
-    };
+    let experiments = args.experiment.expand();
     let mut failures = 0;
     for experiment in experiments {
         let mut reports = Vec::new();

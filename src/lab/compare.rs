@@ -341,33 +341,12 @@ pub fn render_comparison(experiment: Experiment, reports: &[Report]) -> String {
         }
         lines.push(line);
     }
-    let columns = lines[0].len();
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let interval = reports.first().map_or(5.0, |r| r.interval_ms);
-    let mut out = format!("{experiment}: {what} (switch interval {interval:.1} ms)\n");
-    for (i, line) in lines.iter().enumerate() {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:>w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-        if i == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            out.push_str(&rule.join("  "));
-            out.push('\n');
-        }
-    }
-    out
+    super::report::aligned_table(
+        &format!("{experiment}: {what} (switch interval {interval:.1} ms)"),
+        &lines,
+        false,
+    )
 }
 
 /// Single-thread CPU steps per second of the emulation and of each real

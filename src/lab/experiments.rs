@@ -171,6 +171,16 @@ pub(super) fn cpu_counts(config: &BenchConfig) -> Vec<u32> {
     counts
 }
 
+/// Two connected loopback TCP sockets with Nagle off, for round trips.
+fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let near = TcpStream::connect(listener.local_addr()?)?;
+    let (far, _) = listener.accept()?;
+    near.set_nodelay(true)?;
+    far.set_nodelay(true)?;
+    Ok((near, far))
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
 }
@@ -220,11 +230,7 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
         }
         let gil = Gil::new(mode, config.interval);
         let stop = CancelToken::new();
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let mut pinger = TcpStream::connect(listener.local_addr()?)?;
-        pinger.set_nodelay(true)?;
-        let (served, _) = listener.accept()?;
-        served.set_nodelay(true)?;
+        let (mut pinger, served) = loopback_pair()?;
         let start = Arc::new(Barrier::new(n as usize + 1));
         let cpu = spawn_cpu(&gil, n, &stop, &start);
         let responder = spawn_gil_responder(gil.register(stop.clone()), served);
@@ -273,11 +279,7 @@ pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>
         }
         let gil = Gil::new(mode, config.interval);
         let stop = CancelToken::new();
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let mut client = TcpStream::connect(listener.local_addr()?)?;
-        client.set_nodelay(true)?;
-        let (mut echo_side, _) = listener.accept()?;
-        echo_side.set_nodelay(true)?;
+        let (mut client, mut echo_side) = loopback_pair()?;
         let echo = thread::Builder::new()
             .name("bench-echo".into())
             .spawn(move || {

@@ -53,6 +53,14 @@ impl Experiment {
         Experiment::Convoy,
     ];
 
+    /// The single experiments this one stands for (`all`: every one).
+    pub fn expand(self) -> Vec<Experiment> {
+        match self {
+            Experiment::All => Self::EACH.to_vec(),
+            one => vec![one],
+        }
+    }
+
     /// The name as typed.
     pub fn name(self) -> &'static str {
         match self {

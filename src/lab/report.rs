@@ -165,33 +165,45 @@ pub fn render_table(reports: &[Report]) -> String {
             lines.push(line);
         }
     }
-    let columns = lines[0].len();
+    aligned_table(
+        &format!(
+            "{} (switch interval {:.1} ms)",
+            first.experiment, first.interval_ms
+        ),
+        &lines,
+        true,
+    )
+}
+
+/// Lays out `lines` (the first is the header) as a table under `title`:
+/// columns two spaces apart, a rule under the header, numbers right-aligned
+/// (and the first column left-aligned when `label_first`).
+pub fn aligned_table(title: &str, lines: &[Vec<String>], label_first: bool) -> String {
+    let columns = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
             lines
                 .iter()
-                .map(|l| l[c].chars().count())
+                .map(|l| l.get(c).map_or(0, |cell| cell.chars().count()))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = format!(
-        "{} (switch interval {:.1} ms)\n",
-        first.experiment, first.interval_ms
-    );
+    let mut out = format!("{title}\n");
     for (i, line) in lines.iter().enumerate() {
-        let text: Vec<String> = line
+        let cells: Vec<String> = line
             .iter()
+            .zip(&widths)
             .enumerate()
-            .map(|(c, v)| {
-                if c == 0 {
-                    format!("{v:<w$}", w = widths[c])
+            .map(|(c, (cell, w))| {
+                if c == 0 && label_first {
+                    format!("{cell:<w$}")
                 } else {
-                    format!("{v:>w$}", w = widths[c])
+                    format!("{cell:>w$}")
                 }
             })
             .collect();
-        out.push_str(text.join("  ").trim_end());
+        out.push_str(cells.join("  ").trim_end());
         out.push('\n');
         if i == 0 {
             let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
