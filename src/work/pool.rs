@@ -264,7 +264,10 @@ impl Pool {
         let left = *count;
         drop(count);
         for (id, running) in self.running.drain() {
-            if running.handle.is_finished() {
+            // With the live count at zero every thread is past its work and
+            // only returning: joining is immediate. Otherwise join only the
+            // finished ones and leave the stuck to end on their own.
+            if left == 0 || running.handle.is_finished() {
                 let _ = running.handle.join();
             } else {
                 tracing::warn!(id, "worker still running at shutdown; detached");
