@@ -21,13 +21,13 @@
 //! | `/echo`                      | `200 ok`                                                          |
 //! | `/`                          | a plain-text index of the endpoints                              |
 //!
-//! Other methods get 405, unknown paths 404, malformed numbers and sizes over
-//! [`MAX_BYTES`] 400.
+//! Other methods get 405, unknown paths 404, malformed numbers, sizes over
+//! [`MAX_BYTES`] and other absurd parameters 400.
 //!
 //! # Limits
 //!
 //! Whatever a client sends, a connection costs bounded memory and time
-//! ([`Limits`], defaults in brackets): a request line over
+//! ([`Limits`]; the defaults are the constants named here): a request line over
 //! [`MAX_REQUEST_LINE`] bytes gets 414, more than [`MAX_HEADERS`] header lines
 //! or over [`MAX_HEADER_BYTES`] bytes of them 431, a request body over
 //! [`MAX_REQUEST_BODY`] 413 and one without a length (`Transfer-Encoding`)
@@ -40,8 +40,8 @@
 //! # Threads
 //!
 //! One accept thread (`http-accept`) and one thread per *connection*
-//! (`http-req`, at most [`Limits::max_connections`]), which serves that connection's requests one after another
-//! (HTTP/1.1 keep-alive). A thread per connection rather than a fixed pool:
+//! (`http-req`, at most [`Limits::max_connections`]), which serves that
+//! connection's requests one after another (HTTP/1.1 keep-alive). A thread per connection rather than a fixed pool:
 //! the lab's workers hold long, throttled downloads open, and a pool would
 //! make requests queue behind them — which would distort exactly what the lab
 //! measures. Connections are short-lived in practice, and idle ones are closed
@@ -132,6 +132,10 @@ pub const MAX_REDIRECTS: u64 = 100;
 /// data before closing (closing with unread data would reset the connection
 /// and could destroy the response in flight).
 const LINGER: Duration = Duration::from_millis(500);
+
+/// The most unread client data drained after a `Connection: close`
+/// response; a client still sending after that is flooding, and is reset.
+const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// Consecutive failed `accept` calls after which the server gives up.
 const MAX_ACCEPT_FAILURES: u32 = 100;
@@ -720,22 +724,24 @@ impl Read for DeadlineReader<'_> {
 type ConnReader<'a> = BufReader<DeadlineReader<'a>>;
 
 /// Half-closes the connection, then reads and discards what the client still
-/// sends until it closes too (or [`LINGER`] passes), so that unread data does
-/// not turn the close into a reset that could destroy the response.
+/// sends until it closes too (or [`LINGER`] passes, or [`LINGER_MAX_BYTES`]
+/// arrived), so that unread data does not turn the close into a reset that
+/// could destroy the response.
 fn linger(shared: &Shared, stream: &TcpStream, reader: &mut ConnReader<'_>) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
     let deadline = Instant::now() + LINGER;
     let mut buf = [0u8; 4096];
-    while !shared.is_stopping() {
+    let mut drained = 0;
+    while !shared.is_stopping() && drained < LINGER_MAX_BYTES {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left.min(STOP_POLL))).is_err() {
             break;
         }
         match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => drained += n,
             Err(e) if is_timeout(&e) => {}
             Err(_) => break,
         }
