@@ -1,6 +1,7 @@
 //! The `threadlab` binary: parse the command line, call into the library,
 //! and map errors to exit codes (2 for bad input, 1 for failures).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,11 +19,18 @@ use threadlab::ui::{self, UiOptions};
 
 /// Prints one line to stderr and returns the exit code.
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("threadlab: {message}");
+    // Not eprintln!: after a hang-up stderr is gone, and that must not panic.
+    let _ = writeln!(std::io::stderr(), "threadlab: {message}");
     ExitCode::from(code)
 }
 
 fn main() -> ExitCode {
+    // Writing past a file-size limit (ulimit -f) must fail that file worker
+    // with EFBIG, not kill the process with the terminal left raw.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

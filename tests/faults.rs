@@ -866,9 +866,6 @@ fn symlinked_bin_name_cannot_escape_the_workdir() {
 }
 
 #[test]
-#[ignore = "needs: src/work/file.rs run() to remove only what this worker created (arm the \
-            .part guard after create_new succeeds, the .bin one after the rename) and to never \
-            replace an existing file-N.bin (rename without replace, e.g. hard_link + remove_file)"]
 fn files_a_worker_did_not_create_are_left_alone() {
     let mut lab = Lab::new("/bytes/1", Mode::Free, |_| {});
     // A user's given workdir may hold files with our names (say, left by a

@@ -854,9 +854,6 @@ fn closing_the_terminal_exits_and_cleans_up() {
 }
 
 #[test]
-#[ignore = "needs: src/main.rs fail() to write with `let _ = writeln!(io::stderr(), ..)` instead \
-            of eprintln! (which panics, exit 101, when the terminal is gone), and src/ui/mod.rs \
-            to treat a hang-up (SIGHUP, or EIO from the input thread) as a quit, not an error"]
 fn closing_the_terminal_is_a_clean_exit() {
     let (status, _) = hang_up_terminal();
     // 0 (a quit), or 129 (128 + SIGHUP) if the program re-raises the signal.
@@ -1283,10 +1280,6 @@ fn ten_thousand_random_keys_and_a_hundred_resizes() {
 }
 
 #[test]
-#[ignore = "needs: crossterm's unix event source to drain the tty before returning (crossterm-rs/\
-            crossterm PR #1057; mio's edge-triggered epoll leaves bytes past the first 1 KiB read \
-            unread until the next keypress), e.g. Cargo.toml crossterm feature \"use-dev-tty\" \
-            (level-triggered poll) or a crossterm with that fix"]
 fn a_burst_of_keys_is_read_without_waiting_for_the_next_key() {
     let mut pty = Pty::app_args(&[]);
     pty.wait_dashboard();
@@ -1302,10 +1295,6 @@ fn a_burst_of_keys_is_read_without_waiting_for_the_next_key() {
 }
 
 #[test]
-#[ignore = "needs: src/ui/mod.rs on_input to force a full redraw on Event::Resize (e.g. \
-            guard.terminal.clear() before the next draw): after a resize the terminal's content \
-            is undefined, but ratatui only clears when the size differs from its last frame's, \
-            so a quick round trip (tmux zoom, a window snapped and back) leaves a garbled screen"]
 fn a_resize_round_trip_redraws_the_whole_screen() {
     let mut pty = Pty::wrapped(&[]);
     pty.wait_dashboard();
@@ -1383,9 +1372,6 @@ fn full_disk_fails_the_file_worker_and_nothing_else() {
 }
 
 #[test]
-#[ignore = "needs: src/main.rs to ignore SIGXFSZ at start-up (as Rust does for SIGPIPE), so a \
-            write past RLIMIT_FSIZE fails that worker with EFBIG instead of killing the process \
-            with the terminal left raw on the alternate screen"]
 fn file_size_limit_signal_does_not_kill_the_dashboard() {
     file_worker_over_the_size_limit("ulimit -f 2048;");
 }

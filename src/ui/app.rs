@@ -259,6 +259,8 @@ pub struct App {
     pub experiment: Option<ExperimentPane>,
     /// Set when something visible changed since the last frame.
     pub dirty: bool,
+    /// Set after a resize: the next frame repaints the whole screen.
+    pub needs_clear: bool,
     events_this_second: u64,
     second_started: Option<Instant>,
     live: usize,
@@ -304,6 +306,7 @@ impl App {
             picker: None,
             experiment: None,
             dirty: true,
+            needs_clear: false,
             events_this_second: 0,
             second_started: None,
             live: 0,

@@ -241,7 +241,22 @@ fn event_loop(
             if !log_lines.is_empty() {
                 app.apply(AppEvent::Logs(std::mem::take(&mut log_lines)));
             }
-            guard.terminal.draw(|frame| view::draw(frame, app, now))?;
+            let drawn = (|| {
+                if std::mem::take(&mut app.needs_clear) {
+                    // resize() clears the screen and forgets the last frame
+                    // without querying the cursor (clear() would).
+                    guard.terminal.resize(terminal_size())?;
+                }
+                guard.terminal.draw(|frame| view::draw(frame, app, now))?;
+                std::io::Result::Ok(())
+            })();
+            if let Err(error) = drawn {
+                // The terminal is gone (closed window, hang-up): quit and
+                // clean up like any other quit.
+                tracing::info!(%error, "cannot write to the terminal; quitting");
+                ui_gil.exit();
+                return Ok(());
+            }
             let drawn = Instant::now();
             app.apply(AppEvent::FrameDrawn {
                 draw_time: drawn.duration_since(now),
@@ -264,7 +279,16 @@ fn on_input(
     keys_waiting: &mut Vec<Instant>,
     options: &UiOptions,
 ) -> Result<(), UiError> {
-    match input.event? {
+    let event = match input.event {
+        Ok(event) => event,
+        Err(error) => {
+            // The terminal is gone (hang-up): that is a quit, not a failure.
+            tracing::info!(%error, "terminal input closed; quitting");
+            app.quit = true;
+            return Ok(());
+        }
+    };
+    match event {
         Event::Key(key) => {
             if options.fault_ui_panic && key.code == crossterm::event::KeyCode::Char('!') {
                 panic!("fault injection: UI thread panic requested with --fault ui-panic");
@@ -277,6 +301,10 @@ fn on_input(
             }
         }
         Event::Resize(_, _) => {
+            // The terminal may have reflowed what it showed; the next frame
+            // repaints everything (ratatui alone would not when a quick
+            // shrink-and-back ends at the old size).
+            app.needs_clear = true;
             app.apply(AppEvent::Resized);
         }
         Event::Mouse(mouse) => {

@@ -8,6 +8,7 @@
 //! so the hook only logs it instead of printing over the screen.
 
 use std::io::{self, Stdout, stdout};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 use std::thread::{self, ThreadId};
@@ -62,8 +63,10 @@ fn install_panic_hook() {
 
 /// Restores the terminal when dropped.
 pub struct TerminalGuard {
-    /// The terminal to draw on.
-    pub terminal: Tui,
+    /// The terminal to draw on. Never dropped: ratatui's own drop writes
+    /// to the terminal (and panics if it is gone after a hang-up);
+    /// [`restore`] does everything needed instead.
+    pub terminal: ManuallyDrop<Tui>,
 }
 
 impl TerminalGuard {
@@ -86,7 +89,9 @@ impl TerminalGuard {
             }
         }
         match Terminal::new(CrosstermBackend::new(stdout())) {
-            Ok(terminal) => Ok(Self { terminal }),
+            Ok(terminal) => Ok(Self {
+                terminal: ManuallyDrop::new(terminal),
+            }),
             Err(error) => {
                 restore();
                 Err(error)

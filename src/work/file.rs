@@ -48,13 +48,23 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
     let dir = ctx.settings.workdir.clone();
     let part = dir.join(format!("file-{}.part", ctx.id));
     let done_path = dir.join(format!("file-{}.bin", ctx.id));
-    let _cleanup = RemoveOnDrop(vec![part.clone(), done_path.clone()]);
+    // Only what this worker created is ever removed: a name armed after it
+    // was made, never before (a user's own file of that name stays).
+    let mut cleanup = RemoveOnDrop(Vec::new());
     ctx.report.set_total(Some(size * 2));
 
     // Write.
     let mut file = ctx
         .gil
-        .blocking(|| OpenOptions::new().write(true).create_new(true).open(&part))?
+        .blocking(|| {
+            let created = OpenOptions::new().write(true).create_new(true).open(&part);
+            // Armed inside the call: a cancel while re-taking the GIL must
+            // not leave the new file behind.
+            if created.is_ok() {
+                cleanup.0.push(part.clone());
+            }
+            created
+        })?
         .map_err(|e| io_failed("cannot create", &part, e))?;
     let mut block = vec![0u8; BLOCK];
     let mut written_hash = Sha256::new();
@@ -79,9 +89,20 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .blocking(|| file.sync_all())?
         .map_err(|e| io_failed("cannot fsync", &part, e))?;
     drop(file);
+    // "Rename" without replacing: link the new name (fails if it exists),
+    // then drop the old one.
     ctx.gil
-        .blocking(|| fs::rename(&part, &done_path))?
+        .blocking(|| {
+            let linked = fs::hard_link(&part, &done_path);
+            if linked.is_ok() {
+                cleanup.0.push(done_path.clone());
+            }
+            linked
+        })?
         .map_err(|e| io_failed("cannot rename", &part, e))?;
+    ctx.gil
+        .blocking(|| fs::remove_file(&part))?
+        .map_err(|e| io_failed("cannot remove", &part, e))?;
     let expected = written_hash.finalize();
 
     // Read back and verify.
