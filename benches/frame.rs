@@ -13,6 +13,10 @@
 //! * `busy_lanes` — the same, plus every worker's lane busy in the visible
 //!   100 ms span (a hand-over every 2 ms, as under the GIL), the worst case
 //!   for the timeline pane, which draws only the newest lanes that fit.
+//! * `full_history` — 16 or 64 workers whose lanes each hold the most
+//!   history the app keeps (`LANE_CHANGES` = 20,000 changes over the last
+//!   10 s: `legacy` mode with many CPU threads gets there), at the default
+//!   100 ms span. Not budgeted separately; it shows what a long history costs.
 //!
 //! Run: `cargo bench --bench frame`.
 
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use threadlab::gil::{GilEvent, Mode, SwitchInterval, Transition};
-use threadlab::ui::app::{App, AppEvent};
+use threadlab::ui::app::{App, AppEvent, LANE_CHANGES};
 use threadlab::ui::view;
 use threadlab::work::{WorkerEvent, WorkerKind};
 
@@ -38,6 +42,12 @@ fn main() {
 /// instant they started. `busy` adds 50 lane changes per worker in the last
 /// 100 ms of the timeline.
 fn populated(workers: usize, busy: bool) -> (App, Instant) {
+    populated_with(workers, if busy { 50 } else { 0 }, 100_000)
+}
+
+/// `changes` lane changes per worker, evenly over the last `over_us`.
+fn populated_with(workers: usize, changes: u64, over_us: u64) -> (App, Instant) {
+    let busy = changes > 0;
     let mut app = App::new(
         if busy { Mode::Gil } else { Mode::Free },
         SwitchInterval::DEFAULT,
@@ -81,9 +91,10 @@ fn populated(workers: usize, busy: bool) -> (App, Instant) {
         });
         if busy {
             let states = [Transition::Hold, Transition::Io, Transition::Wait];
-            for k in 0..50u64 {
+            let step = over_us / changes;
+            for k in 0..changes {
                 gil.push(GilEvent {
-                    at_us: now_us - 100_000 + k * 2_000 + (id % 2_000),
+                    at_us: now_us - over_us + k * step + (id % step),
                     thread,
                     what: states[(k as usize + i) % states.len()],
                 });
@@ -97,7 +108,10 @@ fn populated(workers: usize, busy: bool) -> (App, Instant) {
 }
 
 fn draw_frames(bencher: divan::Bencher, workers: usize, busy: bool) {
-    let (app, start) = populated(workers, busy);
+    draw_app(bencher, populated(workers, busy));
+}
+
+fn draw_app(bencher: divan::Bencher, (app, start): (App, Instant)) {
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("a test terminal");
     let frame_no = Cell::new(0u64);
     bencher.bench_local(|| {
@@ -120,4 +134,13 @@ fn table(bencher: divan::Bencher, workers: usize) {
 #[divan::bench(args = SIZES)]
 fn busy_lanes(bencher: divan::Bencher, workers: usize) {
     draw_frames(bencher, workers, true);
+}
+
+/// One frame with `workers` whose lanes hold a full history.
+#[divan::bench(args = [16, 64])]
+fn full_history(bencher: divan::Bencher, workers: usize) {
+    draw_app(
+        bencher,
+        populated_with(workers, LANE_CHANGES as u64, 9_900_000),
+    );
 }

@@ -71,6 +71,7 @@ fn main() {
         }
         let mut shares = Vec::new();
         for run in 1..=runs {
+            common::wait_quiet(Duration::from_secs(120));
             let (share, respawns) = measure(&bin, sleepers);
             println!(
                 "idle {name:<8} run {run}: {share:.2} % of one core over {:.0} s (re-spawn rounds: {respawns})",

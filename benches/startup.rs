@@ -27,6 +27,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20usize);
     let mut samples = Vec::new();
+    common::wait_quiet(Duration::from_secs(120));
+    let interference = common::Interference::start(&[]);
     for _ in 0..starts {
         let (pty, spawned) = Pty::spawn_watching(&bin, &[], common::first_frame_done);
         let Some(shown) = pty.wait_hit(Duration::from_secs(20)) else {
@@ -34,6 +36,10 @@ fn main() {
         };
         samples.push(shown.duration_since(spawned));
         pty.quit();
+    }
+    let foreign = interference.foreign_cores();
+    if foreign > common::DISTURBED_CORES {
+        println!("⚠ other processes used {foreign:.2} cores during the starts");
     }
     let s = Summary::of(&samples);
     println!(

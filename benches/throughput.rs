@@ -177,6 +177,8 @@ fn main() {
     let mut urandom = Side::new("dd if=/dev/urandom conv=fsync + sha256sum");
     for round in 0..=runs {
         let warm_up = round == 0;
+        common::wait_quiet(Duration::from_secs(120));
+        let interference = common::Interference::start(&[]);
         let record = |side: &mut Side, took: Duration| {
             if !warm_up {
                 side.times.push(took.as_secs_f64());
@@ -199,6 +201,7 @@ fn main() {
         }
         while receivers.progress.try_recv().is_ok() {}
         if !warm_up {
+            let foreign = interference.foreign_cores();
             println!(
                 "round {round}: fetch {:.0} MiB/s{}, file {:.0} MiB/s{}",
                 mib_per_s(Duration::from_secs_f64(
@@ -220,6 +223,11 @@ fn main() {
                     )
                 ),
             );
+            if foreign > common::DISTURBED_CORES {
+                println!(
+                    "  ⚠ other processes or kernel threads (writeback counts) used {foreign:.2} cores during round {round}"
+                );
+            }
         }
     }
     println!("throughput, 256 MiB, medians of {runs} rounds:");
