@@ -138,11 +138,13 @@ enum Wake {
     Timer,
 }
 
-/// Blocks until something happens: the UI thread's only wait.
+/// Blocks until something happens: the UI thread's only wait. Progress is
+/// not waited on: it is drained every loop, and the frame timer runs while
+/// any worker is alive, so waking per progress message would only cost
+/// context switches (and contend with senders for the channel's lock).
 fn next_wake(
     input: &Receiver<Input>,
     lifecycle: &Receiver<WorkerEvent>,
-    progress: &Receiver<WorkerEvent>,
     signals: &Receiver<i32>,
     timer: &Receiver<Instant>,
     lab: &Receiver<SuiteEvent>,
@@ -151,7 +153,6 @@ fn next_wake(
         recv(lab) -> msg => msg.map_or(Wake::LabDone, Wake::Lab),
         recv(input) -> msg => msg.map_or(Wake::Quit, Wake::Input),
         recv(lifecycle) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
-        recv(progress) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
         recv(signals) -> _ => Wake::Quit,
         recv(timer) -> _ => Wake::Timer,
     }
@@ -189,7 +190,7 @@ fn event_loop(
             .suite
             .as_ref()
             .map_or_else(never, |suite| suite.events.clone());
-        let wait = || next_wake(input, &lifecycle, &progress, signals, &timer, &lab);
+        let wait = || next_wake(input, &lifecycle, signals, &timer, &lab);
         let wake = if app.ui_under_gil {
             // Py_BEGIN_ALLOW_THREADS around the wait; re-taking the GIL after it
             // is where a Python UI loses its time behind CPU-bound threads.

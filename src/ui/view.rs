@@ -427,10 +427,12 @@ fn lane_stats(lane: &Lane, now_us: u64, span_us: u64) -> LaneStats {
     let from = now_us.saturating_sub(span_us);
     let share = shares(lane, from, now_us);
     let total = span_us.max(1) as f64;
+    let first = lane.changes.partition_point(|c| c.0 < from);
     let takes = lane
         .changes
         .iter()
-        .filter(|c| c.0 >= from && c.1 == Transition::Hold)
+        .skip(first)
+        .filter(|c| c.1 == Transition::Hold)
         .count();
     LaneStats {
         hold: share[0] as f64 / total,

@@ -36,6 +36,11 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         }
         done += batch;
         ctx.report.progress(done);
+        if ctx.gil.gil().mode() == crate::gil::Mode::Free {
+            // Free-running CPU threads would otherwise keep the UI and input
+            // threads waiting a whole timeslice for a core (BENCHMARKS.md).
+            std::thread::yield_now();
+        }
         if ctx.settings.cpu_panic_fault && done >= total / 2 {
             panic!(
                 "fault injection: cpu worker {} panicked halfway (--fault worker-panic)",
