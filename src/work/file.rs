@@ -84,6 +84,10 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         written += len as u64;
         block_no += 1;
         ctx.report.progress(written);
+        if ctx.gil.gil().mode() == crate::gil::Mode::Free {
+            // Filling and hashing a block is ~2 ms of CPU: let the UI in.
+            std::thread::yield_now();
+        }
     }
     ctx.gil
         .blocking(|| file.sync_all())?
