@@ -39,6 +39,7 @@ struct RawWorkers {
     cpu_steps: Option<u64>,
     seed_sleep_ms: Option<u64>,
     max_workers: Option<usize>,
+    nice: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +89,8 @@ pub struct Config {
     pub seed_sleep: Duration,
     /// Most live workers.
     pub max_workers: usize,
+    /// Niceness added to worker threads (0 to 19).
+    pub nice: u8,
     /// Frame rate cap.
     pub fps: u32,
     /// Colour theme.
@@ -273,6 +276,13 @@ impl Config {
             "workers",
             "max_workers",
         )? as usize;
+        let nice = in_range(
+            user.workers.nice.or(defaults.workers.nice).unwrap_or(10),
+            0,
+            19,
+            "workers",
+            "nice",
+        )? as u8;
         let fps = in_range(
             u64::from(user.ui.fps.or(defaults.ui.fps).unwrap_or(60)),
             1,
@@ -325,6 +335,7 @@ impl Config {
             cpu_steps,
             seed_sleep: Duration::from_millis(seed_sleep_ms),
             max_workers,
+            nice,
             fps,
             theme,
             mouse,

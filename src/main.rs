@@ -101,6 +101,7 @@ fn run_dashboard(args: &RunArgs) -> ExitCode {
             config.fetch_urls.clone()
         },
         max_workers: Some(args.max_workers.map_or(config.max_workers, |n| n as usize)),
+        nice: config.nice,
     };
     let session = match Session::start(&options) {
         Ok(session) => session,

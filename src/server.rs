@@ -158,6 +158,10 @@ pub struct Limits {
     pub head_timeout: Duration,
     /// The most connections served at once (503 beyond).
     pub max_connections: usize,
+    /// Niceness each connection thread adds to its own (0: none). The
+    /// dashboard's embedded server serves its own fetch workers, so it runs
+    /// at their priority, below the UI.
+    pub connection_nice: u8,
 }
 
 impl Default for Limits {
@@ -169,6 +173,7 @@ impl Default for Limits {
             max_request_body: MAX_REQUEST_BODY,
             head_timeout: HEAD_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            connection_nice: 0,
         }
     }
 }
@@ -569,6 +574,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, id: u64) {
     let spawned = thread::Builder::new()
         .name("http-req".into())
         .spawn(move || {
+            crate::work::lower_priority(thread_shared.limits.connection_nice);
             serve_connection(&thread_shared, &stream);
             // Dropping our own JoinHandle detaches this (finishing) thread.
             lock(&thread_shared.conns).remove(&id);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::gil::{Gil, Mode, SwitchInterval};
-use crate::server::{Server, ServerError};
+use crate::server::{Limits, Server, ServerError};
 use crate::work::{FetchTarget, Pool, PoolReceivers, WorkSettings};
 
 /// The default download: 8 MiB at 4 MiB/s, two visible seconds.
@@ -36,6 +36,9 @@ pub struct SessionOptions {
     pub fetch_targets: Vec<FetchTarget>,
     /// The most workers alive at once.
     pub max_workers: Option<usize>,
+    /// Niceness added to worker threads and the embedded server's
+    /// connection threads (0: none).
+    pub nice: u8,
 }
 
 /// Why a session could not start.
@@ -128,7 +131,13 @@ impl Session {
             Some(path) => Workdir::given(path)?,
             None => Workdir::temp()?,
         };
-        let server = Server::start_loopback()?;
+        let server = Server::start_with(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            Limits {
+                connection_nice: options.nice,
+                ..Limits::default()
+            },
+        )?;
         let fetch = match &options.url {
             Some(target) => target.clone(),
             None => FetchTarget::parse(&server.url(DEFAULT_FETCH_PATH))
@@ -149,6 +158,7 @@ impl Session {
         if let Some(max) = options.max_workers {
             settings.max_workers = max;
         }
+        settings.nice = options.nice;
         let gil = Gil::new(options.mode, options.interval);
         let (pool, receivers) = Pool::new(settings, gil.clone());
         Ok(Self {

@@ -796,9 +796,13 @@ impl Serve {
         self.child.id()
     }
 
-    /// Starts it and reads the URL it prints.
+    /// Starts it and reads the URL it prints. It runs under `nice -n 10`,
+    /// the priority the dashboard gives its embedded server's connection
+    /// threads (`workers.nice`), since here it stands in for that server.
     pub fn start(bin: &Path) -> Self {
-        let mut child = Command::new(bin)
+        let mut child = Command::new("nice")
+            .args(["-n", "10"])
+            .arg(bin)
             .args(["serve", "--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -82,12 +82,34 @@ impl Timeline {
     /// Copies every event with a sequence number `>= seq` that is still in the
     /// ring into `out`, and returns the sequence number to ask for next time.
     pub fn read_since(&self, seq: u64, out: &mut Vec<GilEvent>) -> u64 {
-        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let oldest = ring.next_seq - ring.events.len() as u64;
-        let skip = seq.saturating_sub(oldest) as usize;
-        out.extend(ring.events.iter().skip(skip).copied());
-        ring.next_seq
+        copy_since(
+            &self.ring.lock().unwrap_or_else(PoisonError::into_inner),
+            seq,
+            out,
+        )
     }
+
+    /// [`Timeline::read_since`] without waiting: `None` when a thread holds
+    /// the ring's lock right now. The UI reads this way, so a worker that is
+    /// preempted while pushing (workers run at a lower priority) never makes
+    /// a frame wait; the events stay in the ring for the next frame.
+    pub fn try_read_since(&self, seq: u64, out: &mut Vec<GilEvent>) -> Option<u64> {
+        let ring = match self.ring.try_lock() {
+            Ok(ring) => ring,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(copy_since(&ring, seq, out))
+    }
+}
+
+/// Copies the events of `ring` numbered `seq` and later into `out`; returns
+/// the next number to ask for.
+fn copy_since(ring: &Ring, seq: u64, out: &mut Vec<GilEvent>) -> u64 {
+    let oldest = ring.next_seq - ring.events.len() as u64;
+    let skip = seq.saturating_sub(oldest) as usize;
+    out.extend(ring.events.iter().skip(skip).copied());
+    ring.next_seq
 }
 
 /// Running totals for one thread, readable from any thread.
@@ -171,6 +193,22 @@ mod tests {
             thread: 1,
             what: Transition::Hold,
         }
+    }
+
+    #[test]
+    fn try_read_since_reads_like_read_since_and_never_waits() {
+        let timeline = Timeline::default();
+        let mut out = Vec::new();
+        for n in 0..3 {
+            timeline.push(ev(n));
+        }
+        assert_eq!(timeline.try_read_since(1, &mut out), Some(3));
+        assert_eq!(out, vec![ev(1), ev(2)]);
+        out.clear();
+        let held = timeline.ring.lock().expect("ring lock");
+        assert_eq!(timeline.try_read_since(0, &mut out), None);
+        assert!(out.is_empty());
+        drop(held);
     }
 
     #[test]

@@ -232,7 +232,13 @@ fn event_loop(
         let animate = app.live() > 0;
         if !keys_waiting.is_empty() || ((app.dirty || animate) && now >= next_frame) {
             gil_events.clear();
-            gil_seq = session.gil.timeline().read_since(gil_seq, &mut gil_events);
+            if let Some(next) = session
+                .gil
+                .timeline()
+                .try_read_since(gil_seq, &mut gil_events)
+            {
+                gil_seq = next;
+            }
             if !gil_events.is_empty() {
                 app.apply(AppEvent::Gil(std::mem::take(&mut gil_events)));
             }

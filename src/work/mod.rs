@@ -226,6 +226,9 @@ pub struct WorkSettings {
     pub seed_sleep: Duration,
     /// Stack size of each worker thread.
     pub stack_size: usize,
+    /// Niceness each worker thread adds to its own (0: none), so the UI
+    /// thread wins the CPU when workers outnumber the cores.
+    pub nice: u8,
     /// Testing switch: cpu workers panic halfway (to prove panics are contained).
     pub cpu_panic_fault: bool,
 }
@@ -245,8 +248,29 @@ impl WorkSettings {
             cpu_steps: 300_000_000,
             seed_sleep: Duration::from_secs(1),
             stack_size: 256 << 10,
+            nice: 0,
             cpu_panic_fault: false,
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority by `nice` steps (0: no
+/// change), as `nice(1)` would for a process, clamped at 19.
+///
+/// On Linux the nice value belongs to each thread, and
+/// `setpriority(PRIO_PROCESS, 0, …)` sets the calling thread's. Workers call
+/// this first so that with more runnable workers than cores the UI and input
+/// threads still get the CPU at once: a wakeup of a nice-0 thread preempts
+/// a nice-10 one, where among equals it would wait for a time slice to end.
+/// Lowering a priority needs no privilege; a failure is logged and ignored.
+pub fn lower_priority(nice: u8) {
+    if nice == 0 {
+        return;
+    }
+    let current = rustix::process::getpriority_process(None).unwrap_or(0);
+    let target = (current + i32::from(nice)).min(19);
+    if let Err(error) = rustix::process::setpriority_process(None, target) {
+        tracing::debug!(%error, target, "cannot lower a thread's priority");
     }
 }
 

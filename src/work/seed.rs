@@ -56,10 +56,12 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
     let thread_cancel = ctx.cancel.clone();
     let mut thread_report = ctx.report.clone();
     let thread_printed = Arc::clone(&printed);
+    let nice = ctx.settings.nice;
     let helper = thread::Builder::new()
         .name(format!("sleep-{}-t", ctx.id))
         .stack_size(ctx.settings.stack_size)
         .spawn(move || {
+            super::lower_priority(nice);
             let result = thread_gil.enter().map_err(WorkError::from).and_then(|()| {
                 print_with_sleeps(
                     0..5,
