@@ -392,3 +392,53 @@ fn mouse_clicks_select_rows_and_the_wheel_scrolls() {
         .is_none()
     );
 }
+
+/// The load in the timeline's title: the share of the visible span in which
+/// any thread held the GIL, wherever those threads' lanes are shown.
+fn timeline_title(app: &App, now: Instant) -> String {
+    let text = format!("{:?}", render(app, now, 140, 30).backend());
+    let at = text.find("GIL timeline").expect("timeline pane");
+    text[at..].chars().take(40).collect()
+}
+
+#[test]
+fn timeline_load_counts_every_holder_and_nothing_in_free_mode() {
+    let t0 = Instant::now();
+    // Threads take turns holding for 20 ms, the GIL free 10 ms between
+    // them. The visible 100 ms, [1.1 s, 1.2 s), hold the takes at 1.11,
+    // 1.14 and 1.17 s: 60 ms held.
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
+    let mut events = Vec::new();
+    for slice in 0..40u64 {
+        let start = slice * 30_000;
+        let thread = 10 + (slice % 40) as u32; // forty lanes: most do not fit the pane
+        events.push(GilEvent {
+            at_us: start,
+            thread,
+            what: Transition::Hold,
+        });
+        events.push(GilEvent {
+            at_us: start + 20_000,
+            thread,
+            what: Transition::Io,
+        });
+    }
+    app.apply(AppEvent::Gil(events));
+    app.set_gil_now(1_200_000);
+    let title = timeline_title(&app, t0);
+    assert!(title.contains("load 60 %"), "{title}");
+
+    // Free mode: threads run, nobody holds anything.
+    let mut free = App::new(Mode::Free, SwitchInterval::DEFAULT);
+    let events = (0..40u64)
+        .map(|n| GilEvent {
+            at_us: n * 1000,
+            thread: 10 + n as u32,
+            what: Transition::Run,
+        })
+        .collect();
+    free.apply(AppEvent::Gil(events));
+    free.set_gil_now(1_200_000);
+    let title = timeline_title(&free, t0);
+    assert!(title.contains("load 0 %"), "{title}");
+}

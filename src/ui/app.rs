@@ -219,6 +219,11 @@ pub struct App {
     pub console: VecDeque<(ConsoleSide, String)>,
     /// GIL history per thread.
     pub lanes: HashMap<ThreadTag, Lane>,
+    /// When the GIL became held (`true`) or free (`false`), whoever held
+    /// it: the timeline's load comes from this one list, not from every lane.
+    pub gil_held: VecDeque<(u64, bool)>,
+    /// The lane that took the GIL last and has not left its hold.
+    gil_holder: Option<ThreadTag>,
     /// The timeline clock's latest reading seen (µs).
     pub gil_now_us: u64,
     /// Whether the help overlay is open.
@@ -285,6 +290,8 @@ impl App {
             selected: 0,
             console: VecDeque::new(),
             lanes: HashMap::new(),
+            gil_held: VecDeque::new(),
+            gil_holder: None,
             gil_now_us: 0,
             help: false,
             quit: false,
@@ -723,6 +730,16 @@ impl App {
                     lane.changes.pop_front();
                 }
                 lane.changes.push_back((event.at_us, event.what));
+                let holds = event.what == Transition::Hold;
+                if holds || self.gil_holder == Some(event.thread) {
+                    // Another thread may take the GIL before the old holder's
+                    // own "released" is pushed: the newest taker counts.
+                    self.gil_holder = holds.then_some(event.thread);
+                    if self.gil_held.len() == LANE_CHANGES {
+                        self.gil_held.pop_front();
+                    }
+                    self.gil_held.push_back((event.at_us, holds));
+                }
                 if let Some(id) = self.threads.get(&event.thread).copied()
                     && let Some(row) = self.row_mut(id).filter(|r| r.life == Life::Live)
                 {
@@ -741,6 +758,9 @@ impl App {
 
     fn forget_old_history(&mut self) {
         let horizon = self.gil_now_us.saturating_sub(TIMELINE_WINDOW_US);
+        while self.gil_held.len() > 1 && self.gil_held[1].0 <= horizon {
+            self.gil_held.pop_front();
+        }
         self.lanes.retain(|_, lane| {
             // Keep one change before the horizon: it says what the lane was doing then.
             while lane.changes.len() > 1 && lane.changes[1].0 <= horizon {

@@ -7,7 +7,7 @@
 //! `catch_unwind` turns it into a failed worker and the dashboard lives on,
 //! so the hook only logs it instead of printing over the screen.
 
-use std::io::{self, Stdout, stdout};
+use std::io::{self, BufWriter, Stdout, stdout};
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
@@ -22,8 +22,14 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-/// The dashboard's terminal type.
-pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+/// The dashboard's terminal type. Frames go through a 64 KiB buffer, so a
+/// frame reaches the terminal in one `write(2)` when ratatui flushes, not in
+/// the 1 KiB pieces std's line-buffered `Stdout` would send (a terminal
+/// could show half a frame, and each piece is a syscall).
+pub type Tui = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// Size of the frame buffer.
+const FRAME_BUFFER: usize = 64 << 10;
 
 static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -88,7 +94,10 @@ impl TerminalGuard {
                 return Err(error);
             }
         }
-        match Terminal::new(CrosstermBackend::new(stdout())) {
+        match Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+            FRAME_BUFFER,
+            stdout(),
+        ))) {
             Ok(terminal) => Ok(Self {
                 terminal: ManuallyDrop::new(terminal),
             }),

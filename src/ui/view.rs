@@ -4,6 +4,7 @@
 //! costs O(visible rows) however many workers exist. State is never shown
 //! by colour alone: every state also has a word and a symbol.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -342,25 +343,19 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect, now: Instant) {
     frame.render_widget(table, area);
 }
 
-/// Fraction of each lane state within `[from, to)`, from a lane's changes.
-fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
-    // index: 0 hold, 1 wait, 2 io, 3 run, 4 nothing
+/// Time spent in each of five states within `[from, to)`, from a list of
+/// `(at_us, state)` changes in time order; `index` numbers a state 0..=4
+/// (`None`: before the first change).
+fn time_in<T: Copy>(
+    changes: &VecDeque<(u64, T)>,
+    from: u64,
+    to: u64,
+    index: impl Fn(Option<T>) -> usize,
+) -> [u64; 5] {
     let mut out = [0u64; 5];
-    let index = |t: Transition| match t {
-        Transition::Hold => 0,
-        Transition::Wait => 1,
-        Transition::Io => 2,
-        Transition::Run => 3,
-        _ => 4,
-    };
-    let changes = &lane.changes;
     // The state at `from` is the last change at or before it.
     let first = changes.partition_point(|c| c.0 <= from);
-    let mut state = if first == 0 {
-        4
-    } else {
-        index(changes[first - 1].1)
-    };
+    let mut state = index(first.checked_sub(1).map(|i| changes[i].1));
     let mut t = from;
     for &(at, what) in changes.iter().skip(first) {
         if at >= to {
@@ -368,10 +363,35 @@ fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
         }
         out[state] += at - t;
         t = at;
-        state = index(what);
+        state = index(Some(what));
     }
     out[state] += to - t;
     out
+}
+
+/// Time in each lane state within `[from, to)`: 0 hold, 1 wait, 2 I/O,
+/// 3 running free, 4 nothing.
+fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
+    time_in(&lane.changes, from, to, |t| match t {
+        Some(Transition::Hold) => 0,
+        Some(Transition::Wait) => 1,
+        Some(Transition::Io) => 2,
+        Some(Transition::Run) => 3,
+        _ => 4,
+    })
+}
+
+/// The fraction of `[from, to)` in which some thread held the GIL.
+fn gil_load(app: &App, from: u64, to: u64) -> f64 {
+    let held = time_in(
+        &app.gil_held,
+        from,
+        to,
+        |h| {
+            if h == Some(true) { 0 } else { 4 }
+        },
+    );
+    held[0] as f64 / (to - from).max(1) as f64
 }
 
 fn lane_text(
@@ -453,11 +473,7 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
     let tags = app.visible_lanes(span_us);
     // The GIL's load, like `gil_load` for real Python: the fraction of time
     // anyone held it over the visible span.
-    let stats: Vec<LaneStats> = tags
-        .iter()
-        .map(|t| lane_stats(&app.lanes[t], app.gil_now_us, span_us))
-        .collect();
-    let load: f64 = stats.iter().map(|s| s.hold).sum::<f64>().min(1.0);
+    let load = gil_load(app, app.gil_now_us.saturating_sub(span_us), app.gil_now_us);
     let block = Block::default().borders(Borders::ALL).title(format!(
         " GIL timeline · {span_text} · load {:.0} % ",
         load * 100.0
@@ -487,8 +503,10 @@ fn draw_timeline(frame: &mut Frame, app: &App, area: Rect) {
         .len()
         .saturating_sub(room)
         .saturating_sub(app.timeline_scroll);
-    for (tag, stat) in tags.iter().zip(&stats).skip(skip) {
+    // Figures only for the lanes that fit: a frame costs O(shown lanes).
+    for tag in tags.iter().skip(skip).take(room) {
         let lane = &app.lanes[tag];
+        let stat = lane_stats(lane, app.gil_now_us, span_us);
         let label = app.lane_label(*tag);
         let mut spans = vec![Span::raw(format!("{label:<label_width$.label_width$} "))];
         spans.extend(lane_text(lane, app.gil_now_us, span_us, width, &app.theme));
