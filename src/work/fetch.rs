@@ -1,4 +1,5 @@
-//! The fetch worker: a real HTTP GET with reqwest's blocking client.
+//! The fetch worker: a real HTTP GET with reqwest, driven from the worker's
+//! own thread (see [`HttpClient`]).
 //!
 //! The connect and every socket read run with the GIL released; handling each
 //! chunk (counting it, hashing it) runs with the GIL held — the split a Python
@@ -75,6 +76,55 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// Name resolution that answers RFC 6761's special-use names itself, as
+/// that RFC asks resolver libraries to, and asks the system for the rest:
+///
+/// * `invalid` and `*.invalid` fail at once ("never resolves"), without a
+///   DNS query leaving the machine;
+/// * `localhost` and `*.localhost` are the loopback addresses, never a DNS
+///   answer that could point elsewhere;
+/// * anything else goes to `getaddrinfo` (on tokio's blocking pool).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalFirstResolver;
+
+impl LocalFirstResolver {
+    /// The local answer for `host`, if it is a special-use name:
+    /// `Some(Ok(loopback addresses))` or `Some(Err(reason))`.
+    pub fn special(host: &str) -> Option<Result<Vec<std::net::SocketAddr>, String>> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let is = |tld: &str| host == tld || host.ends_with(&format!(".{tld}"));
+        if is("invalid") {
+            Some(Err(format!(
+                "cannot resolve host '{host}': .invalid names never resolve (RFC 6761)"
+            )))
+        } else if is("localhost") {
+            Some(Ok(vec![
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+            ]))
+        } else {
+            None
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for LocalFirstResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = match Self::special(&host) {
+                Some(Ok(addrs)) => addrs,
+                Some(Err(reason)) => return Err(reason.into()),
+                None => tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .map_err(|e| format!("cannot resolve host '{host}': {e}"))?
+                    .collect(),
+            };
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// How often a waiting fetch looks at its cancel token.
 const CANCEL_POLL: Duration = Duration::from_millis(10);
 
@@ -86,11 +136,24 @@ async fn cancelled(token: &CancelToken) {
 
 impl HttpClient {
     /// A client with a connect timeout and a per-read timeout, no proxies
-    /// (the default target is loopback) and at most 10 redirects.
+    /// (the default target is loopback), at most 10 redirects, and the
+    /// special-use names of RFC 6761 answered locally ([`LocalFirstResolver`]).
     pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, String> {
+        Self::with_nice(connect_timeout, read_timeout, 0)
+    }
+
+    /// [`HttpClient::new`] whose runtime threads (which drive every
+    /// connection's socket I/O) run `nice` steps below the caller's
+    /// priority, like the workers they serve.
+    pub fn with_nice(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        nice: u8,
+    ) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("http-io")
+            .on_thread_start(move || super::lower_priority(nice))
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
@@ -98,6 +161,7 @@ impl HttpClient {
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)
             .no_proxy()
+            .dns_resolver(Arc::new(LocalFirstResolver))
             .redirect(reqwest::redirect::Policy::limited(10))
             .user_agent(concat!("threadlab/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -188,7 +252,10 @@ fn describe(error: &reqwest::Error) -> String {
         cause = next;
     }
     let root = cause.to_string();
-    if root == error.to_string() {
+    if root.starts_with(kind) {
+        // The cause says it already ("too many redirects").
+        root
+    } else if root == error.to_string() {
         format!("{kind}: {root}")
     } else {
         format!("{kind}: {root} ({})", error.without_url_text())
@@ -301,6 +368,33 @@ mod tests {
         ] {
             let err = FetchTarget::parse(bad).expect_err(bad).to_string();
             assert!(err.contains("http://"), "{err}");
+        }
+    }
+
+    #[test]
+    fn special_use_names_are_answered_locally() {
+        for name in [
+            "invalid",
+            "x.invalid",
+            "A.B.INVALID",
+            "threadlab-test.invalid.",
+        ] {
+            let answer = LocalFirstResolver::special(name).expect(name);
+            let reason = answer.expect_err(name);
+            assert!(reason.contains("cannot resolve host"), "{reason}");
+        }
+        for name in ["localhost", "app.localhost", "LOCALHOST."] {
+            let addrs = LocalFirstResolver::special(name).expect(name).expect(name);
+            assert!(!addrs.is_empty());
+            assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+        }
+        for name in [
+            "example.org",
+            "invalid.example",
+            "localhost.example",
+            "127.0.0.1",
+        ] {
+            assert!(LocalFirstResolver::special(name).is_none(), "{name}");
         }
     }
 }

@@ -90,11 +90,15 @@ impl Pool {
         let (lifecycle_tx, lifecycle) = crossbeam_channel::unbounded();
         let http: Arc<OnceLock<Result<super::HttpClient, String>>> = Arc::default();
         let warm = Arc::clone(&http);
-        let (connect, read) = (settings.connect_timeout, settings.read_timeout);
+        let (connect, read, nice) = (
+            settings.connect_timeout,
+            settings.read_timeout,
+            settings.nice,
+        );
         let _ = thread::Builder::new()
             .name("http-init".into())
             .spawn(move || {
-                warm.get_or_init(|| super::HttpClient::new(connect, read));
+                warm.get_or_init(|| super::HttpClient::with_nice(connect, read, nice));
             });
         let pool = Self {
             settings: Arc::new(settings),
@@ -131,9 +135,14 @@ impl Pool {
     }
 
     fn client(&self) -> Result<super::HttpClient, SpawnError> {
-        let (connect, read) = (self.settings.connect_timeout, self.settings.read_timeout);
+        let settings = &self.settings;
+        let (connect, read, nice) = (
+            settings.connect_timeout,
+            settings.read_timeout,
+            settings.nice,
+        );
         self.http
-            .get_or_init(|| super::HttpClient::new(connect, read))
+            .get_or_init(|| super::HttpClient::with_nice(connect, read, nice))
             .clone()
             .map_err(SpawnError::Http)
     }
