@@ -21,20 +21,25 @@ const BLOCK: usize = 1 << 20;
 /// instead of after the worker's time slice.
 const SLICE: usize = 256 << 10;
 
-/// Gives the core away when workers run free (under the GIL emulation only
-/// one worker runs at a time, and the emulation must stay untouched).
-fn breathe(ctx: &WorkerCtx) {
+/// Between two slices of CPU work: the eval-breaker check (cancel, drop
+/// request), then, when workers run free, gives the core away (under the
+/// GIL emulation only one worker runs at a time, and the emulation must
+/// stay untouched).
+fn breathe(ctx: &mut WorkerCtx) -> Result<(), WorkError> {
+    ctx.gil.check()?;
     if ctx.gil.gil().mode() == crate::gil::Mode::Free {
         std::thread::yield_now();
     }
+    Ok(())
 }
 
-/// Hashes `data` in slices of [`SLICE`], yielding between them.
-fn hash_in_slices(ctx: &WorkerCtx, hash: &mut Sha256, data: &[u8]) {
+/// Hashes `data` in slices of [`SLICE`], with a [`breathe`] between them.
+fn hash_in_slices(ctx: &mut WorkerCtx, hash: &mut Sha256, data: &[u8]) -> Result<(), WorkError> {
     for slice in data.chunks(SLICE) {
         hash.update(slice);
-        breathe(ctx);
+        breathe(ctx)?;
     }
+    Ok(())
 }
 
 /// Removes the listed paths when dropped (missing ones are fine).
@@ -99,9 +104,9 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
                 slice,
                 ctx.id.wrapping_mul(0x1000_0000) ^ (block_no << 8) ^ n as u64,
             );
-            breathe(ctx);
+            breathe(ctx)?;
         }
-        hash_in_slices(ctx, &mut written_hash, &block[..len]);
+        hash_in_slices(ctx, &mut written_hash, &block[..len])?;
         ctx.gil
             .blocking(|| file.write_all(&block[..len]))?
             .map_err(|e| io_failed("cannot write", &part, e))?;
@@ -145,7 +150,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             break;
         }
         ctx.gil.check()?;
-        hash_in_slices(ctx, &mut read_hash, &block[..n]);
+        hash_in_slices(ctx, &mut read_hash, &block[..n])?;
         read += n as u64;
         ctx.report.progress(size + read.min(size));
     }
