@@ -10,320 +10,38 @@
 //!
 //! The soak test is ignored; run it alone (it measures this whole process)
 //! with `THREADLAB_SOAK_SECS=20 cargo test --test faults -- --ignored soak --nocapture`.
+//!
+//! The engine [`Lab`] (a pool, its own server, a work dir and a dir beside
+//! it) is in `tests/common/lab.rs`, shared with `tests/workers.rs`.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+mod common;
+
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, select};
-use tempfile::TempDir;
-use threadlab::gil::{Gil, GilEvent, Mode, SwitchInterval, ThreadTag, Transition};
+use common::lab::{
+    HANG, HUGE_STEPS, Lab, PRECIOUS, SLOW_BYTES, assert_within_promise, failed_message,
+};
+use common::{entries, heavy};
+use crossbeam_channel::RecvTimeoutError;
+use threadlab::gil::{Mode, SwitchInterval, Transition};
 use threadlab::server::{
     Limits, MAX_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, MAX_REQUEST_BODY, MAX_REQUEST_LINE, Server,
 };
 use threadlab::session::{Session, SessionOptions};
-use threadlab::work::{
-    FetchTarget, Pool, PoolReceivers, WorkSettings, WorkerEvent, WorkerId, WorkerKind,
-};
-
-/// Upper bound for anything that should happen "soon": only a hang gets here.
-const HANG: Duration = Duration::from_secs(30);
-
-/// The product's promise: a cancelled worker stops within 100 ms.
-const CANCEL_PROMISE: Duration = Duration::from_millis(100);
-
-/// Steps no test ever finishes.
-const HUGE_STEPS: u64 = u64::MAX / 2;
-
-/// A download that streams slowly (1 MB/s) for far longer than any test.
-const SLOW_BYTES: &str = "/bytes/100000000?rate=1000000";
-
-/// Tests that run CPU hogs, measure latency or open hundreds of sockets take
-/// turns, so that on a small machine they do not distort each other.
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-// ---------------------------------------------------------------------------
-// An engine lab: a pool, its own server, a work dir and a dir beside it
-// ---------------------------------------------------------------------------
-
-/// One pool wired to its own server and a temp root holding the work dir
-/// (`work/`) and a sibling (`outside/`) that no worker may ever touch.
-/// Field order is drop order: the pool (and its workers) first.
-struct Lab {
-    pool: Pool,
-    rx: PoolReceivers,
-    /// Lifecycle events read while waiting for something else.
-    stash: RefCell<VecDeque<WorkerEvent>>,
-    _server: Server,
-    root: TempDir,
-}
-
-impl Lab {
-    /// A lab whose fetch workers download `path` from the embedded server.
-    fn new(path: &str, mode: Mode, tweak: impl FnOnce(&mut WorkSettings)) -> Self {
-        Self::with_workdir(path, mode, None, tweak)
-    }
-
-    /// A lab whose file workers write in `workdir` (default: `root/work`).
-    fn with_workdir(
-        path: &str,
-        mode: Mode,
-        workdir: Option<PathBuf>,
-        tweak: impl FnOnce(&mut WorkSettings),
-    ) -> Self {
-        let server = Server::start_loopback().expect("embedded server starts");
-        let root = tempfile::tempdir().expect("temp dir");
-        fs::create_dir(root.path().join("work")).expect("work dir");
-        fs::create_dir(root.path().join("outside")).expect("outside dir");
-        fs::write(root.path().join("outside/precious.txt"), PRECIOUS).expect("outside file");
-        let fetch = FetchTarget::parse(&server.url(path)).expect("server URL parses");
-        let workdir = workdir.unwrap_or_else(|| root.path().join("work"));
-        let mut settings = WorkSettings::new(fetch, workdir);
-        settings.file_bytes = 256 << 10;
-        settings.cpu_steps = 200_000;
-        settings.seed_sleep = Duration::from_millis(20);
-        settings.read_timeout = Duration::from_secs(10);
-        tweak(&mut settings);
-        let (pool, rx) = Pool::new(settings, Gil::new(mode, SwitchInterval::DEFAULT));
-        Self {
-            pool,
-            rx,
-            stash: RefCell::default(),
-            _server: server,
-            root,
-        }
-    }
-
-    fn gil(&self) -> &Gil {
-        self.pool.gil()
-    }
-
-    fn work(&self) -> PathBuf {
-        self.root.path().join("work")
-    }
-
-    fn outside(&self) -> PathBuf {
-        self.root.path().join("outside")
-    }
-
-    fn spawn(&mut self, kind: WorkerKind) -> WorkerId {
-        self.pool
-            .spawn(kind)
-            .unwrap_or_else(|e| panic!("spawn {kind}: {e}"))
-    }
-
-    /// The next lifecycle event (stashed ones first), or panic at `deadline`.
-    fn next_lifecycle(&self, deadline: Instant, waiting_for: &str) -> WorkerEvent {
-        if let Some(event) = self.stash.borrow_mut().pop_front() {
-            return event;
-        }
-        match self.rx.lifecycle.recv_deadline(deadline) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {waiting_for}"),
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("lifecycle channel closed while waiting for {waiting_for}")
-            }
-        }
-    }
-
-    /// The terminal event of each of `ids`. Other workers' terminal events
-    /// stay stashed for later; other events are dropped.
-    fn ends(&self, ids: &[WorkerId]) -> BTreeMap<WorkerId, WorkerEvent> {
-        let deadline = Instant::now() + HANG;
-        let mut ends = BTreeMap::new();
-        let mut keep = Vec::new();
-        while ends.len() < ids.len() {
-            let event = self.next_lifecycle(deadline, &format!("workers {ids:?} to end"));
-            if event.is_terminal() {
-                if ids.contains(&event.id()) {
-                    ends.insert(event.id(), event);
-                } else {
-                    keep.push(event);
-                }
-            }
-        }
-        let mut stash = self.stash.borrow_mut();
-        for event in keep.into_iter().rev() {
-            stash.push_front(event);
-        }
-        ends
-    }
-
-    fn until_terminal(&self, id: WorkerId) -> WorkerEvent {
-        self.ends(&[id]).remove(&id).expect("the end of the worker")
-    }
-
-    /// Waits for a `Started` of worker `id` (keeps its other events stashed).
-    fn wait_started(&self, id: WorkerId) -> ThreadTag {
-        let deadline = Instant::now() + HANG;
-        let mut keep = Vec::new();
-        let tag = loop {
-            let event = self.next_lifecycle(deadline, &format!("worker {id} to start"));
-            match event {
-                WorkerEvent::Started {
-                    id: got, thread, ..
-                } if got == id => break thread,
-                other if other.id() == id && other.is_terminal() => {
-                    panic!("worker {id} ended before it started: {other:?}")
-                }
-                other => keep.push(other),
-            }
-        };
-        let mut stash = self.stash.borrow_mut();
-        for event in keep.into_iter().rev() {
-            stash.push_front(event);
-        }
-        tag
-    }
-
-    /// Waits for a progress report of worker `id` with `done >= min_done`,
-    /// failing at once if the worker ends first.
-    fn wait_progress(&self, id: WorkerId, min_done: u64) -> u64 {
-        let deadline = Instant::now() + HANG;
-        loop {
-            if let Some(end) = self
-                .stash
-                .borrow()
-                .iter()
-                .find(|e| e.id() == id && e.is_terminal())
-            {
-                panic!("worker {id} ended before reaching {min_done}: {end:?}");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            select! {
-                recv(self.rx.progress) -> msg => match msg.expect("progress channel open") {
-                    WorkerEvent::Progress { id: got, done, .. } if got == id && done >= min_done => {
-                        return done;
-                    }
-                    _ => {}
-                },
-                recv(self.rx.lifecycle) -> msg => {
-                    self.stash.borrow_mut().push_back(msg.expect("lifecycle channel open"));
-                }
-                default(left) => panic!("timed out waiting for worker {id} to reach {min_done}"),
-            }
-        }
-    }
-
-    /// Waits for worker `id`'s first console line.
-    fn wait_console(&self, id: WorkerId) {
-        let deadline = Instant::now() + HANG;
-        let mut keep = Vec::new();
-        loop {
-            let event = self.next_lifecycle(deadline, &format!("worker {id} to print"));
-            match event {
-                WorkerEvent::Console { id: got, .. } if got == id => break,
-                other if other.id() == id && other.is_terminal() => {
-                    panic!("worker {id} ended before printing: {other:?}")
-                }
-                other => keep.push(other),
-            }
-        }
-        self.stash.borrow_mut().extend(keep);
-    }
-
-    /// Cancels worker `id`; returns how long its `Cancelled` event took.
-    fn cancel_and_time(&mut self, id: WorkerId) -> Duration {
-        let start = Instant::now();
-        assert!(self.pool.cancel(id), "worker {id} is live");
-        let end = self.until_terminal(id);
-        let took = start.elapsed();
-        assert!(
-            matches!(end, WorkerEvent::Cancelled { .. }),
-            "worker {id} should end cancelled, got {end:?}"
-        );
-        self.pool.reap(id);
-        took
-    }
-
-    /// Starts a cpu worker that never finishes and waits until it holds the
-    /// GIL (it has made progress).
-    fn start_hog(&mut self) -> WorkerId {
-        let hog = self.spawn(WorkerKind::Cpu);
-        self.wait_progress(hog, 1);
-        hog
-    }
-
-    /// Waits until thread `tag`'s current lane is `lane`.
-    fn wait_for_lane(&self, tag: ThreadTag, lane: Transition) {
-        let deadline = Instant::now() + HANG;
-        let mut timeline = Vec::new();
-        let mut seq = 0;
-        loop {
-            seq = self.gil().timeline().read_since(seq, &mut timeline);
-            if last_lane(&timeline, tag) == Some(lane) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "thread {tag} never reached {lane:?}"
-            );
-            // Progress of any worker is the tick; a short timeout when none reports.
-            let _ = self.rx.progress.recv_timeout(Duration::from_millis(5));
-        }
-    }
-}
-
-/// What `outside/precious.txt` holds: no worker may ever change it.
-const PRECIOUS: &[u8] = b"precious: written by the test, never by a worker\n";
-
-fn last_lane(events: &[GilEvent], tag: ThreadTag) -> Option<Transition> {
-    events
-        .iter()
-        .rev()
-        .find(|e| e.thread == tag && !e.what.is_mark())
-        .map(|e| e.what)
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|entry| {
-            entry
-                .expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-fn failed_message(end: &WorkerEvent) -> &str {
-    match end {
-        WorkerEvent::Failed { message, .. } => message,
-        other => panic!("expected Failed, got {other:?}"),
-    }
-}
+use threadlab::work::{FetchTarget, WorkerEvent, WorkerId, WorkerKind};
 
 /// A message for a person: one line, not empty, not a wall of text.
 fn assert_readable(message: &str) {
     assert!(!message.trim().is_empty(), "empty message");
     assert!(!message.contains('\n'), "more than one line: {message:?}");
     assert!(message.len() < 400, "too long: {message:?}");
-}
-
-fn assert_within_promise(what: &str, took: Duration) {
-    eprintln!(
-        "cancel latency [{what}]: {:.3} ms",
-        took.as_secs_f64() * 1e3
-    );
-    assert!(
-        took < CANCEL_PROMISE,
-        "{what}: Cancelled arrived {took:?} after cancel (promise: {CANCEL_PROMISE:?})"
-    );
 }
 
 /// Asserts that nothing outside the work dir was touched and no `.part`

@@ -10,551 +10,20 @@
 //! `sh -c`: the shell prints `stty -a` before and after the run, and the
 //! program's exit code, into the same pty. So "raw mode was turned off" is
 //! checked on the real terminal settings, not inferred from escape codes.
+//!
+//! The harness is in `tests/common/pty.rs`, shared with `tests/pty_faults.rs`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use portable_pty::{Child, CommandBuilder, ExitStatus, MasterPty, PtySize, native_pty_system};
-
-const BIN: &str = env!("CARGO_BIN_EXE_threadlab");
-const ROWS: u16 = 40;
-const COLS: u16 = 120;
-
-/// Waiting for something the program shows (CI machines are small: be generous).
-const SHOW: Duration = Duration::from_secs(20);
-/// Waiting for the program to exit after being asked to.
-const EXIT: Duration = Duration::from_secs(10);
-
-const ENTER_ALT: &[u8] = b"\x1b[?1049h";
-const LEAVE_ALT: &[u8] = b"\x1b[?1049l";
-const SHOW_CURSOR: &[u8] = b"\x1b[?25h";
-const HIDE_CURSOR: &[u8] = b"\x1b[?25l";
-
-/// The shell script around the program: terminal settings before, the run,
-/// its exit code, terminal settings after. `$0 "$@"` is the program and its
-/// arguments, so nothing needs quoting.
-const WRAPPER: &str = r#"echo "@@BEFORE"; stty -a; echo "@@RUN"; "$0" "$@"; echo "@@EXIT=$?"; stty -a; echo "@@DONE""#;
-
-// ---------------------------------------------------------------------------
-// The pty harness
-// ---------------------------------------------------------------------------
-
-/// Everything the program wrote so far.
-struct Output {
-    parser: vt100::Parser,
-    raw: Vec<u8>,
-    closed: bool,
-}
-
-impl Output {
-    fn screen(&self) -> String {
-        self.parser.screen().contents()
-    }
-
-    fn dump(&self) -> String {
-        let tail_from = self.raw.len().saturating_sub(1500);
-        format!(
-            "---- screen ({} bytes read, pty closed: {}) ----\n{}\n---- last raw output ----\n{}\n----",
-            self.raw.len(),
-            self.closed,
-            self.screen(),
-            String::from_utf8_lossy(&self.raw[tail_from..]).escape_debug()
-        )
-    }
-}
-
-type Shared = Arc<(Mutex<Output>, Condvar)>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Output> {
-    shared.0.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A process running in a pty of its own.
-struct Pty {
-    child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    shared: Shared,
-    // Kept open for the life of the test: closing it hangs the program up.
-    _master: Box<dyn MasterPty + Send>,
-}
-
-impl Pty {
-    /// Starts threadlab itself in the pty.
-    fn app(args: &[&str]) -> Self {
-        let mut cmd = CommandBuilder::new(BIN);
-        cmd.args(args);
-        Self::spawn(cmd)
-    }
-
-    /// Starts threadlab under `sh -c` (see [`WRAPPER`]).
-    fn wrapped(args: &[&str]) -> Self {
-        let mut cmd = CommandBuilder::new("sh");
-        cmd.arg("-c");
-        cmd.arg(WRAPPER);
-        cmd.arg(BIN);
-        cmd.args(args);
-        Self::spawn(cmd)
-    }
-
-    fn spawn(mut cmd: CommandBuilder) -> Self {
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("THREADLAB_LOG");
-        // Never the developer's own config: the tests expect the defaults.
-        cmd.env("XDG_CONFIG_HOME", "/nonexistent-threadlab-test-config");
-        cmd.cwd(std::env::temp_dir());
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
-        let child = pair.slave.spawn_command(cmd).expect("spawn in the pty");
-        // Only the child holds the slave side now: its exit closes the pty.
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let writer = pair.master.take_writer().expect("pty writer");
-        let rows = NonZeroU16::new(ROWS).expect("rows > 0");
-        let cols = NonZeroU16::new(COLS).expect("cols > 0");
-        let shared: Shared = Arc::new((
-            Mutex::new(Output {
-                parser: vt100::Parser::new(rows, cols, 0),
-                raw: Vec::new(),
-                closed: false,
-            }),
-            Condvar::new(),
-        ));
-        let pump = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("pty-reader".into())
-            .spawn(move || {
-                let mut buf = [0u8; 8192];
-                loop {
-                    let n = match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => 0,
-                        Ok(n) => n,
-                    };
-                    let mut out = lock(&pump);
-                    if n == 0 {
-                        out.closed = true;
-                        pump.1.notify_all();
-                        break;
-                    }
-                    out.parser.process(&buf[..n]);
-                    out.raw.extend_from_slice(&buf[..n]);
-                    pump.1.notify_all();
-                }
-            })
-            .expect("spawn the pty reader");
-        Self {
-            child,
-            writer,
-            shared,
-            _master: pair.master,
-        }
-    }
-
-    /// Types `bytes` into the terminal.
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("write to the pty");
-        self.writer.flush().expect("flush the pty");
-    }
-
-    fn screen(&self) -> String {
-        lock(&self.shared).screen()
-    }
-
-    fn raw(&self) -> Vec<u8> {
-        lock(&self.shared).raw.clone()
-    }
-
-    fn dump(&self) -> String {
-        lock(&self.shared).dump()
-    }
-
-    /// Waits until `ready` holds for the output, re-checking on every chunk
-    /// the program writes; fails with `what` and a dump after `timeout`.
-    fn wait_until(&self, what: &str, timeout: Duration, ready: impl Fn(&Output) -> bool) {
-        let deadline = Instant::now() + timeout;
-        let (mutex, condvar) = &*self.shared;
-        let mut out = mutex.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if ready(&out) {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let dump = out.dump();
-                drop(out);
-                panic!("timed out after {timeout:?} waiting for {what}\n{dump}");
-            }
-            // Woken by new output; the cap only bounds how late the deadline is noticed.
-            let wait = (deadline - now).min(Duration::from_millis(50));
-            out = condvar
-                .wait_timeout(out, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// Waits until the screen contains `text`.
-    fn wait_for(&self, text: &str, timeout: Duration) {
-        self.wait_until(&format!("{text:?} on screen"), timeout, |out| {
-            out.screen().contains(text)
-        });
-    }
-
-    /// Waits until the parsed screen satisfies `ready`.
-    fn wait_screen(&self, what: &str, timeout: Duration, ready: impl Fn(&str) -> bool) {
-        self.wait_until(what, timeout, |out| ready(&out.screen()));
-    }
-
-    /// Waits until the raw output contains `bytes`.
-    fn wait_raw(&self, bytes: &[u8], timeout: Duration) {
-        let what = format!("{:?} in the raw output", String::from_utf8_lossy(bytes));
-        self.wait_until(&what, timeout, |out| find(&out.raw, bytes).is_some());
-    }
-
-    /// Waits for the dashboard's first frame (raw mode and alt screen are on by then).
-    fn wait_dashboard(&self) {
-        self.wait_until("the dashboard", SHOW, |out| {
-            out.parser.screen().alternate_screen() && out.screen().contains(" Workers (")
-        });
-    }
-
-    /// Waits for the child process to exit; kills it and fails after `timeout`.
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return status,
-                Ok(None) => {}
-                Err(error) => panic!("waiting for the child: {error}\n{}", self.dump()),
-            }
-            if Instant::now() >= deadline {
-                let dump = self.dump();
-                self.kill_all();
-                panic!("the process did not exit within {timeout:?}\n{dump}");
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// For a [`Pty::wrapped`] run: waits for the shell to finish and returns
-    /// what it reported.
-    fn finish_wrapped(&mut self, timeout: Duration) -> Wrapped {
-        self.wait_raw(b"@@DONE", timeout);
-        let status = self.wait_exit(timeout);
-        assert!(
-            status.success(),
-            "the wrapper shell failed: {status:?}\n{}",
-            self.dump()
-        );
-        let raw = self.raw();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let section = |from: &str, to: &str| -> String {
-            let start = text.find(from).map(|i| i + from.len());
-            let end = text.rfind(to);
-            match (start, end) {
-                (Some(start), Some(end)) if start <= end => text[start..end].to_string(),
-                _ => panic!("no {from}…{to} section in the output\n{}", self.dump()),
-            }
-        };
-        let before = section("@@BEFORE", "@@RUN");
-        let after_exit = section("@@EXIT=", "@@DONE");
-        let digits: String = after_exit
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let code = digits
-            .parse()
-            .unwrap_or_else(|_| panic!("no exit code after @@EXIT=\n{}", self.dump()));
-        let after = after_exit[digits.len()..].to_string();
-        let (screen, alternate_screen, cursor_hidden) = {
-            let out = lock(&self.shared);
-            let parsed = out.parser.screen();
-            (
-                out.screen(),
-                parsed.alternate_screen(),
-                parsed.hide_cursor(),
-            )
-        };
-        Wrapped {
-            code,
-            stty_before: before,
-            stty_after: after,
-            raw,
-            screen,
-            alternate_screen,
-            cursor_hidden,
-        }
-    }
-
-    /// The pid of threadlab under the [`Pty::wrapped`] shell.
-    fn app_pid_under_shell(&self) -> u32 {
-        let shell = self.child.process_id().expect("the shell has a pid");
-        let deadline = Instant::now() + SHOW;
-        loop {
-            let children = children_of(shell);
-            if let Some(&pid) = children.iter().find(|&&pid| is_threadlab(pid)) {
-                return pid;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no threadlab process under the shell {shell} (children: {children:?})\n{}",
-                self.dump()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Kills the child and everything it started (a failed test must not leak processes).
-    fn kill_all(&mut self) {
-        if let Some(pid) = self.child.process_id() {
-            for descendant in descendants_of(pid) {
-                signal(descendant, "KILL");
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            self.kill_all();
-        }
-    }
-}
-
-/// What a [`Pty::wrapped`] run left behind.
-struct Wrapped {
-    /// threadlab's exit code, as the shell saw it.
-    code: i32,
-    /// `stty -a` before threadlab ran.
-    stty_before: String,
-    /// `stty -a` after threadlab exited.
-    stty_after: String,
-    /// Everything written to the terminal.
-    raw: Vec<u8>,
-    /// The screen at the end.
-    screen: String,
-    /// Whether the terminal was left on the alternate screen.
-    alternate_screen: bool,
-    /// Whether the terminal was left with the cursor hidden.
-    cursor_hidden: bool,
-}
-
-impl Wrapped {
-    fn describe(&self) -> String {
-        let tail_from = self.raw.len().saturating_sub(1500);
-        format!(
-            "exit code {}\n---- screen ----\n{}\n---- last raw output ----\n{}\n----",
-            self.code,
-            self.screen,
-            String::from_utf8_lossy(&self.raw[tail_from..]).escape_debug()
-        )
-    }
-
-    /// Asserts the terminal is as the program found it: main screen, cursor
-    /// shown, and the same terminal settings (cooked mode: icanon, echo…).
-    fn assert_terminal_restored(&self) {
-        let info = self.describe();
-        let raw = &self.raw;
-        let enter = rfind(raw, ENTER_ALT)
-            .unwrap_or_else(|| panic!("the program never entered the alternate screen\n{info}"));
-        let leave = rfind(raw, LEAVE_ALT)
-            .unwrap_or_else(|| panic!("the program never left the alternate screen\n{info}"));
-        assert!(
-            leave > enter,
-            "the last leave-alternate-screen comes before the last enter\n{info}"
-        );
-        let show = rfind(raw, SHOW_CURSOR)
-            .unwrap_or_else(|| panic!("the cursor was never shown again\n{info}"));
-        assert!(
-            show > enter,
-            "no show-cursor after entering the dashboard\n{info}"
-        );
-        if let Some(hide) = rfind(raw, HIDE_CURSOR) {
-            assert!(
-                show > hide,
-                "the last cursor hide is not followed by a show\n{info}"
-            );
-        }
-        assert!(
-            !self.alternate_screen,
-            "left on the alternate screen\n{info}"
-        );
-        assert!(!self.cursor_hidden, "left with the cursor hidden\n{info}");
-
-        let before = stty_flags(&self.stty_before);
-        let after = stty_flags(&self.stty_after);
-        for flag in ["icanon", "echo", "isig", "icrnl", "opost"] {
-            assert!(
-                before.contains(flag),
-                "test setup: the pty did not start with {flag} on: {}",
-                self.stty_before
-            );
-            assert!(
-                after.contains(flag) && !after.contains(&format!("-{flag}")),
-                "{flag} not restored after exit (raw mode left on?)\nstty after:{}\n{info}",
-                self.stty_after
-            );
-        }
-        assert_eq!(
-            squash(&self.stty_before),
-            squash(&self.stty_after),
-            "terminal settings differ before and after the run\n{info}"
-        );
-    }
-}
-
-/// The settings words of `stty -a` output (`icanon`, `-echo`, …).
-fn stty_flags(stty: &str) -> HashSet<String> {
-    stty.split(|c: char| c.is_whitespace() || c == ';')
-        .filter(|word| !word.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn squash(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
-}
-
-/// `(pid, ppid, comm)` of every process, from `/proc/*/stat`.
-fn processes() -> Vec<(u32, u32, String)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat =
-                std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
-                    .ok()?;
-            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
-            let open = stat.find('(')?;
-            let close = stat.rfind(')')?;
-            let comm = stat[open + 1..close].to_string();
-            let ppid = stat[close + 1..].split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid, comm))
-        })
-        .collect()
-}
-
-fn children_of(parent: u32) -> Vec<u32> {
-    processes()
-        .into_iter()
-        .filter(|&(_, ppid, _)| ppid == parent)
-        .map(|(pid, _, _)| pid)
-        .collect()
-}
-
-fn descendants_of(root: u32) -> Vec<u32> {
-    let mut by_parent: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (pid, ppid, _) in processes() {
-        by_parent.entry(ppid).or_default().push(pid);
-    }
-    let mut found = Vec::new();
-    let mut queue = VecDeque::from([root]);
-    while let Some(pid) = queue.pop_front() {
-        for &child in by_parent.get(&pid).into_iter().flatten() {
-            found.push(child);
-            queue.push_back(child);
-        }
-    }
-    found
-}
-
-fn is_threadlab(pid: u32) -> bool {
-    // comm is cut to 15 bytes; "threadlab" fits.
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim() == "threadlab")
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if let Err(error) = status {
-        eprintln!("kill -{name} {pid}: {error}");
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Reading the dashboard
-// ---------------------------------------------------------------------------
-
-/// One row of the workers table as drawn.
-#[derive(Debug)]
-struct WorkerLine {
-    id: u64,
-    kind: String,
-    /// State, progress, time and result columns.
-    rest: String,
-}
-
-/// The worker table's rows on `screen`: lines of the left pane reading
-/// `│ ID KIND …│`, with KIND one of the worker kinds.
-fn worker_lines(screen: &str) -> Vec<WorkerLine> {
-    screen
-        .lines()
-        .filter_map(|line| {
-            let inner = line.strip_prefix('│')?;
-            let inner = inner.split('│').next().unwrap_or(inner);
-            let mut words = inner.split_whitespace();
-            let id = words.next()?.parse().ok()?;
-            let kind = words.next()?;
-            if !["fetch", "file", "cpu", "sleep"].contains(&kind) {
-                return None;
-            }
-            let rest = inner.split_once(kind)?.1.trim().to_string();
-            Some(WorkerLine {
-                id,
-                kind: kind.to_string(),
-                rest,
-            })
-        })
-        .collect()
-}
-
-fn has_worker(screen: &str, kind: &str, state: &str) -> bool {
-    worker_lines(screen)
-        .iter()
-        .any(|row| row.kind == kind && row.rest.contains(state))
-}
-
-/// A count from the header line (`running 2 · done 0 · failed 0 · cancelled 1`).
-fn header_count(screen: &str, label: &str) -> Option<u64> {
-    let header = screen.lines().next()?;
-    if !header.contains("threadlab") {
-        return None;
-    }
-    let mut words = header.split_whitespace();
-    words.find(|word| *word == label)?;
-    words.next()?.parse().ok()
-}
+use common::pty::{
+    BIN, ENTER_ALT, EXIT, LEAVE_ALT, Pty, SHOW, Spec, find, has_worker, header_count, rfind,
+    signal, squash, worker_lines,
+};
 
 // ---------------------------------------------------------------------------
 // Tests in the pty
@@ -562,7 +31,7 @@ fn header_count(screen: &str, label: &str) -> Option<u64> {
 
 #[test]
 fn start_press_c_and_f_see_both_then_q_exits_0() {
-    let mut pty = Pty::app(&["--mode", "free"]);
+    let mut pty = Pty::app_args(&["--mode", "free"]);
     pty.wait_dashboard();
     pty.wait_for("No workers yet", SHOW);
     pty.send(b"c");
@@ -596,7 +65,7 @@ fn q_restores_screen_cursor_and_cooked_mode() {
     pty.send(b"q");
     let run = pty.finish_wrapped(EXIT);
     assert_eq!(run.code, 0, "q should exit 0\n{}", run.describe());
-    run.assert_terminal_restored();
+    run.assert_terminal_restored_except_mouse();
 }
 
 #[test]
@@ -610,7 +79,7 @@ fn ctrl_c_quits_with_0_and_restores_terminal() {
     pty.send(b"\x03");
     let run = pty.finish_wrapped(EXIT);
     assert_eq!(run.code, 0, "Ctrl-C should exit 0\n{}", run.describe());
-    run.assert_terminal_restored();
+    run.assert_terminal_restored_except_mouse();
 }
 
 #[test]
@@ -630,7 +99,7 @@ fn sigterm_quits_and_restores_terminal() {
         "unexpected exit code after SIGTERM\n{}",
         run.describe()
     );
-    run.assert_terminal_restored();
+    run.assert_terminal_restored_except_mouse();
 }
 
 #[test]
@@ -645,7 +114,7 @@ fn ui_panic_restores_terminal_before_the_message() {
         "a UI panic must not exit 0\n{}",
         run.describe()
     );
-    run.assert_terminal_restored();
+    run.assert_terminal_restored_except_mouse();
     let message: &[u8] = b"fault injection: UI thread panic requested";
     let at = find(&run.raw, message)
         .unwrap_or_else(|| panic!("the panic message is not in the output\n{}", run.describe()));
@@ -665,7 +134,7 @@ fn ui_panic_restores_terminal_before_the_message() {
 
 #[test]
 fn worker_panic_shows_failed_worker_and_app_lives_on() {
-    let mut pty = Pty::app(&["--fault", "worker-panic", "--cpu-steps", "20000000"]);
+    let mut pty = Pty::app_args(&["--fault", "worker-panic", "--cpu-steps", "20000000"]);
     pty.wait_dashboard();
     pty.send(b"c");
     pty.wait_screen("a cpu row", SHOW, |screen| has_worker(screen, "cpu", ""));
@@ -699,7 +168,7 @@ fn worker_panic_shows_failed_worker_and_app_lives_on() {
 
 #[test]
 fn cancel_selected_then_cancel_all() {
-    let mut pty = Pty::app(&[]);
+    let mut pty = Pty::app_args(&[]);
     pty.wait_dashboard();
     pty.send(b"s");
     pty.wait_screen("a running sleep row", SHOW, |screen| {
@@ -740,7 +209,7 @@ fn cancel_selected_then_cancel_all() {
 
 #[test]
 fn help_overlay_lists_keys_and_esc_closes_it() {
-    let mut pty = Pty::app(&[]);
+    let mut pty = Pty::app_args(&[]);
     pty.wait_dashboard();
     pty.wait_for("No workers yet", SHOW);
     assert!(!pty.screen().contains("Help · keys"), "{}", pty.dump());
@@ -873,7 +342,7 @@ fn cpu_rows(screen: &str) -> usize {
 /// `badge` says the UI is under the GIL, presses `j` a dozen times, and
 /// waits for a `ui` lane in the timeline with a non-zero wait share.
 fn ui_lane_waits_under_the_gil(badge: &str, badge_shown: impl Fn(&str) -> bool) {
-    let mut pty = Pty::app(&["--mode", "gil", "--cpu-steps", "100000000000"]);
+    let mut pty = Pty::app_args(&["--mode", "gil", "--cpu-steps", "100000000000"]);
     pty.wait_dashboard();
     pty.send(b"c");
     pty.send(b"c");
@@ -922,7 +391,7 @@ const EXPERIMENT: Duration = Duration::from_secs(60);
 
 #[test]
 fn experiment_picker_runs_and_charts() {
-    let mut pty = Pty::app(&[]);
+    let mut pty = Pty::app_args(&[]);
     pty.wait_dashboard();
     pty.send(b"e");
     pty.wait_screen("the experiment picker", SHOW, |screen| {
@@ -973,7 +442,7 @@ fn write_config(dir: &Path, text: &str) -> String {
 fn a_key_remapped_in_the_config_spawns_the_worker_and_the_old_key_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), "[keys]\ncpu = \"z\"\n");
-    let mut pty = Pty::app(&["--config", &config]);
+    let mut pty = Pty::app_args(&["--config", &config]);
     pty.wait_dashboard();
     // The footer shows the key in force.
     pty.wait_screen("the footer showing z for cpu", SHOW, |screen| {
@@ -1014,14 +483,13 @@ fn colour_codes(raw: &[u8]) -> Vec<String> {
 }
 
 fn run_with_colour_env(no_color: bool) -> Vec<u8> {
-    let mut cmd = CommandBuilder::new(BIN);
-    cmd.args(["--mode", "gil"]);
-    if no_color {
-        cmd.env("NO_COLOR", "1");
+    let spec = Spec::new(&["--mode", "gil"]);
+    let spec = if no_color {
+        spec.env("NO_COLOR", "1")
     } else {
-        cmd.env_remove("NO_COLOR");
-    }
-    let mut pty = Pty::spawn(cmd);
+        spec.env_remove("NO_COLOR")
+    };
+    let mut pty = Pty::start(spec);
     pty.wait_dashboard();
     pty.send(b"cs");
     pty.wait_screen("a cpu row holding or waiting for the GIL", SHOW, |screen| {

@@ -5,243 +5,28 @@
 //! Nothing waits with a fixed sleep: every wait is a `recv` on a pool channel
 //! with a deadline, so a hang fails the test instead of stalling it. Cancel
 //! latencies are printed (`cargo test --test workers -- --nocapture`).
+//!
+//! The [`Lab`] harness is in `tests/common/lab.rs`, shared with `tests/faults.rs`.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+mod common;
+
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, select};
-use tempfile::TempDir;
-use threadlab::gil::{Gil, GilEvent, Mode, SwitchInterval, ThreadTag, Transition};
-use threadlab::server::Server;
-use threadlab::session::{Session, SessionOptions};
-use threadlab::work::{
-    ConsoleSide, FetchTarget, Pool, PoolReceivers, WorkSettings, WorkerEvent, WorkerId, WorkerKind,
+use common::heavy;
+use common::lab::{
+    HANG, HUGE_STEPS, Lab, SLOW_BYTES, assert_within_promise, entry_paths, failed_message,
+    last_lane,
 };
-
-/// Upper bound for anything that should happen "soon": only a hang gets here.
-const HANG: Duration = Duration::from_secs(20);
-
-/// The product's promise: a cancelled worker stops within 100 ms.
-const CANCEL_PROMISE: Duration = Duration::from_millis(100);
+use threadlab::gil::{Mode, SwitchInterval, Transition};
+use threadlab::session::{Session, SessionOptions};
+use threadlab::work::{ConsoleSide, FetchTarget, WorkerEvent, WorkerId, WorkerKind};
 
 /// A file size no test ever finishes writing: cancels always land mid-write.
 const HUGE_FILE: u64 = 512 << 20;
-
-/// Steps no test ever finishes.
-const HUGE_STEPS: u64 = u64::MAX / 2;
-
-/// A download that streams slowly (1 MB/s) for far longer than any test.
-const SLOW_BYTES: &str = "/bytes/100000000?rate=1000000";
-
-/// Tests that run CPU hogs or measure latency take turns, so that on a small
-/// machine they do not steal each other's cores and distort the numbers.
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// One pool wired to its own server and temp work dir. Field order is drop
-/// order: the pool (and its workers) goes first, then the server, then the dir.
-struct Lab {
-    pool: Pool,
-    rx: PoolReceivers,
-    /// Lifecycle events read while waiting for something else.
-    stash: RefCell<VecDeque<WorkerEvent>>,
-    _server: Server,
-    dir: TempDir,
-}
-
-impl Lab {
-    /// A lab whose fetch workers download `path` from the embedded server.
-    fn new(path: &str, mode: Mode, tweak: impl FnOnce(&mut WorkSettings)) -> Self {
-        let server = Server::start_loopback().expect("embedded server starts");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let fetch = FetchTarget::parse(&server.url(path)).expect("server URL parses");
-        let mut settings = WorkSettings::new(fetch, dir.path().to_path_buf());
-        settings.file_bytes = 256 << 10;
-        settings.cpu_steps = 200_000;
-        settings.seed_sleep = Duration::from_millis(20);
-        settings.read_timeout = Duration::from_secs(10);
-        tweak(&mut settings);
-        let (pool, rx) = Pool::new(settings, Gil::new(mode, SwitchInterval::DEFAULT));
-        Self {
-            pool,
-            rx,
-            stash: RefCell::default(),
-            _server: server,
-            dir,
-        }
-    }
-
-    fn gil(&self) -> &Gil {
-        self.pool.gil()
-    }
-
-    fn spawn(&mut self, kind: WorkerKind) -> WorkerId {
-        self.pool
-            .spawn(kind)
-            .unwrap_or_else(|e| panic!("spawn {kind}: {e}"))
-    }
-
-    /// The next lifecycle event (stashed ones first), or panic at `deadline`.
-    fn next_lifecycle(&self, deadline: Instant, waiting_for: &str) -> WorkerEvent {
-        if let Some(event) = self.stash.borrow_mut().pop_front() {
-            return event;
-        }
-        match self.rx.lifecycle.recv_deadline(deadline) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {waiting_for}"),
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("lifecycle channel closed while waiting for {waiting_for}")
-            }
-        }
-    }
-
-    /// Every lifecycle event of worker `id` up to and including its terminal
-    /// one. Other workers' events are dropped.
-    fn until_terminal(&self, id: WorkerId) -> (Vec<WorkerEvent>, WorkerEvent) {
-        let deadline = Instant::now() + HANG;
-        let mut seen = Vec::new();
-        loop {
-            let event = self.next_lifecycle(deadline, &format!("worker {id} to end"));
-            if event.id() != id {
-                continue;
-            }
-            if event.is_terminal() {
-                return (seen, event);
-            }
-            seen.push(event);
-        }
-    }
-
-    /// Waits for a `Started` of worker `id` (keeps its other events stashed).
-    fn wait_started(&self, id: WorkerId) -> ThreadTag {
-        let deadline = Instant::now() + HANG;
-        let mut keep = Vec::new();
-        let tag = loop {
-            let event = self.next_lifecycle(deadline, &format!("worker {id} to start"));
-            match event {
-                WorkerEvent::Started {
-                    id: got, thread, ..
-                } if got == id => break thread,
-                other if other.id() == id && other.is_terminal() => {
-                    panic!("worker {id} ended before it started: {other:?}")
-                }
-                other => keep.push(other),
-            }
-        };
-        let mut stash = self.stash.borrow_mut();
-        for event in keep.into_iter().rev() {
-            stash.push_front(event);
-        }
-        tag
-    }
-
-    /// Waits for a progress report of worker `id` with `done >= min_done`,
-    /// failing at once if the worker ends first.
-    fn wait_progress(&self, id: WorkerId, min_done: u64) -> u64 {
-        let deadline = Instant::now() + HANG;
-        loop {
-            if let Some(end) = self
-                .stash
-                .borrow()
-                .iter()
-                .find(|e| e.id() == id && e.is_terminal())
-            {
-                panic!("worker {id} ended before reaching {min_done}: {end:?}");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            select! {
-                recv(self.rx.progress) -> msg => match msg.expect("progress channel open") {
-                    WorkerEvent::Progress { id: got, done, .. } if got == id && done >= min_done => {
-                        return done;
-                    }
-                    _ => {}
-                },
-                recv(self.rx.lifecycle) -> msg => {
-                    self.stash.borrow_mut().push_back(msg.expect("lifecycle channel open"));
-                }
-                default(left) => panic!("timed out waiting for worker {id} to reach {min_done}"),
-            }
-        }
-    }
-
-    /// Waits for worker `id`'s first console line.
-    fn wait_console(&self, id: WorkerId) -> String {
-        let deadline = Instant::now() + HANG;
-        let mut keep = Vec::new();
-        let text = loop {
-            let event = self.next_lifecycle(deadline, &format!("worker {id} to print"));
-            match event {
-                WorkerEvent::Console { id: got, text, .. } if got == id => break text,
-                other if other.id() == id && other.is_terminal() => {
-                    panic!("worker {id} ended before printing: {other:?}")
-                }
-                other => keep.push(other),
-            }
-        };
-        self.stash.borrow_mut().extend(keep);
-        text
-    }
-
-    /// Cancels worker `id` and returns how long its `Cancelled` event took to
-    /// arrive, measured from the cancel call to its receipt.
-    fn cancel_and_time(&mut self, id: WorkerId) -> Duration {
-        let start = Instant::now();
-        assert!(self.pool.cancel(id), "worker {id} is live");
-        let (_, end) = self.until_terminal(id);
-        let took = start.elapsed();
-        assert!(
-            matches!(end, WorkerEvent::Cancelled { .. }),
-            "worker {id} should end cancelled, got {end:?}"
-        );
-        self.pool.reap(id);
-        took
-    }
-
-    /// Runs one worker of `kind` to its end and returns its events and end.
-    fn run_one(&mut self, kind: WorkerKind) -> (WorkerId, Vec<WorkerEvent>, WorkerEvent) {
-        let id = self.spawn(kind);
-        let (events, end) = self.until_terminal(id);
-        self.pool.reap(id);
-        (id, events, end)
-    }
-
-    fn workdir_entries(&self) -> Vec<PathBuf> {
-        entries(self.dir.path())
-    }
-}
-
-fn entries(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("dir entry").path())
-        .collect()
-}
-
-fn failed_message(end: &WorkerEvent) -> &str {
-    match end {
-        WorkerEvent::Failed { message, .. } => message,
-        other => panic!("expected Failed, got {other:?}"),
-    }
-}
-
-fn assert_within_promise(what: &str, took: Duration) {
-    eprintln!(
-        "cancel latency [{what}]: {:.3} ms",
-        took.as_secs_f64() * 1e3
-    );
-    assert!(
-        took < CANCEL_PROMISE,
-        "{what}: Cancelled arrived {took:?} after cancel (promise: {CANCEL_PROMISE:?})"
-    );
-}
 
 // ---------------------------------------------------------------------------
 // Fetch
@@ -403,7 +188,7 @@ fn file_worker_cancelled_mid_write_leaves_nothing_behind() {
     // block actually written, so the `.part` file is there.
     let done = lab.wait_progress(id, 1);
     assert!(done < HUGE_FILE, "still writing");
-    let part = lab.dir.path().join(format!("file-{id}.part"));
+    let part = lab.work().join(format!("file-{id}.part"));
     assert!(part.exists(), "{} exists mid-write", part.display());
     let took = lab.cancel_and_time(id);
     eprintln!("file cancelled after {done} bytes, in {took:?}");
@@ -456,15 +241,6 @@ fn cancel_latency_file_mid_write() {
     let took = lab.cancel_and_time(id);
     assert_within_promise("file mid-write", took);
     assert_eq!(lab.workdir_entries(), Vec::<PathBuf>::new());
-}
-
-/// The last lane (marks skipped) of `tag` in `events`, with its time.
-fn last_lane(events: &[GilEvent], tag: ThreadTag) -> Option<(Transition, u64)> {
-    events
-        .iter()
-        .rev()
-        .find(|e| e.thread == tag && !e.what.is_mark())
-        .map(|e| (e.what, e.at_us))
 }
 
 #[test]
@@ -548,7 +324,7 @@ fn cancel_latency_fetch_waiting_for_headers() {
     // Wait for the request to be in flight: the server has answered nothing
     // yet, so the only sign is the GIL lane turning to I/O.
     let tag = lab.wait_started(id);
-    wait_for_lane(&lab, tag, Transition::Io);
+    lab.wait_for_lane(tag, Transition::Io);
     let took = lab.cancel_and_time(id);
     assert_within_promise("fetch waiting for headers", took);
 }
@@ -566,25 +342,6 @@ fn cancel_latency_fetch_stalled_body() {
     lab.wait_progress(id, 0);
     let took = lab.cancel_and_time(id);
     assert_within_promise("fetch stalled body", took);
-}
-
-/// Waits until thread `tag`'s current lane is `lane`, ticking on the progress
-/// channel (with a short timeout as the only tick when nothing reports).
-fn wait_for_lane(lab: &Lab, tag: ThreadTag, lane: Transition) {
-    let deadline = Instant::now() + HANG;
-    let mut timeline = Vec::new();
-    let mut seq = 0;
-    loop {
-        seq = lab.gil().timeline().read_since(seq, &mut timeline);
-        if last_lane(&timeline, tag).map(|(what, _)| what) == Some(lane) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "thread {tag} never reached {lane:?}"
-        );
-        let _ = lab.rx.progress.recv_timeout(Duration::from_millis(5));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -745,7 +502,7 @@ fn session_uses_a_given_workdir_and_leaves_it_clean() {
     assert!(matches!(end, WorkerEvent::Finished { .. }), "{end:?}");
     assert_eq!(session.shutdown(Duration::from_secs(1)), 0);
     assert!(dir.path().is_dir(), "a given workdir is never removed");
-    assert_eq!(entries(dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(entry_paths(dir.path()), Vec::<PathBuf>::new());
 }
 
 #[test]

@@ -8,12 +8,14 @@
 //! --benches`, `--all-targets`) they print one line and exit, so tests never
 //! run the slow pty scenarios.
 //!
-//! The pty harness differs from `tests/pty.rs` in one way that matters for
-//! timing: the reader thread itself evaluates the awaited condition after
-//! every chunk it feeds to the `vt100` parser and stamps the instant it first
-//! holds, so a measured latency ends when the bytes that make the change
-//! visible have been read and parsed — not when a waiting thread happens to
-//! be scheduled.
+//! The pty harness is not the tests' one (`tests/common/pty.rs`), because
+//! it differs in one way that matters for timing: the reader thread itself
+//! evaluates the awaited condition after every chunk it feeds to the `vt100`
+//! parser and stamps the instant it first holds, so a measured latency ends
+//! when the bytes that make the change visible have been read and parsed —
+//! not when a waiting thread happens to be scheduled. For the same reason
+//! the reader runs before the child is spawned (start-up is timed from the
+//! spawn) and keeps no copy of the raw output (a long run writes a lot).
 
 // Each bench binary uses its own subset of these helpers.
 #![allow(dead_code)]

@@ -1,0 +1,40 @@
+//! Test harnesses shared by the integration tests: [`pty`] runs the real
+//! binary in a pseudo-terminal (`tests/pty.rs`, `tests/pty_faults.rs`),
+//! [`lab`] drives the worker engine against its own server and work dir
+//! (`tests/workers.rs`, `tests/faults.rs`). Each test crate declares
+//! `mod common;` and uses what it needs.
+
+// Each test crate uses its own subset of the harness.
+#![allow(dead_code)]
+
+pub mod lab;
+pub mod pty;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Tests that load the machine (CPU hogs, hundreds of threads or sockets,
+/// floods of keys) or measure latency take turns within a test binary, so
+/// that on a small machine they do not distort each other's numbers.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+/// Takes the turn of a heavy test; held until the guard drops.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The names of a directory's entries, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
