@@ -410,10 +410,6 @@ fn quit_under_load_of_500_workers_under_the_gil_is_prompt() {
 }
 
 #[test]
-#[ignore = "needs: the UI and input threads to keep the CPU under oversubscription, e.g. src/work/\
-            pool.rs lowering each worker thread's priority (setpriority(PRIO_PROCESS, gettid, 10) \
-            or SCHED_BATCH) and src/ui/mod.rs acting on q/Ctrl-C in the input thread (cancel_all \
-            at once); on 2 cores q to exit takes 1.3-9 s in a debug build today (0.3-0.6 s release)"]
 fn quit_under_load_of_500_free_workers_is_prompt() {
     let _turn = heavy();
     let took = quit_under_load("free");
