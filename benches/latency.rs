@@ -14,7 +14,7 @@
 //! | name | what runs |
 //! |---|---|
 //! | `idle` | nothing |
-//! | `free64` | 64 mixed workers, `free`: 16 each of fetch (a 1 GB body at 1 MB/s from a `threadlab serve` child), file (`--file-mib 4096`), cpu (`--cpu-steps 1e11`), sleep |
+//! | `free64` | 64 mixed workers, `free`: 16 each of fetch (a 1 GB body at 1 MB/s from the dashboard's embedded server, `--serve-path`), file (`--file-mib 4096`), cpu (`--cpu-steps 1e11`), sleep |
 //! | `gil64` | the same in `--mode gil` |
 //! | `cpu64` | 64 cpu workers, `free`: 64 CPU-bound threads on 2 cores |
 //! | `flood` | 256 fetch workers, `free`, each reading 1 MB/s in 8 KiB chunks: ~30,000 progress events/s for the UI to apply, with little CPU |
@@ -47,7 +47,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Jitter, Pty, Serve, Summary, median, ms};
+use common::{Jitter, Pty, Summary, median, ms};
 
 /// A download that outlives any run: 1 GB at 1 MB/s.
 const SLOW: &str = "/bytes/1000000000?rate=1000000";
@@ -73,7 +73,7 @@ struct Scenario {
     mode: &'static str,
     /// Keys that start the workers, and how many workers that makes.
     spawn: String,
-    /// Path and query of the `threadlab serve` URL fetch workers download.
+    /// Path and query on the embedded server that fetch workers download.
     fetch: &'static str,
     workers: u64,
     /// Press `u` (UI under the GIL) once the workers run.
@@ -97,7 +97,7 @@ struct Run {
     input_wait_us: Option<f64>,
     /// Cores used by other processes on the machine meanwhile.
     foreign: f64,
-    /// Cores used by the dashboard, the `serve` child and this bench.
+    /// Cores used by the dashboard (with its embedded server) and this bench.
     ours: f64,
 }
 
@@ -287,8 +287,10 @@ fn renice_workers(pid: u32) {
     }
 }
 
-fn run_once(bin: &Path, serve: &Serve, scenario: &Scenario) -> Run {
-    let url = serve.url(scenario.fetch);
+fn run_once(bin: &Path, scenario: &Scenario) -> Run {
+    // Fetches go to the dashboard's own embedded server, as by default: its
+    // connection threads run at the workers' priority, inside the
+    // dashboard's process (and scheduler group).
     let args = [
         "--mode",
         scenario.mode,
@@ -296,8 +298,8 @@ fn run_once(bin: &Path, serve: &Serve, scenario: &Scenario) -> Run {
         "100000000000",
         "--file-mib",
         "4096",
-        "--url",
-        &url,
+        "--serve-path",
+        scenario.fetch,
     ];
     let mut pty = Pty::dashboard(bin, &args);
     if scenario.workers > 0 {
@@ -331,7 +333,7 @@ fn run_once(bin: &Path, serve: &Serve, scenario: &Scenario) -> Run {
     } else {
         Duration::from_secs(10)
     };
-    let interference = common::Interference::start(&[pty.pid(), serve.pid()]);
+    let interference = common::Interference::start(&[pty.pid()]);
     let ui_before = common::sched_stats(pty.pid(), "threadlab");
     let input_before = common::sched_stats(pty.pid(), "input");
     let mut jitter = Jitter::new();
@@ -396,7 +398,6 @@ fn main() {
         common::COLS,
         common::ROWS
     );
-    let serve = Serve::start(&bin);
     let started = Instant::now();
     for scenario in scenarios(common::runs(3)) {
         if !common::wanted(&filters, scenario.name) {
@@ -406,7 +407,7 @@ fn main() {
         let mut p99s = Vec::new();
         for run_no in 1..=scenario.runs {
             common::wait_quiet(Duration::from_secs(120));
-            let mut run = run_once(&bin, &serve, &scenario);
+            let mut run = run_once(&bin, &scenario);
             for _ in 0..2 {
                 if run.foreign <= common::DISTURBED_CORES {
                     break;
@@ -416,7 +417,7 @@ fn main() {
                     scenario.name, run.foreign
                 );
                 common::wait_quiet(Duration::from_secs(120));
-                run = run_once(&bin, &serve, &scenario);
+                run = run_once(&bin, &scenario);
             }
             let l = run.latency;
             println!(

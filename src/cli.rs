@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Fetch this http(s) URL instead of the embedded loopback server.
     #[arg(long, value_name = "URL", value_parser = parse_url)]
     pub url: Option<FetchTarget>,
+    /// Fetch this path from the embedded loopback server instead of its
+    /// default /bytes/8388608?rate=4194304 (8 MiB at 4 MiB/s), e.g.
+    /// /bytes/1000000000?rate=1000000 (endpoints: see the README).
+    #[arg(long, value_name = "PATH", value_parser = parse_serve_path, conflicts_with = "url")]
+    pub serve_path: Option<String>,
     /// Write file workers' files in this existing directory (default: a fresh
     /// temp dir, removed at exit).
     #[arg(long, value_name = "DIR")]
@@ -160,6 +165,20 @@ fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
 
 fn parse_url(s: &str) -> Result<FetchTarget, String> {
     FetchTarget::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_serve_path(s: &str) -> Result<String, String> {
+    let valid = s.starts_with('/')
+        && !s.chars().any(char::is_whitespace)
+        && FetchTarget::parse(&format!("http://127.0.0.1{s}")).is_ok();
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a path on the embedded server; expected one starting with /, \
+             e.g. /bytes/1000000?rate=100000"
+        ))
+    }
 }
 
 fn parse_theme(s: &str) -> Result<ThemeName, String> {

@@ -90,6 +90,7 @@ fn run_dashboard(args: &RunArgs) -> ExitCode {
         mode: args.mode.unwrap_or(config.mode),
         interval: args.interval.unwrap_or(config.interval),
         url: args.url.clone(),
+        serve_path: args.serve_path.clone(),
         workdir: args.workdir.clone(),
         file_bytes: Some(args.file_mib.unwrap_or(config.file_mib) << 20),
         cpu_steps: Some(args.cpu_steps.unwrap_or(config.cpu_steps)),

@@ -22,6 +22,9 @@ pub struct SessionOptions {
     pub interval: SwitchInterval,
     /// Fetch this URL instead of the embedded server.
     pub url: Option<FetchTarget>,
+    /// Fetch this path from the embedded server instead of
+    /// [`DEFAULT_FETCH_PATH`] (ignored when `url` is set).
+    pub serve_path: Option<String>,
     /// Write files here instead of a fresh temp dir.
     pub workdir: Option<PathBuf>,
     /// File worker size in bytes (default 32 MiB).
@@ -55,6 +58,9 @@ pub enum SessionError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The path for the embedded server does not make a valid URL.
+    #[error("--serve-path: {0}")]
+    ServePath(crate::work::BadUrl),
     /// No temp directory could be made.
     #[error("cannot create a temporary work directory: {0}")]
     TempDir(std::io::Error),
@@ -140,8 +146,10 @@ impl Session {
         )?;
         let fetch = match &options.url {
             Some(target) => target.clone(),
-            None => FetchTarget::parse(&server.url(DEFAULT_FETCH_PATH))
-                .expect("the embedded server's URL is a valid http URL"),
+            None => {
+                let path = options.serve_path.as_deref().unwrap_or(DEFAULT_FETCH_PATH);
+                FetchTarget::parse(&server.url(path)).map_err(SessionError::ServePath)?
+            }
         };
         let mut settings = WorkSettings::new(fetch, workdir.path().to_path_buf());
         if let Some(bytes) = options.file_bytes {

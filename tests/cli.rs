@@ -476,6 +476,18 @@ fn negative_dashboard_interval_names_the_flag_and_range() {
 }
 
 #[test]
+fn a_serve_path_without_a_leading_slash_is_a_usage_error() {
+    assert_usage_error(
+        &["--serve-path", "bytes/10"],
+        &["--serve-path", "bytes/10", "/"],
+    );
+    assert_usage_error(
+        &["--serve-path", "/bytes/10", "--url", "http://127.0.0.1:1/"],
+        &["--serve-path", "--url"],
+    );
+}
+
+#[test]
 fn zero_fps_is_a_usage_error() {
     assert_usage_error(&["--fps", "0"], &["--fps", "240"]);
 }

@@ -527,6 +527,22 @@ fn default_session_removes_its_temp_workdir() {
     assert!(!workdir.exists(), "{} removed", workdir.display());
 }
 
+#[test]
+fn session_fetches_a_chosen_path_from_its_embedded_server() {
+    let options = SessionOptions {
+        serve_path: Some("/bytes/4321?chunk=1000".into()),
+        ..Default::default()
+    };
+    let mut session = Session::start(&options).expect("session starts");
+    let id = session.pool.spawn(WorkerKind::Fetch).expect("spawn fetch");
+    let end = wait_end(&session, id);
+    assert!(
+        matches!(end, WorkerEvent::Finished { done: 4321, .. }),
+        "{end:?}"
+    );
+    assert_eq!(session.shutdown(Duration::from_secs(1)), 0);
+}
+
 fn wait_event(session: &Session, mut want: impl FnMut(&WorkerEvent) -> bool) -> WorkerEvent {
     let deadline = Instant::now() + HANG;
     loop {

@@ -27,6 +27,10 @@ use crate::work::WorkerEvent;
 
 use app::{App, AppEvent, Command};
 
+/// The longest a run of key frames may put off applying progress and GIL
+/// events (so a held-down key never freezes the workers' display).
+const CATCH_UP: Duration = Duration::from_millis(50);
+
 /// How long each measurement of an experiment started from the dashboard runs.
 const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
 
@@ -175,6 +179,7 @@ fn event_loop(
     let mut keys_waiting: Vec<Instant> = Vec::new();
     let mut log_seq = 0u64;
     let mut log_lines: Vec<String> = Vec::new();
+    let mut last_catch_up = Instant::now();
     // The UI thread's own membership in the GIL, used only while "UI under
     // the GIL" is on: then it must hold the GIL to handle events and draw,
     // and releases it only while it waits, as a Python UI would.
@@ -212,11 +217,17 @@ fn event_loop(
         for msg in input.try_iter().take(1024) {
             on_input(app, session, msg, &mut keys_waiting, options)?;
         }
+        // A key's frame goes out first: background updates (progress, the
+        // GIL timeline) wait for the next frame, a frame gap later, unless
+        // keys have kept them waiting for longer than `CATCH_UP`.
+        let catch_up = keys_waiting.is_empty() || Instant::now() >= last_catch_up + CATCH_UP;
         for event in lifecycle.try_iter().take(65_536) {
             on_worker(app, session, event);
         }
-        for event in progress.try_iter().take(65_536) {
-            on_worker(app, session, event);
+        if catch_up {
+            for event in progress.try_iter().take(65_536) {
+                on_worker(app, session, event);
+            }
         }
         for event in lab.try_iter() {
             app.apply(AppEvent::Lab(event));
@@ -231,16 +242,19 @@ fn event_loop(
         let now = Instant::now();
         let animate = app.live() > 0;
         if !keys_waiting.is_empty() || ((app.dirty || animate) && now >= next_frame) {
-            gil_events.clear();
-            if let Some(next) = session
-                .gil
-                .timeline()
-                .try_read_since(gil_seq, &mut gil_events)
-            {
-                gil_seq = next;
-            }
-            if !gil_events.is_empty() {
-                app.apply(AppEvent::Gil(std::mem::take(&mut gil_events)));
+            if catch_up {
+                last_catch_up = now;
+                gil_events.clear();
+                if let Some(next) = session
+                    .gil
+                    .timeline()
+                    .try_read_since(gil_seq, &mut gil_events)
+                {
+                    gil_seq = next;
+                }
+                if !gil_events.is_empty() {
+                    app.apply(AppEvent::Gil(std::mem::take(&mut gil_events)));
+                }
             }
             app.set_gil_now(session.gil.now_us());
             log_lines.clear();

@@ -16,7 +16,7 @@ mod report;
 mod seed;
 
 pub use cpu::{STEPS_PER_REPORT, cpu_step};
-pub use fetch::{FetchTarget, HttpClient};
+pub use fetch::{BadUrl, FetchTarget, HttpClient, LocalFirstResolver};
 pub use pool::{Pool, PoolReceivers, SpawnError};
 pub use report::Reporter;
 
