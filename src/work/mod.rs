@@ -254,22 +254,29 @@ impl WorkSettings {
     }
 }
 
-/// Lowers the calling thread's scheduling priority by `nice` steps (0: no
-/// change), as `nice(1)` would for a process, clamped at 19.
+/// Runs the calling thread `nice` steps below the process's main (UI)
+/// thread, as `nice(1)` would for a process, clamped at 19 (0: no change).
 ///
 /// On Linux the nice value belongs to each thread, and
 /// `setpriority(PRIO_PROCESS, 0, …)` sets the calling thread's. Workers call
 /// this first so that with more runnable workers than cores the UI and input
 /// threads still get the CPU at once: a wakeup of a nice-0 thread preempts
 /// a nice-10 one, where among equals it would wait for a time slice to end.
-/// Lowering a priority needs no privilege; a failure is logged and ignored.
+/// The level is counted from the main thread, not from the caller, so a
+/// thread started by a worker (the seed demo's second thread, the HTTP
+/// runtime's helpers) lands at the same level, not lower still. Lowering a
+/// priority needs no privilege; a failure is logged and ignored.
 pub fn lower_priority(nice: u8) {
+    use rustix::process::{getpid, getpriority_process, setpriority_process};
     if nice == 0 {
         return;
     }
-    let current = rustix::process::getpriority_process(None).unwrap_or(0);
-    let target = (current + i32::from(nice)).min(19);
-    if let Err(error) = rustix::process::setpriority_process(None, target) {
+    let base = getpriority_process(Some(getpid())).unwrap_or(0);
+    let target = (base + i32::from(nice)).min(19);
+    if getpriority_process(None).is_ok_and(|current| current >= target) {
+        return;
+    }
+    if let Err(error) = setpriority_process(None, target) {
         tracing::debug!(%error, target, "cannot lower a thread's priority");
     }
 }
@@ -321,4 +328,34 @@ pub fn human_bytes(bytes: u64) -> String {
 /// The first four bytes of a digest in hex, enough to tell two apart by eye.
 pub fn short_hex(digest: &[u8]) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lower_priority;
+    use rustix::process::{getpid, getpriority_process};
+
+    #[test]
+    fn workers_and_their_helpers_run_the_same_steps_below_the_main_thread() {
+        let base = getpriority_process(Some(getpid())).expect("main thread's nice");
+        let (worker, helper) = std::thread::spawn(|| {
+            lower_priority(3);
+            let worker = getpriority_process(None).expect("worker's nice");
+            let helper = std::thread::spawn(|| {
+                // Inherits the worker's level; must not drop 3 more.
+                lower_priority(3);
+                getpriority_process(None).expect("helper's nice")
+            })
+            .join()
+            .expect("helper thread");
+            (worker, helper)
+        })
+        .join()
+        .expect("worker thread");
+        let want = (base + 3).min(19);
+        assert_eq!(worker, want);
+        assert_eq!(helper, want);
+        // The calling thread is untouched.
+        assert_eq!(getpriority_process(None).expect("own nice"), base);
+    }
 }

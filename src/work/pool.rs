@@ -76,6 +76,9 @@ pub struct Pool {
     progress_tx: Sender<WorkerEvent>,
     lifecycle_tx: Sender<WorkerEvent>,
     running: HashMap<WorkerId, Running>,
+    /// Threads whose worker has reported its end but which had not returned
+    /// yet when reaped: joined once finished, never waited for by `reap`.
+    exiting: Vec<(WorkerId, JoinHandle<()>)>,
     live: Arc<LiveCount>,
     next_id: WorkerId,
     /// Built on a background thread at start-up (TLS setup takes tens of
@@ -106,6 +109,7 @@ impl Pool {
             progress_tx,
             lifecycle_tx,
             running: HashMap::new(),
+            exiting: Vec::new(),
             live: Arc::default(),
             next_id: 1,
             http,
@@ -240,12 +244,21 @@ impl Pool {
         self.running.len()
     }
 
-    /// Joins a worker whose terminal event was received (frees its thread).
+    /// Forgets a worker whose terminal event was received, and frees its
+    /// thread: joined at once if it has returned, else later. Never waits:
+    /// the UI thread calls this, and the ending thread (at the workers' lower
+    /// priority, among busy workers) may need a while to get a core for its
+    /// last few instructions.
     pub fn reap(&mut self, id: WorkerId) {
-        if let Some(running) = self.running.remove(&id)
-            && running.handle.join().is_err()
-        {
-            tracing::warn!(id, "worker thread panicked outside catch_unwind");
+        if let Some(running) = self.running.remove(&id) {
+            self.exiting.push((id, running.handle));
+        }
+        let (finished, pending) = std::mem::take(&mut self.exiting)
+            .into_iter()
+            .partition(|(_, handle)| handle.is_finished());
+        self.exiting = pending;
+        for (id, handle) in finished {
+            join_logged(id, handle);
         }
     }
 
@@ -273,12 +286,16 @@ impl Pool {
         }
         let left = *count;
         drop(count);
-        for (id, running) in self.running.drain() {
+        let running = self
+            .running
+            .drain()
+            .map(|(id, running)| (id, running.handle));
+        for (id, handle) in running.chain(self.exiting.drain(..)) {
             // With the live count at zero every thread is past its work and
             // only returning: joining is immediate. Otherwise join only the
             // finished ones and leave the stuck to end on their own.
-            if left == 0 || running.handle.is_finished() {
-                let _ = running.handle.join();
+            if left == 0 || handle.is_finished() {
+                join_logged(id, handle);
             } else {
                 tracing::warn!(id, "worker still running at shutdown; detached");
             }
@@ -289,9 +306,16 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        if !self.running.is_empty() {
+        if !self.running.is_empty() || !self.exiting.is_empty() {
             self.shutdown(Duration::from_secs(1));
         }
+    }
+}
+
+/// Joins a worker's thread, logging a panic that escaped `catch_unwind`.
+fn join_logged(id: WorkerId, handle: JoinHandle<()>) {
+    if handle.join().is_err() {
+        tracing::warn!(id, "worker thread panicked outside catch_unwind");
     }
 }
 
