@@ -603,6 +603,9 @@ impl GilThread {
         let shared = Arc::clone(&self.gil.shared);
         let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
         let mut waiting = false;
+        // Whether this thread set the drop request while waiting: only then
+        // does it clear it once it has the GIL (`drop_requested` in CPython).
+        let mut drop_requested = false;
         let outcome = loop {
             if self.cancel.is_cancelled() {
                 break Err(Cancelled);
@@ -636,10 +639,12 @@ impl GilThread {
                     && core.locked
                     && core.switch_number == saved_switch
                     && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
-                    && !shared.drop_request.swap(true, Ordering::AcqRel)
                 {
-                    self.stats.count_drop_request();
-                    self.mark(Transition::DropRequest);
+                    drop_requested = true;
+                    if !shared.drop_request.swap(true, Ordering::AcqRel) {
+                        self.stats.count_drop_request();
+                        self.mark(Transition::DropRequest);
+                    }
                 }
             }
         };
@@ -658,7 +663,12 @@ impl GilThread {
                 if core.switch_waiters > 0 {
                     shared.switch_cond.notify_all();
                 }
-                shared.drop_request.store(false, Ordering::Relaxed);
+                // A request someone else made stays set: this new holder
+                // then drops the GIL again at its first check, and the
+                // hand-over goes on until the requester has it.
+                if drop_requested {
+                    shared.drop_request.store(false, Ordering::Relaxed);
+                }
                 drop(core);
                 self.holding = true;
                 self.holding_legacy = false;
@@ -708,26 +718,33 @@ impl GilThread {
         if core.waiters > 0 {
             shared.cond.notify_one();
         }
+        // CPython unlocks `gil->mutex` here and only then looks at the drop
+        // request under `switch_mutex`: in that gap the woken waiter may
+        // already have taken the GIL, and then the request stays set.
+        drop(core);
         // A forced drop: wait until another thread has actually taken the
         // GIL, so this one cannot grab it straight back.
         if shared.drop_request.load(Ordering::Relaxed)
             && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
         {
-            shared.drop_request.store(false, Ordering::Relaxed);
-            core.switch_waiters += 1;
-            while core.last_holder == self.tag
-                && core.waiters > 0
-                && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
-                && !self.cancel.is_cancelled()
-            {
-                let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
-                core = shared
-                    .switch_cond
-                    .wait_timeout(core, interval)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+            let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+            if core.last_holder == self.tag {
+                shared.drop_request.store(false, Ordering::Relaxed);
+                core.switch_waiters += 1;
+                while core.last_holder == self.tag
+                    && core.waiters > 0
+                    && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
+                    && !self.cancel.is_cancelled()
+                {
+                    let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
+                    core = shared
+                        .switch_cond
+                        .wait_timeout(core, interval)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                core.switch_waiters -= 1;
             }
-            core.switch_waiters -= 1;
         }
     }
 
