@@ -119,7 +119,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             .map_err(|e| io_failed("cannot write", &part, e))?;
         written += len as u64;
         block_no += 1;
-        if written % SYNC_EVERY == 0 && written < size {
+        if written.is_multiple_of(SYNC_EVERY) && written < size {
             ctx.gil
                 .blocking(|| file.sync_data())?
                 .map_err(|e| io_failed("cannot fsync", &part, e))?;
