@@ -29,8 +29,9 @@
 //! Other load on the machine spoils latency, so each run first waits until
 //! the machine is quiet, measures how much CPU other processes used during
 //! the run, and repeats a disturbed run (up to twice; a run still disturbed
-//! is marked). Each run also prints the UI and input threads' mean runqueue
-//! wait per timeslice (`/proc/…/schedstat`), which tells a CPU-starved UI
+//! is marked). Each run also prints the CPU time the hypervisor stole from
+//! the VM meanwhile (`steal` in `/proc/stat`: nothing here can run then),
+//! the UI and input threads' mean runqueue wait per timeslice (`/proc/…/schedstat`), which tells a CPU-starved UI
 //! from a slow one, and the dashboard's own readings (key→screen, frame
 //! time, events/s) from its Responsiveness pane.
 //!
@@ -97,6 +98,8 @@ struct Run {
     input_wait_us: Option<f64>,
     /// Cores used by other processes on the machine meanwhile.
     foreign: f64,
+    /// CPU time the hypervisor took from the VM meanwhile (ms).
+    steal_ms: f64,
     /// Cores used by the dashboard (with its embedded server) and this bench.
     ours: f64,
 }
@@ -358,6 +361,7 @@ fn run_once(bin: &Path, scenario: &Scenario) -> Run {
         }
     }
     let foreign = interference.foreign_cores();
+    let steal_ms = interference.steal_ms();
     let ours = interference.our_cores();
     let ui_wait_us = wait_per_slice(ui_before, common::sched_stats(pty.pid(), "threadlab"));
     let input_wait_us = wait_per_slice(input_before, common::sched_stats(pty.pid(), "input"));
@@ -376,6 +380,7 @@ fn run_once(bin: &Path, scenario: &Scenario) -> Run {
         ui_wait_us,
         input_wait_us,
         foreign,
+        steal_ms,
         ours,
     };
     pty.quit();
@@ -421,7 +426,7 @@ fn main() {
             }
             let l = run.latency;
             println!(
-                "{:<10} run {run_no}: p50 {:6.2} ms  p90 {:6.2}  p99 {:6.2}  max {:7.2}  min {:5.2}  (n {}, top-ups {})  VmHWM {} MiB, threads {}, app: key p50/p99 {}, frame p50/p99 {}, events {}/s; runqueue wait per slice: ui {} µs, input {} µs; CPU: ours {:.2} cores, other processes {:.2} cores{}",
+                "{:<10} run {run_no}: p50 {:6.2} ms  p90 {:6.2}  p99 {:6.2}  max {:7.2}  min {:5.2}  (n {}, top-ups {})  VmHWM {} MiB, threads {}, app: key p50/p99 {}, frame p50/p99 {}, events {}/s; runqueue wait per slice: ui {} µs, input {} µs; CPU: ours {:.2} cores, other processes {:.2} cores, stolen by the hypervisor {:.0} ms{}",
                 scenario.name,
                 ms(l.p50),
                 ms(l.p90),
@@ -442,6 +447,7 @@ fn main() {
                 run.input_wait_us.map_or("?".into(), |w| format!("{w:.0}")),
                 run.ours,
                 run.foreign,
+                run.steal_ms,
                 if run.foreign > common::DISTURBED_CORES {
                     " ⚠ DISTURBED"
                 } else {

@@ -317,10 +317,18 @@ pub fn machine_busy_ticks() -> Option<u64> {
     Some(v.iter().take(8).sum::<u64>() - v.get(3)? - v.get(4)?)
 }
 
+/// Ticks the hypervisor took from this VM's CPUs (`steal` in `/proc/stat`):
+/// time in which nothing here, the UI included, could run.
+pub fn machine_steal_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines().next()?.split_whitespace().nth(8)?.parse().ok()
+}
+
 /// Watches how much CPU processes other than ours used during a measurement,
 /// so a run disturbed by something else on the machine can be told apart.
 pub struct Interference {
     machine: u64,
+    steal: u64,
     ours: u64,
     pids: Vec<u32>,
     started: Instant,
@@ -333,6 +341,7 @@ impl Interference {
         let ours = Self::ours(&pids);
         Self {
             machine: machine_busy_ticks().unwrap_or(0),
+            steal: machine_steal_ticks().unwrap_or(0),
             ours,
             pids,
             started: Instant::now(),
@@ -349,6 +358,14 @@ impl Interference {
     pub fn our_cores(&self) -> f64 {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         Self::ours(&self.pids).saturating_sub(self.ours) as f64 / clock_ticks_per_s() as f64 / secs
+    }
+
+    /// CPU time (ms, summed over the CPUs) the hypervisor took since the start.
+    pub fn steal_ms(&self) -> f64 {
+        let stolen = machine_steal_ticks()
+            .unwrap_or(0)
+            .saturating_sub(self.steal);
+        stolen as f64 * 1000.0 / clock_ticks_per_s() as f64
     }
 
     /// Average cores used by everything else since the start (0.0 = quiet):
