@@ -55,9 +55,9 @@ fn check_holding(bencher: divan::Bencher) {
     });
 }
 
-#[divan::bench]
-fn loop_free_worker(bencher: divan::Bencher) {
-    let gil = Gil::new(Mode::Free, SwitchInterval::DEFAULT);
+/// 4,096 steps of `check()` + `cpu_step` by a thread of a GIL in `mode`.
+fn worker_loop(bencher: divan::Bencher, mode: Mode) {
+    let gil = Gil::new(mode, SwitchInterval::DEFAULT);
     let mut thread = gil.register(CancelToken::new());
     thread.enter().expect("not cancelled");
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -71,18 +71,13 @@ fn loop_free_worker(bencher: divan::Bencher) {
 }
 
 #[divan::bench]
+fn loop_free_worker(bencher: divan::Bencher) {
+    worker_loop(bencher, Mode::Free);
+}
+
+#[divan::bench]
 fn loop_gil_worker_uncontended(bencher: divan::Bencher) {
-    let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
-    let mut thread = gil.register(CancelToken::new());
-    thread.enter().expect("not cancelled");
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    bencher.counter(ItemsCount::new(STEPS)).bench_local(|| {
-        for _ in 0..STEPS {
-            thread.check().expect("not cancelled");
-            state = cpu_step(state);
-        }
-        black_box(state)
-    });
+    worker_loop(bencher, Mode::Gil);
 }
 
 #[divan::bench]

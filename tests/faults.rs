@@ -21,14 +21,13 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::lab::{
     HANG, HUGE_STEPS, Lab, PRECIOUS, SLOW_BYTES, assert_within_promise, failed_message,
 };
-use common::{entries, heavy};
+use common::{entries, heavy, run_without_terminal};
 use crossbeam_channel::RecvTimeoutError;
 use threadlab::gil::{Mode, SwitchInterval, Transition};
 use threadlab::server::{
@@ -318,31 +317,6 @@ fn fetch_too_long_redirect_chain_fails_readably() {
     assert!(message.contains("redirect"), "{message}");
 }
 
-/// Runs the binary without a terminal; returns (exit code, stderr).
-fn run_binary(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_threadlab"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start threadlab");
-    let deadline = Instant::now() + HANG;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("threadlab {args:?} did not exit within {HANG:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    let output = child.wait_with_output().expect("collect output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn non_http_urls_are_refused_before_any_request() {
     // A listener that would see any connection the program made.
@@ -364,7 +338,7 @@ fn non_http_urls_are_refused_before_any_request() {
         // The library refuses it...
         assert!(FetchTarget::parse(url).is_err(), "{url:?} was accepted");
         // ...and so does the binary, with one line and exit code 2.
-        let (code, stderr) = run_binary(&["--url", url]);
+        let (code, stderr) = run_without_terminal(&["--url", url], HANG);
         assert_eq!(code, Some(2), "--url {url:?}: stderr {stderr:?}");
         assert_eq!(stderr.lines().count(), 1, "--url {url:?}: {stderr:?}");
         assert!(stderr.contains("--url"), "--url {url:?}: {stderr:?}");

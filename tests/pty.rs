@@ -16,14 +16,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::pty::{
     BIN, ENTER_ALT, EXIT, LEAVE_ALT, Pty, SHOW, Spec, find, has_worker, header_count, rfind,
     signal, squash, worker_lines,
 };
+use common::run_without_terminal;
 
 // ---------------------------------------------------------------------------
 // Tests in the pty
@@ -241,33 +240,8 @@ fn help_overlay_lists_keys_and_esc_closes_it() {
 // Bad input: no terminal needed
 // ---------------------------------------------------------------------------
 
-/// Runs threadlab without a terminal; returns (exit code, stderr).
-fn run_plain(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start threadlab");
-    let deadline = Instant::now() + EXIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("threadlab {args:?} did not exit within {EXIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("collect output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 fn assert_usage_error(args: &[&str], mentions: &[&str]) {
-    let (code, stderr) = run_plain(args);
+    let (code, stderr) = run_without_terminal(args, EXIT);
     assert_eq!(code, Some(2), "threadlab {args:?}: stderr {stderr:?}");
     assert_eq!(
         stderr.lines().count(),

@@ -11,7 +11,9 @@ pub mod lab;
 pub mod pty;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Tests that load the machine (CPU hogs, hundreds of threads or sockets,
 /// floods of keys) or measure latency take turns within a test binary, so
@@ -37,4 +39,31 @@ pub fn entries(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Runs the threadlab binary with `args`, stdin closed and no terminal;
+/// returns its exit code and stderr. Kills it and panics if it runs longer
+/// than `timeout`.
+pub fn run_without_terminal(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_threadlab"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start threadlab");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("threadlab {args:?} did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().expect("collect output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
