@@ -19,8 +19,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::pty::{
-    BIN, ENTER_ALT, EXIT, LEAVE_ALT, Pty, SHOW, Spec, find, has_worker, header_count, rfind,
-    signal, squash, worker_lines,
+    ENTER_ALT, EXIT, LEAVE_ALT, Pty, SHOW, Spec, find, has_worker, header_count, rfind, signal,
+    squash, worker_lines,
 };
 use common::run_without_terminal;
 
