@@ -403,6 +403,13 @@ mod tests {
             range.contains("line 3") && range.contains("0.1 to 100"),
             "{range}"
         );
+        let nice = Config::from_toml(path, "[workers]\nnice = 25\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            nice.contains("line 2") && nice.contains("nice") && nice.contains("0 to 19"),
+            "{nice}"
+        );
         let mode = Config::from_toml(path, "[gil]\nmode = \"turbo\"\n")
             .unwrap_err()
             .to_string();
