@@ -91,20 +91,17 @@ impl Pool {
     pub fn new(settings: WorkSettings, gil: Gil) -> (Self, PoolReceivers) {
         let (progress_tx, progress) = crossbeam_channel::bounded(PROGRESS_CAPACITY);
         let (lifecycle_tx, lifecycle) = crossbeam_channel::unbounded();
+        let settings = Arc::new(settings);
         let http: Arc<OnceLock<Result<super::HttpClient, String>>> = Arc::default();
         let warm = Arc::clone(&http);
-        let (connect, read, nice) = (
-            settings.connect_timeout,
-            settings.read_timeout,
-            settings.nice,
-        );
+        let warm_settings = Arc::clone(&settings);
         let _ = thread::Builder::new()
             .name("http-init".into())
             .spawn(move || {
-                warm.get_or_init(|| super::HttpClient::with_nice(connect, read, nice));
+                warm.get_or_init(|| build_client(&warm_settings));
             });
         let pool = Self {
-            settings: Arc::new(settings),
+            settings,
             gil,
             progress_tx,
             lifecycle_tx,
@@ -139,14 +136,8 @@ impl Pool {
     }
 
     fn client(&self) -> Result<super::HttpClient, SpawnError> {
-        let settings = &self.settings;
-        let (connect, read, nice) = (
-            settings.connect_timeout,
-            settings.read_timeout,
-            settings.nice,
-        );
         self.http
-            .get_or_init(|| super::HttpClient::with_nice(connect, read, nice))
+            .get_or_init(|| build_client(&self.settings))
             .clone()
             .map_err(SpawnError::Http)
     }
@@ -310,6 +301,15 @@ impl Drop for Pool {
             self.shutdown(Duration::from_secs(1));
         }
     }
+}
+
+/// The HTTP client fetch workers share, built from the pool's settings.
+fn build_client(settings: &WorkSettings) -> Result<super::HttpClient, String> {
+    super::HttpClient::with_nice(
+        settings.connect_timeout,
+        settings.read_timeout,
+        settings.nice,
+    )
 }
 
 /// Joins a worker's thread, logging a panic that escaped `catch_unwind`.
