@@ -31,6 +31,14 @@ use app::{App, AppEvent, Command};
 /// events (so a held-down key never freezes the workers' display).
 const CATCH_UP: Duration = Duration::from_millis(50);
 
+/// The frame gap while workers live but nothing on screen has changed for
+/// [`STILL_AFTER`] (sleeping or blocked workers: only clocks move, and the
+/// time column has 0.1 s resolution).
+const STILL_FRAME_GAP: Duration = Duration::from_millis(100);
+
+/// How long after the last change the frame rate drops to [`STILL_FRAME_GAP`].
+const STILL_AFTER: Duration = Duration::from_millis(250);
+
 /// How long each measurement of an experiment started from the dashboard runs.
 const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
 
@@ -180,6 +188,7 @@ fn event_loop(
     let mut log_seq = 0u64;
     let mut log_lines: Vec<String> = Vec::new();
     let mut last_catch_up = Instant::now();
+    let mut last_change = Instant::now();
     // The UI thread's own membership in the GIL, used only while "UI under
     // the GIL" is on: then it must hold the GIL to handle events and draw,
     // and releases it only while it waits, as a Python UI would.
@@ -242,6 +251,9 @@ fn event_loop(
         let now = Instant::now();
         let animate = app.live() > 0;
         if !keys_waiting.is_empty() || ((app.dirty || animate) && now >= next_frame) {
+            if app.dirty || !keys_waiting.is_empty() {
+                last_change = now;
+            }
             if catch_up {
                 last_catch_up = now;
                 gil_events.clear();
@@ -253,6 +265,7 @@ fn event_loop(
                     gil_seq = next;
                 }
                 if !gil_events.is_empty() {
+                    last_change = now;
                     app.apply(AppEvent::Gil(std::mem::take(&mut gil_events)));
                 }
             }
@@ -288,7 +301,14 @@ fn event_loop(
                     latency: drawn.duration_since(read_at),
                 });
             }
-            next_frame = drawn + frame_gap;
+            // Full rate while anything moves; a few frames a second while
+            // the workers only wait (the clocks still tick).
+            next_frame = drawn
+                + if drawn.duration_since(last_change) < STILL_AFTER {
+                    frame_gap
+                } else {
+                    STILL_FRAME_GAP.max(frame_gap)
+                };
         }
     }
 }
