@@ -430,6 +430,20 @@ fn file_worker_in_an_unwritable_workdir() {
     assert!(text.contains("not writable"), "{text}");
 }
 
+/// The end of a file-interference test: worker `id` failed with a readable
+/// message containing `needle`; the hog stops on cancel; the work dir is
+/// empty and nothing outside it changed.
+fn file_fault_ends_clean(mut lab: Lab, hog: WorkerId, id: WorkerId, what: &str, needle: &str) {
+    let end = lab.until_terminal(id);
+    eprintln!("{what}: {end:?}");
+    let message = failed_message(&end);
+    assert_readable(message);
+    assert!(message.contains(needle), "{message}");
+    lab.cancel_and_time(hog);
+    assert_eq!(entries(&lab.work()), Vec::<String>::new());
+    assert_contained(&lab);
+}
+
 /// A GIL lab where every blocking call of a file worker is followed by a
 /// wait of about 100 ms for a CPU hog to hand the GIL back: each step of the
 /// file worker is slow enough to interfere with, without any hook.
@@ -461,14 +475,13 @@ fn file_changed_during_verification_is_a_checksum_mismatch() {
     file.seek(SeekFrom::Start(size - 4096)).expect("seek");
     file.write_all(&[0xA5; 4096]).expect("change the tail");
     drop(file);
-    let end = lab.until_terminal(id);
-    let message = failed_message(&end);
-    assert_readable(message);
-    eprintln!("changed during verification: {message}");
-    assert!(message.contains("checksum mismatch"), "{message}");
-    lab.cancel_and_time(hog);
-    assert_eq!(entries(&lab.work()), Vec::<String>::new());
-    assert_contained(&lab);
+    file_fault_ends_clean(
+        lab,
+        hog,
+        id,
+        "changed during verification",
+        "checksum mismatch",
+    );
 }
 
 #[test]
@@ -488,14 +501,13 @@ fn file_changed_before_verification_is_a_checksum_mismatch() {
         .expect("open the file being written");
     file.write_all(&[0x5A; 4096]).expect("change the head");
     drop(file);
-    let end = lab.until_terminal(id);
-    let message = failed_message(&end);
-    assert_readable(message);
-    eprintln!("changed before verification: {message}");
-    assert!(message.contains("checksum mismatch"), "{message}");
-    lab.cancel_and_time(hog);
-    assert_eq!(entries(&lab.work()), Vec::<String>::new());
-    assert_contained(&lab);
+    file_fault_ends_clean(
+        lab,
+        hog,
+        id,
+        "changed before verification",
+        "checksum mismatch",
+    );
 }
 
 #[test]
@@ -508,14 +520,8 @@ fn file_removed_before_verification_fails_readably() {
     assert!(done < size, "still writing");
     let part = lab.work().join(format!("file-{id}.part"));
     fs::remove_file(&part).expect("remove the file being written");
-    let end = lab.until_terminal(id);
-    let message = failed_message(&end);
-    assert_readable(message);
-    eprintln!("removed before verification: {message}");
-    assert!(message.contains(&format!("file-{id}.part")), "{message}");
-    lab.cancel_and_time(hog);
-    assert_eq!(entries(&lab.work()), Vec::<String>::new());
-    assert_contained(&lab);
+    let needle = format!("file-{id}.part");
+    file_fault_ends_clean(lab, hog, id, "removed before verification", &needle);
 }
 
 #[test]
@@ -527,16 +533,10 @@ fn file_removed_during_verification_fails_readably() {
     lab.wait_progress(id, size + 1);
     let bin = lab.work().join(format!("file-{id}.bin"));
     fs::remove_file(&bin).expect("remove the file being verified");
-    let end = lab.until_terminal(id);
-    eprintln!("removed during verification: {end:?}");
     // The open file still reads back whole, so the check passes; the file
     // is gone when the worker deletes it, and that must not go unnoticed.
-    let message = failed_message(&end);
-    assert_readable(message);
-    assert!(message.contains(&format!("file-{id}.bin")), "{message}");
-    lab.cancel_and_time(hog);
-    assert_eq!(entries(&lab.work()), Vec::<String>::new());
-    assert_contained(&lab);
+    let needle = format!("file-{id}.bin");
+    file_fault_ends_clean(lab, hog, id, "removed during verification", &needle);
 }
 
 #[test]
