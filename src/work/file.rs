@@ -5,10 +5,22 @@
 //! then deleted. Each syscall runs with the GIL released; filling and hashing
 //! a block runs with it held. Whatever happens — success, error, cancel,
 //! panic — a guard removes both names, so nothing is left behind.
+//!
+//! Where the file system allows it, both the writes and the read-back use
+//! direct I/O (`O_DIRECT`): the data goes between the worker's own buffer and
+//! the disk without passing through the page cache. So the read-back checks
+//! what is on the disk, not a cached copy, and many file workers do not fill
+//! gigabytes of fresh page cache. On a virtual machine every fresh guest page
+//! costs the host a page fault charged to the VM; 16 buffered writers made the
+//! host take the VM's cores away for tens of milliseconds at a time (see
+//! BENCHMARKS.md). File systems without direct I/O (tmpfs on older kernels)
+//! fall back to buffered I/O with a flush every [`SYNC_EVERY`] bytes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 
 use sha2::{Digest, Sha256};
 
@@ -16,7 +28,45 @@ use super::{WorkError, WorkerCtx, human_bytes, short_hex};
 
 const BLOCK: usize = 1 << 20;
 
-/// A file worker flushes what it wrote every this many bytes. Without it, many
+/// Direct I/O needs the buffer address, the file offset and the length to be
+/// multiples of the device's logical block size; 4 KiB covers common devices.
+const ALIGN: usize = 4096;
+
+/// A [`BLOCK`]-sized buffer whose start is [`ALIGN`]-aligned (over-allocated
+/// and sliced, so no unsafe allocation is needed).
+struct AlignedBlock {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl AlignedBlock {
+    fn new() -> Self {
+        let buf = vec![0u8; BLOCK + ALIGN];
+        // `align_offset` may in principle decline (usize::MAX); an unaligned
+        // buffer only makes direct I/O fail, which falls back to buffered.
+        let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+        Self { buf, start }
+    }
+
+    fn block(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + BLOCK]
+    }
+}
+
+/// Turns direct I/O on or off for `file`; `Err` when the file system (or the
+/// buffer alignment) does not allow it.
+fn set_direct(file: &File, on: bool) -> std::io::Result<()> {
+    let flags = fcntl_getfl(file)?;
+    let flags = if on {
+        flags | OFlags::DIRECT
+    } else {
+        flags - OFlags::DIRECT
+    };
+    fcntl_setfl(file, flags)?;
+    Ok(())
+}
+
+/// With buffered I/O, a file worker flushes what it wrote every this many bytes. Without it, many
 /// file workers pile up gigabytes of dirty pages that the kernel then writes
 /// back in one burst from its own (full-priority) threads, stalling the
 /// dashboard for tens to hundreds of milliseconds; flushing as it goes keeps
@@ -99,7 +149,9 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             created
         })?
         .map_err(|e| io_failed("cannot create", &part, e))?;
-    let mut block = vec![0u8; BLOCK];
+    let mut aligned = AlignedBlock::new();
+    let block = aligned.block();
+    let mut direct = set_direct(&file, true).is_ok();
     let mut written_hash = Sha256::new();
     let mut written: u64 = 0;
     let mut block_no = 0u64;
@@ -114,12 +166,17 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             breathe(ctx)?;
         }
         hash_in_slices(ctx, &mut written_hash, &block[..len])?;
+        if direct && !len.is_multiple_of(ALIGN) {
+            // A tail shorter than a device block goes through the cache.
+            set_direct(&file, false).map_err(|e| io_failed("cannot write", &part, e))?;
+            direct = false;
+        }
         ctx.gil
             .blocking(|| file.write_all(&block[..len]))?
             .map_err(|e| io_failed("cannot write", &part, e))?;
         written += len as u64;
         block_no += 1;
-        if written.is_multiple_of(SYNC_EVERY) && written < size {
+        if !direct && written.is_multiple_of(SYNC_EVERY) && written < size {
             ctx.gil
                 .blocking(|| file.sync_data())?
                 .map_err(|e| io_failed("cannot fsync", &part, e))?;
@@ -151,12 +208,14 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .gil
         .blocking(|| File::open(&done_path))?
         .map_err(|e| io_failed("cannot open", &done_path, e))?;
+    // Reads of whole aligned blocks are fine even for a short last block.
+    let _ = set_direct(&file, true);
     let mut read_hash = Sha256::new();
     let mut read: u64 = 0;
     loop {
         let n = ctx
             .gil
-            .blocking(|| file.read(&mut block))?
+            .blocking(|| file.read(block))?
             .map_err(|e| io_failed("cannot read", &done_path, e))?;
         if n == 0 {
             break;
@@ -189,4 +248,37 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             short_hex(&actual)
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_block_starts_on_a_device_block() {
+        let mut aligned = AlignedBlock::new();
+        let block = aligned.block();
+        assert_eq!(block.len(), BLOCK);
+        assert_eq!(block.as_ptr() as usize % ALIGN, 0);
+    }
+
+    #[test]
+    fn direct_io_switches_on_and_off() {
+        let dir = std::env::temp_dir().join(format!("threadlab-direct-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("probe");
+        let file = File::create(&path).expect("create probe");
+        let on = set_direct(&file, true);
+        let flags = fcntl_getfl(&file).expect("getfl");
+        match on {
+            // The usual case (ext4, xfs, btrfs, tmpfs on recent kernels).
+            Ok(()) => assert!(flags.contains(OFlags::DIRECT)),
+            // A file system without direct I/O: the flag must stay off.
+            Err(_) => assert!(!flags.contains(OFlags::DIRECT)),
+        }
+        set_direct(&file, false).expect("direct I/O off");
+        assert!(!fcntl_getfl(&file).expect("getfl").contains(OFlags::DIRECT));
+        drop(file);
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
 }
