@@ -73,28 +73,24 @@ fn set_direct(file: &File, on: bool) -> std::io::Result<()> {
 /// that work in the worker's own, lower-priority thread.
 const SYNC_EVERY: u64 = 8 << 20;
 
-/// In `free` mode, a file worker yields its core after this many bytes of
-/// filling or hashing (~0.4 ms of CPU), so a waking UI thread runs at once
-/// instead of after the worker's time slice.
+/// A file worker checks the eval breaker (cancel, drop request) after this
+/// many bytes of filling or hashing (~0.4 ms of CPU), so a cancel or a GIL
+/// drop request is served promptly even inside a 1 MiB block.
+///
+/// It does not also yield its core there. It once did (to let a waking UI
+/// thread in sooner), but 16 file workers yielding every ~0.15 ms while
+/// also blocking on disk I/O made the scheduler leave *other* sessions'
+/// tasks — the terminal, and the kernel worker that moves a pty's output
+/// to it — queued for 40–140 ms now and then; measured in BENCHMARKS.md
+/// (free64: max 45–138 ms with the yield, ≤ 13 ms without). The workers'
+/// lower priority already lets the UI in.
 const SLICE: usize = 256 << 10;
 
-/// Between two slices of CPU work: the eval-breaker check (cancel, drop
-/// request), then, when workers run free, gives the core away (under the
-/// GIL emulation only one worker runs at a time, and the emulation must
-/// stay untouched).
-fn breathe(ctx: &mut WorkerCtx) -> Result<(), WorkError> {
-    ctx.gil.check()?;
-    if ctx.gil.gil().mode() == crate::gil::Mode::Free {
-        std::thread::yield_now();
-    }
-    Ok(())
-}
-
-/// Hashes `data` in slices of [`SLICE`], with a [`breathe`] between them.
+/// Hashes `data` in slices of [`SLICE`], with an eval-breaker check between them.
 fn hash_in_slices(ctx: &mut WorkerCtx, hash: &mut Sha256, data: &[u8]) -> Result<(), WorkError> {
     for slice in data.chunks(SLICE) {
         hash.update(slice);
-        breathe(ctx)?;
+        ctx.gil.check()?;
     }
     Ok(())
 }
@@ -163,7 +159,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
                 slice,
                 ctx.id.wrapping_mul(0x1000_0000) ^ (block_no << 8) ^ n as u64,
             );
-            breathe(ctx)?;
+            ctx.gil.check()?;
         }
         hash_in_slices(ctx, &mut written_hash, &block[..len])?;
         if direct && !len.is_multiple_of(ALIGN) {
