@@ -38,7 +38,10 @@
 //! Diagnostics, off by default: `THREADLAB_BENCH_RENICE=N` sets nice N on
 //! every worker thread once they run, `THREADLAB_BENCH_RENICE=idle` the
 //! `SCHED_IDLE` policy (what lowering worker priority in the engine would do); `THREADLAB_BENCH_PIDFILE=FILE` writes the dashboard's
-//! pid there once its workers run, for `perf sched record` and the like.
+//! pid there once its workers run, for `perf sched record` and the like;
+//! `THREADLAB_BENCH_HARNESS=realtime` runs the harness's key writer and pty
+//! reader at `SCHED_FIFO` 1, to tell the dashboard's latency from the
+//! harness's own wait for a core (see `common::harness_priority`).
 //!
 //! Run: `cargo build --release && cargo bench --bench latency [-- NAME…]`.
 
@@ -398,6 +401,7 @@ fn main() {
     let filters = common::filters();
     let bin = common::release_binary();
     println!("{}", common::machine_line());
+    println!("{}", common::harness_priority());
     println!(
         "key→screen latency, pty {}×{}, {PRESSES} presses per run (? / Esc alternately, gaps 5–25 ms)",
         common::COLS,

@@ -502,6 +502,58 @@ pub fn first_frame_done(screen: &vt100::Screen) -> bool {
             .is_some_and(|footer| footer.contains("quit"))
 }
 
+/// Whether the harness's own threads (the pty reader, and the thread that
+/// types keys) ask for real-time priority; see [`harness_realtime`].
+static HARNESS_REALTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Gives the calling thread `SCHED_FIFO` priority 1 (with reset-on-fork, so
+/// a dashboard it spawns runs as an ordinary process). Needs root or
+/// `CAP_SYS_NICE`; `Err` says why not.
+fn make_this_thread_realtime() -> Result<(), String> {
+    // "/proc/thread-self" links to "PID/task/TID".
+    let link = std::fs::read_link("/proc/thread-self").map_err(|e| e.to_string())?;
+    let tid = link
+        .file_name()
+        .and_then(|t| t.to_str())
+        .ok_or("no thread id in /proc/thread-self")?
+        .to_string();
+    let out = Command::new("chrt")
+        .args(["--fifo", "--reset-on-fork", "-p", "1", &tid])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("chrt: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The harness's scheduling, chosen by `THREADLAB_BENCH_HARNESS`. By default
+/// the harness is an ordinary process, like a terminal: what it measures
+/// includes the wait of the harness itself (and of the kernel worker that
+/// moves a pty's output) for a core. With autogroup on, the harness and the
+/// dashboard are in different sessions' scheduling groups, so a busy
+/// dashboard can keep them queued now and then (BENCHMARKS.md).
+/// `THREADLAB_BENCH_HARNESS=realtime` is a diagnostic: the calling thread
+/// (which types the keys) and every pty reader started afterwards run at
+/// `SCHED_FIFO` 1 (with reset-on-fork: the dashboard stays ordinary), which
+/// takes the harness's own queueing out of the numbers. Returns a line for
+/// the report.
+pub fn harness_priority() -> String {
+    if !std::env::var("THREADLAB_BENCH_HARNESS").is_ok_and(|v| v == "realtime") {
+        return "harness: an ordinary process, as a terminal is (THREADLAB_BENCH_HARNESS=realtime: key writer and pty reader at SCHED_FIFO 1)".into();
+    }
+    match make_this_thread_realtime() {
+        Ok(()) => {
+            HARNESS_REALTIME.store(true, std::sync::atomic::Ordering::Relaxed);
+            "harness: key writer and pty reader at SCHED_FIFO 1, the dashboard an ordinary process (THREADLAB_BENCH_HARNESS=realtime)".into()
+        }
+        Err(why) => format!("harness: an ordinary process (real-time not permitted: {why})"),
+    }
+}
+
 /// A process in a pseudo-terminal of its own, `COLS`×`ROWS`.
 pub struct Pty {
     child: Box<dyn Child + Send + Sync>,
@@ -572,6 +624,10 @@ impl Pty {
         thread::Builder::new()
             .name("pty-reader".into())
             .spawn(move || {
+                if HARNESS_REALTIME.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Reset-on-fork gave this thread back an ordinary policy.
+                    let _ = make_this_thread_realtime();
+                }
                 let mut buf = vec![0u8; 1 << 16];
                 loop {
                     let n = match reader.read(&mut buf) {
