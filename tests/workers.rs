@@ -195,6 +195,58 @@ fn file_worker_cancelled_mid_write_leaves_nothing_behind() {
     assert_eq!(lab.workdir_entries(), Vec::<PathBuf>::new());
 }
 
+/// Whether the file system under `dir` takes `O_DIRECT` (probed with a
+/// scratch file that is removed again).
+fn direct_io_supported(dir: &std::path::Path) -> bool {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let probe = dir.join("direct-io-probe");
+    let file = fs::File::create(&probe).expect("probe file");
+    let flags = fcntl_getfl(&file).expect("getfl");
+    let ok = fcntl_setfl(&file, flags | OFlags::DIRECT).is_ok();
+    drop(file);
+    fs::remove_file(&probe).expect("remove probe");
+    ok
+}
+
+/// The open-file flags of this process's descriptor for `path`, if open.
+fn open_flags_of(path: &std::path::Path) -> Option<u32> {
+    for fd in fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        if fs::read_link(fd.path()).is_ok_and(|target| target == path) {
+            let info =
+                fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_str()?))
+                    .ok()?;
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+            return u32::from_str_radix(flags.trim(), 8).ok();
+        }
+    }
+    None
+}
+
+#[test]
+fn file_worker_writes_around_the_page_cache_where_it_can() {
+    let _turn = heavy();
+    let mut lab = Lab::new("/bytes/1", Mode::Free, |s| s.file_bytes = HUGE_FILE);
+    let direct = direct_io_supported(&lab.outside());
+    let id = lab.spawn(WorkerKind::File);
+    lab.wait_progress(id, 1);
+    let part = lab.work().join(format!("file-{id}.part"));
+    let flags = open_flags_of(&part).expect("the worker holds its .part file open mid-write");
+    let o_direct = rustix::fs::OFlags::DIRECT.bits();
+    if direct {
+        assert_ne!(
+            flags & o_direct,
+            0,
+            "O_DIRECT set on {} (flags {flags:o})",
+            part.display()
+        );
+    } else {
+        eprintln!("this file system has no direct I/O; the worker writes through the cache");
+        assert_eq!(flags & o_direct, 0, "flags {flags:o}");
+    }
+    lab.cancel_and_time(id);
+    assert_eq!(lab.workdir_entries(), Vec::<PathBuf>::new());
+}
+
 // ---------------------------------------------------------------------------
 // Cancel latency
 // ---------------------------------------------------------------------------
