@@ -503,7 +503,7 @@ pub fn first_frame_done(screen: &vt100::Screen) -> bool {
 }
 
 /// Whether the harness's own threads (the pty reader, and the thread that
-/// types keys) ask for real-time priority; see [`harness_realtime`].
+/// types keys) ask for real-time priority; see [`harness_priority`].
 static HARNESS_REALTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Gives the calling thread `SCHED_FIFO` priority 1 (with reset-on-fork, so

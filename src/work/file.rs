@@ -82,8 +82,9 @@ const SYNC_EVERY: u64 = 8 << 20;
 /// also blocking on disk I/O made the scheduler leave *other* sessions'
 /// tasks — the terminal, and the kernel worker that moves a pty's output
 /// to it — queued for 40–140 ms now and then; measured in BENCHMARKS.md
-/// (free64: max 45–138 ms with the yield, ≤ 13 ms without). The workers'
-/// lower priority already lets the UI in.
+/// (free64 with a real-time harness: max 21–65 ms in 3 of 5 runs with the
+/// yield, ≤ 13 ms in 5 runs without). The workers' lower priority already
+/// lets the UI in.
 const SLICE: usize = 256 << 10;
 
 /// Hashes `data` in slices of [`SLICE`], with an eval-breaker check between them.
@@ -147,7 +148,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .map_err(|e| io_failed("cannot create", &part, e))?;
     let mut aligned = AlignedBlock::new();
     let block = aligned.block();
-    let mut direct = set_direct(&file, true).is_ok();
+    let mut direct = ctx.gil.blocking(|| set_direct(&file, true))?.is_ok();
     let mut written_hash = Sha256::new();
     let mut written: u64 = 0;
     let mut block_no = 0u64;
@@ -164,7 +165,9 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         hash_in_slices(ctx, &mut written_hash, &block[..len])?;
         if direct && !len.is_multiple_of(ALIGN) {
             // A tail shorter than a device block goes through the cache.
-            set_direct(&file, false).map_err(|e| io_failed("cannot write", &part, e))?;
+            ctx.gil
+                .blocking(|| set_direct(&file, false))?
+                .map_err(|e| io_failed("cannot write", &part, e))?;
             direct = false;
         }
         ctx.gil
@@ -205,7 +208,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .blocking(|| File::open(&done_path))?
         .map_err(|e| io_failed("cannot open", &done_path, e))?;
     // Reads of whole aligned blocks are fine even for a short last block.
-    let _ = set_direct(&file, true);
+    let _ = ctx.gil.blocking(|| set_direct(&file, true))?;
     let mut read_hash = Sha256::new();
     let mut read: u64 = 0;
     loop {
