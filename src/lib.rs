@@ -1,15 +1,14 @@
 //! threadlab: a terminal lab that makes threads — and CPython's GIL — visible.
 //!
-//! The engine (`cancel`, [`gil`], [`work`], [`server`], [`lab`]) knows nothing
-//! about terminals; the [`ui`] module depends on it, never the reverse.
+//! The engine lives in its own crate, `threadlab-engine` (`engine/`), and is
+//! re-exported here so `threadlab::gil` and friends keep their paths; this
+//! crate adds the dashboard ([`ui`]), the command line ([`cli`]), the
+//! configuration ([`config`]) and logging ([`logs`]). The engine cannot
+//! import any of them: it does not depend on this crate.
 
-pub mod cancel;
+pub use threadlab_engine::{cancel, gil, lab, server, session, work};
+
 pub mod cli;
 pub mod config;
-pub mod gil;
-pub mod lab;
 pub mod logs;
-pub mod server;
-pub mod session;
 pub mod ui;
-pub mod work;

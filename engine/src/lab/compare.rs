@@ -21,7 +21,7 @@ use super::{BenchConfig, BenchRow, Experiment, Interpreter, Report};
 use crate::gil::Mode;
 
 /// The Python side of the experiments, shipped inside the binary.
-pub const SCRIPT: &str = include_str!("../../assets/python/threadlab_bench.py");
+pub const SCRIPT: &str = include_str!("../../../assets/python/threadlab_bench.py");
 
 /// How often a waiting child run looks at its cancel token.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
