@@ -20,6 +20,7 @@
 //! `Py_BEGIN_ALLOW_THREADS`. Every lane change is stamped into the
 //! [`Timeline`] and summed into [`ThreadStats`].
 
+pub mod model;
 mod timeline;
 
 pub use timeline::{GilEvent, StatsSnapshot, ThreadStats, ThreadTag, Timeline, Transition};
