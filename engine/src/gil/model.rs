@@ -115,6 +115,18 @@ impl EvalBreakerModel {
         }
     }
 
+    /// Python 2 only: how many ticks one hold of the lock lasts. CPython 2.7
+    /// releases when `--_Py_Ticker < 0`, so a check interval of 100 means a
+    /// release every 101 ticks — which is why, over many holds, the release
+    /// point walks through every position of a short loop body instead of
+    /// always landing on the same instruction.
+    pub fn ticks_per_release(self) -> Option<u32> {
+        match self {
+            EvalBreakerModel::Ticks(n) => Some(n + 1),
+            _ => None,
+        }
+    }
+
     /// One line saying where the holder looks.
     pub fn describe(self) -> String {
         match self {
