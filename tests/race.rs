@@ -28,7 +28,10 @@ fn race(body: Body, mode: Mode, version: &str) -> RaceOutcome {
     });
     config.timeout = Duration::from_secs(60);
     let outcome = run_race(config).expect("race runs");
-    assert!(!outcome.timed_out, "too few hand-overs in time: {outcome:?}");
+    assert!(
+        !outcome.timed_out,
+        "too few hand-overs in time: {outcome:?}"
+    );
     if mode != Mode::Free {
         assert!(outcome.switches >= MIN_SWITCHES, "{outcome:?}");
     }

@@ -210,9 +210,9 @@ pub fn run_deadlock(config: &DeadlockConfig) -> std::io::Result<DeadlockOutcome>
     }
     let deadline = started + config.timeout;
     let cycle = world.watch(deadline, |state| {
-        find_cycle(state).map(Some).or_else(|| {
-            (finished.load(Ordering::SeqCst) == handles.len()).then_some(None)
-        })
+        find_cycle(state)
+            .map(Some)
+            .or_else(|| (finished.load(Ordering::SeqCst) == handles.len()).then_some(None))
     });
     let detected_at_us = gil.now_us();
     let cycle = cycle.flatten();

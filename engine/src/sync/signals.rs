@@ -39,12 +39,14 @@ impl Event {
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
-        self.world.change(|state| *event_flag(state, self.id) = true);
+        self.world
+            .change(|state| *event_flag(state, self.id) = true);
     }
 
     /// Clears the flag.
     pub fn clear(&self) {
-        self.world.change(|state| *event_flag(state, self.id) = false);
+        self.world
+            .change(|state| *event_flag(state, self.id) = false);
     }
 
     /// True while set.
@@ -55,8 +57,9 @@ impl Event {
     /// Waits until the flag is set.
     pub fn wait(&self, thread: &mut GilThread) -> Result<(), SyncError> {
         let id = self.id;
-        self.world
-            .wait_for(thread, id, |state, _| Ok(event_flag(state, id).then_some(())))
+        self.world.wait_for(thread, id, |state, _| {
+            Ok(event_flag(state, id).then_some(()))
+        })
     }
 }
 
@@ -300,8 +303,9 @@ impl Queue {
     /// Takes the oldest item, waiting with the GIL released while empty.
     pub fn get(&self, thread: &mut GilThread) -> Result<u64, SyncError> {
         let id = self.id;
-        self.world
-            .wait_for(thread, id, |state, _| Ok(queue_parts(state, id).0.pop_front()))
+        self.world.wait_for(thread, id, |state, _| {
+            Ok(queue_parts(state, id).0.pop_front())
+        })
     }
 
     /// Items in it now.
