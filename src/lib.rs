@@ -10,5 +10,6 @@ pub use threadlab_engine::{cancel, gil, lab, server, session, sync, work};
 
 pub mod cli;
 pub mod config;
+pub mod lab_cli;
 pub mod logs;
 pub mod ui;
