@@ -117,7 +117,7 @@ pub struct CompareArgs {
     #[command(subcommand)]
     pub lab: Option<crate::lab_cli::LabCompare>,
     /// throughput, io, latency, convoy, or all.
-    #[arg(default_value = "all", value_parser = parse_experiment)]
+    #[arg(default_value = "all", value_parser = parse_compare_experiment)]
     pub experiment: Experiment,
     /// A Python interpreter to compare with (repeatable). Default: python3 and
     /// any python3.X / python2.7 found on PATH or installed by pyenv.
@@ -142,7 +142,7 @@ pub struct BenchArgs {
     #[command(subcommand)]
     pub lab: Option<crate::lab_cli::LabBench>,
     /// throughput, io, latency, convoy, or all.
-    #[arg(value_parser = parse_experiment, required = true)]
+    #[arg(value_parser = parse_bench_experiment, required = true)]
     pub experiment: Option<Experiment>,
     /// Modes to run (comma-separated): free, gil, legacy. Default: all three.
     #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
@@ -195,6 +195,15 @@ fn parse_theme(s: &str) -> Result<ThemeName, String> {
 
 fn parse_experiment(s: &str) -> Result<Experiment, String> {
     s.parse()
+}
+
+fn parse_bench_experiment(s: &str) -> Result<Experiment, String> {
+    parse_experiment(s)
+        .map_err(|e: String| format!("{e}, or the coordination lab's race, deadlock"))
+}
+
+fn parse_compare_experiment(s: &str) -> Result<Experiment, String> {
+    parse_experiment(s).map_err(|e: String| format!("{e}, or the coordination lab's race"))
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
