@@ -254,3 +254,45 @@ pub fn run_deadlock(config: &DeadlockConfig) -> std::io::Result<DeadlockOutcome>
         finished: finished.load(Ordering::SeqCst) == 2,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::world::Object;
+
+    fn lock(name: &str, holder: Option<ThreadTag>) -> Object {
+        Object {
+            name: name.to_string(),
+            state: ObjectState::Lock { holder },
+        }
+    }
+
+    #[test]
+    fn a_three_thread_cycle_is_found_and_named_from_its_lowest_thread() {
+        let mut state = State::default();
+        state.objects = vec![lock("A", Some(1)), lock("B", Some(2)), lock("C", Some(3))];
+        // 2 waits for C (held by 3), 3 waits for A (held by 1), 1 waits for B.
+        state.blocked.insert(2, 2);
+        state.blocked.insert(3, 0);
+        assert_eq!(find_cycle(&state), None, "a chain is not a cycle");
+        state.blocked.insert(1, 1);
+        let cycle = find_cycle(&state).expect("cycle");
+        assert_eq!(cycle.threads(), vec![1, 2, 3]);
+        assert_eq!(
+            cycle.to_string(),
+            "thread 1 waits for lock B held by 2, which waits for lock C held by 3, \
+             which waits for lock A held by 1"
+        );
+    }
+
+    #[test]
+    fn a_thread_on_a_chain_into_a_cycle_is_not_part_of_it() {
+        let mut state = State::default();
+        state.objects = vec![lock("A", Some(2)), lock("B", Some(3)), lock("C", Some(2))];
+        state.blocked.insert(1, 0); // 1 → 2, outside the cycle
+        state.blocked.insert(2, 1); // 2 → 3
+        state.blocked.insert(3, 2); // 3 → 2
+        let cycle = find_cycle(&state).expect("cycle");
+        assert_eq!(cycle.threads(), vec![2, 3]);
+    }
+}
