@@ -363,3 +363,68 @@ fn the_same_lock_order_runs_to_the_end() {
         assert_eq!(outcome.broken_in_ms, None);
     }
 }
+
+#[test]
+fn a_pool_runs_every_job_on_at_most_its_workers_and_shuts_down() {
+    use threadlab::sync::Pool;
+    let world = world();
+    let pool = Pool::new(&world, "pool", 3).expect("pool");
+    let running = Arc::new(AtomicU64::new(0));
+    let most = Arc::new(AtomicU64::new(0));
+    let rx = {
+        let (running, most) = (running.clone(), most.clone());
+        spawn(&world, move |thread| -> Result<Vec<u64>, SyncError> {
+            let mut futures = Vec::new();
+            for i in 0..12u64 {
+                let (running, most) = (running.clone(), most.clone());
+                futures.push(pool.submit(thread, move |worker| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    // CPU work past a switch interval, then a blocking call.
+                    run_python(worker, 20_000)?;
+                    worker.blocking(|| ())?;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(i * i)
+                })?);
+            }
+            let results = futures
+                .iter()
+                .map(|f| f.result(thread))
+                .collect::<Result<Vec<u64>, SyncError>>()?;
+            pool.shutdown(thread)?;
+            Ok(results)
+        })
+    };
+    let results = rx.recv_timeout(BOUND).expect("done").expect("ok");
+    assert_eq!(results, (0..12u64).map(|i| i * i).collect::<Vec<_>>());
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&most),
+        "{most} jobs ran at once on 3 workers"
+    );
+}
+
+#[test]
+fn cancel_stops_a_pool_and_its_waiting_futures() {
+    use threadlab::sync::Pool;
+    let world = world();
+    let pool = Pool::new(&world, "pool", 2).expect("pool");
+    let never = Event::new(&world, "never");
+    let (submitted_tx, submitted_rx) = mpsc::channel();
+    let waiter = spawn(&world, move |thread| -> Result<u64, SyncError> {
+        let future = pool.submit(thread, move |worker| {
+            never.wait(worker)?;
+            Ok(1)
+        })?;
+        submitted_tx.send(()).expect("send");
+        let result = future.result(thread);
+        drop(pool);
+        result
+    });
+    submitted_rx.recv_timeout(BOUND).expect("submitted");
+    world.cancel();
+    assert_eq!(
+        waiter.recv_timeout(BOUND).expect("woken by cancel"),
+        Err(SyncError::Cancelled)
+    );
+}
