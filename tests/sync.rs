@@ -116,16 +116,14 @@ fn a_lock_excludes_and_its_waiters_are_recorded_as_blocked() {
         })
     };
     // The second thread shows up blocked on lock A.
-    let deadline = Instant::now() + BOUND;
-    let waiter = loop {
-        let mut events = Vec::new();
-        world.read_events_since(0, &mut events);
-        if let Some(e) = events.iter().find(|e| e.what == SyncAction::Blocked) {
-            break e.thread;
-        }
-        assert!(Instant::now() < deadline, "nobody blocked on A");
-        thread::yield_now();
-    };
+    assert!(world.wait_until_blocked(1, BOUND), "nobody blocked on A");
+    let mut events = Vec::new();
+    world.read_events_since(0, &mut events);
+    let waiter = events
+        .iter()
+        .find(|e| e.what == SyncAction::Blocked)
+        .expect("a Blocked event")
+        .thread;
     assert_ne!(waiter, holder);
     assert_eq!(world.blocked_on(waiter).as_deref(), Some("lock A"));
     go_tx.send(()).expect("go");
@@ -305,20 +303,10 @@ fn cancel_wakes_every_waiter() {
         }),
     ];
     // Everyone is blocked before the cancel.
-    let deadline = Instant::now() + BOUND;
-    loop {
-        let mut events = Vec::new();
-        world.read_events_since(0, &mut events);
-        let blocked = events
-            .iter()
-            .filter(|e| e.what == SyncAction::Blocked)
-            .count();
-        if blocked >= waiters.len() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {blocked} blocked");
-        thread::yield_now();
-    }
+    assert!(
+        world.wait_until_blocked(waiters.len(), BOUND),
+        "not every waiter blocked"
+    );
     let start = Instant::now();
     world.cancel();
     for rx in waiters {

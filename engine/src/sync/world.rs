@@ -216,6 +216,16 @@ impl World {
         })
     }
 
+    /// Sleeps until at least `count` threads are blocked in this world at
+    /// once (true) or `timeout` passes or the world is cancelled (false).
+    /// Woken by every change, so it returns as soon as the last one blocks.
+    pub fn wait_until_blocked(&self, count: usize, timeout: Duration) -> bool {
+        self.watch(Instant::now() + timeout, |state| {
+            (state.blocked.len() >= count).then_some(())
+        })
+        .is_some()
+    }
+
     /// Every event with a sequence number `>= seq` still in the ring, into
     /// `out`; returns the number to ask for next time.
     pub fn read_events_since(&self, seq: u64, out: &mut Vec<SyncEvent>) -> u64 {
