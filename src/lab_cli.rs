@@ -106,6 +106,24 @@ fn parse_version(s: &str) -> Result<PythonVersion, String> {
         .map_err(|e: crate::gil::model::UnknownPythonVersion| e.to_string())
 }
 
+/// `println!` that never panics: with stdout closed (`| head`) the rest of
+/// the output is dropped instead.
+macro_rules! say {
+    () => {{
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see [`say!`]).
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Prints one line to stderr and returns the exit code.
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "threadlab: {message}");
@@ -157,12 +175,12 @@ fn bench_race(args: &RaceArgs) -> ExitCode {
     if args.json {
         for row in &rows {
             match serde_json::to_string(row) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => say!("{json}"),
                 Err(error) => return fail(1, error),
             }
         }
     } else {
-        print!("{}", lab_race::render_race_table(&rows, args.interval));
+        say_part!("{}", lab_race::render_race_table(&rows, args.interval));
     }
     ExitCode::SUCCESS
 }
@@ -175,12 +193,12 @@ fn bench_deadlock(args: &DeadlockArgs) -> ExitCode {
     if args.json {
         for outcome in &outcomes {
             match serde_json::to_string(outcome) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => say!("{json}"),
                 Err(error) => return fail(1, error),
             }
         }
     } else {
-        print!("{}", lab_race::render_deadlock(&outcomes));
+        say_part!("{}", lab_race::render_deadlock(&outcomes));
     }
     let expected = outcomes
         .iter()
@@ -208,7 +226,7 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
     };
     let (pythons, skipped) = lab_race::find_race_interpreters(&root, &wanted);
     for why in &skipped {
-        println!("skipped {why}");
+        say!("skipped {why}");
     }
     if pythons.is_empty() {
         return fail(
@@ -244,7 +262,7 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
     let mut columns = Vec::new();
     let mut failures = 0;
     for python in &pythons {
-        println!(
+        say!(
             "py{:<6} {} beside the emulation: mode {}, eval breaker {}",
             python.label,
             python.path.display(),
@@ -269,8 +287,8 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
             }
         }
     }
-    println!();
-    print!("{}", lab_race::render_race_comparison(&columns, &bench));
+    say!();
+    say_part!("{}", lab_race::render_race_comparison(&columns, &bench));
     if failures > 0 {
         ExitCode::from(1)
     } else {
