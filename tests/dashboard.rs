@@ -25,8 +25,7 @@ fn worker(app: &mut App, event: WorkerEvent) {
 fn scene() -> (App, Instant) {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
-    app.cores = 2;
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_cores(2);
     spawned(&mut app, 1, WorkerKind::Cpu, at(0));
     spawned(&mut app, 2, WorkerKind::Fetch, at(10));
     spawned(&mut app, 3, WorkerKind::Cpu, at(20));
@@ -125,17 +124,24 @@ fn scene() -> (App, Instant) {
         what: Transition::Wait,
     });
     app.apply(AppEvent::Gil(events));
-    app.set_gil_now(1_100_000);
+    app.apply(AppEvent::Clock(1_100_000));
     (app, at(1100))
 }
 
 #[test]
 fn reducer_follows_a_scripted_sequence_of_worker_events() {
     let (mut app, _) = scene();
-    assert_eq!(app.rows.len(), 6);
+    assert_eq!(app.workers().rows().len(), 6);
     assert_eq!(app.counts(), (3, 1, 1, 1));
     assert_eq!(app.live(), 3);
-    let row = |app: &App, id: u64| app.rows.iter().find(|r| r.id == id).cloned().unwrap();
+    let row = |app: &App, id: u64| {
+        app.workers()
+            .rows()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(row(&app, 1).life, Life::Done);
     assert_eq!(row(&app, 1).ratio(), Some(1.0));
     assert_eq!(row(&app, 2).done, 5 << 20);
@@ -150,7 +156,12 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
         Some("HTTP 500 Internal Server Error")
     );
     assert_eq!(row(&app, 5).life, Life::Cancelled);
-    let console: Vec<&str> = app.console.iter().map(|(_, t)| t.as_str()).collect();
+    let console: Vec<&str> = app
+        .console()
+        .lines()
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect();
     assert_eq!(console, ["5", "0", "1", "6"]);
 
     // Late progress after the end changes nothing.
@@ -166,7 +177,7 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
     assert_eq!(row(&app, 1).done, 40_000_000);
 
     // Keys become commands; selection moves; cancel targets the selection.
-    assert_eq!(app.selected, 5, "a new worker is selected");
+    assert_eq!(app.workers().selected(), 5, "a new worker is selected");
     app.apply(AppEvent::Action(Action::Up));
     app.apply(AppEvent::Action(Action::Up));
     app.apply(AppEvent::Action(Action::Up));
@@ -211,16 +222,16 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
         app.apply(AppEvent::Action(Action::Quit)),
         Some(Command::Quit)
     );
-    assert!(app.quit);
+    assert!(app.quit());
 }
 
 #[test]
 fn help_overlay_opens_and_any_key_closes_it() {
     let mut app = App::new(Mode::Free, SwitchInterval::DEFAULT);
     app.apply(AppEvent::Action(Action::Help));
-    assert!(app.help);
+    assert!(app.help_open());
     assert_eq!(app.apply(AppEvent::Action(Action::CloseOverlay)), None);
-    assert!(!app.help);
+    assert!(!app.help_open());
 }
 
 fn render(app: &App, now: Instant, width: u16, height: u16) -> Terminal<TestBackend> {
@@ -266,28 +277,31 @@ fn ui_under_the_gil_and_timeline_zoom_are_reducer_state() {
         app.apply(AppEvent::Action(Action::ToggleUiGil)),
         Some(Command::SetUiUnderGil(true))
     );
-    assert!(app.ui_under_gil);
-    app.ui_thread = Some(42);
+    assert!(app.ui_under_gil());
+    app.apply(AppEvent::UiLane(42));
     assert_eq!(app.lane_label(42), "ui");
-    let span = app.timeline_span_ms;
+    let span = app.timeline().span_ms();
     app.apply(AppEvent::Action(Action::ZoomOut));
-    assert_eq!(app.timeline_span_ms, span * 2);
+    assert_eq!(app.timeline().span_ms(), span * 2);
     for _ in 0..20 {
         app.apply(AppEvent::Action(Action::ZoomIn));
     }
-    assert_eq!(app.timeline_span_ms, threadlab::ui::app::SPAN_RANGE_MS.0);
+    assert_eq!(
+        app.timeline().span_ms(),
+        threadlab::ui::app::SPAN_RANGE_MS.0
+    );
     app.apply(AppEvent::KeyShown {
         latency: Duration::from_millis(3),
     });
-    assert_eq!(app.recent_latency.back(), Some(&3000));
-    assert!((app.key_latency_ms(50.0).unwrap() - 3.0).abs() < 0.01);
+    assert_eq!(app.meter().recent_latency().back(), Some(&3000));
+    assert!((app.meter().key_latency_ms(50.0).unwrap() - 3.0).abs() < 0.01);
 }
 
 fn experiment_scene() -> (App, Instant) {
     use threadlab::lab::{BenchRow, Report, SuiteEvent};
     let (mut app, now) = scene();
     app.apply(AppEvent::Action(Action::Experiments));
-    assert_eq!(app.picker, Some(0));
+    assert_eq!(app.experiments().picker(), Some(0));
     app.apply(AppEvent::Action(Action::Down));
     app.apply(AppEvent::Action(Action::Up));
     let command = app.apply(AppEvent::Action(Action::Confirm));
@@ -297,7 +311,7 @@ fn experiment_scene() -> (App, Instant) {
             threadlab::lab::Experiment::Throughput
         ))
     );
-    assert_eq!(app.picker, None);
+    assert_eq!(app.experiments().picker(), None);
     app.apply(AppEvent::Lab(SuiteEvent::Progress { done: 2, total: 6 }));
     for (mode, speedups) in [(Mode::Free, [1.0, 1.98]), (Mode::Gil, [1.0, 0.99])] {
         let rows = [1u32, 2]
@@ -325,7 +339,7 @@ fn experiment_scene() -> (App, Instant) {
 #[test]
 fn experiment_pane_collects_progress_and_reports_and_esc_cancels_it() {
     let (mut app, _) = experiment_scene();
-    let pane = app.experiment.as_ref().expect("pane open");
+    let pane = app.experiments().pane().expect("pane open");
     assert_eq!((pane.done, pane.total), (2, 6));
     assert_eq!(pane.reports.len(), 2);
     assert_eq!(
@@ -333,7 +347,7 @@ fn experiment_pane_collects_progress_and_reports_and_esc_cancels_it() {
         Some(Command::CancelExperiment),
         "closing a running experiment cancels it"
     );
-    assert!(app.experiment.is_none());
+    assert!(app.experiments().pane().is_none());
 }
 
 #[test]
@@ -364,10 +378,10 @@ fn mouse_clicks_select_rows_and_the_wheel_scrolls() {
     );
     assert!(matches!(click, Some(AppEvent::ClickRow(1))), "{click:?}");
     app.apply(click.unwrap());
-    assert_eq!(app.selected, 1);
+    assert_eq!(app.workers().selected(), 1);
     let wheel = view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 5, 10)).unwrap();
     app.apply(wheel);
-    assert_eq!(app.selected, 2);
+    assert_eq!(app.workers().selected(), 2);
     let over_timeline =
         view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 120, 10));
     assert!(matches!(
@@ -424,7 +438,7 @@ fn timeline_load_counts_every_holder_and_nothing_in_free_mode() {
         });
     }
     app.apply(AppEvent::Gil(events));
-    app.set_gil_now(1_200_000);
+    app.apply(AppEvent::Clock(1_200_000));
     let title = timeline_title(&app, t0);
     assert!(title.contains("load 60 %"), "{title}");
 
@@ -438,7 +452,7 @@ fn timeline_load_counts_every_holder_and_nothing_in_free_mode() {
         })
         .collect();
     free.apply(AppEvent::Gil(events));
-    free.set_gil_now(1_200_000);
+    free.apply(AppEvent::Clock(1_200_000));
     let title = timeline_title(&free, t0);
     assert!(title.contains("load 0 %"), "{title}");
 }

@@ -105,11 +105,6 @@ impl Theme {
         Self::new(if no_color { ThemeName::Mono } else { name })
     }
 
-    /// Which theme this is.
-    pub fn name(&self) -> ThemeName {
-        self.name
-    }
-
     fn colour(&self, role: Role) -> Option<Color> {
         use Role::*;
         let dark = match role {
@@ -158,10 +153,5 @@ impl Theme {
             Some(colour) => Style::new().fg(Color::Black).bg(colour),
             None => Style::new().add_modifier(Modifier::REVERSED),
         }
-    }
-
-    /// The colour of a role, for widgets that take a bare colour.
-    pub fn colour_or_reset(&self, role: Role) -> Color {
-        self.colour(role).unwrap_or(Color::Reset)
     }
 }
