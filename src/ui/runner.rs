@@ -96,6 +96,7 @@ pub enum Flow {
 pub struct Pacer {
     frame_gap: Duration,
     next_frame: Instant,
+    last_frame: Instant,
     last_change: Instant,
     last_catch_up: Instant,
 }
@@ -106,6 +107,7 @@ impl Pacer {
         Self {
             frame_gap: Duration::from_secs(1) / fps.max(1),
             next_frame: now,
+            last_frame: now,
             last_change: now,
             last_catch_up: now,
         }
@@ -116,6 +118,11 @@ impl Pacer {
         self.next_frame
     }
 
+    /// When the last frame went out.
+    pub fn last_frame(&self) -> Instant {
+        self.last_frame
+    }
+
     /// Whether background updates may be applied now: no key is waiting
     /// for its frame, or keys have kept them waiting for [`CATCH_UP`].
     fn catch_up(&self, keys_waiting: bool, now: Instant) -> bool {
@@ -124,6 +131,7 @@ impl Pacer {
 
     /// A frame went out at `drawn`; the screen last changed at `last_change`.
     fn drawn(&mut self, drawn: Instant) {
+        self.last_frame = drawn;
         self.next_frame = drawn
             + if drawn.duration_since(self.last_change) < STILL_AFTER {
                 self.frame_gap
