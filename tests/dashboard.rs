@@ -379,7 +379,7 @@ fn mouse_clicks_select_rows_and_the_wheel_scrolls() {
     assert!(matches!(click, Some(AppEvent::ClickRow(1))), "{click:?}");
     app.apply(click.unwrap());
     assert_eq!(app.workers().selected(), 1);
-    let wheel = view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 5, 10)).unwrap();
+    let wheel = view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 5, 5)).unwrap();
     app.apply(wheel);
     assert_eq!(app.workers().selected(), 2);
     let over_timeline =
@@ -455,4 +455,258 @@ fn timeline_load_counts_every_holder_and_nothing_in_free_mode() {
     free.apply(AppEvent::Clock(1_200_000));
     let title = timeline_title(&free, t0);
     assert!(title.contains("load 0 %"), "{title}");
+}
+
+/// The picture at every size: two CPU workers taking turns under `gil`
+/// (with drop requests and forced drops), a fetch in I/O that takes the GIL
+/// briefly, and the seed demo's two threads sleeping and printing.
+fn gil_scene() -> (App, Instant) {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_cores(2);
+    for (id, kind) in [
+        (1, WorkerKind::Cpu),
+        (2, WorkerKind::Cpu),
+        (3, WorkerKind::Fetch),
+        (4, WorkerKind::Sleep),
+    ] {
+        spawned(&mut app, id, kind, at(id * 10));
+    }
+    for (id, thread) in [(1, 1), (2, 2), (3, 3), (4, 4), (4, 5)] {
+        worker(
+            &mut app,
+            WorkerEvent::Started {
+                id,
+                thread,
+                at: at(60),
+            },
+        );
+    }
+    for (id, done, total) in [
+        (1, 31_000_000, 100_000_000),
+        (2, 29_000_000, 100_000_000),
+        (3, 5 << 20, 8 << 20),
+    ] {
+        let total = Some(total);
+        let at = at(1090);
+        worker(
+            &mut app,
+            WorkerEvent::Progress {
+                id,
+                done,
+                total,
+                at,
+            },
+        );
+    }
+    for (side, text) in [
+        (ConsoleSide::Main, "5"),
+        (ConsoleSide::Thread, "0"),
+        (ConsoleSide::Thread, "1"),
+        (ConsoleSide::Main, "6"),
+    ] {
+        let text = text.into();
+        worker(&mut app, WorkerEvent::Console { id: 4, side, text });
+    }
+    app.apply(AppEvent::Gil(gil_scene_events()));
+    app.apply(AppEvent::Clock(1_100_000));
+    (app, at(1100))
+}
+
+fn gil_scene_events() -> Vec<GilEvent> {
+    let ev = |at_us, thread, what| GilEvent {
+        at_us,
+        thread,
+        what,
+    };
+    let base = 600_000u64;
+    let mut events = Vec::new();
+    for slice in 0..100u64 {
+        let start = base + slice * 5_000;
+        let (holder, waiter) = if slice % 2 == 0 { (1, 2) } else { (2, 1) };
+        events.push(ev(start, holder, Transition::Hold));
+        events.push(ev(start, waiter, Transition::Wait));
+        events.push(ev(start + 4_900, waiter, Transition::DropRequest));
+        events.push(ev(start + 4_950, holder, Transition::ForcedDrop));
+    }
+    for k in 0..25u64 {
+        let start = base + k * 20_000;
+        events.push(ev(start, 3, Transition::Hold));
+        events.push(ev(start + 300, 3, Transition::Io));
+    }
+    for k in 0..5u64 {
+        for (thread, offset) in [(4, 0), (5, 50_000)] {
+            let start = base + k * 100_000 + offset;
+            events.push(ev(start, thread, Transition::Hold));
+            events.push(ev(start + 200, thread, Transition::Io));
+        }
+    }
+    events.sort_by_key(|e| e.at_us);
+    events
+}
+
+fn screen_text(terminal: &Terminal<TestBackend>) -> Vec<String> {
+    let buffer = terminal.backend().buffer();
+    let area = buffer.area;
+    (0..area.height)
+        .map(|y| (0..area.width).map(|x| buffer[(x, y)].symbol()).collect())
+        .collect()
+}
+
+/// The longest run of timeline glyphs on the line of lane `label`.
+fn lane_cells(lines: &[String], label: &str) -> (usize, String) {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(&format!("│{label} ")))
+        .unwrap_or_else(|| panic!("no lane {label}:\n{}", lines.join("\n")));
+    let glyph = |c: char| "█░▏▒▌▐×!".contains(c);
+    let mut best = (0, String::new());
+    let mut run = String::new();
+    for c in line.chars().chain(std::iter::once('|')) {
+        if glyph(c) {
+            run.push(c);
+        } else {
+            if run.chars().count() > best.0 {
+                best = (run.chars().count(), run.clone());
+            }
+            run.clear();
+        }
+    }
+    best
+}
+
+#[test]
+fn gil_scene_snapshots_at_every_size() {
+    let (app, now) = gil_scene();
+    for (width, height) in [(80, 24), (100, 30), (120, 36), (160, 48)] {
+        let terminal = render(&app, now, width, height);
+        insta::assert_snapshot!(format!("gil_scene_{width}x{height}"), terminal.backend());
+    }
+}
+
+#[test]
+fn lanes_get_the_width_at_every_size() {
+    let (app, now) = gil_scene();
+    for (width, height, least) in [
+        (80, 24, 40),
+        (100, 30, 55),
+        (120, 36, 70),
+        (160, 48, 100),
+        (240, 67, 100),
+    ] {
+        let lines = screen_text(&render(&app, now, width, height));
+        for label in ["cpu-1", "cpu-2", "fetch-3", "sleep-4", "sleep-4+"] {
+            let (cells, _) = lane_cells(&lines, label);
+            assert!(
+                cells >= least,
+                "{width}×{height}: {label} has {cells} cells\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cpu_lane_under_the_gil_shows_held_and_waiting_cells_at_80x24() {
+    let (app, now) = gil_scene();
+    let lines = screen_text(&render(&app, now, 80, 24));
+    for label in ["cpu-1", "cpu-2"] {
+        let (_, cells) = lane_cells(&lines, label);
+        assert!(
+            cells.contains('█') && cells.contains('░'),
+            "{label}: {cells}"
+        );
+    }
+    // Half a cell: at 100 ms over 44 cells a hand-over mid-cell shows as ▌ or ▐.
+    let (_, cells) = lane_cells(&lines, "cpu-1");
+    assert!(cells.contains('▌') || cells.contains('▐'), "{cells}");
+}
+
+#[test]
+fn the_focused_pane_fills_the_screen_until_z_again() {
+    let (mut app, now) = gil_scene();
+    assert_eq!(app.apply(AppEvent::Action(Action::NextPane)), None);
+    assert_eq!(app.focus(), threadlab::ui::layout::PaneId::Timeline);
+    app.apply(AppEvent::Action(Action::FocusPane));
+    assert!(app.zoomed());
+    let terminal = render(&app, now, 80, 24);
+    let lines = screen_text(&terminal);
+    assert!(
+        lines[23].contains("timeline fills the screen · z back"),
+        "{}",
+        lines[23]
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("Workers (")),
+        "the table is hidden"
+    );
+    let (cells, _) = lane_cells(&lines, "cpu-1");
+    assert!(cells >= 40);
+    insta::assert_snapshot!("gil_scene_timeline_focused_80x24", terminal.backend());
+    // ↑ scrolls the focused timeline's lanes, not the worker selection.
+    let selected = app.workers().selected();
+    app.apply(AppEvent::Action(Action::Up));
+    assert_eq!(app.workers().selected(), selected);
+    assert_eq!(app.timeline().scroll(), 1);
+    app.apply(AppEvent::Action(Action::FocusPane));
+    assert!(!app.zoomed());
+    let lines = screen_text(&render(&app, now, 80, 24));
+    assert!(lines.iter().any(|l| l.contains("Workers (4)")));
+}
+
+#[test]
+fn nothing_is_cut_mid_word_on_narrow_screens() {
+    let (mut app, now) = gil_scene();
+    app.apply(AppEvent::Action(Action::ToggleUiGil));
+    for width in [60u16, 70, 80, 100, 120] {
+        let lines = screen_text(&render(&app, now, width, 24));
+        let header = &lines[0];
+        assert!(
+            header.contains("GIL: on · gil · 5.0 ms"),
+            "{width}: {header}"
+        );
+        let footer = &lines[23];
+        assert!(
+            footer.contains(" help ") && footer.contains(" quit "),
+            "{width}: {footer}"
+        );
+        // Whole legend items only.
+        let legend = lines.iter().find(|l| l.contains("holds")).expect("legend");
+        for item in ["waits", "I/O", "free", "asks", "forced", "zoom"] {
+            let start = &item[..2];
+            assert!(
+                legend.contains(item) || !legend.contains(&format!(" {start}")),
+                "{width}: {legend}"
+            );
+        }
+        // Titles end with a space before the border runs on.
+        for line in &lines {
+            for title in ["Console", "Responsiveness", "GIL timeline"] {
+                if let Some(at) = line.find(title) {
+                    let rest: String = line[at..]
+                        .chars()
+                        .take_while(|c| *c != '─' && *c != '┐')
+                        .collect();
+                    assert!(rest.ends_with(' '), "{width}: title cut: {rest:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn help_fits_a_short_screen_in_two_columns() {
+    let (mut app, now) = gil_scene();
+    app.apply(AppEvent::Action(Action::Help));
+    let lines = screen_text(&render(&app, now, 100, 24));
+    let text = lines.join("\n");
+    for needle in [
+        "Help · keys",
+        "spawn a fetch worker",
+        "Ctrl-C  quit",
+        "this help",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+    insta::assert_snapshot!("help_overlay_100x24", text);
 }

@@ -6,13 +6,11 @@
 //! carry out on the pool and the GIL. The state itself lives with the pane
 //! that shows it (see [`super::panes`]); tests drive it without a terminal.
 
-use std::time::{Duration, Instant};
-
-use crate::gil::{GilEvent, Mode, SwitchInterval, ThreadTag};
-use crate::lab::{Experiment, SuiteEvent};
-use crate::work::{WorkerEvent, WorkerId, WorkerKind};
+use crate::gil::{Mode, SwitchInterval, ThreadTag};
+use crate::work::WorkerEvent;
 
 use super::keys::{Action, KeyMap};
+use super::layout::PaneId;
 use super::panes::console::Console;
 use super::panes::experiment::{Experiments, PickerOutcome};
 use super::panes::logs::Logs;
@@ -21,90 +19,10 @@ use super::panes::timeline::Timeline;
 use super::panes::workers::Workers;
 use super::theme::Theme;
 
+pub use super::event::{AppEvent, Command};
 pub use super::panes::experiment::ExperimentPane;
 pub use super::panes::timeline::{LANE_CHANGES, SPAN_RANGE_MS};
 pub use super::panes::workers::{Life, WorkerRow};
-
-/// Something that happened, for the reducer.
-#[derive(Debug, Clone)]
-pub enum AppEvent {
-    /// A key (already mapped) was pressed.
-    Action(Action),
-    /// The run loop started worker `id`.
-    Spawned {
-        /// Its id.
-        id: WorkerId,
-        /// Its kind.
-        kind: WorkerKind,
-        /// When.
-        at: Instant,
-    },
-    /// The run loop could not start a worker.
-    SpawnFailed(String),
-    /// A message from a worker.
-    Worker(WorkerEvent),
-    /// New GIL transitions, in order.
-    Gil(Vec<GilEvent>),
-    /// The timeline clock read `now_us` (it moves when nothing happens).
-    Clock(u64),
-    /// The UI thread's own lane on the timeline.
-    UiLane(ThreadTag),
-    /// A frame showing a key's effect finished, `latency` after the key was read.
-    KeyShown {
-        /// Read-to-screen time.
-        latency: Duration,
-    },
-    /// The terminal was resized: the next frame repaints everything.
-    Resized,
-    /// The terminal's input ended (hang-up) or a signal asked to stop.
-    InputClosed,
-    /// News from the experiment running in the background.
-    Lab(SuiteEvent),
-    /// New lines for the log pane.
-    Logs(Vec<String>),
-    /// A mouse click on the worker table's row `index` (0 = first worker).
-    ClickRow(usize),
-    /// The mouse wheel over the worker table (`down` = towards newer rows).
-    ScrollTable {
-        /// Direction.
-        down: bool,
-    },
-    /// The mouse wheel over the timeline (`down` = towards older lanes).
-    ScrollTimeline {
-        /// Direction.
-        down: bool,
-    },
-    /// A frame was drawn in `draw_time`.
-    FrameDrawn {
-        /// Time to build and flush the frame.
-        draw_time: Duration,
-        /// When it finished.
-        at: Instant,
-    },
-}
-
-/// An effect the run loop must carry out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    /// Spawn a worker.
-    Spawn(WorkerKind),
-    /// Cancel one worker.
-    Cancel(WorkerId),
-    /// Cancel every live worker.
-    CancelAll,
-    /// Switch the GIL mode.
-    SetMode(Mode),
-    /// Set the switch interval.
-    SetInterval(SwitchInterval),
-    /// Make the UI thread take the GIL to handle events and draw (or stop).
-    SetUiUnderGil(bool),
-    /// Run an experiment in every mode, in the background.
-    RunExperiment(Experiment),
-    /// Stop the running experiment.
-    CancelExperiment,
-    /// Leave.
-    Quit,
-}
 
 /// The whole dashboard state: settings, the panes' states, and flags.
 #[derive(Debug)]
@@ -119,6 +37,8 @@ pub struct App {
     logs: Logs,
     experiments: Experiments,
     help: bool,
+    focus: PaneId,
+    zoomed: bool,
     quit: bool,
     notice: Option<String>,
     cores: usize,
@@ -147,6 +67,8 @@ impl App {
             logs: Logs::default(),
             experiments: Experiments::default(),
             help: false,
+            focus: PaneId::default(),
+            zoomed: false,
             quit: false,
             notice: None,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
@@ -219,6 +141,16 @@ impl App {
     /// Whether the help overlay is open.
     pub fn help_open(&self) -> bool {
         self.help
+    }
+
+    /// The pane with the keyboard focus.
+    pub fn focus(&self) -> PaneId {
+        self.focus
+    }
+
+    /// Whether the focused pane fills the screen.
+    pub fn zoomed(&self) -> bool {
+        self.zoomed
     }
 
     /// Whether the user asked to quit.
@@ -312,14 +244,14 @@ impl App {
             AppEvent::InputClosed => self.quit = true,
             AppEvent::Lab(event) => self.experiments.on_lab(event),
             AppEvent::Logs(lines) => self.logs.extend(lines),
+            AppEvent::Focus(pane) => self.focus = pane,
             AppEvent::ClickRow(index) => {
+                self.focus = PaneId::Workers;
                 if index < self.workers.rows().len() {
                     self.workers.select(index);
                 }
             }
-            AppEvent::ScrollTable { down } => {
-                return self.on_action(if down { Action::Down } else { Action::Up });
-            }
+            AppEvent::ScrollTable { down } => self.workers.step(down),
             AppEvent::ScrollTimeline { down } => self.timeline.scroll_by_one(down),
         }
         self.meter.count_event();
@@ -373,16 +305,13 @@ impl App {
                 ));
                 Some(Command::SetInterval(self.interval))
             }
-            Action::Up | Action::Down => {
-                self.workers.step(action == Action::Down);
-                None
-            }
-            Action::Top => {
-                self.workers.select(0);
-                None
-            }
-            Action::Bottom => {
-                self.workers.select(usize::MAX);
+            Action::Up
+            | Action::Down
+            | Action::Top
+            | Action::Bottom
+            | Action::FocusPane
+            | Action::NextPane => {
+                self.on_move(action);
                 None
             }
             Action::Cancel => self.on_cancel(),
@@ -412,6 +341,32 @@ impl App {
                 self.quit = true;
                 Some(Command::Quit)
             }
+        }
+    }
+
+    /// Keys that move the selection, the lanes or the focus.
+    fn on_move(&mut self, action: Action) {
+        match action {
+            Action::Up | Action::Down if self.focus == PaneId::Timeline => {
+                // Up shows older lanes (above), down the newer ones again.
+                self.timeline.scroll_by_one(action == Action::Up);
+            }
+            Action::Up | Action::Down => {
+                self.workers.step(action == Action::Down);
+            }
+            Action::FocusPane => {
+                self.zoomed = !self.zoomed;
+            }
+            Action::NextPane => {
+                self.focus = self.focus.next();
+            }
+            Action::Top => {
+                self.workers.select(0);
+            }
+            Action::Bottom => {
+                self.workers.select(usize::MAX);
+            }
+            _ => {}
         }
     }
 

@@ -9,7 +9,9 @@
 //! the frame rate.
 
 pub mod app;
+pub mod event;
 pub mod keys;
+pub mod layout;
 pub mod panes;
 pub mod runner;
 pub mod terminal;

@@ -147,6 +147,17 @@ impl Theme {
             .map_or_else(Style::new, |colour| Style::new().fg(colour))
     }
 
+    /// A glyph drawn in `front`'s colour over `back`'s (a cell split in
+    /// two: the glyph's half is one state, the background the other). In
+    /// monochrome the glyph's shape alone tells them apart.
+    pub fn split(&self, front: Role, back: Option<Role>) -> Style {
+        let style = self.fg(front);
+        match back.and_then(|role| self.colour(role)) {
+            Some(colour) => style.bg(colour),
+            None => style,
+        }
+    }
+
     /// A label on a coloured background (reversed text in monochrome).
     pub fn badge(&self, role: Role) -> Style {
         match self.colour(role) {

@@ -1,16 +1,17 @@
-//! Drawing: where each pane goes, and turning mouse events into reducer
-//! events. The views only read [`App`]; each pane draws itself as a widget
-//! on the state it owns. State is never shown by colour alone: every state
-//! also has a word and a symbol.
+//! Drawing: each pane draws itself as a widget on the state it owns, in
+//! the place [`super::layout`] gives it; and mouse events become reducer
+//! events. The views only read [`App`]. State is never shown by colour
+//! alone: every state also has a word and a symbol.
 
 use std::time::Instant;
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
+use ratatui::layout::{Alignment, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, AppEvent};
+use super::layout::{Areas, PaneId, areas};
 use super::panes::bars::{Footer, Header};
 use super::panes::console::ConsolePane;
 use super::panes::experiment::{ExperimentView, PickerOverlay};
@@ -20,136 +21,119 @@ use super::panes::meter::MeterPane;
 use super::panes::timeline::draw::TimelinePane;
 use super::panes::workers::{WorkerTable, first_visible_row};
 
-/// Below this size the dashboard shows only a "terminal too small" notice.
-pub const MIN_WIDTH: u16 = 60;
-/// Below this size the dashboard shows only a "terminal too small" notice.
-pub const MIN_HEIGHT: u16 = 16;
-
-/// Where each pane goes on a screen of a given size.
-pub struct Areas {
-    header: Rect,
-    body: Rect,
-    workers: Rect,
-    timeline: Rect,
-    console: Rect,
-    stats: Rect,
-    footer: Rect,
-}
-
-/// The dashboard's layout, or `None` when the screen is too small.
-pub fn areas(area: Rect) -> Option<Areas> {
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        return None;
-    }
-    let [header, body, bottom, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(6),
-        Constraint::Length(8),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let [workers, timeline] =
-        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
-    let [console, stats] =
-        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(bottom);
-    Some(Areas {
-        header,
-        body,
-        workers,
-        timeline,
-        console,
-        stats,
-        footer,
-    })
-}
+pub use super::layout::{MIN_HEIGHT, MIN_WIDTH};
 
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     let area = frame.area();
-    let Some(areas) = areas(area) else {
+    let Some(areas) = areas(app, area) else {
         draw_too_small(frame, area);
         return;
     };
-    let (keys, theme) = (app.keys(), app.theme());
     frame.render_widget(Header { app }, areas.header);
-    frame.render_widget(
-        WorkerTable {
-            workers: app.workers(),
-            keys,
-            theme,
-            now,
-        },
-        areas.workers,
-    );
-    if app.logs().visible() {
-        frame.render_widget(
-            LogPane {
-                logs: app.logs(),
-                keys,
-            },
-            areas.timeline,
-        );
-    } else {
-        frame.render_widget(
-            TimelinePane {
-                timeline: app.timeline(),
-                workers: app.workers(),
-                theme,
-            },
-            areas.timeline,
-        );
-    }
+    draw_panes(frame, app, &areas, now);
     if let Some(pane) = app.experiments().pane() {
+        let theme = app.theme();
         frame.render_widget(ExperimentView { pane, theme }, areas.body);
     }
-    frame.render_widget(
-        ConsolePane {
-            console: app.console(),
-            theme,
-        },
-        areas.console,
-    );
-    frame.render_widget(
-        MeterPane {
-            meter: app.meter(),
-            ui_under_gil: app.ui_under_gil(),
-            keys,
-            theme,
-        },
-        areas.stats,
-    );
     frame.render_widget(Footer { app }, areas.footer);
     if let Some(selected) = app.experiments().picker() {
         frame.render_widget(PickerOverlay { selected }, area);
     }
     if app.help_open() {
-        frame.render_widget(HelpOverlay { keys }, area);
+        frame.render_widget(HelpOverlay { keys: app.keys() }, area);
+    }
+}
+
+fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
+    let (keys, theme) = (app.keys(), app.theme());
+    let focused = |pane| app.focus() == pane;
+    if let Some(area) = areas.workers {
+        let workers = app.workers();
+        let focused = focused(PaneId::Workers);
+        let table = WorkerTable {
+            workers,
+            keys,
+            theme,
+            now,
+            focused,
+        };
+        frame.render_widget(table, area);
+    }
+    if let Some(area) = areas.timeline {
+        if app.logs().visible() {
+            frame.render_widget(
+                LogPane {
+                    logs: app.logs(),
+                    keys,
+                },
+                area,
+            );
+        } else {
+            let timeline = app.timeline();
+            let workers = app.workers();
+            let focused = focused(PaneId::Timeline);
+            let pane = TimelinePane {
+                timeline,
+                workers,
+                theme,
+                focused,
+            };
+            frame.render_widget(pane, area);
+        }
+    }
+    if let Some(area) = areas.console {
+        let console = app.console();
+        let focused = focused(PaneId::Console);
+        frame.render_widget(
+            ConsolePane {
+                console,
+                theme,
+                focused,
+            },
+            area,
+        );
+    }
+    if let Some(area) = areas.meter {
+        let pane = MeterPane {
+            meter: app.meter(),
+            ui_under_gil: app.ui_under_gil(),
+            keys,
+            theme,
+            focused: focused(PaneId::Meter),
+        };
+        frame.render_widget(pane, area);
     }
 }
 
 /// Turns a mouse event into a reducer event: a click on a worker row
-/// selects it, the wheel scrolls the table or the timeline.
+/// selects it, a click elsewhere in a pane focuses it, the wheel scrolls
+/// the table or the timeline.
 pub fn mouse_event(app: &App, screen: Rect, mouse: &MouseEvent) -> Option<AppEvent> {
-    let areas = areas(screen)?;
-    let at = Position::new(mouse.column, mouse.row);
-    let no_pane = app.experiments().pane().is_none();
-    let over_table = areas.workers.contains(at) && no_pane;
-    let over_timeline = areas.timeline.contains(at) && no_pane;
-    match mouse.kind {
-        MouseEventKind::Down(MouseButton::Left) if over_table => {
+    let areas = areas(app, screen)?;
+    if app.experiments().pane().is_some() {
+        return None;
+    }
+    let pane = areas.pane_at(mouse.column, mouse.row)?;
+    match (mouse.kind, pane) {
+        (MouseEventKind::Down(MouseButton::Left), PaneId::Workers) => {
+            let table = areas.workers?;
             // Border and header row come first.
-            let first_row_y = areas.workers.y + 2;
-            let height = areas.workers.height.saturating_sub(3) as usize;
+            let first_row_y = table.y + 2;
+            let height = table.height.saturating_sub(3) as usize;
             let offset = mouse.row.checked_sub(first_row_y)? as usize;
             let first = first_visible_row(app.workers().selected(), height);
             (offset < height).then(|| AppEvent::ClickRow(first + offset))
         }
-        MouseEventKind::ScrollDown if over_table => Some(AppEvent::ScrollTable { down: true }),
-        MouseEventKind::ScrollUp if over_table => Some(AppEvent::ScrollTable { down: false }),
-        MouseEventKind::ScrollDown if over_timeline => {
-            Some(AppEvent::ScrollTimeline { down: true })
+        (MouseEventKind::Down(MouseButton::Left), pane) => Some(AppEvent::Focus(pane)),
+        (MouseEventKind::ScrollDown | MouseEventKind::ScrollUp, PaneId::Workers) => {
+            let down = mouse.kind == MouseEventKind::ScrollDown;
+            Some(AppEvent::ScrollTable { down })
         }
-        MouseEventKind::ScrollUp if over_timeline => Some(AppEvent::ScrollTimeline { down: false }),
+        (MouseEventKind::ScrollDown | MouseEventKind::ScrollUp, PaneId::Timeline) => {
+            let down = mouse.kind == MouseEventKind::ScrollDown;
+            Some(AppEvent::ScrollTimeline { down })
+        }
         _ => None,
     }
 }

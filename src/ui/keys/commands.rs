@@ -156,6 +156,20 @@ pub const COMMANDS: &[CommandInfo] = &[
         footer: "logs",
     },
     CommandInfo {
+        name: "focus",
+        action: Action::FocusPane,
+        default_keys: &["z"],
+        help: "the focused pane fills the screen, or goes back",
+        footer: "fill",
+    },
+    CommandInfo {
+        name: "next_pane",
+        action: Action::NextPane,
+        default_keys: &["tab"],
+        help: "focus the next pane (timeline focused: ↑↓ scroll lanes)",
+        footer: "",
+    },
+    CommandInfo {
         name: "help",
         action: Action::Help,
         default_keys: &["?"],

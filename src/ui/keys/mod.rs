@@ -50,6 +50,10 @@ pub enum Action {
     ZoomOut,
     /// Open or close the log pane.
     ToggleLogs,
+    /// Let the focused pane fill the screen, or put it back.
+    FocusPane,
+    /// Move the focus to the next pane.
+    NextPane,
     /// Close an overlay.
     CloseOverlay,
     /// Confirm (Enter): run the experiment chosen in the picker.

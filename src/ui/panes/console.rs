@@ -5,9 +5,11 @@ use std::collections::VecDeque;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
+use crate::ui::panes::fit::first_fitting;
 use crate::ui::theme::{Role, Theme};
 use crate::work::ConsoleSide;
 
@@ -40,13 +42,24 @@ pub struct ConsolePane<'a> {
     pub console: &'a Console,
     /// Colours.
     pub theme: &'a Theme,
+    /// Whether it has the keyboard focus (its border says so).
+    pub focused: bool,
 }
 
 impl Widget for ConsolePane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .title(" Console · seed demo: thread prints 0..4, main prints 5..9 ");
+        let title = first_fitting(
+            &[
+                " Console · seed demo: thread prints 0..4, main prints 5..9 ",
+                " Console · thread prints 0..4, main 5..9 ",
+                " Console ",
+            ],
+            area.width.saturating_sub(2) as usize,
+        );
+        let mut block = Block::default().borders(Borders::ALL).title(title);
+        if self.focused {
+            block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
+        }
         let inner = block.inner(area);
         block.render(area, buf);
         // Lines flow left to right, like `print` output joined with spaces.

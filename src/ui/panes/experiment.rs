@@ -13,6 +13,7 @@ use ratatui::widgets::{
 use crate::gil::Mode;
 use crate::lab::{BenchRow, Experiment, Report, SuiteEvent};
 use crate::ui::keys::Action;
+use crate::ui::panes::fit::fit_title;
 use crate::ui::theme::{Role, Theme};
 
 /// An experiment run from the dashboard: its progress, then its results.
@@ -208,7 +209,7 @@ pub struct ExperimentView<'a> {
 }
 
 impl ExperimentView<'_> {
-    fn title(&self) -> String {
+    fn title(&self, width: u16) -> String {
         let pane = self.pane;
         let state = if let Some(error) = &pane.error {
             format!("failed: {error}")
@@ -217,10 +218,15 @@ impl ExperimentView<'_> {
         } else {
             format!("running {}/{}", pane.done, pane.total)
         };
-        format!(
-            " Experiment: {} — {} · {state} · Esc closes ",
-            pane.experiment,
-            describe(pane.experiment)
+        let name = format!("Experiment: {}", pane.experiment);
+        fit_title(
+            &[
+                (0, &name),
+                (3, describe(pane.experiment)),
+                (1, &state),
+                (2, "Esc closes"),
+            ],
+            width.saturating_sub(2) as usize,
         )
     }
 
@@ -306,7 +312,9 @@ impl ExperimentView<'_> {
 impl Widget for ExperimentView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         Clear.render(area, buf);
-        let block = Block::default().borders(Borders::ALL).title(self.title());
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(self.title(area.width));
         let inner = block.inner(area);
         block.render(area, buf);
         if inner.height < 4 || inner.width < 20 {

@@ -9,6 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use crate::ui::keys::{Action, KeyMap};
+use crate::ui::panes::fit::fit_title;
 
 /// Log lines kept for the log pane.
 pub const LOG_LINES: usize = 500;
@@ -55,10 +56,12 @@ pub struct LogPane<'a> {
 
 impl Widget for LogPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let block = Block::default().borders(Borders::ALL).title(format!(
-            " Log · newest last · {} hides ",
-            self.keys.label(Action::ToggleLogs)
-        ));
+        let hides = format!("{} hides", self.keys.label(Action::ToggleLogs));
+        let title = fit_title(
+            &[(0, "Log"), (1, "newest last"), (2, &hides)],
+            area.width.saturating_sub(2) as usize,
+        );
+        let block = Block::default().borders(Borders::ALL).title(title);
         let inner = block.inner(area);
         block.render(area, buf);
         let skip = self.logs.lines.len().saturating_sub(inner.height as usize);

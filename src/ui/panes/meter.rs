@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
 
 use crate::ui::keys::{Action, KeyMap};
+use crate::ui::panes::fit::{Item, first_fitting, fit_line, fit_title};
 use crate::ui::theme::{Role, Theme};
 
 /// Latencies kept for the responsiveness sparkline.
@@ -111,6 +112,8 @@ pub struct MeterPane<'a> {
     pub keys: &'a KeyMap,
     /// Colours.
     pub theme: &'a Theme,
+    /// Whether it has the keyboard focus (its border says so).
+    pub focused: bool,
 }
 
 fn ms(value: Option<f64>) -> String {
@@ -118,45 +121,70 @@ fn ms(value: Option<f64>) -> String {
 }
 
 impl MeterPane<'_> {
-    fn lines(&self) -> Vec<Line<'static>> {
+    fn lines(&self, room: usize) -> Vec<Line<'static>> {
         let meter = self.meter;
         let bold = Style::new().add_modifier(Modifier::BOLD);
+        let keys = vec![
+            Item::spans(
+                0,
+                "",
+                vec![
+                    Span::raw(" key→screen p50 "),
+                    Span::styled(ms(meter.key_latency_ms(50.0)), bold),
+                ],
+            ),
+            Item::spans(
+                1,
+                "  ",
+                vec![
+                    Span::raw("p99 "),
+                    Span::styled(ms(meter.key_latency_ms(99.0)), bold),
+                ],
+            ),
+            Item::new(2, "  ", format!("({} keys)", meter.keys_measured())),
+        ];
+        let frames = vec![
+            Item::new(0, "", format!(" frame p50 {}", ms(meter.frame_ms(50.0)))),
+            Item::new(1, "  ", format!("p99 {}", ms(meter.frame_ms(99.0)))),
+            Item::new(2, "  ", format!("events {}/s", meter.events_per_s)),
+        ];
+        let key = self.keys.label(Action::ToggleUiGil);
+        let (long, short) = if self.ui_under_gil {
+            (
+                "the UI takes the GIL for every key and frame",
+                "UI takes the GIL",
+            )
+        } else {
+            (
+                "make the UI take the GIL, like a Python UI",
+                "UI under the GIL",
+            )
+        };
+        let long = format!(" {key}: {long}");
+        let short = format!(" {key}: {short}");
         vec![
-            Line::from(vec![
-                Span::raw(" key→screen p50 "),
-                Span::styled(ms(meter.key_latency_ms(50.0)), bold),
-                Span::raw("  p99 "),
-                Span::styled(ms(meter.key_latency_ms(99.0)), bold),
-                Span::raw(format!("  ({} keys)", meter.keys_measured())),
-            ]),
-            Line::from(format!(
-                " frame p50 {}  p99 {}  events {}/s",
-                ms(meter.frame_ms(50.0)),
-                ms(meter.frame_ms(99.0)),
-                meter.events_per_s
-            )),
-            Line::from(format!(
-                " {}: {}",
-                self.keys.label(Action::ToggleUiGil),
-                if self.ui_under_gil {
-                    "the UI takes the GIL for every key and frame"
-                } else {
-                    "make the UI take the GIL, like a Python UI"
-                }
-            )),
+            fit_line(keys, room),
+            fit_line(frames, room),
+            Line::from(first_fitting(&[&long, &short], room).to_string()),
         ]
     }
 }
 
 impl Widget for MeterPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
+        let room = area.width.saturating_sub(2) as usize;
         let (title, border) = if self.ui_under_gil {
             (
-                " Responsiveness · UI UNDER THE GIL ",
+                fit_title(&[(0, "Responsiveness"), (1, "UI UNDER THE GIL")], room),
                 self.theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
             )
         } else {
-            (" Responsiveness ", Style::new())
+            (fit_title(&[(0, "Responsiveness")], room), Style::new())
+        };
+        let border = if self.focused {
+            border.add_modifier(Modifier::BOLD)
+        } else {
+            border
         };
         let block = Block::default()
             .borders(Borders::ALL)
@@ -164,9 +192,10 @@ impl Widget for MeterPane<'_> {
             .title(title);
         let inner = block.inner(area);
         block.render(area, buf);
+        // The figures first; the sparkline only below them.
         let [text, spark] =
-            Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(inner);
-        Paragraph::new(self.lines()).render(text, buf);
+            Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);
+        Paragraph::new(self.lines(inner.width as usize)).render(text, buf);
         let data: Vec<u64> = self.meter.recent_latency.iter().copied().collect();
         let data = &data[data.len().saturating_sub(spark.width as usize)..];
         let role = if self.ui_under_gil {

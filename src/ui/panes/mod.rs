@@ -4,6 +4,7 @@
 pub mod bars;
 pub mod console;
 pub mod experiment;
+pub mod fit;
 pub mod help;
 pub mod logs;
 pub mod meter;

@@ -1,8 +1,9 @@
 //! The GIL timeline's state: each thread's lane of state changes over the
 //! last [`TIMELINE_WINDOW_US`], who holds the GIL, the clock, the zoom and
-//! the scroll. Drawing lives in [`draw`].
+//! the scroll. The arithmetic lives in [`sample`], drawing in [`draw`].
 
 pub mod draw;
+pub mod sample;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -99,6 +100,17 @@ impl Timeline {
             .collect();
         tags.sort_unstable();
         tags
+    }
+
+    /// How many lanes [`Timeline::visible_lanes`] would return.
+    pub fn visible_lane_count(&self, span_us: u64) -> usize {
+        let horizon = self.now_us.saturating_sub(span_us);
+        self.lanes
+            .values()
+            .filter(|lane| {
+                !matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon)
+            })
+            .count()
     }
 
     pub(in crate::ui) fn set_ui_thread(&mut self, tag: ThreadTag) {

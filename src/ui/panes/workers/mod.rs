@@ -1,23 +1,18 @@
-//! The worker table: every worker the dashboard has seen, the selection,
-//! running tallies for the header, and the table widget.
+//! The worker table's state: every worker the dashboard has seen, the
+//! selection, and running tallies for the header. The widget is in [`table`].
 //!
 //! The tallies move when a worker starts or ends, so the header reads four
-//! numbers instead of walking every row each frame. The widget builds rows
-//! for the visible window only: a frame costs O(visible rows).
+//! numbers instead of walking every row each frame.
+
+mod table;
+
+pub use table::{WorkerTable, bar, first_visible_row, state_of};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
-
 use crate::gil::{ThreadTag, Transition};
-use crate::ui::keys::{Action, KeyMap};
-use crate::ui::theme::{Role, Theme};
-use crate::work::{Unit, WorkerEvent, WorkerId, WorkerKind, human_bytes};
+use crate::work::{WorkerEvent, WorkerId, WorkerKind};
 
 /// Where a worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,195 +254,9 @@ impl Workers {
     }
 }
 
-/// The first worker row shown, so that the selection stays in view.
-pub fn first_visible_row(selected: usize, height: usize) -> usize {
-    let height = height.max(1);
-    if selected >= height {
-        selected + 1 - height
-    } else {
-        0
-    }
-}
-
-/// A state's word and symbol, and the role that colours it.
-pub fn state_of(row: &WorkerRow) -> (&'static str, Role) {
-    match row.life {
-        Life::Done => ("✓ done", Role::Good),
-        Life::Failed => ("✗ failed", Role::Bad),
-        Life::Cancelled => ("■ cancelled", Role::Muted),
-        Life::Live => match row.lane {
-            Transition::Wait => ("… waiting (GIL)", Role::Wait),
-            Transition::Io => ("⇅ in I/O", Role::Io),
-            Transition::Hold => ("▶ running (GIL)", Role::Hold),
-            _ => ("▶ running", Role::Free),
-        },
-    }
-}
-
-/// A text progress bar `width` cells wide with eighths for smoothness.
-pub fn bar(ratio: f64, width: usize) -> String {
-    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let eighths = (ratio.clamp(0.0, 1.0) * (width * 8) as f64).round() as usize;
-    let full = eighths / 8;
-    let mut out = "█".repeat(full);
-    if full < width {
-        let part = eighths % 8;
-        if part > 0 {
-            out.push(PARTS[part]);
-        } else {
-            out.push('░');
-        }
-        out.push_str(&"░".repeat(width - full - 1));
-    }
-    out
-}
-
-/// A count in the worker's own unit.
-fn amount(unit: Unit, done: u64) -> String {
-    match unit {
-        Unit::Bytes => human_bytes(done),
-        Unit::Steps => format!("{done} steps"),
-        Unit::Lines => format!("{done} lines"),
-    }
-}
-
-fn rate_text(row: &WorkerRow) -> String {
-    let rate = row.rate();
-    match row.kind.unit() {
-        Unit::Bytes => format!("{}/s", human_bytes(rate as u64)),
-        Unit::Steps => format!("{:.1} M/s", rate / 1e6),
-        Unit::Lines => format!("{rate:.1}/s"),
-    }
-}
-
-/// The worker table, drawn at `now` (for the time column).
-pub struct WorkerTable<'a> {
-    /// The table's state.
-    pub workers: &'a Workers,
-    /// For the hint shown before any worker exists.
-    pub keys: &'a KeyMap,
-    /// Colours.
-    pub theme: &'a Theme,
-    /// The clock for running workers' time.
-    pub now: Instant,
-}
-
-/// Width of the progress bar in the table.
-const BAR_WIDTH: usize = 10;
-
-impl WorkerTable<'_> {
-    fn block(&self) -> Block<'static> {
-        let mut block = Block::default()
-            .borders(Borders::ALL)
-            .title(format!(" Workers ({}) ", self.workers.rows.len()));
-        // The selected worker's whole result or error, which the table cuts short.
-        if let Some(row) = self.workers.selected_row() {
-            let detail = row
-                .message
-                .clone()
-                .unwrap_or_else(|| state_of(row).0.to_string());
-            block = block.title_bottom(format!(" #{} {}: {detail} ", row.id, row.kind));
-        }
-        block
-    }
-
-    fn hint(&self) -> Paragraph<'static> {
-        let keys = self.keys;
-        Paragraph::new(vec![
-            Line::from(""),
-            Line::from(format!(
-                "  No workers yet. Press {} (fetch), {} (file), {} (cpu) or {} (seed demo),",
-                keys.label(Action::Spawn(WorkerKind::Fetch)),
-                keys.label(Action::Spawn(WorkerKind::File)),
-                keys.label(Action::Spawn(WorkerKind::Cpu)),
-                keys.label(Action::Spawn(WorkerKind::Sleep)),
-            )),
-            Line::from(format!(
-                "  then {} to switch the GIL on and watch CPU workers take turns.",
-                keys.label(Action::ToggleGil)
-            )),
-        ])
-    }
-
-    fn row(&self, row: &WorkerRow, selected: bool) -> Row<'static> {
-        let (state, role) = state_of(row);
-        let progress = match row.ratio() {
-            Some(ratio) => format!("{} {:>3.0} %", bar(ratio, BAR_WIDTH), ratio * 100.0),
-            None => format!(
-                "{:<width$}     ",
-                amount(row.kind.unit(), row.done),
-                width = BAR_WIDTH
-            ),
-        };
-        let detail = match (&row.message, row.life) {
-            (Some(message), _) => message.clone(),
-            (None, Life::Cancelled) => {
-                format!("cancelled at {}", amount(row.kind.unit(), row.done))
-            }
-            _ => rate_text(row),
-        };
-        let style = if selected {
-            Style::new().add_modifier(Modifier::REVERSED)
-        } else {
-            Style::new()
-        };
-        Row::new(vec![
-            Cell::from(format!("{:>3}", row.id)),
-            Cell::from(row.kind.name()),
-            Cell::from(Span::styled(state, self.theme.fg(role))),
-            Cell::from(progress),
-            Cell::from(format!("{:>5.1}s", row.elapsed(self.now).as_secs_f64())),
-            Cell::from(detail),
-        ])
-        .style(style)
-    }
-}
-
-impl Widget for WorkerTable<'_> {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let block = self.block();
-        let workers = self.workers;
-        if workers.rows.is_empty() {
-            self.hint().block(block).render(area, buf);
-            return;
-        }
-        // The visible window keeps the selection in view: O(visible rows).
-        let height = (area.height.saturating_sub(3) as usize).max(1); // borders + header row
-        let start = first_visible_row(workers.selected, height);
-        let end = (start + height).min(workers.rows.len());
-        let rows = workers.rows[start..end]
-            .iter()
-            .enumerate()
-            .map(|(offset, row)| self.row(row, start + offset == workers.selected));
-        let widths = [
-            Constraint::Length(3),
-            Constraint::Length(5),
-            Constraint::Length(15),
-            Constraint::Length(BAR_WIDTH as u16 + 6),
-            Constraint::Length(6),
-            Constraint::Min(8),
-        ];
-        let header = Row::new(["id", "kind", "state", "progress", "time", "rate / result"])
-            .style(Style::new().add_modifier(Modifier::BOLD));
-        Table::new(rows, widths)
-            .header(header)
-            .block(block)
-            .render(area, buf);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bar_fills_proportionally() {
-        assert_eq!(bar(0.0, 4), "░░░░");
-        assert_eq!(bar(1.0, 4), "████");
-        assert_eq!(bar(0.5, 4), "██░░");
-        assert_eq!(bar(0.5, 4).chars().count(), 4);
-        assert_eq!(bar(0.3, 10).chars().count(), 10);
-    }
 
     #[test]
     fn tallies_follow_spawns_and_ends() {
