@@ -1,7 +1,8 @@
 //! Where each pane goes. The timeline is the picture: it gets the full
-//! width on most screens and every row the worker table does not need; the
-//! table shows the rows it has; the console and the meter share a strip
-//! that shrinks on short screens. A focused pane (`z`) fills the body.
+//! width at every size and every row the worker table does not need (the
+//! table above it shows the rows it has, up to half the body once the
+//! lanes are in); the console and the meter share a strip that shrinks on
+//! short screens. A focused pane (`z`) fills the body.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
@@ -11,8 +12,6 @@ use super::app::App;
 pub const MIN_WIDTH: u16 = 60;
 /// Below this size the dashboard shows only a "terminal too small" notice.
 pub const MIN_HEIGHT: u16 = 16;
-/// From this width on, the table and the timeline sit side by side.
-pub const SIDE_BY_SIDE: u16 = 200;
 
 /// A pane that can take the keyboard focus, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,7 +98,8 @@ fn strip_height(height: u16) -> u16 {
     match height {
         36.. => 8,
         28.. => 6,
-        _ => 5,
+        20.. => 5,
+        _ => 4,
     }
 }
 
@@ -164,17 +164,10 @@ pub fn areas(app: &App, screen: Rect) -> Option<Areas> {
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(strip);
     (areas.console, areas.meter) = (Some(console), Some(meter));
     let (table_want, timeline_want) = wants(app);
-    if screen.width >= SIDE_BY_SIDE {
-        let table_width = (screen.width * 2 / 5).min(100);
-        let [workers, timeline] =
-            Layout::horizontal([Constraint::Length(table_width), Constraint::Min(1)]).areas(body);
-        (areas.workers, areas.timeline) = (Some(workers), Some(timeline));
-    } else {
-        let (table, _) = split_rows(body.height, table_want, timeline_want);
-        let [workers, timeline] =
-            Layout::vertical([Constraint::Length(table), Constraint::Min(1)]).areas(body);
-        (areas.workers, areas.timeline) = (Some(workers), Some(timeline));
-    }
+    let (table, _) = split_rows(body.height, table_want, timeline_want);
+    let [workers, timeline] =
+        Layout::vertical([Constraint::Length(table), Constraint::Min(1)]).areas(body);
+    (areas.workers, areas.timeline) = (Some(workers), Some(timeline));
     Some(areas)
 }
 
