@@ -388,6 +388,21 @@ fn mouse_clicks_select_rows_and_the_wheel_scrolls() {
         over_timeline,
         Some(AppEvent::ScrollTimeline { down: true })
     ));
+    // A click on another pane gives it the focus.
+    let click = view::mouse_event(
+        &app,
+        screen,
+        &mouse(MouseEventKind::Down(MouseButton::Left), 120, 12),
+    );
+    assert!(
+        matches!(
+            click,
+            Some(AppEvent::Focus(threadlab::ui::layout::PaneId::Timeline))
+        ),
+        "{click:?}"
+    );
+    app.apply(click.unwrap());
+    assert_eq!(app.focus(), threadlab::ui::layout::PaneId::Timeline);
     // Clicks on borders or outside the table do nothing.
     assert!(
         view::mouse_event(
