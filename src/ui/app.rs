@@ -15,6 +15,7 @@ use super::panes::console::Console;
 use super::panes::experiment::{Experiments, PickerOutcome};
 use super::panes::logs::Logs;
 use super::panes::meter::Meter;
+use super::panes::race::Races;
 use super::panes::timeline::Timeline;
 use super::panes::workers::Workers;
 use super::theme::Theme;
@@ -36,6 +37,7 @@ pub struct App {
     console: Console,
     logs: Logs,
     experiments: Experiments,
+    races: Races,
     help: bool,
     focus: PaneId,
     zoomed: bool,
@@ -66,6 +68,7 @@ impl App {
             console: Console::default(),
             logs: Logs::default(),
             experiments: Experiments::default(),
+            races: Races::default(),
             help: false,
             focus: PaneId::default(),
             zoomed: false,
@@ -136,6 +139,11 @@ impl App {
     /// The experiment picker's and pane's state.
     pub fn experiments(&self) -> &Experiments {
         &self.experiments
+    }
+
+    /// The race pane's state.
+    pub fn races(&self) -> &Races {
+        &self.races
     }
 
     /// Whether the help overlay is open.
@@ -243,6 +251,7 @@ impl App {
             AppEvent::Resized => self.needs_clear = true,
             AppEvent::InputClosed => self.quit = true,
             AppEvent::Lab(event) => self.experiments.on_lab(event),
+            AppEvent::Race(update) => self.races.apply(update),
             AppEvent::Logs(lines) => self.logs.extend(lines),
             AppEvent::Focus(pane) => self.focus = pane,
             AppEvent::ClickRow(index) => {
@@ -280,8 +289,11 @@ impl App {
             };
         }
         if action == Action::CloseOverlay && !self.help {
-            let running = self.experiments.close_pane().unwrap_or(false);
-            return running.then_some(Command::CancelExperiment);
+            if let Some(running) = self.experiments.close_pane() {
+                return running.then_some(Command::CancelExperiment);
+            }
+            let running = self.races.close().unwrap_or(false);
+            return running.then_some(Command::CancelRace);
         }
         if self.help && !matches!(action, Action::Quit | Action::ForceQuit | Action::Help) {
             // Any other key closes the overlay first.
@@ -336,6 +348,14 @@ impl App {
             Action::Experiments => {
                 self.experiments.open_picker();
                 None
+            }
+            Action::Race => {
+                if self.races.running() {
+                    self.notice = Some("a race is running: Esc stops it".to_string());
+                    None
+                } else {
+                    Some(Command::RunRace(self.races.take_next_body()))
+                }
             }
             Action::Quit | Action::ForceQuit => {
                 self.quit = true;

@@ -47,6 +47,8 @@ pub enum AppEvent {
     InputClosed,
     /// News from the experiment running in the background.
     Lab(SuiteEvent),
+    /// News from the race running in the background.
+    Race(super::panes::race::RaceUpdate),
     /// New lines for the log pane.
     Logs(Vec<String>),
     /// A mouse click on the worker table's row `index` (0 = first worker).
@@ -89,6 +91,10 @@ pub enum Command {
     RunExperiment(Experiment),
     /// Stop the running experiment.
     CancelExperiment,
+    /// Start a race with this loop body.
+    RunRace(crate::sync::Body),
+    /// Stop the running race.
+    CancelRace,
     /// Leave.
     Quit,
 }

@@ -25,6 +25,8 @@ use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread, Mode};
 use crate::lab::{BenchConfig, Suite, SuiteEvent};
 use crate::session::Session;
+use crate::sync::{Race, RaceConfig};
+use crate::ui::panes::race::{RACE_INCREMENTS, RACE_THREADS, RaceUpdate};
 use crate::work::WorkerEvent;
 
 /// The longest a run of key frames may put off applying progress and GIL
@@ -205,7 +207,8 @@ impl<B: Backend> Runner<B> {
     /// When the frame timer fires, or `None` when no timer is armed:
     /// nothing changed and no worker is alive, so nothing can move.
     pub fn deadline(&self) -> Option<Instant> {
-        (self.app.dirty() || self.app.live() > 0).then_some(self.pacer.next_frame)
+        (self.app.dirty() || self.app.live() > 0 || self.app.races().running())
+            .then_some(self.pacer.next_frame)
     }
 
     /// Runs turns until the user quits or the terminal goes away.
@@ -272,7 +275,7 @@ impl<B: Backend> Runner<B> {
         if !self.app.ui_under_gil() && self.ui_gil.is_holding() {
             self.ui_gil.exit();
         }
-        let animate = self.app.live() > 0;
+        let animate = self.app.live() > 0 || self.app.races().running();
         let due = (self.app.dirty() || animate) && now >= self.pacer.next_frame;
         if (!self.keys_waiting.is_empty() || due) && !self.frame(session, now) {
             self.ui_gil.exit();
@@ -299,6 +302,21 @@ impl<B: Backend> Runner<B> {
         for event in lab.iter().flat_map(Receiver::try_iter) {
             self.app.apply(AppEvent::Lab(event));
         }
+        self.poll_race(session);
+    }
+
+    /// The running race's numbers, or its outcome once its threads ended.
+    fn poll_race(&mut self, session: &mut Session) {
+        let Some(race) = session.race.as_ref() else {
+            return;
+        };
+        let update = if race.is_finished() {
+            let race = session.race.take().expect("the race was just seen");
+            RaceUpdate::Finished(race.wait())
+        } else {
+            RaceUpdate::Progress(race.progress())
+        };
+        self.app.apply(AppEvent::Race(update));
     }
 
     /// Reads the GIL timeline (unless a key's frame goes first) and the
@@ -462,6 +480,32 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
         Command::CancelExperiment => {
             if let Some(suite) = session.suite.take() {
                 suite.cancel();
+            }
+        }
+        Command::RunRace(body) => {
+            if let Some(old) = session.race.take() {
+                old.cancel();
+            }
+            let mode = session.gil.mode();
+            let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
+            config.gil = Some(session.gil.clone());
+            let update = match Race::spawn(config) {
+                Ok(race) => {
+                    let version = race.python_version();
+                    session.race = Some(race);
+                    RaceUpdate::Started {
+                        body,
+                        mode,
+                        version,
+                    }
+                }
+                Err(error) => RaceUpdate::Failed(format!("cannot start the race: {error}")),
+            };
+            app.apply(AppEvent::Race(update));
+        }
+        Command::CancelRace => {
+            if let Some(race) = session.race.take() {
+                race.cancel();
             }
         }
         Command::Quit => {} // the reducer already set quit

@@ -18,6 +18,7 @@ use super::panes::experiment::{ExperimentView, PickerOverlay};
 use super::panes::help::HelpOverlay;
 use super::panes::logs::LogPane;
 use super::panes::meter::MeterPane;
+use super::panes::race::RaceView;
 use super::panes::timeline::draw::TimelinePane;
 use super::panes::workers::{WorkerTable, first_visible_row};
 
@@ -82,7 +83,10 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
             frame.render_widget(pane, area);
         }
     }
-    if let Some(area) = areas.console {
+    if let (Some(area), Some(pane)) = (areas.console, app.races().pane()) {
+        // The race takes the console's place; its threads' lanes stay in view.
+        frame.render_widget(RaceView { pane, theme }, area);
+    } else if let Some(area) = areas.console {
         let console = app.console();
         let focused = focused(PaneId::Console);
         frame.render_widget(

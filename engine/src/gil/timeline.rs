@@ -83,8 +83,16 @@ impl Timeline {
     pub const CAPACITY: usize = 1 << 16;
 
     /// Appends an event, dropping the oldest when full.
-    pub fn push(&self, event: GilEvent) {
+    ///
+    /// Events are kept in time order: a thread stamps its event before it
+    /// takes the ring's lock, so another thread's later stamp may get in
+    /// first; such an event is moved up to the newest stamp (microseconds at
+    /// most), never before it — readers sum intervals between neighbours.
+    pub fn push(&self, mut event: GilEvent) {
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(newest) = ring.events.back() {
+            event.at_us = event.at_us.max(newest.at_us);
+        }
         if ring.events.len() == Self::CAPACITY {
             ring.events.pop_front();
         }
@@ -206,6 +214,18 @@ mod tests {
             thread: 1,
             what: Transition::Hold,
         }
+    }
+
+    #[test]
+    fn an_event_stamped_before_a_newer_one_got_in_is_kept_in_order() {
+        let timeline = Timeline::default();
+        timeline.push(ev(105));
+        timeline.push(ev(100));
+        timeline.push(ev(107));
+        let mut out = Vec::new();
+        timeline.read_since(0, &mut out);
+        let stamps: Vec<u64> = out.iter().map(|e| e.at_us).collect();
+        assert_eq!(stamps, vec![105, 105, 107]);
     }
 
     #[test]

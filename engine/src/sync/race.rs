@@ -304,6 +304,16 @@ impl Race {
         })
     }
 
+    /// The GIL mode it started in.
+    pub fn mode(&self) -> Mode {
+        self.gil.mode()
+    }
+
+    /// Whose eval-breaker model it runs.
+    pub fn python_version(&self) -> PythonVersion {
+        self.version
+    }
+
     /// The numbers so far.
     pub fn progress(&self) -> RaceProgress {
         RaceProgress {

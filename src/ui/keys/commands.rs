@@ -86,6 +86,13 @@ pub const COMMANDS: &[CommandInfo] = &[
         footer: "experiment",
     },
     CommandInfo {
+        name: "race",
+        action: Action::Race,
+        default_keys: &["r"],
+        help: "race: lost updates on a shared counter",
+        footer: "",
+    },
+    CommandInfo {
         name: "ui_under_gil",
         action: Action::ToggleUiGil,
         default_keys: &["u"],

@@ -60,6 +60,8 @@ pub enum Action {
     Confirm,
     /// Open the experiment picker.
     Experiments,
+    /// Start a race (the coordination lab): threads increment one counter.
+    Race,
     /// Quit.
     Quit,
     /// Quit (Ctrl-C; not remappable).

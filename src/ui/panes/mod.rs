@@ -8,5 +8,6 @@ pub mod fit;
 pub mod help;
 pub mod logs;
 pub mod meter;
+pub mod race;
 pub mod timeline;
 pub mod workers;
