@@ -13,6 +13,7 @@
 //! * [`deadlock`] — a wait-for graph over the locks finds cycles, and the
 //!   two-threads-two-locks experiment of `threadlab bench deadlock`.
 
+mod body;
 pub mod deadlock;
 mod locks;
 pub mod pool;
