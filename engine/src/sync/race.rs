@@ -148,6 +148,7 @@ struct Shared {
 pub struct Race {
     config: RaceConfig,
     gil: Gil,
+    world: World,
     shared: Arc<Shared>,
     handles: Vec<std::thread::JoinHandle<Result<(), SyncError>>>,
     version: PythonVersion,
@@ -205,6 +206,7 @@ impl Race {
         Ok(Self {
             config,
             gil,
+            world,
             shared,
             handles,
             version,
@@ -278,7 +280,8 @@ impl Race {
     }
 
     fn stop(&mut self) {
-        self.config.cancel.cancel();
+        // Through the world, so a thread waiting on the lock wakes at once.
+        self.world.cancel();
         for handle in self.handles.drain(..) {
             let _ = handle.join();
         }
