@@ -7,7 +7,7 @@
 //! * [`World`] holds one run's objects: [`Lock`], [`RLock`], [`Semaphore`],
 //!   [`Event`], [`Condition`], [`Barrier`] and a bounded [`Queue`]. Each
 //!   blocking wait releases the emulated GIL (as CPython's do), is recorded
-//!   as "blocked on <name>" and ends when the world is cancelled.
+//!   as `blocked on <name>` and ends when the world is cancelled.
 //! * [`Pool`] — a `ThreadPoolExecutor`: workers take jobs from a lab
 //!   queue; a [`PoolFuture`]'s result waits with the GIL released.
 //! * [`deadlock`] — a wait-for graph over the locks finds cycles, and the

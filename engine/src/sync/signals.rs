@@ -3,7 +3,7 @@
 //! `threading.Condition`, `threading.Barrier` and `queue.Queue(maxsize)`.
 //!
 //! Every wait releases the emulated GIL while it sleeps, is recorded as
-//! "blocked on <name>" and ends with [`SyncError::Cancelled`] when the
+//! `blocked on <name>` and ends with [`SyncError::Cancelled`] when the
 //! world is cancelled.
 
 use std::collections::{HashSet, VecDeque};
