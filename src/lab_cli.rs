@@ -271,7 +271,7 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
         );
         match lab_race::compare_one(python, script.path(), &bench) {
             Ok(column) => {
-                if let Err(error) = &column.real {
+                if let Some(Err(error)) = &column.real {
                     failures += 1;
                     let _ = writeln!(std::io::stderr(), "threadlab: compare race: {error}");
                 }
@@ -283,6 +283,20 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
                     std::io::stderr(),
                     "threadlab: compare race (emulated {}): {error}",
                     python.label
+                );
+            }
+        }
+    }
+    let wants_free = wanted.iter().any(|w| w.ends_with('t'));
+    if wants_free && !pythons.iter().any(|p| p.mode == Mode::Free) {
+        say!("py3.13t  not installed: its column shows the emulation's free mode alone");
+        match lab_race::emulated_only_free(&bench) {
+            Ok(column) => columns.push(column),
+            Err(error) => {
+                failures += 1;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "threadlab: compare race (emulated free): {error}"
                 );
             }
         }

@@ -302,8 +302,9 @@ pub fn find_race_interpreters(
 pub struct RaceColumn {
     /// The interpreter's label.
     pub label: String,
-    /// Its rows, or why it failed.
-    pub real: Result<Vec<RealRace>, String>,
+    /// Its rows, or why it failed; `None` for an emulation-only column
+    /// (the interpreter is not installed here).
+    pub real: Option<Result<Vec<RealRace>, String>>,
     /// The emulation with the matching model.
     pub emulated: Vec<RaceOutcome>,
 }
@@ -336,7 +337,22 @@ pub fn compare_one(
     }
     Ok(RaceColumn {
         label: python.label.clone(),
-        real,
+        real: Some(real),
+        emulated,
+    })
+}
+
+/// The free-threaded column when no free-threaded interpreter is installed:
+/// the emulation alone (`free` mode), its real side shown as "–".
+pub fn emulated_only_free(bench: &RaceBench) -> Result<RaceColumn, String> {
+    let version = PythonVersion::new(3, 13).expect("3.13 is modelled");
+    let mut emulated = Vec::new();
+    for &body in &bench.bodies {
+        emulated.push(run_race(self::emulated(bench, body, Mode::Free, version))?);
+    }
+    Ok(RaceColumn {
+        label: "3.13t".to_string(),
+        real: None,
         emulated,
     })
 }
@@ -351,11 +367,12 @@ pub fn render_race_comparison(columns: &[RaceColumn], bench: &RaceBench) -> Stri
         let mut line = vec![body.source().to_string()];
         for column in columns {
             let real = match &column.real {
-                Ok(rows) => rows
+                Some(Ok(rows)) => rows
                     .iter()
                     .find(|r| r.body == body)
                     .map_or_else(|| "–".to_string(), |r| r.lost.to_string()),
-                Err(_) => "failed".to_string(),
+                Some(Err(_)) => "failed".to_string(),
+                None => "–".to_string(),
             };
             let emu = column
                 .emulated
