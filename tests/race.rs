@@ -71,6 +71,20 @@ fn plain_increment_loses_updates_under_python_2_ticks() {
 }
 
 #[test]
+fn plain_increment_loses_updates_on_a_shared_legacy_gil_too() {
+    // The dashboard's race runs on the session's GIL, not a fresh one.
+    let mut config = RaceConfig::new(Body::Plain, 2, 5_000, Mode::Legacy);
+    config.gil = Some(threadlab::gil::Gil::new(Mode::Legacy, SwitchInterval::MIN));
+    config.extend = Some(Extend {
+        min_switches: MIN_SWITCHES,
+        min_duration: Duration::ZERO,
+    });
+    let outcome = run_race(config).expect("race runs");
+    assert!(outcome.switches >= MIN_SWITCHES, "{outcome:?}");
+    assert!(outcome.lost > 0, "{outcome:?}");
+}
+
+#[test]
 fn free_threads_lose_updates_in_parallel() {
     let outcome = race(Body::Plain, Mode::Free, "3.13");
     assert!(outcome.lost > 0, "{outcome:?}");

@@ -157,15 +157,19 @@ pub struct Race {
 impl Race {
     /// Starts the racing threads (named `race-1` …).
     pub fn spawn(config: RaceConfig) -> std::io::Result<Self> {
-        let own_gil = config.gil.is_none();
         let gil = config
             .gil
             .clone()
             .unwrap_or_else(|| Gil::new(config.mode, config.interval));
         let mode = gil.mode();
         let version = config.python_version.for_mode(mode);
-        if let (true, Some(ticks)) = (own_gil, version.model().ticks_per_release()) {
-            // Python 2.7's off-by-one ticker, on a GIL nobody else uses.
+        if let Some(ticks) = version.model().ticks_per_release()
+            && gil.legacy_ticks() == crate::gil::DEFAULT_LEGACY_TICKS
+        {
+            // Python 2.7's ticker releases every 101 ticks, not 100; with
+            // 100 and a loop of five check points the release would always
+            // land on the same instruction and `counter += 1` could never
+            // lose an update. A tick count set on purpose is left alone.
             gil.set_legacy_ticks(ticks);
         }
         let world = World::new(gil.clone(), config.cancel.clone());
