@@ -264,3 +264,104 @@ fn cancel_wakes_a_thread_waiting_for_the_gil() {
         holder.exit();
     }
 }
+
+/// Waits (on the timeline, never a fixed sleep) until `tag` has asked the
+/// holder to drop the GIL.
+fn wait_for_drop_request(gil: &Gil, tag: threadlab::gil::ThreadTag) {
+    let deadline = Instant::now() + HANG;
+    let mut events = Vec::new();
+    let mut seq = 0;
+    loop {
+        seq = gil.timeline().read_since(seq, &mut events);
+        if events
+            .iter()
+            .any(|e| e.thread == tag && e.what == Transition::DropRequest)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "thread {tag} never asked");
+        thread::yield_now();
+    }
+}
+
+/// The lanes (marks left out) `tag` went through, in order.
+fn lanes_of(gil: &Gil, tag: threadlab::gil::ThreadTag) -> Vec<Transition> {
+    let mut events = Vec::new();
+    gil.timeline().read_since(0, &mut events);
+    events
+        .iter()
+        .filter(|e| e.thread == tag && !e.what.is_mark())
+        .map(|e| e.what)
+        .collect()
+}
+
+/// CPython's `take_gil` (3.2–3.12: RESET_GIL_DROP_REQUEST after the wait
+/// loop; 3.13+: the new holder clears its own request bit): a thread that
+/// takes the GIL while another thread's drop request is pending is not
+/// asked to drop it at its first check.
+///
+/// The holder ends (its last release leaves the request for the next
+/// holder) and a thread on the same OS thread takes the GIL at once, before
+/// the woken requester can: it barged in. If the requester wins the race
+/// instead, the attempt shows nothing and is repeated.
+#[test]
+fn a_thread_that_barges_in_after_anothers_drop_request_is_not_asked_to_drop() {
+    for _attempt in 0..50 {
+        let gil = Gil::new(Mode::Gil, SwitchInterval::MIN);
+        let stop = CancelToken::new();
+        let mut holder = gil.register(stop.clone());
+        holder.enter().unwrap();
+        let mut requester = gil.register(stop.clone());
+        let requester_tag = requester.tag();
+        let waiter = thread::spawn(move || {
+            requester.enter().unwrap();
+            requester.exit();
+        });
+        wait_for_drop_request(&gil, requester_tag);
+        // From now on the requester waits long: it cannot ask again before
+        // the barging thread's first check.
+        gil.set_interval(SwitchInterval::MAX);
+        let mut barger = gil.register(stop.clone());
+        holder.exit();
+        barger.enter().unwrap();
+        barger.check().unwrap();
+        let asked = barger.stats().snapshot().forced_drops;
+        barger.exit();
+        join_within(vec![waiter]);
+        if lanes_of(&gil, barger.tag()).first() != Some(&Transition::Hold) {
+            continue; // the requester took it first: no barging this time
+        }
+        assert_eq!(
+            asked, 0,
+            "the barging thread was made to drop the GIL at its first check"
+        );
+        return;
+    }
+    panic!("in 50 attempts the thread on the CPU never took the GIL before the woken waiter");
+}
+
+/// gh-96387: a waiter that gives up (here: is cancelled) after asking takes
+/// its request back, so the holder is not made to drop the GIL for nobody.
+#[test]
+fn a_waiter_that_gives_up_withdraws_its_drop_request() {
+    let gil = Gil::new(Mode::Gil, SwitchInterval::MIN);
+    let mut holder = gil.register(CancelToken::new());
+    holder.enter().unwrap();
+    let token = CancelToken::new();
+    let mut waiter = gil.register(token.clone());
+    let waiter_tag = waiter.tag();
+    let handle = thread::spawn(move || waiter.enter());
+    wait_for_drop_request(&gil, waiter_tag);
+    token.cancel();
+    gil.wake_all();
+    let result = join_within(vec![handle]);
+    assert!(result[0].is_err(), "the cancelled waiter gives up");
+    holder.check().unwrap();
+    assert!(holder.is_holding());
+    assert_eq!(
+        holder.stats().snapshot().forced_drops,
+        0,
+        "the holder dropped the GIL for a waiter that was gone"
+    );
+    holder.exit();
+}
