@@ -52,23 +52,37 @@ fn stop_all(gil: &Gil, stop: &CancelToken) {
     gil.wake_all();
 }
 
+/// Each row's rate over the measured 1-thread row's (always measured, see
+/// [`thread_counts`]): a speedup, not a per-thread rate scaled up.
 fn speedups(rows: &mut [BenchRow]) {
-    let base = rows.first().and_then(|r| r.iterations_per_s).unwrap_or(0.0);
-    let per_thread_base = base / f64::from(rows.first().and_then(|r| r.threads).unwrap_or(1));
+    let base = rows
+        .iter()
+        .find(|r| r.threads == Some(1))
+        .and_then(|r| r.iterations_per_s)
+        .filter(|&rate| rate > 0.0);
     for row in rows {
-        if let (Some(rate), true) = (row.iterations_per_s, per_thread_base > 0.0) {
-            row.speedup = Some(rate / per_thread_base);
+        row.speedup = base.zip(row.iterations_per_s).map(|(b, rate)| rate / b);
+    }
+}
+
+/// The thread counts throughput and io measure: 1 first (the baseline every
+/// speedup divides by), then the configured counts.
+pub(super) fn thread_counts(config: &BenchConfig) -> Vec<u32> {
+    let mut counts = vec![1];
+    for &n in &config.threads {
+        if n > 0 && !counts.contains(&n) {
+            counts.push(n);
         }
     }
+    counts
 }
 
 /// N CPU-bound threads for the configured time: iterations/s, speedup vs 1.
 pub fn throughput(mode: Mode, config: &BenchConfig) -> Vec<BenchRow> {
-    let mut rows: Vec<BenchRow> = config
-        .threads
-        .iter()
+    let mut rows: Vec<BenchRow> = thread_counts(config)
+        .into_iter()
         .take_while(|_| !config.cancel.is_cancelled())
-        .map(|&n| {
+        .map(|n| {
             let gil = Gil::new(mode, config.interval);
             let stop = CancelToken::new();
             let start = Arc::new(Barrier::new(n as usize + 1));
@@ -100,7 +114,7 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
     let url = server.url("/delay/10");
     let client = HttpClient::new(Duration::from_secs(5), Duration::from_secs(10))?;
     let mut rows = Vec::new();
-    for &n in &config.threads {
+    for n in thread_counts(config) {
         if config.cancel.is_cancelled() {
             break;
         }
@@ -164,10 +178,15 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
     Ok(rows)
 }
 
+/// The CPU thread counts latency and convoy measure: 0 first (the measured
+/// thread alone), then the configured counts.
 pub(super) fn cpu_counts(config: &BenchConfig) -> Vec<u32> {
     let mut counts = vec![0];
-    counts.extend(config.threads.iter().copied().filter(|&n| n > 0));
-    counts.dedup();
+    for &n in &config.threads {
+        if !counts.contains(&n) {
+            counts.push(n);
+        }
+    }
     counts
 }
 

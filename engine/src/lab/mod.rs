@@ -97,7 +97,9 @@ impl FromStr for Experiment {
 /// What to measure and how long.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// Thread counts (CPU threads for latency and convoy, where 0 is added).
+    /// Thread counts (CPU threads for latency and convoy). Throughput and io
+    /// always measure 1 thread too, latency and convoy 0 CPU threads: the
+    /// baselines their results are read against.
     pub threads: Vec<u32>,
     /// Switch interval for `gil` mode.
     pub interval: SwitchInterval,
@@ -132,7 +134,7 @@ impl BenchConfig {
     /// How many measurements one mode of `experiment` takes.
     pub fn measurements(&self, experiment: Experiment) -> usize {
         match experiment {
-            Experiment::Throughput | Experiment::Io => self.threads.len(),
+            Experiment::Throughput | Experiment::Io => experiments::thread_counts(self).len(),
             Experiment::Latency | Experiment::Convoy => experiments::cpu_counts(self).len(),
             Experiment::All => Experiment::EACH.iter().map(|e| self.measurements(*e)).sum(),
         }

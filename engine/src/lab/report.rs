@@ -14,7 +14,7 @@ pub struct BenchRow {
     /// CPU threads running beside the measured one (latency, convoy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_threads: Option<u32>,
-    /// Rate relative to the first row (1 thread).
+    /// Rate relative to the measured 1-thread row's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speedup: Option<f64>,
     /// Iterations (CPU steps or blocking waits) per second.
