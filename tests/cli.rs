@@ -284,6 +284,22 @@ fn bench_latency_json() {
     let info = run.describe();
     let rows = single_report(&run, &docs, "latency", "gil");
     assert_eq!(column(&rows, "cpu_threads"), [Some(0), Some(1)], "{info}");
+    // Beside a CPU thread the emulated GIL's distributions are all there:
+    // every thread held and waited, the responder among them.
+    for key in [
+        "hold_ms_p50",
+        "hold_ms_p99",
+        "wait_ms_p50",
+        "wait_ms_p99",
+        "io_wait_ms_p50",
+        "io_wait_ms_p99",
+    ] {
+        assert!(number(&rows[1], key, &info) >= 0.0, "{info}");
+    }
+    assert!(
+        number(&rows[1], "io_wait_ms_p99", &info) >= number(&rows[1], "io_wait_ms_p50", &info),
+        "{info}"
+    );
     for row in &rows {
         let p50 = number(row, "latency_ms_p50", &info);
         let p99 = number(row, "latency_ms_p99", &info);

@@ -276,8 +276,7 @@ impl App {
     /// A fresh dashboard in `mode` with `interval`.
     pub fn new(mode: Mode, interval: SwitchInterval) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let key_latency = Histogram::new_with_bounds(1, 60_000_000, 3)
-            .expect("constant histogram bounds are valid");
+        let key_latency = crate::gil::micros_histogram();
         Self {
             mode,
             on_mode: if mode == Mode::Legacy {
@@ -299,8 +298,7 @@ impl App {
             cores,
             key_latency,
             recent_latency: VecDeque::new(),
-            frame_time: Histogram::new_with_bounds(1, 60_000_000, 3)
-                .expect("constant histogram bounds are valid"),
+            frame_time: crate::gil::micros_histogram(),
             events_per_s: 0,
             ui_under_gil: false,
             ui_thread: None,

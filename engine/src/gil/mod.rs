@@ -26,8 +26,10 @@
 //! `Py_BEGIN_ALLOW_THREADS`. Every lane change is stamped into the
 //! [`Timeline`] and summed into [`ThreadStats`].
 
+mod dist;
 mod timeline;
 
+pub use dist::{LaneDist, micros_histogram, percentile_ms, record_micros};
 pub use timeline::{GilEvent, StatsSnapshot, ThreadStats, ThreadTag, Timeline, Transition};
 
 use std::fmt;
@@ -346,6 +348,7 @@ impl Gil {
             lane: None,
             since: Instant::now(),
             stats: Arc::new(ThreadStats::default()),
+            dist: None,
         }
     }
 
@@ -404,6 +407,8 @@ pub struct GilThread {
     lane: Option<Transition>,
     since: Instant,
     stats: Arc<ThreadStats>,
+    /// Hold and wait times, kept only when asked for (see [`LaneDist`]).
+    dist: Option<Box<LaneDist>>,
 }
 
 impl GilThread {
@@ -420,6 +425,21 @@ impl GilThread {
     /// The GIL this thread belongs to.
     pub fn gil(&self) -> &Gil {
         &self.gil
+    }
+
+    /// From now on, keeps the distribution of this thread's hold and wait
+    /// times (two histograms, some 280 kB), read with
+    /// [`distributions`](Self::distributions).
+    pub fn record_distributions(&mut self) {
+        if self.dist.is_none() {
+            self.dist = Some(Box::default());
+        }
+    }
+
+    /// This thread's hold and wait times so far (finished stays only), if
+    /// [`record_distributions`](Self::record_distributions) was called.
+    pub fn distributions(&self) -> Option<&LaneDist> {
+        self.dist.as_deref()
     }
 
     /// True while this thread holds the GIL.
@@ -745,8 +765,15 @@ impl GilThread {
         }
         let now = Instant::now();
         if let Some(previous) = self.lane {
-            self.stats
-                .add_time(previous, now.duration_since(self.since).as_nanos() as u64);
+            let stayed = now.duration_since(self.since);
+            self.stats.add_time(previous, stayed.as_nanos() as u64);
+            if let Some(dist) = self.dist.as_deref_mut() {
+                match previous {
+                    Transition::Hold => record_micros(&mut dist.hold, stayed),
+                    Transition::Wait => record_micros(&mut dist.wait, stayed),
+                    _ => {}
+                }
+            }
         }
         self.lane = Some(lane);
         self.since = now;

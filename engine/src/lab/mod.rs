@@ -27,7 +27,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::cancel::CancelToken;
-use crate::gil::{Mode, SwitchInterval};
+use crate::gil::{Gil, Mode, SwitchInterval};
 
 /// One of the experiments, or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,9 @@ pub struct BenchConfig {
     pub cancel: CancelToken,
     /// Told after each finished measurement (progress from the work).
     pub progress: Option<ProgressSink>,
+    /// Gets each finished measurement's thread count and [`Gil`], whose
+    /// timeline shows everything its threads did.
+    pub gils: Option<Sender<(u32, Gil)>>,
 }
 
 /// Where a running suite reports each finished measurement.
@@ -128,6 +131,7 @@ impl BenchConfig {
             duration,
             cancel: CancelToken::new(),
             progress: None,
+            gils: None,
         }
     }
 
@@ -140,7 +144,16 @@ impl BenchConfig {
         }
     }
 
-    pub(crate) fn measured(&self) {
+    /// Reports a finished measurement of `threads` threads run under `gil`.
+    pub(crate) fn measured(&self, threads: u32, gil: &Gil) {
+        if let Some(gils) = &self.gils {
+            let _ = gils.send((threads, gil.clone()));
+        }
+        self.count_measurement();
+    }
+
+    /// Counts a finished measurement towards the progress.
+    pub(crate) fn count_measurement(&self) {
         if let Some(sink) = &self.progress {
             let done = sink.done.fetch_add(1, Ordering::Relaxed) + 1;
             let _ = sink.events.send(SuiteEvent::Progress {
@@ -246,7 +259,7 @@ impl Suite {
                         return;
                     }
                     for _ in 0..per_run {
-                        config.measured();
+                        config.count_measurement();
                     }
                     let _ = tx.send(match outcome {
                         Ok(report) => SuiteEvent::Report(report),
