@@ -111,9 +111,13 @@ pub enum Command {
 
 /// Options of `threadlab compare`.
 #[derive(Debug, Args, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CompareArgs {
+    /// The coordination lab's comparison (race).
+    #[command(subcommand)]
+    pub lab: Option<crate::lab_cli::LabCompare>,
     /// throughput, io, latency, convoy, or all.
-    #[arg(default_value = "all", value_parser = parse_experiment)]
+    #[arg(default_value = "all", value_parser = parse_compare_experiment)]
     pub experiment: Experiment,
     /// A Python interpreter to compare with (repeatable). Default: python3 and
     /// any python3.X / python2.7 found on PATH or installed by pyenv.
@@ -132,10 +136,14 @@ pub struct CompareArgs {
 
 /// Options of `threadlab bench`.
 #[derive(Debug, Args, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
+    /// The coordination lab's experiments (race, deadlock).
+    #[command(subcommand)]
+    pub lab: Option<crate::lab_cli::LabBench>,
     /// throughput, io, latency, convoy, or all.
-    #[arg(value_parser = parse_experiment)]
-    pub experiment: Experiment,
+    #[arg(value_parser = parse_bench_experiment, required = true)]
+    pub experiment: Option<Experiment>,
     /// Modes to run (comma-separated): free, gil, legacy. Default: all three.
     #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
     pub mode: Vec<Mode>,
@@ -153,12 +161,12 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
         .map_err(|e: crate::gil::UnknownMode| e.to_string())
 }
 
-fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
+pub(crate) fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
     s.parse()
         .map_err(|e: crate::gil::IntervalOutOfRange| e.to_string())
 }
@@ -187,6 +195,15 @@ fn parse_theme(s: &str) -> Result<ThemeName, String> {
 
 fn parse_experiment(s: &str) -> Result<Experiment, String> {
     s.parse()
+}
+
+fn parse_bench_experiment(s: &str) -> Result<Experiment, String> {
+    parse_experiment(s)
+        .map_err(|e: String| format!("{e}, or the coordination lab's race, deadlock"))
+}
+
+fn parse_compare_experiment(s: &str) -> Result<Experiment, String> {
+    parse_experiment(s).map_err(|e: String| format!("{e}, or the coordination lab's race"))
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {

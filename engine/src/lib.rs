@@ -14,4 +14,5 @@ pub mod lab;
 pub mod ring;
 pub mod server;
 pub mod session;
+pub mod sync;
 pub mod work;

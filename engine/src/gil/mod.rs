@@ -27,6 +27,7 @@
 //! [`Timeline`] and summed into [`ThreadStats`].
 
 mod dist;
+pub mod model;
 mod timeline;
 
 pub use dist::{LaneDist, micros_histogram, percentile_ms, record_micros};
@@ -257,6 +258,10 @@ struct Shared {
     legacy: LegacyLock,
     /// Hand-overs between threads, in any mode.
     switches: AtomicU64,
+    /// Ticks between releases in `legacy` mode.
+    legacy_ticks: AtomicU32,
+    /// Times a holder was made to drop it.
+    forced_switches: AtomicU64,
     next_tag: AtomicU32,
     timeline: Timeline,
     epoch: Instant,
@@ -287,6 +292,8 @@ impl Gil {
                 switch_cond: Condvar::new(),
                 legacy: LegacyLock::default(),
                 switches: AtomicU64::new(0),
+                legacy_ticks: AtomicU32::new(DEFAULT_LEGACY_TICKS),
+                forced_switches: AtomicU64::new(0),
                 next_tag: AtomicU32::new(1),
                 timeline: Timeline::default(),
                 epoch: Instant::now(),
@@ -321,6 +328,24 @@ impl Gil {
         self.shared
             .interval_ns
             .store(interval.duration().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Ticks between releases in `legacy` mode ([`DEFAULT_LEGACY_TICKS`]
+    /// unless set; the race lab sets 2.7's own count).
+    pub fn legacy_ticks(&self) -> u32 {
+        self.shared.legacy_ticks.load(Ordering::Relaxed)
+    }
+
+    /// Sets the ticks between releases in `legacy` mode (at least 1).
+    pub fn set_legacy_ticks(&self, ticks: u32) {
+        self.shared
+            .legacy_ticks
+            .store(ticks.max(1), Ordering::Relaxed);
+    }
+
+    /// Times a holder was made to drop it (forced switches), over all threads.
+    pub fn forced_switches(&self) -> u64 {
+        self.shared.forced_switches.load(Ordering::Relaxed)
     }
 
     /// Wakes every thread waiting on the GIL so it re-checks mode and cancel.
@@ -493,7 +518,7 @@ impl GilThread {
                     return self.take();
                 }
                 self.ticks += 1;
-                if self.ticks >= DEFAULT_LEGACY_TICKS {
+                if self.ticks >= self.gil.shared.legacy_ticks.load(Ordering::Relaxed) {
                     self.ticks = 0;
                     // Python 2: release and immediately try to re-take.
                     self.drop_gil();
@@ -539,6 +564,10 @@ impl GilThread {
 
     fn forced_switch(&mut self) -> Result<(), Cancelled> {
         self.stats.count_forced_drop();
+        self.gil
+            .shared
+            .forced_switches
+            .fetch_add(1, Ordering::Relaxed);
         self.mark(Transition::ForcedDrop);
         self.drop_gil();
         self.take()

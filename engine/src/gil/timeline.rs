@@ -32,12 +32,25 @@ pub enum Transition {
     DropRequest,
     /// Mark: this holder saw a drop request and handed the GIL over.
     ForcedDrop,
+    /// Mark: this thread, in a blocking call with the GIL released, waits
+    /// on a coordination-lab object (lock, semaphore, queue …); the lab's
+    /// `sync::World` names it.
+    Blocked,
+    /// Mark: this thread's store to a shared counter overwrote another
+    /// thread's update (a lost update in the race lab).
+    LostUpdate,
 }
 
 impl Transition {
     /// True for events that mark a moment rather than start a new lane state.
     pub fn is_mark(self) -> bool {
-        matches!(self, Transition::DropRequest | Transition::ForcedDrop)
+        matches!(
+            self,
+            Transition::DropRequest
+                | Transition::ForcedDrop
+                | Transition::Blocked
+                | Transition::LostUpdate
+        )
     }
 }
 

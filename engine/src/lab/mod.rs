@@ -13,6 +13,7 @@
 
 pub mod compare;
 mod experiments;
+pub mod race;
 mod report;
 
 pub use experiments::{convoy, io, latency, throughput};
