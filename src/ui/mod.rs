@@ -1,6 +1,7 @@
 //! The terminal dashboard: the run loop ([`runner`]), state and reducer
-//! ([`app`]), one module per pane ([`panes`]), layout ([`view`]), keys,
-//! themes and the terminal guard.
+//! ([`app`], fed [`event`]s), one module per pane ([`panes`]), where panes
+//! go ([`layout`]) and drawing them ([`view`]), keys, themes and the
+//! terminal guard.
 //!
 //! The UI thread blocks in one `select!` over input, worker events, signals
 //! and a frame timer that is armed only while something changed or workers

@@ -331,7 +331,11 @@ impl<B: Backend> Runner<B> {
         }
         self.app.apply(AppEvent::Clock(session.gil.now_us()));
         self.log_lines.clear();
-        self.log_seq = crate::logs::ring().read_since(self.log_seq, &mut self.log_lines);
+        // A logging worker holding the ring's lock never delays a frame: its
+        // lines wait for the next one.
+        if let Some(seq) = crate::logs::ring().try_read_since(self.log_seq, &mut self.log_lines) {
+            self.log_seq = seq;
+        }
         if !self.log_lines.is_empty() {
             let lines = std::mem::take(&mut self.log_lines);
             self.app.apply(AppEvent::Logs(lines));

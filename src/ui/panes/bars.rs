@@ -93,7 +93,8 @@ impl Widget for Footer<'_> {
         let app = self.app;
         let room = area.width as usize;
         // `? help` and `q quit` are the last to go, then the focus, then
-        // the notice (cut between words), then the other keys in order.
+        // the notice (cut between words to half the rest), then the other
+        // keys in order.
         let help = self.key(0, Action::Help, "help");
         let quit = self.key(0, Action::Quit, "quit");
         let zoom = app.zoomed().then(|| {
@@ -112,7 +113,8 @@ impl Widget for Footer<'_> {
             .sum::<usize>()
             + zoom.as_ref().map_or(0, |z| z.spans[0].width() + 1);
         let notice = app.notice().map(|notice| {
-            let text = cut_words(notice, room.saturating_sub(fixed + 3));
+            // At most half of what is left, so key hints stay in sight.
+            let text = cut_words(notice, room.saturating_sub(fixed) / 2);
             Item::new(
                 2,
                 "",
@@ -190,6 +192,9 @@ mod tests {
                 "{width}: {footer}"
             );
         }
+        // A long notice leaves room for key hints.
+        assert!(line(&app, 100, true).contains(" fetch "));
+        assert!(line(&app, 100, true).contains("UI under the GIL: on"));
         assert!(line(&app, 160, false).contains("cores 2"));
         assert!(!line(&app, 80, false).contains("cores"));
     }

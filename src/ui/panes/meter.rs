@@ -31,14 +31,10 @@ pub struct Meter {
 
 impl Default for Meter {
     fn default() -> Self {
-        let histogram = || {
-            Histogram::new_with_bounds(1, 60_000_000, 3)
-                .expect("constant histogram bounds are valid")
-        };
         Self {
-            key_latency: histogram(),
+            key_latency: crate::gil::micros_histogram(),
             recent_latency: VecDeque::new(),
-            frame_time: histogram(),
+            frame_time: crate::gil::micros_histogram(),
             events_per_s: 0,
             events_this_second: 0,
             second_started: None,

@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+use ratatui::widgets::{Block, Borders, Widget};
 
 use super::sample::{Shade, gil_load, lane_stats, marks, samples};
 use super::{Lane, Timeline};
@@ -68,17 +68,20 @@ fn full_glyph(shade: Shade) -> &'static str {
 /// One cell from its two halves and its marks: a hold in one half is a
 /// half block on that side (the other half's colour behind it); other
 /// mixes show the more telling state.
-fn cell(left: Shade, right: Shade, mark: u8, theme: &Theme) -> Span<'static> {
+fn cell(left: Shade, right: Shade, mark: u8, theme: &Theme) -> (&'static str, Style) {
     let held = left == Shade::Hold || right == Shade::Hold;
     if mark & 1 != 0 && held {
-        return Span::styled("×", theme.fg(Role::Mark));
+        return ("×", theme.fg(Role::Mark));
     }
     if mark & 2 != 0 && (left == Shade::Wait || right == Shade::Wait) {
-        return Span::styled("!", theme.fg(Role::Mark));
+        return ("!", theme.fg(Role::Mark));
     }
+    let plain = |shade: Shade| {
+        let style = role_of(shade).map_or_else(Style::new, |role| theme.fg(role));
+        (full_glyph(shade), style)
+    };
     if left == right {
-        let style = role_of(left).map_or_else(Style::new, |role| theme.fg(role));
-        return Span::styled(full_glyph(left), style);
+        return plain(left);
     }
     if held {
         let (glyph, other) = if left == Shade::Hold {
@@ -86,24 +89,27 @@ fn cell(left: Shade, right: Shade, mark: u8, theme: &Theme) -> Span<'static> {
         } else {
             ("▐", left)
         };
-        return Span::styled(glyph, theme.split(Role::Hold, role_of(other)));
+        return (glyph, theme.split(Role::Hold, role_of(other)));
     }
     let shade = [Shade::Wait, Shade::Free, Shade::Io]
         .into_iter()
         .find(|s| *s == left || *s == right)
         .unwrap_or(Shade::None);
-    let style = role_of(shade).map_or_else(Style::new, |role| theme.fg(role));
-    Span::styled(full_glyph(shade), style)
+    plain(shade)
 }
 
-/// `width` cells of a lane ending at `now_us`, two samples per cell.
-fn lane_cells(
+/// Draws `width` cells of a lane ending at `now_us` from `(x, y)`, two
+/// samples per cell, straight into the buffer (a lane is the frame's
+/// hottest loop: no spans, no line layout).
+fn draw_lane(
     lane: &Lane,
     now_us: u64,
     span_us: u64,
+    at: (u16, u16),
     width: usize,
     theme: &Theme,
-) -> Vec<Span<'static>> {
+    buf: &mut Buffer,
+) {
     let step = (span_us / (2 * width.max(1)) as u64).max(1);
     let start = now_us.saturating_sub(step * 2 * width as u64);
     let halves = samples(lane, start, step, 2 * width);
@@ -112,11 +118,13 @@ fn lane_cells(
     } else {
         vec![0; width]
     };
-    halves
-        .chunks_exact(2)
-        .zip(cell_marks)
-        .map(|(pair, mark)| cell(pair[0], pair[1], mark, theme))
-        .collect()
+    let (x, y) = at;
+    for (i, (pair, mark)) in halves.chunks_exact(2).zip(cell_marks).enumerate() {
+        let (glyph, style) = cell(pair[0], pair[1], mark, theme);
+        if let Some(target) = buf.cell_mut((x + i as u16, y)) {
+            target.set_symbol(glyph).set_style(style);
+        }
+    }
 }
 
 /// How much room the per-lane figures take.
@@ -245,17 +253,10 @@ impl Widget for TimelinePane<'_> {
         let figures = Figures::for_width(inner.width as usize);
         let width = (inner.width as usize).saturating_sub(LABEL + 1 + figures.width());
         let room = inner.height as usize - 2;
-        let mut lines: Vec<Line> = Vec::with_capacity(room + 2);
-        lines.push(Line::from(Span::styled(
-            format!(
-                "{:<w$}{:>f$}",
-                "",
-                figures.heading(),
-                w = LABEL + 1 + width,
-                f = figures.width()
-            ),
-            Style::new().add_modifier(Modifier::DIM),
-        )));
+        let dim = Style::new().add_modifier(Modifier::DIM);
+        let heading = format!("{:>f$}", figures.heading(), f = figures.width());
+        let figures_x = inner.x + (LABEL + 1 + width) as u16;
+        buf.set_string(figures_x, inner.y, heading, dim);
         // Newest lanes matter most: show the last `room` of them, unless
         // scrolled towards older ones. Figures only for the lanes that fit:
         // a frame costs O(shown lanes).
@@ -263,21 +264,25 @@ impl Widget for TimelinePane<'_> {
             .len()
             .saturating_sub(room)
             .saturating_sub(timeline.scroll);
-        for tag in tags.iter().skip(skip).take(room) {
+        for (row, tag) in tags.iter().skip(skip).take(room).enumerate() {
             let lane = &timeline.lanes[tag];
+            let y = inner.y + 1 + row as u16;
             let label = lane_label(timeline, self.workers, *tag);
-            let mut spans = vec![Span::raw(format!("{label:<LABEL$.LABEL$} "))];
-            spans.extend(lane_cells(lane, now_us, span_us, width, self.theme));
-            spans.push(Span::raw(figures.text(lane, now_us, span_us)));
-            lines.push(Line::from(spans));
+            buf.set_string(inner.x, y, format!("{label:<LABEL$.LABEL$} "), Style::new());
+            let at = (inner.x + LABEL as u16 + 1, y);
+            draw_lane(lane, now_us, span_us, at, width, self.theme, buf);
+            buf.set_string(
+                figures_x,
+                y,
+                figures.text(lane, now_us, span_us),
+                Style::new(),
+            );
         }
         if tags.is_empty() {
-            lines.push(Line::from(" no threads yet"));
+            buf.set_string(inner.x, inner.y + 1, " no threads yet", Style::new());
         }
-        while lines.len() < room + 1 {
-            lines.push(Line::from(""));
-        }
-        lines.push(self.legend(inner.width as usize));
-        Paragraph::new(lines).render(inner, buf);
+        let legend = self.legend(inner.width as usize);
+        let bottom = inner.y + inner.height - 1;
+        buf.set_line(inner.x, bottom, &legend, inner.width);
     }
 }

@@ -1,5 +1,5 @@
 //! The worker table's state: every worker the dashboard has seen, the
-//! selection, and running tallies for the header. The widget is in [`table`].
+//! selection, and running tallies for the header. The widget is in `table`.
 //!
 //! The tallies move when a worker starts or ends, so the header reads four
 //! numbers instead of walking every row each frame.
