@@ -133,9 +133,12 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
         "endpoints: /bytes/N?rate=B&chunk=C  /delay/MS  /status/CODE  /abort/N  /echo   (Ctrl-C stops)"
     );
     let stop = server_stop_on_signal(&server);
-    server.wait();
+    let stopped = server.wait();
     drop(stop);
-    ExitCode::SUCCESS
+    match stopped {
+        threadlab::server::Stopped::Requested => ExitCode::SUCCESS,
+        threadlab::server::Stopped::Failed(why) => fail(1, format!("the server stopped: {why}")),
+    }
 }
 
 /// Stops `serve` cleanly on SIGINT/SIGTERM/SIGHUP.
