@@ -17,6 +17,10 @@ use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::theme::Theme;
 use threadlab::ui::{self, UiOptions};
 
+mod signals;
+
+use signals::{SignalRecord, SignalStop};
+
 /// Prints one line to stderr and returns the exit code.
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     // Not eprintln!: after a hang-up stderr is gone, and that must not panic.
@@ -117,8 +121,12 @@ fn run_dashboard(args: &RunArgs) -> ExitCode {
         mouse: config.mouse && !args.no_mouse,
         keys: config.keys.clone(),
     };
+    // The dashboard handles signals itself (they end it); this only
+    // records one, so that a dashboard ended from outside exits 128 + signal
+    // while the q and Ctrl-C keys exit 0.
+    let record = SignalRecord::start();
     match ui::run(session, &ui_options) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => record.exit_code(ExitCode::SUCCESS),
         Err(error) => fail(1, error),
     }
 }
@@ -128,32 +136,35 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
         Ok(server) => server,
         Err(error) => return fail(2, error),
     };
+    let limits = server.limits();
     println!("threadlab server listening on {}", server.url("/"));
     println!(
         "endpoints: /bytes/N?rate=B&chunk=C  /delay/MS  /status/CODE  /abort/N  /echo   (Ctrl-C stops)"
     );
-    let stop = server_stop_on_signal(&server);
+    println!(
+        "at most {} connections at once (file descriptors: {})",
+        limits.max_connections,
+        threadlab::server::limits::nofile_limit()
+            .map_or_else(|| "unlimited".to_string(), |n| n.to_string())
+    );
+    let stopper = server.stop_handle();
+    let signals = match SignalStop::watch(threadlab::cancel::CancelToken::new(), move || {
+        stopper.stop()
+    }) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
     let stopped = server.wait();
-    drop(stop);
+    drop(server);
     match stopped {
-        threadlab::server::Stopped::Requested => ExitCode::SUCCESS,
+        threadlab::server::Stopped::Requested => signals.exit_code(ExitCode::SUCCESS),
         threadlab::server::Stopped::Failed(why) => fail(1, format!("the server stopped: {why}")),
     }
 }
 
-/// Stops `serve` cleanly on SIGINT/SIGTERM/SIGHUP.
-fn server_stop_on_signal(server: &Server) -> Option<std::thread::JoinHandle<()>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).ok()?;
-    let stopper = server.stop_handle();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                stopper.stop();
-            }
-        })
-        .ok()
+/// Prints a note that a signal cut the run short, with what it shows.
+fn interrupted(what: &str) {
+    let _ = writeln!(std::io::stderr(), "threadlab: interrupted; {what}");
 }
 
 fn bench(args: &BenchArgs) -> ExitCode {
@@ -167,12 +178,22 @@ fn bench(args: &BenchArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
+    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
     let experiments = args.experiment.expand();
     for experiment in experiments {
         let mut reports = Vec::new();
         for &mode in &modes {
+            if config.cancel.is_cancelled() {
+                break;
+            }
             match lab::run(experiment, mode, &config) {
                 Ok(report) => {
+                    if report.rows.is_empty() {
+                        continue;
+                    }
                     if args.json {
                         match serde_json::to_string(&report) {
                             Ok(json) => println!("{json}"),
@@ -181,14 +202,23 @@ fn bench(args: &BenchArgs) -> ExitCode {
                     }
                     reports.push(report);
                 }
+                Err(_) if config.cancel.is_cancelled() => break,
                 Err(error) => return fail(1, format!("{experiment} ({mode}): {error}")),
             }
         }
-        if !args.json {
+        if !args.json && !reports.is_empty() {
             println!("{}", lab::render_table(&reports));
         }
+        if config.cancel.is_cancelled() {
+            interrupted(if reports.is_empty() {
+                "nothing was measured yet"
+            } else {
+                "the table above shows what was measured (its last row may be shorter)"
+            });
+            break;
+        }
     }
-    ExitCode::SUCCESS
+    signals.exit_code(ExitCode::SUCCESS)
 }
 
 fn compare(args: &CompareArgs) -> ExitCode {
@@ -235,11 +265,18 @@ fn compare(args: &CompareArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
+    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
     let experiments = args.experiment.expand();
     let mut failures = 0;
     for experiment in experiments {
         let mut reports = Vec::new();
         for step in compare::interleave(&Mode::ALL, &pythons) {
+            if config.cancel.is_cancelled() {
+                break;
+            }
             let result = match step {
                 Ok(mode) => lab::run(experiment, mode, &config),
                 Err(i) => compare::run_python(
@@ -251,24 +288,41 @@ fn compare(args: &CompareArgs) -> ExitCode {
                 ),
             };
             match result {
+                Ok(report) if report.rows.is_empty() => {}
                 Ok(report) => reports.push(report),
+                // Stopped by a signal: the child's group is already killed.
+                Err(_) if config.cancel.is_cancelled() => break,
                 Err(error) => {
                     failures += 1;
                     eprintln!("threadlab: compare {experiment}: {error}");
                 }
             }
         }
-        println!();
-        print!("{}", compare::render_comparison(experiment, &reports));
-        if experiment == Experiment::Throughput
-            && let Some(line) = compare::calibration(&reports)
-        {
-            println!("{line}");
+        if !reports.is_empty() {
+            println!();
+            print!("{}", compare::render_comparison(experiment, &reports));
+            if experiment == Experiment::Throughput
+                && let Some(line) = compare::calibration(&reports)
+            {
+                println!("{line}");
+            }
+        }
+        if config.cancel.is_cancelled() {
+            interrupted(if reports.is_empty() {
+                "nothing was measured yet"
+            } else {
+                "the comparison above shows what was measured"
+            });
+            break;
         }
     }
-    if failures > 0 {
+    // The server, the script's temp file and every child are gone before
+    // the exit code is returned.
+    drop(script);
+    drop(server);
+    signals.exit_code(if failures > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }

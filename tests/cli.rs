@@ -539,7 +539,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn serve_answers_then_exits_0_on_sigterm() {
+fn serve_answers_then_exits_143_on_sigterm() {
     let child = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .stdin(Stdio::null())
@@ -615,9 +615,10 @@ fn serve_answers_then_exits_0_on_sigterm() {
     let status = status.unwrap_or_else(|| {
         panic!("serve did not exit within {SERVE:?} of SIGTERM (killed)\nstderr: {stderr}")
     });
-    assert!(
-        status.success(),
-        "serve should exit 0 on SIGTERM, got {status}\nstderr: {stderr}"
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "serve should exit 128 + SIGTERM, got {status}\nstderr: {stderr}"
     );
 }
 

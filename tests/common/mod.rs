@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod process;
 pub mod pty;
 
 use std::path::Path;
