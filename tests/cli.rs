@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::assert_usage_error;
+
 const BIN: &str = env!("CARGO_BIN_EXE_threadlab");
 
 /// A bench run or a usage error (CI machines are small: be generous).
@@ -385,25 +389,6 @@ fn bench_table_has_header_and_a_free_row() {
 // ---------------------------------------------------------------------------
 // Usage errors: exit code 2, one line on stderr
 // ---------------------------------------------------------------------------
-
-fn assert_usage_error(args: &[&str], mentions: &[&str]) {
-    let run = run(args);
-    let info = run.describe();
-    assert_eq!(run.status.code(), Some(2), "exit code\n{info}");
-    assert_eq!(
-        run.stderr.lines().count(),
-        1,
-        "stderr is not exactly one line\n{info}"
-    );
-    assert!(run.stderr.ends_with('\n'), "{info}");
-    assert!(run.stdout.is_empty(), "nothing on stdout\n{info}");
-    for word in mentions {
-        assert!(
-            run.stderr.contains(word),
-            "stderr does not mention {word:?}\n{info}"
-        );
-    }
-}
 
 #[test]
 fn unknown_experiment_is_a_usage_error() {

@@ -1,12 +1,15 @@
 //! Test harnesses shared by the integration tests: [`pty`] runs the real
 //! binary in a pseudo-terminal (`tests/pty.rs`, `tests/pty_faults.rs`),
 //! [`lab`] drives the worker engine against its own server and work dir
-//! (`tests/workers.rs`, `tests/faults.rs`). Each test crate declares
+//! (`tests/workers.rs`, `tests/faults_*.rs`), [`process`] runs it without
+//! a terminal and watches it live (`tests/faults_signals.rs`), [`http`]
+//! speaks raw HTTP to the embedded server. Each test crate declares
 //! `mod common;` and uses what it needs.
 
 // Each test crate uses its own subset of the harness.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod lab;
 pub mod process;
 pub mod pty;
@@ -42,18 +45,49 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// What a run without a terminal left behind.
+#[derive(Debug)]
+pub struct Captured {
+    /// The exit code (`None`: ended by a signal).
+    pub code: Option<i32>,
+    /// All of stdout.
+    pub stdout: String,
+    /// All of stderr.
+    pub stderr: String,
+}
+
 /// Runs the threadlab binary with `args`, stdin closed and no terminal;
 /// returns its exit code and stderr. Kills it and panics if it runs longer
 /// than `timeout`.
 pub fn run_without_terminal(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
+    let run = run_captured(args, timeout);
+    (run.code, run.stderr)
+}
+
+/// [`run_without_terminal`], keeping stdout too.
+pub fn run_captured(args: &[&str], timeout: Duration) -> Captured {
     let mut child = Command::new(env!("CARGO_BIN_EXE_threadlab"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .env_remove("THREADLAB_LOG")
+        .env_remove("THREADLAB_CONFIG")
         .spawn()
         .expect("start threadlab");
     let deadline = Instant::now() + timeout;
+    // Drained on their own threads, so a full pipe never blocks the child.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     while child.try_wait().expect("try_wait").is_none() {
         if Instant::now() >= deadline {
             let _ = child.kill();
@@ -62,9 +96,31 @@ pub fn run_without_terminal(args: &[&str], timeout: Duration) -> (Option<i32>, S
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let output = child.wait_with_output().expect("collect output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let status = child.wait().expect("collect the exit status");
+    Captured {
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// Asserts that `threadlab args` is a usage error: exit code 2, nothing on
+/// stdout, one line on stderr that mentions each of `mentions`.
+pub fn assert_usage_error(args: &[&str], mentions: &[&str]) {
+    let run = run_captured(args, Duration::from_secs(60));
+    let info = format!("threadlab {args:?}: {run:?}");
+    assert_eq!(run.code, Some(2), "exit code\n{info}");
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "stderr is not exactly one line\n{info}"
+    );
+    assert!(run.stderr.ends_with('\n'), "{info}");
+    assert!(run.stdout.is_empty(), "nothing on stdout\n{info}");
+    for word in mentions {
+        assert!(
+            run.stderr.contains(word),
+            "stderr does not mention {word:?}\n{info}"
+        );
+    }
 }

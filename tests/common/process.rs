@@ -38,6 +38,16 @@ impl Spawned {
     /// Starts threadlab with `args` and the extra environment `envs`
     /// (stdin null, `THREADLAB_LOG` unset).
     pub fn start(args: &[&str], envs: &[(&str, &OsStr)]) -> Spawned {
+        Spawned::start_with(args, envs, |_| {})
+    }
+
+    /// [`Spawned::start`], letting `customize` adjust the command first
+    /// (e.g. a `pre_exec` that lowers a resource limit in the child).
+    pub fn start_with(
+        args: &[&str],
+        envs: &[(&str, &OsStr)],
+        customize: impl FnOnce(&mut Command),
+    ) -> Spawned {
         let mut command = Command::new(env!("CARGO_BIN_EXE_threadlab"));
         command
             .args(args)
@@ -48,6 +58,7 @@ impl Spawned {
         for (key, value) in envs {
             command.env(key, value);
         }
+        customize(&mut command);
         let mut child = command.spawn().expect("start threadlab");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
