@@ -129,6 +129,43 @@ pub fn default_path() -> Option<PathBuf> {
         .map(|dirs| dirs.config_dir().join("config.toml"))
 }
 
+/// The largest config file read (the defaults, documented, are ~4 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads `path` as UTF-8, refusing more than [`MAX_CONFIG_BYTES`] (so
+/// `--config /dev/zero` is an error, not a process eating memory).
+fn read_capped(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let fail = |message: String| ConfigError {
+        file: path.display().to_string(),
+        line: String::new(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(fail(format!(
+            "larger than {} KiB; a config file is a few lines of TOML (threadlab config prints one)",
+            MAX_CONFIG_BYTES >> 10
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// The config file a command reads: `given` (from --config or
+/// THREADLAB_CONFIG), else the default path (which may not exist).
+pub fn path_in_effect(given: Option<&Path>) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(default_path)
+}
+
 /// The 1-based line of byte offset `at` in `text`.
 fn line_at(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1
@@ -164,11 +201,7 @@ impl Config {
         };
         match chosen {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-                    file: path.display().to_string(),
-                    line: String::new(),
-                    message: format!("cannot read it: {e}"),
-                })?;
+                let text = read_capped(&path)?;
                 Self::from_toml(Some(&path), &text)
             }
             None => Self::from_toml(None, ""),

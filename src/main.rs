@@ -24,6 +24,8 @@ use signals::{SignalRecord, SignalStop};
 /// Prints one line to stderr and returns the exit code.
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     // Not eprintln!: after a hang-up stderr is gone, and that must not panic.
+    // Long quoted values (a pasted blob, /dev/zero) are cut to stay one line.
+    let message = threadlab::cli::shorten_quoted(&message.to_string());
     let _ = writeln!(std::io::stderr(), "threadlab: {message}");
     ExitCode::from(code)
 }
@@ -44,27 +46,49 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 _ => {
-                    // One clear line: clap's first line names the flag and what is allowed.
-                    let text = error.render().to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("bad arguments");
-                    let first = first.trim_start_matches("error: ");
-                    fail(2, format!("{first} (see threadlab --help)"))
+                    // One clear line that still names the argument and what
+                    // is allowed (clap puts those under its first line).
+                    let line = threadlab::cli::one_line_error(&error.render().to_string());
+                    fail(2, format!("{line} (see threadlab --help)"))
                 }
             };
         }
     };
+    if let Some(Command::Config { path }) = cli.command {
+        // Not checked here: this is how to find and fix a broken file.
+        if path {
+            return match threadlab::config::path_in_effect(cli.run.config.as_deref()) {
+                Some(path) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                None => fail(
+                    1,
+                    "no config directory: give --config FILE or THREADLAB_CONFIG",
+                ),
+            };
+        }
+        print!("{}", threadlab::config::DEFAULT_TOML);
+        return ExitCode::SUCCESS;
+    }
+    // Every other command reads and checks the config file it is given (or
+    // finds), and logs as its [log] section says.
+    let config = match Config::load(cli.run.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return fail(2, error),
+    };
+    if cli.command.is_none() {
+        return run_dashboard(&cli.run, &config);
+    }
+    let _log_guard = match threadlab::logs::init(config.log_file.as_deref(), &config.log_level) {
+        Ok(guard) => guard,
+        Err(message) => return fail(2, message),
+    };
     match cli.command {
-        None => run_dashboard(&cli.run),
+        None | Some(Command::Config { .. }) => ExitCode::SUCCESS,
         Some(Command::Serve { addr }) => serve(addr),
         Some(Command::Bench(args)) => bench(&args),
         Some(Command::Compare(args)) => compare(&args),
-        Some(Command::Config) => {
-            print!("{}", threadlab::config::DEFAULT_TOML);
-            ExitCode::SUCCESS
-        }
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "threadlab", &mut std::io::stdout());
@@ -80,11 +104,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_dashboard(args: &RunArgs) -> ExitCode {
-    let config = match Config::load(args.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => return fail(2, error),
-    };
+fn run_dashboard(args: &RunArgs, config: &Config) -> ExitCode {
     let log_file = args.log.clone().or_else(|| config.log_file.clone());
     let _log_guard = match threadlab::logs::init(log_file.as_deref(), &config.log_level) {
         Ok(guard) => guard,

@@ -88,6 +88,7 @@ fn run(args: &[&str]) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove("THREADLAB_LOG")
+        .env_remove("THREADLAB_CONFIG")
         .spawn()
         .expect("start threadlab");
     let stdout = drain(child.stdout.take().expect("piped stdout"));
@@ -402,7 +403,7 @@ fn unknown_experiment_is_a_usage_error() {
 fn zero_threads_is_a_usage_error() {
     assert_usage_error(
         &["bench", "throughput", "--threads", "0"],
-        &["--threads", "64"],
+        &["--threads", "64", "baseline"],
     );
 }
 

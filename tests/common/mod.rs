@@ -66,15 +66,24 @@ pub fn run_without_terminal(args: &[&str], timeout: Duration) -> (Option<i32>, S
 
 /// [`run_without_terminal`], keeping stdout too.
 pub fn run_captured(args: &[&str], timeout: Duration) -> Captured {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_threadlab"))
+    run_captured_env(args, &[], timeout)
+}
+
+/// [`run_captured`] with `envs` set (`THREADLAB_LOG` and `THREADLAB_CONFIG`
+/// are unset unless `envs` sets them).
+pub fn run_captured_env(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Captured {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_threadlab"));
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove("THREADLAB_LOG")
-        .env_remove("THREADLAB_CONFIG")
-        .spawn()
-        .expect("start threadlab");
+        .env_remove("THREADLAB_CONFIG");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start threadlab");
     let deadline = Instant::now() + timeout;
     // Drained on their own threads, so a full pipe never blocks the child.
     let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {

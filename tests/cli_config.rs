@@ -1,0 +1,189 @@
+//! Every flag means what it says: each command that takes `--config` (or
+//! `THREADLAB_CONFIG`) reads and checks the file, a huge file is refused
+//! without eating memory, long values in messages are cut, and clap's
+//! errors reduced to one line still name the argument and what is allowed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_usage_error, run_captured, run_captured_env};
+
+const RUN: Duration = Duration::from_secs(60);
+
+/// Every command that runs something, with arguments that would start it.
+const COMMANDS: [&[&str]; 4] = [
+    &["bench", "throughput", "--seconds", "0.05", "--threads", "1"],
+    &["serve", "--addr", "127.0.0.1:0"],
+    &["compare", "throughput", "--python", "/nonexistent/python"],
+    &["completions", "bash"],
+];
+
+fn with_config<'a>(command: &[&'a str], config: &'a str) -> Vec<&'a str> {
+    let mut args = command.to_vec();
+    args.extend(["--config", config]);
+    args
+}
+
+#[test]
+fn every_command_refuses_a_missing_config_file() {
+    for command in COMMANDS {
+        assert_usage_error(
+            &with_config(command, "/nonexistent/threadlab.toml"),
+            &["/nonexistent/threadlab.toml", "cannot read"],
+        );
+    }
+}
+
+#[test]
+fn every_command_refuses_an_invalid_config_file_with_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[gil]\nmode = \"gil\"\n\n[ui]\nfps = 0\n").expect("write");
+    let path = path.to_str().expect("UTF-8 path");
+    for command in COMMANDS {
+        assert_usage_error(&with_config(command, path), &["line 5", "fps", "1 to 240"]);
+    }
+}
+
+#[test]
+fn the_config_comes_from_threadlab_config_too() {
+    let run = run_captured_env(
+        &["bench", "throughput", "--seconds", "0.05", "--threads", "1"],
+        &[("THREADLAB_CONFIG", "/nonexistent/from-env.toml")],
+        RUN,
+    );
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("/nonexistent/from-env.toml"), "{run:?}");
+    // `config --path` says which file is in effect: the flag wins.
+    let run = run_captured_env(
+        &["config", "--path"],
+        &[("THREADLAB_CONFIG", "/tmp/from-env.toml")],
+        RUN,
+    );
+    assert_eq!(run.stdout.trim(), "/tmp/from-env.toml", "{run:?}");
+    let run = run_captured_env(
+        &["config", "--path", "--config", "/tmp/flag.toml"],
+        &[("THREADLAB_CONFIG", "/tmp/from-env.toml")],
+        RUN,
+    );
+    assert_eq!(run.stdout.trim(), "/tmp/flag.toml", "{run:?}");
+    let run = run_captured(&["config", "--path"], RUN);
+    assert!(
+        run.stdout.trim().ends_with("threadlab/config.toml"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_valid_config_is_applied_by_headless_commands() {
+    // Its [log] section: bench logs to the file it names.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("bench.log");
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\nfile = \"{}\"\nlevel = \"debug\"\n",
+            log.to_str().expect("UTF-8 path")
+        ),
+    )
+    .expect("write");
+    let run = run_captured(
+        &[
+            "bench",
+            "io",
+            "--seconds",
+            "0.05",
+            "--threads",
+            "1",
+            "--mode",
+            "free",
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+        ],
+        RUN,
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let logged = std::fs::read_to_string(&log).expect("the log file was written");
+    assert!(logged.contains("embedded server"), "{logged}");
+}
+
+#[test]
+fn a_huge_config_file_is_refused_without_reading_it_all() {
+    // /dev/zero never ends: reading it whole would eat all memory.
+    assert_usage_error(
+        &["bench", "throughput", "--config", "/dev/zero"],
+        &["/dev/zero", "larger than"],
+    );
+}
+
+#[test]
+fn long_values_in_messages_are_cut() {
+    let long = "x".repeat(5000);
+    let run = run_captured(&["bench", "throughput", "--mode", &long], RUN);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr.len() < 400,
+        "{} bytes: {}",
+        run.stderr.len(),
+        run.stderr
+    );
+    assert!(run.stderr.contains('…'), "{}", run.stderr);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("long.toml");
+    std::fs::write(&config, format!("[gil]\nmode = \"{long}\"\n")).expect("write");
+    let run = run_captured(
+        &[
+            "bench",
+            "throughput",
+            "--config",
+            config.to_str().expect("UTF-8"),
+        ],
+        RUN,
+    );
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr.len() < 400,
+        "{} bytes: {}",
+        run.stderr.len(),
+        run.stderr
+    );
+    assert!(run.stderr.contains('…'), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_experiment_names_the_argument() {
+    assert_usage_error(&["bench"], &["<EXPERIMENT>", "not provided"]);
+}
+
+#[test]
+fn an_unknown_shell_lists_the_shells() {
+    assert_usage_error(
+        &["completions", "nosh"],
+        &["nosh", "bash", "zsh", "fish", "elvish", "powershell"],
+    );
+}
+
+#[test]
+fn zero_threads_says_the_baseline_is_always_measured() {
+    for experiment in ["latency", "convoy"] {
+        assert_usage_error(
+            &["bench", experiment, "--threads", "0"],
+            &["--threads", "baseline", "1 to 64"],
+        );
+    }
+}
+
+#[test]
+fn a_hostname_for_serve_is_refused_with_what_is_accepted() {
+    assert_usage_error(
+        &["serve", "--addr", "localhost:8080"],
+        &[
+            "localhost:8080",
+            "hostnames are not accepted",
+            "127.0.0.1:PORT",
+            "[::1]:PORT",
+        ],
+    );
+}
