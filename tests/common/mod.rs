@@ -13,6 +13,7 @@ pub mod http;
 pub mod lab;
 pub mod process;
 pub mod pty;
+pub mod pty_reader;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

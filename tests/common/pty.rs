@@ -22,15 +22,17 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::num::NonZeroU16;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, ExitStatus, MasterPty, PtySize, native_pty_system};
+
+use super::pty_reader::{self, Sink, lock};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_threadlab");
@@ -95,11 +97,18 @@ impl Output {
     }
 }
 
-type Shared = Arc<(Mutex<Output>, Condvar)>;
+impl Sink for Output {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.parser.process(bytes);
+        self.raw.extend_from_slice(bytes);
+    }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Output> {
-    shared.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn close(&mut self) {
+        self.closed = true;
+    }
 }
+
+type Shared = pty_reader::Shared<Output>;
 
 /// How to start a process in a pty.
 #[derive(Default)]
@@ -206,7 +215,7 @@ impl Pty {
             .expect("spawn in the pty");
         // Only the child holds the slave side now: its exit closes the pty.
         drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let reader = pair.master.try_clone_reader().expect("pty reader");
         let writer = pair.master.take_writer().expect("pty writer");
         let shared: Shared = Arc::new((
             Mutex::new(Output {
@@ -216,28 +225,7 @@ impl Pty {
             }),
             Condvar::new(),
         ));
-        let pump = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("pty-reader".into())
-            .spawn(move || {
-                let mut buf = [0u8; 8192];
-                loop {
-                    let n = match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => 0,
-                        Ok(n) => n,
-                    };
-                    let mut out = lock(&pump);
-                    if n == 0 {
-                        out.closed = true;
-                        pump.1.notify_all();
-                        break;
-                    }
-                    out.parser.process(&buf[..n]);
-                    out.raw.extend_from_slice(&buf[..n]);
-                    pump.1.notify_all();
-                }
-            })
-            .expect("spawn the pty reader");
+        pty_reader::spawn_reader(reader, &shared, 8192, || {});
         Self {
             child,
             writer,
