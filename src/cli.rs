@@ -11,10 +11,60 @@ use crate::lab::Experiment;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
+/// The environment variables threadlab reads: (name, what it does). Shown
+/// by `--help` and in the man pages' ENVIRONMENT section.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "THREADLAB_CONFIG",
+        "The config file to read when --config is not given.",
+    ),
+    (
+        "THREADLAB_LOG",
+        "The log level or filter (error, warn, info, debug, trace, or env-filter syntax); wins over the config's [log] level.",
+    ),
+    (
+        "NO_COLOR",
+        "When set and not empty, the dashboard uses the mono theme.",
+    ),
+    (
+        "XDG_CONFIG_HOME",
+        "Where the default config file is looked up (default ~/.config).",
+    ),
+    (
+        "TMPDIR",
+        "Where temporary work directories and compare's Python script go.",
+    ),
+];
+
+/// The files threadlab reads or writes: (path, what it is). In the man
+/// pages' FILES section.
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "$XDG_CONFIG_HOME/threadlab/config.toml",
+        "The config file read when neither --config nor THREADLAB_CONFIG is given (threadlab config --path prints the one in effect; threadlab config prints the documented defaults).",
+    ),
+    (
+        "$TMPDIR/threadlab-*",
+        "The dashboard's temporary work directory, removed at exit.",
+    ),
+    (
+        "$TMPDIR/threadlab_bench-*.py",
+        "The Python script compare runs, removed at exit.",
+    ),
+];
+
+/// `--help`'s closing section: the environment variables.
+const AFTER_HELP: &str = "Environment:
+  THREADLAB_CONFIG  the config file to read when --config is not given
+  THREADLAB_LOG     log level or filter (e.g. debug); wins over [log] level
+  NO_COLOR          set and not empty: the dashboard uses the mono theme
+  XDG_CONFIG_HOME   where config.toml is looked up (default ~/.config)
+  TMPDIR            where temporary work directories and files go";
+
 /// threadlab: see why threads speed up I/O-bound work but not CPU-bound work
 /// under CPython's GIL — live, in your terminal.
 #[derive(Debug, Parser)]
-#[command(name = "threadlab", version, about, long_about = None)]
+#[command(name = "threadlab", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// What to run; without one, the dashboard.
     #[command(subcommand)]
@@ -113,8 +163,17 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): threadlab's, or one command's; or write
+    /// them all into a directory.
+    Man {
+        /// The command whose page to print (bench, serve, …); default: the
+        /// main page.
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page (threadlab.1, threadlab-bench.1, …) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of `threadlab compare`.

@@ -17,6 +17,7 @@ use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::theme::Theme;
 use threadlab::ui::{self, UiOptions};
 
+mod man;
 mod signals;
 
 use signals::{SignalRecord, SignalStop};
@@ -94,13 +95,38 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut command, "threadlab", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Some(Command::Man) => {
-            let command = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => fail(1, format!("cannot write the man page: {error}")),
+        Some(Command::Man { command, dir }) => man_pages(command.as_deref(), dir.as_deref()),
+    }
+}
+
+fn man_pages(command: Option<&str>, dir: Option<&std::path::Path>) -> ExitCode {
+    if let Some(dir) = dir {
+        return match man::write_all(dir) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
             }
-        }
+            Err(error) => fail(
+                1,
+                format!("cannot write the man pages into {}: {error}", dir.display()),
+            ),
+        };
+    }
+    match man::write_page(command, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(None) => fail(
+            2,
+            format!(
+                "man: no command '{}'; the pages are: {}",
+                command.unwrap_or_default(),
+                man::subcommands().join(", ")
+            ),
+        ),
+        // `threadlab man | head`: the reader left; nothing is wrong.
+        Err(Some(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Some(error)) => fail(1, format!("cannot write the man page: {error}")),
     }
 }
 

@@ -1,3 +1,6 @@
+//! Conventions: `--help` names the environment variables, each command
+//! has a man page with ENVIRONMENT and FILES sections.
+//!
 //! Every flag means what it says: each command that takes `--config` (or
 //! `THREADLAB_CONFIG`) reads and checks the file, a huge file is refused
 //! without eating memory, long values in messages are cut, and clap's
@@ -186,4 +189,53 @@ fn a_hostname_for_serve_is_refused_with_what_is_accepted() {
             "[::1]:PORT",
         ],
     );
+}
+
+#[test]
+fn help_names_the_environment_variables() {
+    let run = run_captured(&["--help"], RUN);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for name in ["THREADLAB_CONFIG", "THREADLAB_LOG", "NO_COLOR"] {
+        assert!(run.stdout.contains(name), "--help does not name {name}");
+    }
+}
+
+#[test]
+fn every_command_has_a_man_page_with_environment_and_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = run_captured(
+        &["man", "--dir", dir.path().to_str().expect("UTF-8 path")],
+        RUN,
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let mut pages = common::entries(dir.path());
+    pages.sort();
+    for page in [
+        "threadlab.1",
+        "threadlab-bench.1",
+        "threadlab-serve.1",
+        "threadlab-compare.1",
+    ] {
+        assert!(pages.iter().any(|p| p == page), "no {page} in {pages:?}");
+    }
+    for page in &pages {
+        let text = std::fs::read_to_string(dir.path().join(page)).expect("read the page");
+        for section in [
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+            "THREADLAB_LOG",
+            "config.toml",
+        ] {
+            assert!(text.contains(section), "{page} has no {section}");
+        }
+    }
+    // One page on stdout, by command name.
+    let run = run_captured(&["man", "bench"], RUN);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains(".TH threadlab-bench 1"),
+        "{}",
+        run.stdout
+    );
+    assert_usage_error(&["man", "nope"], &["nope", "bench", "serve"]);
 }
