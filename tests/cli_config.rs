@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::time::Duration;
+use common::{assert_usage_error, run_env};
 
-use common::{assert_usage_error, run_captured, run_captured_env};
-
-const RUN: Duration = Duration::from_secs(60);
+/// Runs threadlab with `args` (see [`common::run`]).
+fn threadlab(args: &[&str]) -> common::Run {
+    common::run(args)
+}
 
 /// Every command that runs something, with arguments that would start it.
 const COMMANDS: [&[&str]; 4] = [
@@ -51,30 +52,37 @@ fn every_command_refuses_an_invalid_config_file_with_its_line() {
 
 #[test]
 fn the_config_comes_from_threadlab_config_too() {
-    let run = run_captured_env(
+    let run = run_env(
         &["bench", "throughput", "--seconds", "0.05", "--threads", "1"],
         &[("THREADLAB_CONFIG", "/nonexistent/from-env.toml")],
-        RUN,
     );
-    assert_eq!(run.code, Some(2), "{run:?}");
-    assert!(run.stderr.contains("/nonexistent/from-env.toml"), "{run:?}");
+    assert_eq!(run.code(), Some(2), "{}", run.describe());
+    assert!(
+        run.stderr.contains("/nonexistent/from-env.toml"),
+        "{}",
+        run.describe()
+    );
     // `config --path` says which file is in effect: the flag wins.
-    let run = run_captured_env(
+    let run = run_env(
         &["config", "--path"],
         &[("THREADLAB_CONFIG", "/tmp/from-env.toml")],
-        RUN,
     );
-    assert_eq!(run.stdout.trim(), "/tmp/from-env.toml", "{run:?}");
-    let run = run_captured_env(
+    assert_eq!(
+        run.stdout.trim(),
+        "/tmp/from-env.toml",
+        "{}",
+        run.describe()
+    );
+    let run = run_env(
         &["config", "--path", "--config", "/tmp/flag.toml"],
         &[("THREADLAB_CONFIG", "/tmp/from-env.toml")],
-        RUN,
     );
-    assert_eq!(run.stdout.trim(), "/tmp/flag.toml", "{run:?}");
-    let run = run_captured(&["config", "--path"], RUN);
+    assert_eq!(run.stdout.trim(), "/tmp/flag.toml", "{}", run.describe());
+    let run = threadlab(&["config", "--path"]);
     assert!(
         run.stdout.trim().ends_with("threadlab/config.toml"),
-        "{run:?}"
+        "{}",
+        run.describe()
     );
 }
 
@@ -92,22 +100,19 @@ fn a_valid_config_is_applied_by_headless_commands() {
         ),
     )
     .expect("write");
-    let run = run_captured(
-        &[
-            "bench",
-            "io",
-            "--seconds",
-            "0.05",
-            "--threads",
-            "1",
-            "--mode",
-            "free",
-            "--config",
-            config.to_str().expect("UTF-8 path"),
-        ],
-        RUN,
-    );
-    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = threadlab(&[
+        "bench",
+        "io",
+        "--seconds",
+        "0.05",
+        "--threads",
+        "1",
+        "--mode",
+        "free",
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+    ]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
     let logged = std::fs::read_to_string(&log).expect("the log file was written");
     assert!(logged.contains("embedded server"), "{logged}");
 }
@@ -124,8 +129,8 @@ fn a_huge_config_file_is_refused_without_reading_it_all() {
 #[test]
 fn long_values_in_messages_are_cut() {
     let long = "x".repeat(5000);
-    let run = run_captured(&["bench", "throughput", "--mode", &long], RUN);
-    assert_eq!(run.code, Some(2), "{run:?}");
+    let run = threadlab(&["bench", "throughput", "--mode", &long]);
+    assert_eq!(run.code(), Some(2), "{}", run.describe());
     assert!(
         run.stderr.len() < 400,
         "{} bytes: {}",
@@ -136,16 +141,13 @@ fn long_values_in_messages_are_cut() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("long.toml");
     std::fs::write(&config, format!("[gil]\nmode = \"{long}\"\n")).expect("write");
-    let run = run_captured(
-        &[
-            "bench",
-            "throughput",
-            "--config",
-            config.to_str().expect("UTF-8"),
-        ],
-        RUN,
-    );
-    assert_eq!(run.code, Some(2), "{run:?}");
+    let run = threadlab(&[
+        "bench",
+        "throughput",
+        "--config",
+        config.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(run.code(), Some(2), "{}", run.describe());
     assert!(
         run.stderr.len() < 400,
         "{} bytes: {}",
@@ -193,8 +195,8 @@ fn a_hostname_for_serve_is_refused_with_what_is_accepted() {
 
 #[test]
 fn help_names_the_environment_variables() {
-    let run = run_captured(&["--help"], RUN);
-    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = threadlab(&["--help"]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
     for name in ["THREADLAB_CONFIG", "THREADLAB_LOG", "NO_COLOR"] {
         assert!(run.stdout.contains(name), "--help does not name {name}");
     }
@@ -203,11 +205,8 @@ fn help_names_the_environment_variables() {
 #[test]
 fn every_command_has_a_man_page_with_environment_and_files() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let run = run_captured(
-        &["man", "--dir", dir.path().to_str().expect("UTF-8 path")],
-        RUN,
-    );
-    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = threadlab(&["man", "--dir", dir.path().to_str().expect("UTF-8 path")]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
     let mut pages = common::entries(dir.path());
     pages.sort();
     for page in [
@@ -230,8 +229,8 @@ fn every_command_has_a_man_page_with_environment_and_files() {
         }
     }
     // One page on stdout, by command name.
-    let run = run_captured(&["man", "bench"], RUN);
-    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = threadlab(&["man", "bench"]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
     assert!(
         run.stdout.contains(".TH threadlab-bench 1"),
         "{}",

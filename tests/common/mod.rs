@@ -16,7 +16,7 @@ pub mod pty;
 pub mod pty_reader;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,31 +48,67 @@ pub fn entries(dir: &Path) -> Vec<String> {
 
 /// What a run without a terminal left behind.
 #[derive(Debug)]
-pub struct Captured {
-    /// The exit code (`None`: ended by a signal).
-    pub code: Option<i32>,
+pub struct Run {
+    /// The arguments it ran with.
+    pub args: Vec<String>,
+    /// How it exited.
+    pub status: ExitStatus,
     /// All of stdout.
     pub stdout: String,
     /// All of stderr.
     pub stderr: String,
 }
 
+impl Run {
+    /// Its exit code (`None`: ended by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The run, for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "threadlab {:?}: {}\n---- stdout ----\n{}\n---- stderr ----\n{}\n----",
+            self.args, self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Fails the test unless it exited 0.
+    pub fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "expected success\n{}",
+            self.describe()
+        );
+    }
+}
+
+/// How long a run may take (CI machines are small: be generous).
+pub const RUN: Duration = Duration::from_secs(60);
+
 /// Runs the threadlab binary with `args`, stdin closed and no terminal;
 /// returns its exit code and stderr. Kills it and panics if it runs longer
 /// than `timeout`.
 pub fn run_without_terminal(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
-    let run = run_captured(args, timeout);
-    (run.code, run.stderr)
+    let run = run_captured_env(args, &[], timeout);
+    (run.code(), run.stderr)
 }
 
-/// [`run_without_terminal`], keeping stdout too.
-pub fn run_captured(args: &[&str], timeout: Duration) -> Captured {
-    run_captured_env(args, &[], timeout)
+/// Runs threadlab with `args` to the end within [`RUN`] (stdin null, no
+/// terminal, `THREADLAB_LOG` and `THREADLAB_CONFIG` unset).
+pub fn run(args: &[&str]) -> Run {
+    run_captured_env(args, &[], RUN)
 }
 
-/// [`run_captured`] with `envs` set (`THREADLAB_LOG` and `THREADLAB_CONFIG`
-/// are unset unless `envs` sets them).
-pub fn run_captured_env(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Captured {
+/// [`run`] with `envs` set.
+pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    run_captured_env(args, envs, RUN)
+}
+
+/// Runs threadlab with `args` and `envs` (`THREADLAB_LOG` and
+/// `THREADLAB_CONFIG` are unset unless `envs` sets them); kills it and
+/// panics, with what it printed, if it runs longer than `timeout`.
+pub fn run_captured_env(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_threadlab"));
     command
         .args(args)
@@ -98,28 +134,38 @@ pub fn run_captured_env(args: &[&str], envs: &[(&str, &str)], timeout: Duration)
     };
     let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
     let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    while child.try_wait().expect("try_wait").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("threadlab {args:?} did not exit within {timeout:?}");
+            break None;
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = child.wait().expect("collect the exit status");
-    Captured {
-        code: status.code(),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!(
+            "threadlab {args:?} did not exit within {timeout:?} (killed)\n---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}"
+        );
+    };
+    Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        status,
+        stdout,
+        stderr,
     }
 }
 
 /// Asserts that `threadlab args` is a usage error: exit code 2, nothing on
 /// stdout, one line on stderr that mentions each of `mentions`.
 pub fn assert_usage_error(args: &[&str], mentions: &[&str]) {
-    let run = run_captured(args, Duration::from_secs(60));
-    let info = format!("threadlab {args:?}: {run:?}");
-    assert_eq!(run.code, Some(2), "exit code\n{info}");
+    let run = run(args);
+    let info = run.describe();
+    assert_eq!(run.code(), Some(2), "exit code\n{info}");
     assert_eq!(
         run.stderr.lines().count(),
         1,
