@@ -14,6 +14,8 @@ pub mod lab;
 pub mod process;
 pub mod pty;
 pub mod pty_reader;
+pub mod screen;
+pub mod terminal;
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};

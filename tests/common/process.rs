@@ -3,8 +3,10 @@
 //! to it, and a deadline on its exit. A child still running when the test
 //! ends (by failure) is killed.
 
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
@@ -234,4 +236,71 @@ pub fn processes_running(needle: &str) -> Vec<u32> {
                 .then_some(pid)
         })
         .collect()
+}
+
+/// `(pid, ppid)` of every process, from `/proc/*/stat`.
+fn processes() -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat =
+                std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
+                    .ok()?;
+            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            let close = stat.rfind(')')?;
+            let ppid = stat[close + 1..].split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// The pids whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|&(_, ppid)| ppid == parent)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// The pids of `root`'s children, their children, and so on.
+pub fn descendants_of(root: u32) -> Vec<u32> {
+    let mut by_parent: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (pid, ppid) in processes() {
+        by_parent.entry(ppid).or_default().push(pid);
+    }
+    let mut found = Vec::new();
+    let mut queue = VecDeque::from([root]);
+    while let Some(pid) = queue.pop_front() {
+        for &child in by_parent.get(&pid).into_iter().flatten() {
+            found.push(child);
+            queue.push_back(child);
+        }
+    }
+    found
+}
+
+/// Whether `pid` runs threadlab.
+pub fn is_threadlab(pid: u32) -> bool {
+    // comm is cut to 15 bytes; "threadlab" fits.
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() == "threadlab")
+}
+
+/// Sends signal `name` (`TERM`, `KILL`…) to `pid` with `kill`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if let Err(error) = status {
+        eprintln!("kill -{name} {pid}: {error}");
+    }
 }
