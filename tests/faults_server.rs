@@ -482,3 +482,49 @@ fn session_shutdown_stops_its_server_with_downloads_in_flight() {
     }
     assert_eq!(entries(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn server_holds_requests_to_rfc_9112() {
+    let server = Server::start_loopback().expect("start");
+    for (request, what) in [
+        (
+            &b"GET /echo HTTP/1.1\r\nHost : x\r\n\r\n"[..],
+            "whitespace before a colon",
+        ),
+        (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n",
+            "obsolete line folding",
+        ),
+        (b"GET /echo HTTP/1.1\r\n\r\n", "no Host"),
+        (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            "two Hosts",
+        ),
+    ] {
+        let data = raw_exchange(server.addr(), request);
+        assert_rejected(&data, 400, what);
+    }
+    // The absolute form names the same resource.
+    let data = raw_exchange(
+        server.addr(),
+        b"GET http://127.0.0.1/bytes/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(status_line(&data).starts_with("HTTP/1.1 200"), "{data:?}");
+    // HTTP/1.0 with keep-alive: two answers on one connection, each saying
+    // it stays open; the last request closes it.
+    let data = raw_exchange(
+        server.addr(),
+        b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n\
+          GET /echo HTTP/1.0\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&data);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    assert_eq!(
+        text.to_ascii_lowercase()
+            .matches("connection: keep-alive")
+            .count(),
+        1,
+        "{text}"
+    );
+    get_echo_works(&server);
+}
