@@ -55,7 +55,9 @@
 //! A client that hangs up while its response waits (a `/delay`, a throttled
 //! `/bytes`) frees its connection within [`STOP_POLL`]: waits poll the
 //! socket for the hang-up, and throttled writes come at least every
-//! [`MAX_WRITE_GAP`].
+//! [`MAX_WRITE_GAP`]. A client that shuts down its sending side while it
+//! waits counts as gone (as nginx treats it): HTTP clients keep it open
+//! until they have their answer.
 //!
 //! # Exhaustion
 //!
