@@ -187,8 +187,10 @@ impl Gil {
 /// How a thread lets go of the GIL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Release {
-    /// To run without it for a while (I/O, a forced switch, a mode change).
+    /// To run without it for a while (I/O, a mode change).
     Ordinary,
+    /// Because another thread asked: the thread goes on waiting to re-take it.
+    Forced,
     /// For good: the thread ends.
     Final,
 }
@@ -349,7 +351,7 @@ impl GilThread {
     fn forced_switch(&mut self) -> Result<(), Cancelled> {
         self.stats.count_forced_drop();
         self.mark(Transition::ForcedDrop);
-        self.drop_gil();
+        self.release(Release::Forced);
         self.take()
     }
 
@@ -531,6 +533,11 @@ impl GilThread {
         // request under `switch_mutex`: in that gap the woken waiter may
         // already have taken the GIL (and cleared the request).
         drop(core);
+        if release == Release::Forced {
+            // No longer holding: waiting to run again, even if it gets the
+            // GIL straight back (then the wait lasts microseconds).
+            self.set_lane(Transition::Wait);
+        }
         // A thread's last release (`final_release` in 3.13, a NULL thread
         // state in 3.12) neither waits for the switch nor clears a request:
         // the next holder does.
