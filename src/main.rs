@@ -1,6 +1,8 @@
 //! The `threadlab` binary: parse the command line, call into the library,
 //! and map errors to exit codes (2 for bad input, 1 for failures).
 
+mod trace_cmd;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +59,8 @@ fn main() -> ExitCode {
         Some(Command::Serve { addr }) => serve(addr),
         Some(Command::Bench(args)) => bench(&args),
         Some(Command::Compare(args)) => compare(&args),
+        Some(Command::Trace(args)) => trace_cmd::trace(&args),
+        Some(Command::Attach(args)) => trace_cmd::attach(&args),
         Some(Command::Config) => {
             print!("{}", threadlab::config::DEFAULT_TOML);
             ExitCode::SUCCESS

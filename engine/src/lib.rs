@@ -13,4 +13,5 @@ pub mod gil;
 pub mod lab;
 pub mod server;
 pub mod session;
+pub mod trace;
 pub mod work;
