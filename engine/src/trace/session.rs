@@ -68,8 +68,9 @@ impl Trace {
         output: ProgramOutput,
     ) -> Result<Trace, TraceError> {
         preflight()?;
-        let epoch = (Instant::now(), monotonic_ns());
         let launched = launch::launch(program, run_as, output)?;
+        // The clock starts with the probes: a launcher's time is not traced.
+        let epoch = (Instant::now(), monotonic_ns());
         let pid = launched.child.id();
         let names = program
             .iter()
@@ -212,11 +213,12 @@ impl Trace {
 
     /// Stops tracing (the probes close), ends every lane now, and sums up.
     pub fn finish(mut self, end: TraceEnd) -> (TraceReport, Arc<Mutex<Recorder>>) {
+        // The trace ends now, not once the reader has caught up.
+        let end_ns = monotonic_ns();
         self.stop.cancel();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-        let end_ns = monotonic_ns();
         let mut recorder = self.recorder();
         recorder.finish(end_ns);
         let report = TraceReport::new(

@@ -1,0 +1,502 @@
+//! `threadlab trace` and `attach` against real CPython interpreters: the
+//! behaviours the probes must show (CPU threads taking turns, I/O threads
+//! releasing, the convoy, native code without the GIL), privilege dropping
+//! under sudo, and the clear refusals.
+//!
+//! Needs root and the kernel's uprobe PMU; pyenv's interpreters under
+//! `$(pyenv root)/versions` (or `/root/.pyenv/versions`). Without them each
+//! test says why and returns. Tests take turns (one lock) so their numbers
+//! do not disturb each other on a small machine; bounds are generous: these
+//! are behaviours, not timings.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_threadlab");
+/// Upper bound for one traced run (catches hangs only).
+const RUN: Duration = Duration::from_secs(60);
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why tracing cannot be tested here, if it cannot.
+fn cannot_trace() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not root".into());
+    }
+    if !Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
+        return Some("no uprobe PMU in this kernel".into());
+    }
+    None
+}
+
+macro_rules! require_tracing {
+    () => {
+        if let Some(reason) = cannot_trace() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+}
+
+/// pyenv's interpreter `major.minor`, if installed.
+fn pyenv_python(version: &str) -> Option<PathBuf> {
+    let mut roots = Vec::new();
+    if let Ok(out) = Command::new("pyenv").arg("root").output()
+        && out.status.success()
+    {
+        roots.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    roots.push(PathBuf::from("/root/.pyenv"));
+    for root in roots {
+        let Ok(dir) = std::fs::read_dir(root.join("versions")) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{version}.")))
+            })
+            .map(|p| p.join("bin").join(format!("python{version}")))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        if let Some(python) = found.pop() {
+            return Some(python);
+        }
+    }
+    None
+}
+
+macro_rules! python_or_skip {
+    ($($version:expr),+) => {{
+        let found = [$($version),+].into_iter().find_map(|v| pyenv_python(v));
+        match found {
+            Some(python) => python,
+            None => {
+                eprintln!("skipped: no pyenv interpreter among {:?}", [$($version),+]);
+                return;
+            }
+        }
+    }};
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/python")
+        .join(name)
+}
+
+/// A finished run of the binary.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `command` to the end (killing it past [`RUN`]).
+fn run(mut command: Command) -> Run {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn threadlab");
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        let _ = tx.send((text, child.wait()));
+    });
+    let (stdout, status) = match rx.recv_timeout(RUN) {
+        Ok(done) => done,
+        Err(_) => {
+            kill(pid, rustix::process::Signal::KILL);
+            panic!("threadlab did not finish within {RUN:?}");
+        }
+    };
+    Run {
+        status: status.expect("wait"),
+        stdout,
+        stderr: reader.join().expect("stderr reader"),
+    }
+}
+
+fn kill(pid: u32, signal: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+fn trace_cmd(args: &[&str], program: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("trace").args(args).arg("--").args(program);
+    command
+}
+
+/// `trace --json` of `python script args`: the summary document.
+fn trace_json(python: &Path, flags: &[&str], script_name: &str, args: &[&str]) -> Value {
+    let script_path = script(script_name);
+    let mut program = vec![python.to_str().expect("utf-8 path")];
+    program.extend_from_slice(flags);
+    program.push(script_path.to_str().expect("utf-8 path"));
+    program.extend_from_slice(args);
+    let done = run(trace_cmd(&["--json"], &program));
+    assert!(
+        done.status.success(),
+        "trace failed: {:?}\n{}",
+        done.status,
+        done.stderr
+    );
+    assert_eq!(
+        done.stdout.lines().count(),
+        1,
+        "one JSON line: {}",
+        done.stdout
+    );
+    let summary: Value = serde_json::from_str(&done.stdout).expect("JSON summary");
+    assert_eq!(summary["exit_code"], 0, "{summary}");
+    assert_eq!(summary["lost_events"], 0, "{summary}");
+    summary
+}
+
+/// The threads of `summary` that are not the main thread (tid == pid).
+fn workers(summary: &Value) -> Vec<&Value> {
+    let pid = &summary["pid"];
+    summary["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .filter(|t| t["tid"] != *pid)
+        .collect()
+}
+
+fn num(value: &Value, key: &str) -> f64 {
+    value[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {value}"))
+}
+
+/// Two CPU-bound threads at `interval_s`: they take turns, each holding
+/// about half the time in slices of about one interval.
+fn check_cpu_threads_take_turns(python: &Path, interval_s: &str, interval_ms: f64) {
+    let summary = trace_json(python, &[], "trace_cpu.py", &["0.4", interval_s]);
+    let cpu = workers(&summary);
+    assert_eq!(cpu.len(), 2, "two CPU threads: {summary}");
+    for thread in &cpu {
+        let hold = num(thread, "hold_pct");
+        assert!((35.0..=65.0).contains(&hold), "hold {hold}% in {thread}");
+        // A waiter asks for the GIL after one interval, so waits end about
+        // then; holds last about as long, more when the machine is busy
+        // and the waiter is not on a CPU to time out.
+        let wait = num(thread, "wait_ms_p50");
+        assert!(
+            wait >= interval_ms * 0.5 && wait <= interval_ms * 2.0 + 3.0,
+            "wait p50 {wait} ms at a {interval_ms} ms interval: {thread}"
+        );
+        let p50 = num(thread, "hold_ms_p50");
+        assert!(
+            p50 >= interval_ms * 0.5 && p50 <= interval_ms * 4.0 + 10.0,
+            "hold p50 {p50} ms at a {interval_ms} ms interval: {thread}"
+        );
+        assert!(num(thread, "takes") >= 5.0, "{thread}");
+    }
+    eprintln!(
+        "{} at {interval_ms} ms: hold p50 {} / {} ms, wait p50 {} / {} ms, gil_load {}",
+        summary["python"]["version"],
+        cpu[0]["hold_ms_p50"],
+        cpu[1]["hold_ms_p50"],
+        cpu[0]["wait_ms_p50"],
+        cpu[1]["wait_ms_p50"],
+        summary["gil_load"]
+    );
+    // While both run, someone always holds it: the load over the whole run
+    // (startup included, which holds it too) stays high.
+    assert!(num(&summary, "gil_load") > 0.6, "{summary}");
+    assert_eq!(
+        summary["python"]["version"].as_str().map(|v| v.len() > 3),
+        Some(true)
+    );
+}
+
+#[test]
+fn cpu_threads_take_turns_on_3_11_at_the_default_interval() {
+    require_tracing!();
+    let python = python_or_skip!("3.11");
+    let _turn = turn();
+    check_cpu_threads_take_turns(&python, "0.005", 5.0);
+}
+
+#[test]
+fn cpu_threads_take_turns_on_3_13_or_3_12_at_1_ms() {
+    require_tracing!();
+    let python = python_or_skip!("3.13", "3.12");
+    let _turn = turn();
+    check_cpu_threads_take_turns(&python, "0.001", 1.0);
+}
+
+#[test]
+fn sleeping_and_socket_threads_leave_the_gil_free_through_the_pyenv_shim() {
+    require_tracing!();
+    let Ok(shim) = which("python3") else {
+        eprintln!("skipped: no python3 on PATH");
+        return;
+    };
+    let _turn = turn();
+    // -S: no site import, so the interpreter's start (which holds the GIL
+    // throughout) is short beside the second of I/O.
+    let summary = trace_json(&shim, &["-S"], "trace_io.py", &["1.2"]);
+    // The shim is a script; what was traced is the interpreter it exec'd.
+    let exe = summary["python"]["executable"]
+        .as_str()
+        .expect("executable");
+    assert!(exe.contains("python3"), "{summary}");
+    assert_ne!(
+        Path::new(exe),
+        shim,
+        "followed the launcher's exec: {summary}"
+    );
+    let io = workers(&summary);
+    assert_eq!(io.len(), 4, "{summary}");
+    for thread in io {
+        assert!(num(thread, "released_pct") > 80.0, "{thread}");
+    }
+    assert!(num(&summary, "gil_load") < 0.2, "{summary}");
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}
+
+#[test]
+fn an_io_thread_beside_a_cpu_thread_waits_about_an_interval_for_the_gil() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12");
+    let _turn = turn();
+    let summary = trace_json(&python, &[], "trace_convoy.py", &["0.4"]);
+    let threads = workers(&summary);
+    assert_eq!(threads.len(), 2, "{summary}");
+    // The I/O thread takes the GIL many times (two socket calls per round trip).
+    let io = threads
+        .iter()
+        .max_by(|a, b| num(a, "takes").total_cmp(&num(b, "takes")))
+        .expect("an I/O thread");
+    eprintln!("convoy: {io}");
+    assert!(num(io, "takes") > 50.0, "{io}");
+    // Convoy: whenever it blocked, the CPU thread took the GIL, and getting
+    // it back took a forced switch — about one 5 ms interval.
+    let max = num(io, "wait_ms_max");
+    assert!((2.5..=200.0).contains(&max), "longest wait {max} ms: {io}");
+    assert!(num(io, "wait_pct") > 15.0, "{io}");
+}
+
+#[test]
+fn hashing_with_hashlib_shows_as_native_code_without_the_gil() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let summary = trace_json(&python, &[], "trace_hash.py", &["32"]);
+    let hasher = workers(&summary);
+    assert_eq!(hasher.len(), 1, "{summary}");
+    assert!(num(hasher[0], "native_pct") > 30.0, "{summary}");
+    assert!(num(hasher[0], "hold_pct") < 30.0, "{summary}");
+}
+
+#[test]
+fn export_writes_chrome_trace_json_with_one_track_per_thread() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("gil.json");
+    let script_path = script("trace_cpu.py");
+    let done = run(trace_cmd(
+        &["--export", file.to_str().expect("utf-8")],
+        &[
+            python.to_str().expect("utf-8"),
+            script_path.to_str().expect("utf-8"),
+            "0.2",
+        ],
+    ));
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("real GIL"),
+        "human table: {}",
+        done.stdout
+    );
+    let trace: Value = serde_json::from_slice(&std::fs::read(&file).expect("export written"))
+        .expect("export is JSON");
+    let events = trace["traceEvents"].as_array().expect("traceEvents");
+    let holders: std::collections::HashSet<_> = events
+        .iter()
+        .filter(|e| e["name"] == "holds GIL")
+        .map(|e| e["tid"].as_u64())
+        .collect();
+    assert!(
+        holders.len() >= 3,
+        "main + two CPU threads hold it: {holders:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["name"] == "waits for GIL" && e["dur"].as_f64() > Some(1000.0))
+    );
+    assert!(events.iter().any(|e| e["name"] == "thread_name"));
+}
+
+#[test]
+fn under_sudo_the_program_runs_as_the_invoking_user() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    if which("unshare").is_err() {
+        eprintln!("skipped: no unshare");
+        return;
+    }
+    let _turn = turn();
+    // uid 65534 cannot reach /root (mode 700), where pyenv lives here: in a
+    // private mount namespace, lay a world-readable /root over it that
+    // holds only .pyenv. The namespace dies with the command.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let copy = dir.path().join("trace_uid.py");
+    std::fs::copy(script("trace_uid.py"), &copy).expect("copy script");
+    let pyenv_root = python
+        .ancestors()
+        .nth(4)
+        .expect("ROOT/versions/X/bin/python")
+        .to_path_buf();
+    let hide_root = pyenv_root.starts_with("/root");
+    let saved = dir.path().join("pyenv");
+    std::fs::create_dir(&saved).expect("mkdir");
+    let setup = if hide_root {
+        format!(
+            "mount --bind {root} {saved} && mount -t tmpfs -o mode=755 tmpfs /root && mkdir -p {root} && mount --bind {saved} {root} && ",
+            root = pyenv_root.display(),
+            saved = saved.display()
+        )
+    } else {
+        String::new()
+    };
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "{setup}exec {BIN} trace --json -- {} {}",
+            python.display(),
+            copy.display()
+        ))
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534");
+    let done = run(command);
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("uid=65534 gid=65534"),
+        "the program's output (on stderr with --json): {}",
+        done.stderr
+    );
+    // --as-root keeps root.
+    let done = run(trace_cmd(
+        &["--json", "--as-root"],
+        &[
+            python.to_str().expect("utf-8"),
+            copy.to_str().expect("utf-8"),
+        ],
+    ));
+    assert!(done.stderr.contains("uid=0 gid=0"), "{}", done.stderr);
+}
+
+/// One line on stderr, exit code 2, nothing on stdout.
+fn assert_refused(done: &Run, needle: &str) {
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert_eq!(done.stderr.lines().count(), 1, "one line: {}", done.stderr);
+    assert!(
+        done.stderr.contains(needle),
+        "{needle:?} in {}",
+        done.stderr
+    );
+    assert!(done.stdout.is_empty(), "{}", done.stdout);
+}
+
+#[test]
+fn untraceable_interpreters_and_processes_are_refused_in_one_line() {
+    require_tracing!();
+    let _turn = turn();
+    let stripped = Path::new("/usr/bin/python3.11");
+    if stripped.is_file() {
+        let done = run(trace_cmd(&[], &["/usr/bin/python3.11", "-c", "pass"]));
+        assert_refused(&done, "has no symbol table");
+        assert!(done.stderr.contains("pyenv"), "{}", done.stderr);
+    }
+    if let Some(python2) = pyenv_python("2.7") {
+        let done = run(trace_cmd(
+            &[],
+            &[python2.to_str().expect("utf-8"), "-c", "pass"],
+        ));
+        assert_refused(&done, "compare");
+    }
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let done = run({
+        let mut c = Command::new(BIN);
+        c.args(["attach", &sleeper.id().to_string()]);
+        c
+    });
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_refused(&done, "is not a Python process");
+    let vanished = sleeper.id();
+    let done = run({
+        let mut c = Command::new(BIN);
+        c.args(["attach", &vanished.to_string()]);
+        c
+    });
+    assert_refused(&done, "no process");
+    let done = run(trace_cmd(&[], &["/bin/true"]));
+    assert_refused(&done, "without running a Python interpreter");
+}
+
+#[test]
+fn without_root_trace_says_to_use_sudo() {
+    require_tracing!();
+    if which("setpriv").is_err() {
+        eprintln!("skipped: no setpriv");
+        return;
+    }
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(["trace", "--", "/bin/true"]);
+    let done = run(command);
+    assert_refused(&done, "sudo");
+}
