@@ -245,13 +245,19 @@ fn format_hex_version(hex: u32) -> String {
 }
 
 /// Before 3.11 there is no `Py_Version`: look for the `PY_VERSION` string
-/// literal (`"3.9.18"`) in `.rodata`, matching the major.minor of the file name.
+/// literal (`"3.9.18"`) in `.rodata`, matching the major.minor of the file
+/// name. The linker merges string tails, so the literal may be the end of a
+/// longer string (`".../versions/3.9.18"`): the last token of each counts.
 fn rodata_version(file: &ElfFile64<Endianness>, hint: Option<&str>) -> Option<String> {
     let hint = hint?;
     let rodata = file.section_by_name(".rodata")?.data().ok()?;
     let prefix = format!("{hint}.");
     rodata.split(|&b| b == 0).find_map(|chunk| {
-        let text = std::str::from_utf8(chunk).ok()?;
+        let token_start = chunk
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'.' || *b == b'+'))
+            .map_or(0, |i| i + 1);
+        let text = std::str::from_utf8(&chunk[token_start..]).ok()?;
         let rest = text.strip_prefix(&prefix)?;
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let tail = &rest[digits..];
@@ -349,5 +355,36 @@ mod tests {
         let exe = std::env::current_exe().expect("test binary path");
         let none = |_: &str, _: &[PathBuf]| None;
         assert_eq!(classify(&exe, &exe, &none).expect("readable ELF"), None);
+    }
+
+    /// Every pyenv interpreter on this machine (if any): 3.x is found with
+    /// its exact version through `DT_NEEDED` + `RUNPATH`; 2.7 is refused.
+    #[test]
+    fn pyenv_interpreters_are_recognised_with_their_versions() {
+        let Ok(dir) = std::fs::read_dir("/root/.pyenv/versions") else {
+            eprintln!("skipped: no pyenv versions");
+            return;
+        };
+        let resolve = |name: &str, dirs: &[PathBuf]| search_library(name, dirs, None);
+        for version_dir in dir.flatten().map(|e| e.path()) {
+            let version = version_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_string();
+            let minor: String = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+            let exe = version_dir.join("bin").join(format!("python{minor}"));
+            if !exe.is_file() {
+                continue;
+            }
+            match classify(&exe, &exe, &resolve) {
+                Ok(Some(python)) => {
+                    assert_eq!(python.version, version, "{}", exe.display());
+                    assert!(!python.take_gil.is_empty() && !python.drop_gil.is_empty());
+                }
+                Err(TraceError::Python2 { .. }) => assert!(version.starts_with("2.")),
+                other => panic!("{}: {other:?}", exe.display()),
+            }
+        }
     }
 }
