@@ -15,6 +15,7 @@
 pub mod console;
 pub mod interp;
 pub mod launch;
+pub mod live;
 pub mod process;
 pub mod procfs;
 pub mod recorder;

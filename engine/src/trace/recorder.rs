@@ -290,9 +290,16 @@ impl Recorder {
         self.slices_dropped
     }
 
-    /// Nanoseconds since the epoch of `time_ns`.
+    /// Nanoseconds since the epoch of `time_ns` (a `CLOCK_MONOTONIC` time).
     pub fn since_epoch(&self, time_ns: u64) -> u64 {
         time_ns.saturating_sub(self.epoch_ns)
+    }
+}
+
+impl TracedThread {
+    /// When its current lane began, ns since the trace's epoch.
+    pub fn lane_since_ns(&self) -> u64 {
+        self.since_ns
     }
 }
 
