@@ -205,3 +205,46 @@ fn ctrl_c_during_trace_stops_the_program_and_prints_the_summary() {
         "no child left"
     );
 }
+
+#[test]
+fn kill_9_of_threadlab_during_trace_leaves_no_program_behind() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let script_path = script("trace_rate.py");
+    let mut tracer = trace_cmd(
+        &[],
+        &[
+            python.to_str().expect("utf-8"),
+            script_path.to_str().expect("utf-8"),
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn threadlab trace");
+    // Without --json the program writes to threadlab's stdout, inherited.
+    let rx = rates(tracer.stdout.take().expect("stdout"));
+    rx.recv_timeout(SHOW).expect("the traced program runs");
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.id()))
+        .expect("threadlab's children");
+    let program_pid: u32 = children.trim().parse().expect("one child");
+    kill(tracer.id(), Signal::KILL);
+    let _ = tracer.wait();
+    // Its parent-death signal ends it; its output pipe then closes.
+    let deadline = Instant::now() + SHOW;
+    while rx
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .is_ok()
+    {}
+    assert!(
+        Instant::now() < deadline,
+        "the program kept printing after threadlab died"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{program_pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "program {program_pid} still alive: {stat}"
+    );
+}

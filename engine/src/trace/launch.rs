@@ -159,6 +159,8 @@ pub fn launch(
         }
     }
     let ids = run_as.map(|u| (u.uid, u.gid, u.groups.clone()));
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the forked child before exec and calls
     // only async-signal-safe syscalls, on memory prepared before the fork.
     unsafe {
@@ -169,6 +171,15 @@ pub fn launch(
                     || libc::setuid(*uid) != 0)
             {
                 return Err(std::io::Error::last_os_error());
+            }
+            // If threadlab dies (even by kill -9), the program gets SIGTERM
+            // instead of running on untraced and unseen. Set after the
+            // credential change, which would clear it.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("threadlab exited during the launch"));
             }
             if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
