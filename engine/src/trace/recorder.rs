@@ -141,6 +141,13 @@ impl Recorder {
             self.events += 1;
         }
         let index = match self.by_tid.get(&input.tid) {
+            // A recycled thread id after the first thread's exit: a new thread.
+            Some(&i)
+                if self.threads[i].exited
+                    && !matches!(input.what, Happening::Sampled(_) | Happening::Exit) =>
+            {
+                self.add_thread(input.tid, at)
+            }
             Some(&i) => i,
             None => {
                 if matches!(input.what, Happening::Sampled(_) | Happening::Exit) {
@@ -410,5 +417,14 @@ mod tests {
             1,
             "a sample alone does not invent a thread"
         );
+        for (time_ns, what) in [(40, Happening::Exit), (50, Happening::TakeEntry)] {
+            rec.apply(Stamped {
+                time_ns,
+                tid: 7,
+                what,
+            });
+        }
+        assert_eq!(rec.threads().len(), 2, "a recycled tid is a new thread");
+        assert_eq!(rec.threads()[1].lane, Some(Transition::Wait));
     }
 }

@@ -201,6 +201,12 @@ impl Trace {
         self.epoch
     }
 
+    /// Nanoseconds since the epoch now: the clock of [`Recorder`] and of
+    /// [`live::thread_rows`](super::live::thread_rows).
+    pub fn elapsed_ns(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.epoch_ns)
+    }
+
     /// The recorder, locked: threads, stats, switches so far.
     pub fn recorder(&self) -> MutexGuard<'_, Recorder> {
         self.recorder.lock().unwrap_or_else(PoisonError::into_inner)
