@@ -186,8 +186,12 @@ fn export_writes_chrome_trace_json_with_one_track_per_thread() {
 fn under_sudo_the_program_runs_as_the_invoking_user() {
     require_tracing!();
     let python = python_or_skip!("3.11", "3.12", "3.13");
-    if which("unshare").is_err() {
-        eprintln!("skipped: no unshare");
+    let can_unshare = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can_unshare {
+        eprintln!("skipped: cannot make a private mount namespace (unshare --mount)");
         return;
     }
     let _turn = turn();

@@ -212,6 +212,11 @@ impl Trace {
         self.recorder.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The recorder itself, for a view that outlives [`Trace::finish`].
+    pub fn shared_recorder(&self) -> Arc<Mutex<Recorder>> {
+        Arc::clone(&self.recorder)
+    }
+
     /// Records dropped by the kernel so far.
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
