@@ -147,7 +147,10 @@ pub fn launch(
             command.stdout(Stdio::from(stderr));
         }
         ProgramOutput::Piped => {
-            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
         }
     }
     if let Some(user) = run_as {
