@@ -103,7 +103,7 @@ fn populated_with(workers: usize, changes: u64, over_us: u64) -> (App, Instant) 
     }
     gil.sort_by_key(|e| e.at_us);
     app.apply(AppEvent::Gil(gil));
-    app.set_gil_now(now_us);
+    app.apply(AppEvent::Clock(now_us));
     (app, start)
 }
 

@@ -115,9 +115,13 @@ pub enum Command {
 
 /// Options of `threadlab compare`.
 #[derive(Debug, Args, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CompareArgs {
+    /// The coordination lab's comparison (race).
+    #[command(subcommand)]
+    pub lab: Option<crate::lab_cli::LabCompare>,
     /// throughput, io, latency, convoy, or all.
-    #[arg(default_value = "all", value_parser = parse_experiment)]
+    #[arg(default_value = "all", value_parser = parse_compare_experiment)]
     pub experiment: Experiment,
     /// A Python interpreter to compare with (repeatable). Default: python3 and
     /// any python3.X / python2.7 found on PATH or installed by pyenv.
@@ -150,7 +154,6 @@ pub struct TraceArgs {
     pub as_root: bool,
     /// The program and its arguments, e.g. `-- python3 app.py --flag`.
     #[arg(
-        required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "PROGRAM"
@@ -174,10 +177,14 @@ pub struct AttachArgs {
 
 /// Options of `threadlab bench`.
 #[derive(Debug, Args, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
+    /// The coordination lab's experiments (race, deadlock).
+    #[command(subcommand)]
+    pub lab: Option<crate::lab_cli::LabBench>,
     /// throughput, io, latency, convoy, or all.
-    #[arg(value_parser = parse_experiment)]
-    pub experiment: Experiment,
+    #[arg(value_parser = parse_bench_experiment, required = true)]
+    pub experiment: Option<Experiment>,
     /// Modes to run (comma-separated): free, gil, legacy. Default: all three.
     #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
     pub mode: Vec<Mode>,
@@ -195,12 +202,12 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
         .map_err(|e: crate::gil::UnknownMode| e.to_string())
 }
 
-fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
+pub(crate) fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
     s.parse()
         .map_err(|e: crate::gil::IntervalOutOfRange| e.to_string())
 }
@@ -229,6 +236,15 @@ fn parse_theme(s: &str) -> Result<ThemeName, String> {
 
 fn parse_experiment(s: &str) -> Result<Experiment, String> {
     s.parse()
+}
+
+fn parse_bench_experiment(s: &str) -> Result<Experiment, String> {
+    parse_experiment(s)
+        .map_err(|e: String| format!("{e}, or the coordination lab's race, deadlock"))
+}
+
+fn parse_compare_experiment(s: &str) -> Result<Experiment, String> {
+    parse_experiment(s).map_err(|e: String| format!("{e}, or the coordination lab's race"))
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {

@@ -6,9 +6,10 @@
 //! configuration ([`config`]) and logging ([`logs`]). The engine cannot
 //! import any of them: it does not depend on this crate.
 
-pub use threadlab_engine::{cancel, gil, lab, server, session, trace, work};
+pub use threadlab_engine::{cancel, gil, lab, server, session, sync, trace, work};
 
 pub mod cli;
 pub mod config;
+pub mod lab_cli;
 pub mod logs;
 pub mod ui;

@@ -2,12 +2,12 @@
 //! `tracing_appender::non_blocking`, never to the terminal the dashboard
 //! owns) and to a bounded in-memory ring that the log pane (`l`) shows.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::Instant;
 
+use threadlab_engine::ring::SeqRing;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
@@ -16,38 +16,15 @@ use tracing_subscriber::prelude::*;
 /// Lines the ring keeps.
 pub const RING_LINES: usize = 1000;
 
-/// A bounded ring of formatted log lines with sequence numbers.
-#[derive(Debug, Default)]
-pub struct LogRing {
-    inner: Mutex<(VecDeque<String>, u64)>,
-}
-
-impl LogRing {
-    /// Appends a line, dropping the oldest when full.
-    pub fn push(&self, line: String) {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if inner.0.len() == RING_LINES {
-            inner.0.pop_front();
-        }
-        inner.0.push_back(line);
-        inner.1 += 1;
-    }
-
-    /// Copies the lines after sequence number `seq` into `out`; returns the
-    /// sequence number to ask for next time.
-    pub fn read_since(&self, seq: u64, out: &mut Vec<String>) -> u64 {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let oldest = inner.1 - inner.0.len() as u64;
-        let skip = seq.saturating_sub(oldest) as usize;
-        out.extend(inner.0.iter().skip(skip).cloned());
-        inner.1
-    }
-}
+/// The log pane's ring of formatted lines: the engine's sequence ring, so
+/// the UI reads it without blocking ([`SeqRing::try_read_since`]) as it
+/// reads the GIL timeline.
+pub type LogRing = SeqRing<String>;
 
 /// The process's log ring.
 pub fn ring() -> &'static LogRing {
     static RING: OnceLock<LogRing> = OnceLock::new();
-    RING.get_or_init(LogRing::default)
+    RING.get_or_init(|| SeqRing::new(RING_LINES))
 }
 
 fn started() -> Instant {
@@ -140,7 +117,7 @@ mod tests {
 
     #[test]
     fn ring_is_bounded_and_reads_only_new_lines() {
-        let ring = LogRing::default();
+        let ring = LogRing::new(RING_LINES);
         for n in 0..(RING_LINES + 10) {
             ring.push(n.to_string());
         }

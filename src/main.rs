@@ -57,8 +57,14 @@ fn main() -> ExitCode {
     match cli.command {
         None => run_dashboard(&cli.run),
         Some(Command::Serve { addr }) => serve(addr),
-        Some(Command::Bench(args)) => bench(&args),
-        Some(Command::Compare(args)) => compare(&args),
+        Some(Command::Bench(args)) => match &args.lab {
+            Some(lab) => threadlab::lab_cli::bench(lab),
+            None => bench(&args),
+        },
+        Some(Command::Compare(args)) => match &args.lab {
+            Some(lab) => threadlab::lab_cli::compare(lab),
+            None => compare(&args),
+        },
         Some(Command::Trace(args)) => trace_cmd::trace(&args),
         Some(Command::Attach(args)) => trace_cmd::attach(&args),
         Some(Command::Config) => {
@@ -168,7 +174,10 @@ fn bench(args: &BenchArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
-    let experiments = args.experiment.expand();
+    let experiments = args
+        .experiment
+        .expect("clap requires an experiment without a subcommand")
+        .expand();
     for experiment in experiments {
         let mut reports = Vec::new();
         for &mode in &modes {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use threadlab::gil::{Mode, SwitchInterval};
 use threadlab::lab::compare::{self, Python, ScriptFile};
-use threadlab::lab::{BenchConfig, Experiment};
+use threadlab::lab::{BenchConfig, BenchRow, Experiment, Interpreter, Report};
 use threadlab::server::Server;
 
 fn python3() -> Option<Python> {
@@ -37,11 +37,7 @@ fn every_script_experiment_parses_into_the_bench_report_type() {
     let Some(python) = python3() else { return };
     let server = Server::start_loopback().unwrap();
     let script = ScriptFile::write().unwrap();
-    let config = BenchConfig::new(
-        vec![1, 2],
-        SwitchInterval::DEFAULT,
-        Duration::from_millis(100),
-    );
+    let config = BenchConfig::new(vec![2], SwitchInterval::DEFAULT, Duration::from_millis(100));
     for experiment in Experiment::EACH {
         let report = compare::run_python(
             &python,
@@ -57,7 +53,24 @@ fn every_script_experiment_parses_into_the_bench_report_type() {
         let interpreter = report.interpreter.as_ref().expect("interpreter described");
         assert_eq!(interpreter.version, python.info.version);
         assert!(!report.rows.is_empty(), "{experiment}: no rows");
+        // The baselines are measured whatever --threads says: 1 thread for
+        // throughput and io, 0 CPU threads for latency and convoy.
+        let keys: Vec<Option<u32>> = report
+            .rows
+            .iter()
+            .map(|r| r.threads.or(r.cpu_threads))
+            .collect();
+        match experiment {
+            Experiment::Throughput | Experiment::Io => assert_eq!(keys, [Some(1), Some(2)]),
+            _ => assert_eq!(keys, [Some(0), Some(2)]),
+        }
         for row in &report.rows {
+            // Measured, not the configured seconds copied.
+            assert!(
+                row.wall_s > 0.0 && row.wall_s != 0.1,
+                "{experiment}: wall_s {} is not a measured time",
+                row.wall_s
+            );
             match experiment {
                 Experiment::Throughput | Experiment::Io => {
                     assert!(row.threads.is_some() && row.iterations_per_s.unwrap() > 0.0);
@@ -187,4 +200,140 @@ fn no_python_at_all_is_one_line_and_exit_2() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no usable Python interpreter"), "{stderr}");
     assert!(stderr.contains("--python"), "{stderr}");
+}
+
+/// Runs a fake interpreter that prints `report` for a throughput run.
+fn fake_report_error(name: &str, report: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake_python(dir.path(), name, &format!("echo '{report}'"));
+    let (found, _) = compare::find_interpreters(std::slice::from_ref(&path));
+    let python = found
+        .into_iter()
+        .next()
+        .expect("the fake answers the probe");
+    let config = BenchConfig::new(vec![1], SwitchInterval::DEFAULT, Duration::from_millis(50));
+    compare::run_python(
+        &python,
+        Path::new("x.py"),
+        Experiment::Throughput,
+        &config,
+        "http://127.0.0.1:1/",
+    )
+    .expect_err("not a real interpreter's throughput report")
+}
+
+#[test]
+fn a_report_that_names_no_interpreter_is_refused() {
+    let error = fake_report_error(
+        "anonymous-python",
+        r#"{"experiment": "throughput", "mode": "gil", "interval_ms": 5.0, "rows": [{"threads": 1, "iterations_per_s": 5.0, "speedup": 1.0, "wall_s": 0.05}]}"#,
+    );
+    assert!(error.contains("interpreter"), "{error}");
+    assert!(error.contains("anonymous-python"), "{error}");
+}
+
+#[test]
+fn a_report_of_another_experiment_is_refused() {
+    let error = fake_report_error(
+        "confused-python",
+        r#"{"experiment": "convoy", "mode": "gil", "interval_ms": 5.0, "rows": [{"cpu_threads": 0, "round_trips_per_s": 5.0, "wall_s": 0.05}], "interpreter": {"version": "3.99.0", "implementation": "FakePython", "gil_enabled": true}}"#,
+    );
+    assert!(error.contains("'convoy'"), "{error}");
+    assert!(error.contains("'throughput'"), "{error}");
+}
+
+fn throughput_report(mode: Mode, version: Option<&str>, rates: &[(u32, f64)]) -> Report {
+    let base = rates.iter().find(|(n, _)| *n == 1).map(|(_, r)| *r);
+    Report {
+        experiment: "throughput".into(),
+        mode,
+        interval_ms: 5.0,
+        rows: rates
+            .iter()
+            .map(|&(n, rate)| BenchRow {
+                threads: Some(n),
+                iterations_per_s: Some(rate),
+                speedup: base.map(|b| rate / b),
+                wall_s: 0.5,
+                ..BenchRow::default()
+            })
+            .collect(),
+        interpreter: version.map(|v| Interpreter {
+            version: v.into(),
+            implementation: "CPython".into(),
+            gil_enabled: true,
+            executable: String::new(),
+        }),
+    }
+}
+
+#[test]
+fn the_ratio_column_divides_each_interpreter_by_its_emulated_twin() {
+    let reports = [
+        throughput_report(Mode::Free, None, &[(1, 100.0), (2, 190.0)]),
+        throughput_report(Mode::Gil, None, &[(1, 100.0), (2, 80.0)]),
+        // CPython 3.11 is compared with gil: 0.90 / 0.80 = 1.125.
+        throughput_report(Mode::Gil, Some("3.11.7"), &[(1, 10.0), (2, 9.0)]),
+        // Python 2 is compared with legacy, which did not run: no ratio.
+        throughput_report(Mode::Legacy, Some("2.7.18"), &[(1, 10.0), (2, 6.0)]),
+    ];
+    let table = compare::render_comparison(Experiment::Throughput, &reports);
+    let header = table.lines().nth(1).expect("a header line");
+    let cells: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "threads",
+            "emu free",
+            "emu gil",
+            "py3.11",
+            "÷ emu gil",
+            "py2.7",
+            "÷ emu legacy"
+        ],
+        "{table}"
+    );
+    let row = |threads: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .find(|cells| cells.first().map(String::as_str) == Some(threads))
+            .unwrap_or_else(|| panic!("no row for {threads} threads in\n{table}"))
+    };
+    assert_eq!(
+        row("1"),
+        ["1", "1.00", "1.00", "1.00", "1.00", "1.00", "–"],
+        "{table}"
+    );
+    assert_eq!(
+        row("2"),
+        ["2", "1.90", "0.80", "0.90", "1.12", "0.60", "–"],
+        "{table}"
+    );
+}
+
+#[test]
+fn calibration_says_how_many_emulated_steps_one_python_step_is_worth() {
+    let reports = [
+        throughput_report(Mode::Free, None, &[(1, 90e6), (2, 170e6)]),
+        throughput_report(Mode::Gil, None, &[(1, 100e6), (2, 99e6)]),
+        throughput_report(Mode::Gil, Some("3.11.7"), &[(1, 800e3), (2, 790e3)]),
+    ];
+    let line = compare::calibration(&reports).expect("a calibration line");
+    // The fastest emulated 1-thread rate, and 100 M / 800 k = 125.
+    assert!(line.contains("100.0 M steps/s"), "{line}");
+    assert!(
+        line.contains("py3.11 runs the same step at 800 k/s"),
+        "{line}"
+    );
+    assert!(
+        line.contains("1 Python step = 125 emulated steps"),
+        "{line}"
+    );
+    // Without an emulated 1-thread row there is nothing to calibrate against.
+    assert_eq!(compare::calibration(&reports[2..]), None);
 }

@@ -25,8 +25,7 @@ fn worker(app: &mut App, event: WorkerEvent) {
 fn scene() -> (App, Instant) {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
-    app.cores = 2;
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_cores(2);
     spawned(&mut app, 1, WorkerKind::Cpu, at(0));
     spawned(&mut app, 2, WorkerKind::Fetch, at(10));
     spawned(&mut app, 3, WorkerKind::Cpu, at(20));
@@ -125,17 +124,24 @@ fn scene() -> (App, Instant) {
         what: Transition::Wait,
     });
     app.apply(AppEvent::Gil(events));
-    app.set_gil_now(1_100_000);
+    app.apply(AppEvent::Clock(1_100_000));
     (app, at(1100))
 }
 
 #[test]
 fn reducer_follows_a_scripted_sequence_of_worker_events() {
     let (mut app, _) = scene();
-    assert_eq!(app.rows.len(), 6);
+    assert_eq!(app.workers().rows().len(), 6);
     assert_eq!(app.counts(), (3, 1, 1, 1));
     assert_eq!(app.live(), 3);
-    let row = |app: &App, id: u64| app.rows.iter().find(|r| r.id == id).cloned().unwrap();
+    let row = |app: &App, id: u64| {
+        app.workers()
+            .rows()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(row(&app, 1).life, Life::Done);
     assert_eq!(row(&app, 1).ratio(), Some(1.0));
     assert_eq!(row(&app, 2).done, 5 << 20);
@@ -150,7 +156,12 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
         Some("HTTP 500 Internal Server Error")
     );
     assert_eq!(row(&app, 5).life, Life::Cancelled);
-    let console: Vec<&str> = app.console.iter().map(|(_, t)| t.as_str()).collect();
+    let console: Vec<&str> = app
+        .console()
+        .lines()
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect();
     assert_eq!(console, ["5", "0", "1", "6"]);
 
     // Late progress after the end changes nothing.
@@ -166,7 +177,7 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
     assert_eq!(row(&app, 1).done, 40_000_000);
 
     // Keys become commands; selection moves; cancel targets the selection.
-    assert_eq!(app.selected, 5, "a new worker is selected");
+    assert_eq!(app.workers().selected(), 5, "a new worker is selected");
     app.apply(AppEvent::Action(Action::Up));
     app.apply(AppEvent::Action(Action::Up));
     app.apply(AppEvent::Action(Action::Up));
@@ -211,16 +222,16 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
         app.apply(AppEvent::Action(Action::Quit)),
         Some(Command::Quit)
     );
-    assert!(app.quit);
+    assert!(app.quit());
 }
 
 #[test]
 fn help_overlay_opens_and_any_key_closes_it() {
     let mut app = App::new(Mode::Free, SwitchInterval::DEFAULT);
     app.apply(AppEvent::Action(Action::Help));
-    assert!(app.help);
+    assert!(app.help_open());
     assert_eq!(app.apply(AppEvent::Action(Action::CloseOverlay)), None);
-    assert!(!app.help);
+    assert!(!app.help_open());
 }
 
 fn render(app: &App, now: Instant, width: u16, height: u16) -> Terminal<TestBackend> {
@@ -266,28 +277,31 @@ fn ui_under_the_gil_and_timeline_zoom_are_reducer_state() {
         app.apply(AppEvent::Action(Action::ToggleUiGil)),
         Some(Command::SetUiUnderGil(true))
     );
-    assert!(app.ui_under_gil);
-    app.ui_thread = Some(42);
+    assert!(app.ui_under_gil());
+    app.apply(AppEvent::UiLane(42));
     assert_eq!(app.lane_label(42), "ui");
-    let span = app.timeline_span_ms;
+    let span = app.timeline().span_ms();
     app.apply(AppEvent::Action(Action::ZoomOut));
-    assert_eq!(app.timeline_span_ms, span * 2);
+    assert_eq!(app.timeline().span_ms(), span * 2);
     for _ in 0..20 {
         app.apply(AppEvent::Action(Action::ZoomIn));
     }
-    assert_eq!(app.timeline_span_ms, threadlab::ui::app::SPAN_RANGE_MS.0);
+    assert_eq!(
+        app.timeline().span_ms(),
+        threadlab::ui::app::SPAN_RANGE_MS.0
+    );
     app.apply(AppEvent::KeyShown {
         latency: Duration::from_millis(3),
     });
-    assert_eq!(app.recent_latency.back(), Some(&3000));
-    assert!((app.key_latency_ms(50.0).unwrap() - 3.0).abs() < 0.01);
+    assert_eq!(app.meter().recent_latency().back(), Some(&3000));
+    assert!((app.meter().key_latency_ms(50.0).unwrap() - 3.0).abs() < 0.01);
 }
 
 fn experiment_scene() -> (App, Instant) {
     use threadlab::lab::{BenchRow, Report, SuiteEvent};
     let (mut app, now) = scene();
     app.apply(AppEvent::Action(Action::Experiments));
-    assert_eq!(app.picker, Some(0));
+    assert_eq!(app.experiments().picker(), Some(0));
     app.apply(AppEvent::Action(Action::Down));
     app.apply(AppEvent::Action(Action::Up));
     let command = app.apply(AppEvent::Action(Action::Confirm));
@@ -297,7 +311,7 @@ fn experiment_scene() -> (App, Instant) {
             threadlab::lab::Experiment::Throughput
         ))
     );
-    assert_eq!(app.picker, None);
+    assert_eq!(app.experiments().picker(), None);
     app.apply(AppEvent::Lab(SuiteEvent::Progress { done: 2, total: 6 }));
     for (mode, speedups) in [(Mode::Free, [1.0, 1.98]), (Mode::Gil, [1.0, 0.99])] {
         let rows = [1u32, 2]
@@ -325,7 +339,7 @@ fn experiment_scene() -> (App, Instant) {
 #[test]
 fn experiment_pane_collects_progress_and_reports_and_esc_cancels_it() {
     let (mut app, _) = experiment_scene();
-    let pane = app.experiment.as_ref().expect("pane open");
+    let pane = app.experiments().pane().expect("pane open");
     assert_eq!((pane.done, pane.total), (2, 6));
     assert_eq!(pane.reports.len(), 2);
     assert_eq!(
@@ -333,7 +347,7 @@ fn experiment_pane_collects_progress_and_reports_and_esc_cancels_it() {
         Some(Command::CancelExperiment),
         "closing a running experiment cancels it"
     );
-    assert!(app.experiment.is_none());
+    assert!(app.experiments().pane().is_none());
 }
 
 #[test]
@@ -364,16 +378,31 @@ fn mouse_clicks_select_rows_and_the_wheel_scrolls() {
     );
     assert!(matches!(click, Some(AppEvent::ClickRow(1))), "{click:?}");
     app.apply(click.unwrap());
-    assert_eq!(app.selected, 1);
-    let wheel = view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 5, 10)).unwrap();
+    assert_eq!(app.workers().selected(), 1);
+    let wheel = view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 5, 5)).unwrap();
     app.apply(wheel);
-    assert_eq!(app.selected, 2);
+    assert_eq!(app.workers().selected(), 2);
     let over_timeline =
         view::mouse_event(&app, screen, &mouse(MouseEventKind::ScrollDown, 120, 10));
     assert!(matches!(
         over_timeline,
         Some(AppEvent::ScrollTimeline { down: true })
     ));
+    // A click on another pane gives it the focus.
+    let click = view::mouse_event(
+        &app,
+        screen,
+        &mouse(MouseEventKind::Down(MouseButton::Left), 120, 12),
+    );
+    assert!(
+        matches!(
+            click,
+            Some(AppEvent::Focus(threadlab::ui::layout::PaneId::Timeline))
+        ),
+        "{click:?}"
+    );
+    app.apply(click.unwrap());
+    assert_eq!(app.focus(), threadlab::ui::layout::PaneId::Timeline);
     // Clicks on borders or outside the table do nothing.
     assert!(
         view::mouse_event(
@@ -424,7 +453,7 @@ fn timeline_load_counts_every_holder_and_nothing_in_free_mode() {
         });
     }
     app.apply(AppEvent::Gil(events));
-    app.set_gil_now(1_200_000);
+    app.apply(AppEvent::Clock(1_200_000));
     let title = timeline_title(&app, t0);
     assert!(title.contains("load 60 %"), "{title}");
 
@@ -438,7 +467,261 @@ fn timeline_load_counts_every_holder_and_nothing_in_free_mode() {
         })
         .collect();
     free.apply(AppEvent::Gil(events));
-    free.set_gil_now(1_200_000);
+    free.apply(AppEvent::Clock(1_200_000));
     let title = timeline_title(&free, t0);
     assert!(title.contains("load 0 %"), "{title}");
+}
+
+/// The picture at every size: two CPU workers taking turns under `gil`
+/// (with drop requests and forced drops), a fetch in I/O that takes the GIL
+/// briefly, and the seed demo's two threads sleeping and printing.
+fn gil_scene() -> (App, Instant) {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_cores(2);
+    for (id, kind) in [
+        (1, WorkerKind::Cpu),
+        (2, WorkerKind::Cpu),
+        (3, WorkerKind::Fetch),
+        (4, WorkerKind::Sleep),
+    ] {
+        spawned(&mut app, id, kind, at(id * 10));
+    }
+    for (id, thread) in [(1, 1), (2, 2), (3, 3), (4, 4), (4, 5)] {
+        worker(
+            &mut app,
+            WorkerEvent::Started {
+                id,
+                thread,
+                at: at(60),
+            },
+        );
+    }
+    for (id, done, total) in [
+        (1, 31_000_000, 100_000_000),
+        (2, 29_000_000, 100_000_000),
+        (3, 5 << 20, 8 << 20),
+    ] {
+        let total = Some(total);
+        let at = at(1090);
+        worker(
+            &mut app,
+            WorkerEvent::Progress {
+                id,
+                done,
+                total,
+                at,
+            },
+        );
+    }
+    for (side, text) in [
+        (ConsoleSide::Main, "5"),
+        (ConsoleSide::Thread, "0"),
+        (ConsoleSide::Thread, "1"),
+        (ConsoleSide::Main, "6"),
+    ] {
+        let text = text.into();
+        worker(&mut app, WorkerEvent::Console { id: 4, side, text });
+    }
+    app.apply(AppEvent::Gil(gil_scene_events()));
+    app.apply(AppEvent::Clock(1_100_000));
+    (app, at(1100))
+}
+
+fn gil_scene_events() -> Vec<GilEvent> {
+    let ev = |at_us, thread, what| GilEvent {
+        at_us,
+        thread,
+        what,
+    };
+    let base = 600_000u64;
+    let mut events = Vec::new();
+    for slice in 0..100u64 {
+        let start = base + slice * 5_000;
+        let (holder, waiter) = if slice % 2 == 0 { (1, 2) } else { (2, 1) };
+        events.push(ev(start, holder, Transition::Hold));
+        events.push(ev(start, waiter, Transition::Wait));
+        events.push(ev(start + 4_900, waiter, Transition::DropRequest));
+        events.push(ev(start + 4_950, holder, Transition::ForcedDrop));
+    }
+    for k in 0..25u64 {
+        let start = base + k * 20_000;
+        events.push(ev(start, 3, Transition::Hold));
+        events.push(ev(start + 300, 3, Transition::Io));
+    }
+    for k in 0..5u64 {
+        for (thread, offset) in [(4, 0), (5, 50_000)] {
+            let start = base + k * 100_000 + offset;
+            events.push(ev(start, thread, Transition::Hold));
+            events.push(ev(start + 200, thread, Transition::Io));
+        }
+    }
+    events.sort_by_key(|e| e.at_us);
+    events
+}
+
+fn screen_text(terminal: &Terminal<TestBackend>) -> Vec<String> {
+    let buffer = terminal.backend().buffer();
+    let area = buffer.area;
+    (0..area.height)
+        .map(|y| (0..area.width).map(|x| buffer[(x, y)].symbol()).collect())
+        .collect()
+}
+
+/// The longest run of timeline glyphs on the line of lane `label`.
+fn lane_cells(lines: &[String], label: &str) -> (usize, String) {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(&format!("│{label} ")))
+        .unwrap_or_else(|| panic!("no lane {label}:\n{}", lines.join("\n")));
+    let glyph = |c: char| "█░▏▒▌▐×!".contains(c);
+    let mut best = (0, String::new());
+    let mut run = String::new();
+    for c in line.chars().chain(std::iter::once('|')) {
+        if glyph(c) {
+            run.push(c);
+        } else {
+            if run.chars().count() > best.0 {
+                best = (run.chars().count(), run.clone());
+            }
+            run.clear();
+        }
+    }
+    best
+}
+
+#[test]
+fn gil_scene_snapshots_at_every_size() {
+    let (app, now) = gil_scene();
+    for (width, height) in [(80, 24), (100, 30), (120, 36), (160, 48)] {
+        let terminal = render(&app, now, width, height);
+        insta::assert_snapshot!(format!("gil_scene_{width}x{height}"), terminal.backend());
+    }
+}
+
+#[test]
+fn lanes_get_the_width_at_every_size() {
+    let (app, now) = gil_scene();
+    for (width, height, least) in [
+        (80, 24, 40),
+        (100, 30, 55),
+        (120, 36, 70),
+        (160, 48, 100),
+        (240, 67, 100),
+    ] {
+        let lines = screen_text(&render(&app, now, width, height));
+        for label in ["cpu-1", "cpu-2", "fetch-3", "sleep-4", "sleep-4+"] {
+            let (cells, _) = lane_cells(&lines, label);
+            assert!(
+                cells >= least,
+                "{width}×{height}: {label} has {cells} cells\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cpu_lane_under_the_gil_shows_held_and_waiting_cells_at_80x24() {
+    let (app, now) = gil_scene();
+    let lines = screen_text(&render(&app, now, 80, 24));
+    for label in ["cpu-1", "cpu-2"] {
+        let (_, cells) = lane_cells(&lines, label);
+        assert!(
+            cells.contains('█') && cells.contains('░'),
+            "{label}: {cells}"
+        );
+    }
+    // Half a cell: at 100 ms over 44 cells a hand-over mid-cell shows as ▌ or ▐.
+    let (_, cells) = lane_cells(&lines, "cpu-1");
+    assert!(cells.contains('▌') || cells.contains('▐'), "{cells}");
+}
+
+#[test]
+fn the_focused_pane_fills_the_screen_until_z_again() {
+    let (mut app, now) = gil_scene();
+    assert_eq!(app.apply(AppEvent::Action(Action::NextPane)), None);
+    assert_eq!(app.focus(), threadlab::ui::layout::PaneId::Timeline);
+    app.apply(AppEvent::Action(Action::FocusPane));
+    assert!(app.zoomed());
+    let terminal = render(&app, now, 80, 24);
+    let lines = screen_text(&terminal);
+    assert!(
+        lines[23].contains("timeline fills the screen · z back"),
+        "{}",
+        lines[23]
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("Workers (")),
+        "the table is hidden"
+    );
+    let (cells, _) = lane_cells(&lines, "cpu-1");
+    assert!(cells >= 40);
+    insta::assert_snapshot!("gil_scene_timeline_focused_80x24", terminal.backend());
+    // ↑ scrolls the focused timeline's lanes, not the worker selection.
+    let selected = app.workers().selected();
+    app.apply(AppEvent::Action(Action::Up));
+    assert_eq!(app.workers().selected(), selected);
+    assert_eq!(app.timeline().scroll(), 1);
+    app.apply(AppEvent::Action(Action::FocusPane));
+    assert!(!app.zoomed());
+    let lines = screen_text(&render(&app, now, 80, 24));
+    assert!(lines.iter().any(|l| l.contains("Workers (4)")));
+}
+
+#[test]
+fn nothing_is_cut_mid_word_on_narrow_screens() {
+    let (mut app, now) = gil_scene();
+    app.apply(AppEvent::Action(Action::ToggleUiGil));
+    for width in [60u16, 70, 80, 100, 120] {
+        let lines = screen_text(&render(&app, now, width, 24));
+        let header = &lines[0];
+        assert!(
+            header.contains("GIL: on · gil · 5.0 ms"),
+            "{width}: {header}"
+        );
+        let footer = &lines[23];
+        assert!(
+            footer.contains(" help ") && footer.contains(" quit "),
+            "{width}: {footer}"
+        );
+        // Whole legend items only.
+        let legend = lines.iter().find(|l| l.contains("holds")).expect("legend");
+        for item in ["waits", "I/O", "free", "asks", "forced", "zoom"] {
+            let start = &item[..2];
+            assert!(
+                legend.contains(item) || !legend.contains(&format!(" {start}")),
+                "{width}: {legend}"
+            );
+        }
+        // Titles end with a space before the border runs on.
+        for line in &lines {
+            for title in ["Console", "Responsiveness", "GIL timeline"] {
+                if let Some(at) = line.find(title) {
+                    let rest: String = line[at..]
+                        .chars()
+                        .take_while(|c| *c != '─' && *c != '┐')
+                        .collect();
+                    assert!(rest.ends_with(' '), "{width}: title cut: {rest:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn help_fits_a_short_screen_in_two_columns() {
+    let (mut app, now) = gil_scene();
+    app.apply(AppEvent::Action(Action::Help));
+    let lines = screen_text(&render(&app, now, 100, 24));
+    let text = lines.join("\n");
+    for needle in [
+        "Help · keys",
+        "spawn a fetch worker",
+        "Ctrl-C  quit",
+        "this help",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+    insta::assert_snapshot!("help_overlay_100x24", text);
 }

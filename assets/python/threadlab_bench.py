@@ -14,6 +14,9 @@ Standard library only; runs on Python 2.7 and 3.8+.
     python threadlab_bench.py io --url http://127.0.0.1:PORT   # threadlab's server
     python threadlab_bench.py latency|convoy --threads 1,2
 
+Throughput and io always measure 1 thread (the baseline of every speedup),
+latency and convoy 0 CPU threads, whatever --threads says.
+
 The CPU step is the same integer work as threadlab's emulated step (six
 rounds of xorshift on a 64-bit word), so iterations/s are comparable.
 """
@@ -94,15 +97,27 @@ def cpu_worker(stop, outs, i):
     outs[i] = count
 
 
+def thread_counts(args):
+    """1 first -- the baseline every speedup divides by, always measured --
+    then the requested counts."""
+    counts = [1]
+    for n in args["threads"]:
+        if n > 0 and n not in counts:
+            counts.append(n)
+    return counts
+
+
 def speedups(rows):
-    base = rows[0]["iterations_per_s"] if rows else 0
+    """Each row's rate over the measured 1-thread row's."""
+    base = [row["iterations_per_s"] for row in rows if row["threads"] == 1]
     for row in rows:
-        row["speedup"] = row["iterations_per_s"] / base if base else 0.0
+        if base and base[0] > 0:
+            row["speedup"] = row["iterations_per_s"] / base[0]
 
 
 def throughput(args):
     rows = []
-    for n in args["threads"]:
+    for n in thread_counts(args):
         outs, wall = run_threads(n, cpu_worker, args["seconds"])
         rows.append({"threads": n, "iterations_per_s": sum(outs) / wall, "wall_s": wall})
     speedups(rows)
@@ -122,7 +137,7 @@ def io(args):
         outs[i] = waits
 
     rows = []
-    for n in args["threads"]:
+    for n in thread_counts(args):
         outs, wall = run_threads(n, worker, args["seconds"])
         rows.append({"threads": n, "iterations_per_s": sum(outs) / wall, "wall_s": wall})
     speedups(rows)
@@ -138,6 +153,7 @@ def percentile(values, q):
 
 
 def cpu_counts(args):
+    """0 first -- the measured thread alone -- then the requested counts."""
     counts = [0]
     for n in args["threads"]:
         if n > 0 and n not in counts:
@@ -190,6 +206,7 @@ def latency(args):
         pinger = helper_process("pinger", port, [every, args["seconds"]])
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = time.time()
         try:
             while True:
                 data = conn.recv(8)
@@ -200,6 +217,7 @@ def latency(args):
         except socket.error:
             pass
         out = pinger.communicate()[0]
+        wall = time.time() - start
         stop_cpu(stop, threads)
         conn.close()
         listener.close()
@@ -208,7 +226,7 @@ def latency(args):
             "cpu_threads": n,
             "latency_ms_p50": percentile(samples, 50),
             "latency_ms_p99": percentile(samples, 99),
-            "wall_s": args["seconds"],
+            "wall_s": wall,
         })
     return rows
 

@@ -128,6 +128,8 @@ pub struct Session {
     pub workdir: Workdir,
     /// The experiment running in the background, if any.
     pub suite: Option<crate::lab::Suite>,
+    /// The race (coordination lab) running in the background, if any.
+    pub race: Option<crate::sync::Race>,
 }
 
 impl Session {
@@ -176,6 +178,7 @@ impl Session {
             server,
             workdir,
             suite: None,
+            race: None,
         })
     }
 
@@ -184,6 +187,9 @@ impl Session {
     pub fn shutdown(mut self, timeout: Duration) -> usize {
         if let Some(suite) = self.suite.take() {
             suite.cancel();
+        }
+        if let Some(race) = self.race.take() {
+            race.cancel();
         }
         let left = self.pool.shutdown(timeout);
         drop(self.pool);

@@ -8,7 +8,6 @@
 //! so the hook only logs it instead of printing over the screen.
 
 use std::io::{self, BufWriter, Stdout, stdout};
-use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 use std::thread::{self, ThreadId};
@@ -69,43 +68,31 @@ fn install_panic_hook() {
 
 /// Restores the terminal when dropped.
 pub struct TerminalGuard {
-    /// The terminal to draw on. Never dropped: ratatui's own drop writes
-    /// to the terminal (and panics if it is gone after a hang-up);
-    /// [`restore`] does everything needed instead.
-    pub terminal: ManuallyDrop<Tui>,
+    _private: (),
 }
 
 impl TerminalGuard {
     /// Takes over the terminal for the calling (UI) thread, with mouse
-    /// reporting if `mouse`.
-    pub fn enter(mouse: bool) -> io::Result<Self> {
+    /// reporting if `mouse`, and returns the terminal to draw on. Never
+    /// drop that terminal: ratatui's own drop writes to the terminal (and
+    /// panics if it is gone after a hang-up); [`restore`] does everything
+    /// needed instead.
+    pub fn enter(mouse: bool) -> io::Result<(Self, Tui)> {
         let _ = UI_THREAD.set(thread::current().id());
         install_panic_hook();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
-        if let Err(error) = execute!(stdout(), EnterAlternateScreen) {
-            restore();
-            return Err(error);
-        }
+        let guard = Self { _private: () };
+        execute!(stdout(), EnterAlternateScreen)?;
         if mouse {
             MOUSE.store(true, Ordering::SeqCst);
-            if let Err(error) = execute!(stdout(), EnableMouseCapture) {
-                restore();
-                return Err(error);
-            }
+            execute!(stdout(), EnableMouseCapture)?;
         }
-        match Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+        let terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
             FRAME_BUFFER,
             stdout(),
-        ))) {
-            Ok(terminal) => Ok(Self {
-                terminal: ManuallyDrop::new(terminal),
-            }),
-            Err(error) => {
-                restore();
-                Err(error)
-            }
-        }
+        )))?;
+        Ok((guard, terminal))
     }
 }
 

@@ -105,11 +105,6 @@ impl Theme {
         Self::new(if no_color { ThemeName::Mono } else { name })
     }
 
-    /// Which theme this is.
-    pub fn name(&self) -> ThemeName {
-        self.name
-    }
-
     fn colour(&self, role: Role) -> Option<Color> {
         use Role::*;
         let dark = match role {
@@ -152,16 +147,22 @@ impl Theme {
             .map_or_else(Style::new, |colour| Style::new().fg(colour))
     }
 
+    /// A glyph drawn in `front`'s colour over `back`'s (a cell split in
+    /// two: the glyph's half is one state, the background the other). In
+    /// monochrome the glyph's shape alone tells them apart.
+    pub fn split(&self, front: Role, back: Option<Role>) -> Style {
+        let style = self.fg(front);
+        match back.and_then(|role| self.colour(role)) {
+            Some(colour) => style.bg(colour),
+            None => style,
+        }
+    }
+
     /// A label on a coloured background (reversed text in monochrome).
     pub fn badge(&self, role: Role) -> Style {
         match self.colour(role) {
             Some(colour) => Style::new().fg(Color::Black).bg(colour),
             None => Style::new().add_modifier(Modifier::REVERSED),
         }
-    }
-
-    /// The colour of a role, for widgets that take a bare colour.
-    pub fn colour_or_reset(&self, role: Role) -> Color {
-        self.colour(role).unwrap_or(Color::Reset)
     }
 }

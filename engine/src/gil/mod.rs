@@ -10,7 +10,13 @@
 //!   breaker). The holder sees the flag at its next check, drops the GIL,
 //!   waits until another thread has taken it (forced switching) and then
 //!   queues up again like everyone else. No fairness queue: a newcomer may
-//!   barge in, and the OS picks which waiter wakes.
+//!   barge in, and the OS picks which waiter wakes. Whoever takes the GIL
+//!   clears a pending drop request, so a thread that barged in is not asked
+//!   to drop it at once; a waiter that gives up withdraws its own request.
+//!   This follows `take_gil`/`drop_gil` of CPython 3.12 (one request flag
+//!   per interpreter, reset by each new holder); 3.13+ keeps the request as
+//!   a bit on the holder's thread state instead, which a new holder clears
+//!   for itself — the same behaviour for the threads emulated here.
 //! * `legacy` — Python 2's GIL: a plain lock that the holder releases and
 //!   re-takes every N "ticks", with no timeout and no forced hand-over.
 //!
@@ -20,8 +26,11 @@
 //! `Py_BEGIN_ALLOW_THREADS`. Every lane change is stamped into the
 //! [`Timeline`] and summed into [`ThreadStats`].
 
+mod dist;
+pub mod model;
 mod timeline;
 
+pub use dist::{LaneDist, micros_histogram, percentile_ms, record_micros};
 pub use timeline::{GilEvent, StatsSnapshot, ThreadStats, ThreadTag, Timeline, Transition};
 
 use std::fmt;
@@ -239,7 +248,6 @@ struct Core {
 struct Shared {
     mode: AtomicU8,
     interval_ns: AtomicU64,
-    legacy_ticks: AtomicU32,
     drop_request: AtomicBool,
     core: Mutex<Core>,
     /// Waiters for the GIL sleep here (CPython's `gil->cond`).
@@ -250,9 +258,11 @@ struct Shared {
     legacy: LegacyLock,
     /// Hand-overs between threads, in any mode.
     switches: AtomicU64,
-    next_tag: AtomicU32,
-    held_ns: AtomicU64,
+    /// Ticks between releases in `legacy` mode.
+    legacy_ticks: AtomicU32,
+    /// Times a holder was made to drop it.
     forced_switches: AtomicU64,
+    next_tag: AtomicU32,
     timeline: Timeline,
     epoch: Instant,
 }
@@ -276,16 +286,15 @@ impl Gil {
             shared: Arc::new(Shared {
                 mode: AtomicU8::new(mode.to_u8()),
                 interval_ns: AtomicU64::new(interval.duration().as_nanos() as u64),
-                legacy_ticks: AtomicU32::new(DEFAULT_LEGACY_TICKS),
                 drop_request: AtomicBool::new(false),
                 core: Mutex::new(Core::default()),
                 cond: Condvar::new(),
                 switch_cond: Condvar::new(),
                 legacy: LegacyLock::default(),
                 switches: AtomicU64::new(0),
-                next_tag: AtomicU32::new(1),
-                held_ns: AtomicU64::new(0),
+                legacy_ticks: AtomicU32::new(DEFAULT_LEGACY_TICKS),
                 forced_switches: AtomicU64::new(0),
+                next_tag: AtomicU32::new(1),
                 timeline: Timeline::default(),
                 epoch: Instant::now(),
             }),
@@ -321,7 +330,8 @@ impl Gil {
             .store(interval.duration().as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Ticks between releases in `legacy` mode.
+    /// Ticks between releases in `legacy` mode ([`DEFAULT_LEGACY_TICKS`]
+    /// unless set; the race lab sets 2.7's own count).
     pub fn legacy_ticks(&self) -> u32 {
         self.shared.legacy_ticks.load(Ordering::Relaxed)
     }
@@ -331,6 +341,11 @@ impl Gil {
         self.shared
             .legacy_ticks
             .store(ticks.max(1), Ordering::Relaxed);
+    }
+
+    /// Times a holder was made to drop it (forced switches), over all threads.
+    pub fn forced_switches(&self) -> u64 {
+        self.shared.forced_switches.load(Ordering::Relaxed)
     }
 
     /// Wakes every thread waiting on the GIL so it re-checks mode and cancel.
@@ -357,8 +372,8 @@ impl Gil {
             ticks: 0,
             lane: None,
             since: Instant::now(),
-            hold_started: None,
             stats: Arc::new(ThreadStats::default()),
+            dist: None,
         }
     }
 
@@ -372,24 +387,9 @@ impl Gil {
         self.shared.epoch.elapsed().as_micros() as u64
     }
 
-    /// The instant the timeline's clock counts from.
-    pub fn epoch(&self) -> Instant {
-        self.shared.epoch
-    }
-
     /// Times the GIL passed from one thread to another (any mode).
     pub fn switches(&self) -> u64 {
         self.shared.switches.load(Ordering::Relaxed)
-    }
-
-    /// Times a holder was made to drop it (forced switches).
-    pub fn forced_switches(&self) -> u64 {
-        self.shared.forced_switches.load(Ordering::Relaxed)
-    }
-
-    /// Total time the GIL has been held by anyone (finished holds only).
-    pub fn held(&self) -> Duration {
-        Duration::from_nanos(self.shared.held_ns.load(Ordering::Relaxed))
     }
 
     fn lock_core(&self) -> MutexGuard<'_, Core> {
@@ -398,6 +398,15 @@ impl Gil {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// How a thread lets go of the GIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// To run without it for a while (I/O, a forced switch, a mode change).
+    Ordinary,
+    /// For good: the thread ends.
+    Final,
 }
 
 /// What one attempt of [`GilThread::take_gil`] ended with.
@@ -422,8 +431,9 @@ pub struct GilThread {
     ticks: u32,
     lane: Option<Transition>,
     since: Instant,
-    hold_started: Option<Instant>,
     stats: Arc<ThreadStats>,
+    /// Hold and wait times, kept only when asked for (see [`LaneDist`]).
+    dist: Option<Box<LaneDist>>,
 }
 
 impl GilThread {
@@ -440,6 +450,21 @@ impl GilThread {
     /// The GIL this thread belongs to.
     pub fn gil(&self) -> &Gil {
         &self.gil
+    }
+
+    /// From now on, keeps the distribution of this thread's hold and wait
+    /// times (two histograms, some 280 kB), read with
+    /// [`distributions`](Self::distributions).
+    pub fn record_distributions(&mut self) {
+        if self.dist.is_none() {
+            self.dist = Some(Box::default());
+        }
+    }
+
+    /// This thread's hold and wait times so far (finished stays only), if
+    /// [`record_distributions`](Self::record_distributions) was called.
+    pub fn distributions(&self) -> Option<&LaneDist> {
+        self.dist.as_deref()
     }
 
     /// True while this thread holds the GIL.
@@ -524,9 +549,13 @@ impl GilThread {
     }
 
     /// Releases the GIL (if held) and marks the thread gone from the timeline.
+    ///
+    /// This is the thread's last release, as when a CPython thread ends: it
+    /// does not wait for another thread to take the GIL and leaves a pending
+    /// drop request for the next holder to clear.
     pub fn exit(&mut self) {
         if self.holding {
-            self.drop_gil();
+            self.release(Release::Final);
         }
         if self.lane.is_some() && self.lane != Some(Transition::Exit) {
             self.set_lane(Transition::Exit);
@@ -590,9 +619,6 @@ impl GilThread {
         }
         self.holding = true;
         self.holding_legacy = true;
-        if waited || self.hold_started.is_none() {
-            self.hold_started = Some(Instant::now());
-        }
         self.set_lane(Transition::Hold);
         Ok(true)
     }
@@ -603,11 +629,19 @@ impl GilThread {
         let shared = Arc::clone(&self.gil.shared);
         let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
         let mut waiting = false;
-        // Whether this thread set the drop request while waiting: only then
-        // does it clear it once it has the GIL (`drop_requested` in CPython).
+        // Whether this thread set the drop request while waiting. As in
+        // CPython, it matters only when the thread leaves without the GIL
+        // (gh-96387): a new holder clears any request anyway.
         let mut drop_requested = false;
         let outcome = loop {
             if self.cancel.is_cancelled() {
+                // CPython's thread-exit path (gh-96387): a waiter that gives
+                // up takes back its request, or the holder would drop the
+                // GIL for nobody. Another waiter's request goes too; that
+                // waiter asks again after its next timeout.
+                if drop_requested {
+                    shared.drop_request.store(false, Ordering::Relaxed);
+                }
                 break Err(Cancelled);
             }
             let mode = Mode::from_u8(shared.mode.load(Ordering::Acquire));
@@ -663,16 +697,17 @@ impl GilThread {
                 if core.switch_waiters > 0 {
                     shared.switch_cond.notify_all();
                 }
-                // A request someone else made stays set: this new holder
-                // then drops the GIL again at its first check, and the
-                // hand-over goes on until the requester has it.
-                if drop_requested {
-                    shared.drop_request.store(false, Ordering::Relaxed);
-                }
+                // Whoever asked, the new holder is not asked to drop at once:
+                // CPython 3.2-3.12 `take_gil` runs RESET_GIL_DROP_REQUEST
+                // after its wait loop whenever the request is set, and 3.13+
+                // keeps the request as a bit on the holder's thread state,
+                // which a new holder clears for itself. A thread that barged
+                // in keeps the GIL for an interval; a waiter that lost the
+                // race asks again after its next timeout.
+                shared.drop_request.store(false, Ordering::Relaxed);
                 drop(core);
                 self.holding = true;
                 self.holding_legacy = false;
-                self.hold_started = Some(Instant::now());
                 self.set_lane(Transition::Hold);
                 Ok(true)
             }
@@ -688,48 +723,53 @@ impl GilThread {
 
     /// Releases whichever lock this thread holds.
     fn drop_gil(&mut self) {
+        self.release(Release::Ordinary);
+    }
+
+    /// Releases whichever lock this thread holds, as `release` says.
+    fn release(&mut self, release: Release) {
         if self.holding_legacy {
             self.holding = false;
             self.holding_legacy = false;
-            let shared = &self.gil.shared;
-            if let Some(start) = self.hold_started.take() {
-                shared
-                    .held_ns
-                    .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            }
-            shared.legacy.release();
+            self.gil.shared.legacy.release();
         } else {
-            self.drop_new_gil();
+            self.drop_new_gil(release);
         }
     }
 
-    /// CPython's `drop_gil`, with forced switching.
-    fn drop_new_gil(&mut self) {
+    /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
+    fn drop_new_gil(&mut self, release: Release) {
         let shared = Arc::clone(&self.gil.shared);
         let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
         core.last_holder = self.tag;
         core.locked = false;
         self.holding = false;
-        if let Some(start) = self.hold_started.take() {
-            shared
-                .held_ns
-                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        }
         if core.waiters > 0 {
             shared.cond.notify_one();
         }
         // CPython unlocks `gil->mutex` here and only then looks at the drop
         // request under `switch_mutex`: in that gap the woken waiter may
-        // already have taken the GIL, and then the request stays set.
+        // already have taken the GIL (and cleared the request).
         drop(core);
-        // A forced drop: wait until another thread has actually taken the
-        // GIL, so this one cannot grab it straight back.
+        // A thread's last release (`final_release` in 3.13, a NULL thread
+        // state in 3.12) neither waits for the switch nor clears a request:
+        // the next holder does.
+        if release == Release::Final {
+            return;
+        }
+        // A release while a drop request is pending: wait until another
+        // thread has actually taken the GIL, so this one cannot grab it
+        // straight back.
         if shared.drop_request.load(Ordering::Relaxed)
             && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
         {
             let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
             if core.last_holder == self.tag {
                 shared.drop_request.store(false, Ordering::Relaxed);
+                if core.waiters > 0 {
+                    // Not holding any more, waiting to run: the wait lane.
+                    self.set_lane(Transition::Wait);
+                }
                 core.switch_waiters += 1;
                 while core.last_holder == self.tag
                     && core.waiters > 0
@@ -754,8 +794,15 @@ impl GilThread {
         }
         let now = Instant::now();
         if let Some(previous) = self.lane {
-            self.stats
-                .add_time(previous, now.duration_since(self.since).as_nanos() as u64);
+            let stayed = now.duration_since(self.since);
+            self.stats.add_time(previous, stayed.as_nanos() as u64);
+            if let Some(dist) = self.dist.as_deref_mut() {
+                match previous {
+                    Transition::Hold => record_micros(&mut dist.hold, stayed),
+                    Transition::Wait => record_micros(&mut dist.wait, stayed),
+                    _ => {}
+                }
+            }
         }
         self.lane = Some(lane);
         self.since = now;

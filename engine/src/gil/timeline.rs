@@ -7,10 +7,10 @@
 //! everything after a sequence number they already saw, so the UI copies only
 //! what is new each frame.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use crate::ring::SeqRing;
 
 /// A small number naming one registered thread (unique per [`Gil`](super::Gil)).
 pub type ThreadTag = u32;
@@ -32,12 +32,25 @@ pub enum Transition {
     DropRequest,
     /// Mark: this holder saw a drop request and handed the GIL over.
     ForcedDrop,
+    /// Mark: this thread, in a blocking call with the GIL released, waits
+    /// on a coordination-lab object (lock, semaphore, queue …); the lab's
+    /// `sync::World` names it.
+    Blocked,
+    /// Mark: this thread's store to a shared counter overwrote another
+    /// thread's update (a lost update in the race lab).
+    LostUpdate,
 }
 
 impl Transition {
     /// True for events that mark a moment rather than start a new lane state.
     pub fn is_mark(self) -> bool {
-        matches!(self, Transition::DropRequest | Transition::ForcedDrop)
+        matches!(
+            self,
+            Transition::DropRequest
+                | Transition::ForcedDrop
+                | Transition::Blocked
+                | Transition::LostUpdate
+        )
     }
 }
 
@@ -52,17 +65,18 @@ pub struct GilEvent {
     pub what: Transition,
 }
 
-#[derive(Debug, Default)]
-struct Ring {
-    events: VecDeque<GilEvent>,
-    /// Number of events ever pushed; the sequence number of the next event.
-    next_seq: u64,
+/// A bounded ring of [`GilEvent`]s shared by all threads of one GIL.
+#[derive(Debug)]
+pub struct Timeline {
+    ring: SeqRing<GilEvent>,
 }
 
-/// A bounded ring of [`GilEvent`]s shared by all threads of one GIL.
-#[derive(Debug, Default)]
-pub struct Timeline {
-    ring: Mutex<Ring>,
+impl Default for Timeline {
+    fn default() -> Self {
+        Self {
+            ring: SeqRing::new(Self::CAPACITY),
+        }
+    }
 }
 
 impl Timeline {
@@ -70,23 +84,21 @@ impl Timeline {
     pub const CAPACITY: usize = 1 << 16;
 
     /// Appends an event, dropping the oldest when full.
+    ///
+    /// Events are kept in time order: a thread stamps its event before it
+    /// takes the ring's lock, so another thread's later stamp may get in
+    /// first; such an event is moved up to the newest stamp (microseconds at
+    /// most), never before it — readers sum intervals between neighbours.
     pub fn push(&self, event: GilEvent) {
-        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        if ring.events.len() == Self::CAPACITY {
-            ring.events.pop_front();
-        }
-        ring.events.push_back(event);
-        ring.next_seq += 1;
+        self.ring.push_fitted(event, |newest, event| {
+            event.at_us = event.at_us.max(newest.at_us);
+        });
     }
 
     /// Copies every event with a sequence number `>= seq` that is still in the
     /// ring into `out`, and returns the sequence number to ask for next time.
     pub fn read_since(&self, seq: u64, out: &mut Vec<GilEvent>) -> u64 {
-        copy_since(
-            &self.ring.lock().unwrap_or_else(PoisonError::into_inner),
-            seq,
-            out,
-        )
+        self.ring.read_since(seq, out)
     }
 
     /// [`Timeline::read_since`] without waiting: `None` when a thread holds
@@ -94,22 +106,8 @@ impl Timeline {
     /// preempted while pushing (workers run at a lower priority) never makes
     /// a frame wait; the events stay in the ring for the next frame.
     pub fn try_read_since(&self, seq: u64, out: &mut Vec<GilEvent>) -> Option<u64> {
-        let ring = match self.ring.try_lock() {
-            Ok(ring) => ring,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        Some(copy_since(&ring, seq, out))
+        self.ring.try_read_since(seq, out)
     }
-}
-
-/// Copies the events of `ring` numbered `seq` and later into `out`; returns
-/// the next number to ask for.
-fn copy_since(ring: &Ring, seq: u64, out: &mut Vec<GilEvent>) -> u64 {
-    let oldest = ring.next_seq - ring.events.len() as u64;
-    let skip = seq.saturating_sub(oldest) as usize;
-    out.extend(ring.events.iter().skip(skip).copied());
-    ring.next_seq
 }
 
 /// Running totals for one thread, readable from any thread.
@@ -196,19 +194,15 @@ mod tests {
     }
 
     #[test]
-    fn try_read_since_reads_like_read_since_and_never_waits() {
+    fn an_event_stamped_before_a_newer_one_got_in_is_kept_in_order() {
         let timeline = Timeline::default();
+        timeline.push(ev(105));
+        timeline.push(ev(100));
+        timeline.push(ev(107));
         let mut out = Vec::new();
-        for n in 0..3 {
-            timeline.push(ev(n));
-        }
-        assert_eq!(timeline.try_read_since(1, &mut out), Some(3));
-        assert_eq!(out, vec![ev(1), ev(2)]);
-        out.clear();
-        let held = timeline.ring.lock().expect("ring lock");
-        assert_eq!(timeline.try_read_since(0, &mut out), None);
-        assert!(out.is_empty());
-        drop(held);
+        timeline.read_since(0, &mut out);
+        let stamps: Vec<u64> = out.iter().map(|e| e.at_us).collect();
+        assert_eq!(stamps, vec![105, 105, 107]);
     }
 
     #[test]

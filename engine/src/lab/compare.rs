@@ -275,7 +275,35 @@ pub fn run_python(
             out.chars().take(200).collect::<String>()
         )
     })?;
+    check_report(&report, experiment)
+        .map_err(|why| format!("{label} ({}): {why}", python.path.display()))?;
     Ok(report)
+}
+
+/// Whether `report` is what a real interpreter running `experiment` must
+/// print: that experiment, a description of the interpreter, and at least
+/// one row. Anything else would be shown beside the emulation as if it had
+/// been measured.
+pub fn check_report(report: &Report, experiment: Experiment) -> Result<(), String> {
+    if report.experiment != experiment.name() {
+        return Err(format!(
+            "it reported experiment '{}' when asked for '{experiment}'",
+            report.experiment
+        ));
+    }
+    let Some(interpreter) = &report.interpreter else {
+        return Err(
+            "its report does not say which interpreter measured it (no \"interpreter\")"
+                .to_string(),
+        );
+    };
+    if interpreter.version.trim().is_empty() {
+        return Err("its report names no interpreter version".to_string());
+    }
+    if report.rows.is_empty() {
+        return Err(format!("its {experiment} report has no rows"));
+    }
+    Ok(())
 }
 
 /// The number a comparison table shows for one row, and what it means.

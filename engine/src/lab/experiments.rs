@@ -8,19 +8,37 @@ use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-
 use super::{BenchConfig, BenchRow};
 use crate::cancel::CancelToken;
-use crate::gil::{Gil, GilThread, Mode};
+use crate::gil::{Gil, GilThread, LaneDist, Mode, micros_histogram, percentile_ms};
 use crate::server::Server;
 use crate::work::{HttpClient, cpu_step};
 
+/// What a measured thread hands back: its count and its hold/wait times.
+type Counted = (u64, LaneDist);
+
+/// Registers a thread that keeps its hold and wait distributions.
+fn register(gil: &Gil, stop: &CancelToken) -> GilThread {
+    let mut thread = gil.register(stop.clone());
+    thread.record_distributions();
+    thread
+}
+
+/// The thread's distributions once it is done (empty if it kept none).
+fn dists_of(thread: &GilThread) -> LaneDist {
+    thread.distributions().cloned().unwrap_or_default()
+}
+
 /// Starts `n` CPU-bound threads that count steps until `stop` is cancelled.
-fn spawn_cpu(gil: &Gil, n: u32, stop: &CancelToken, start: &Arc<Barrier>) -> Vec<JoinHandle<u64>> {
+fn spawn_cpu(
+    gil: &Gil,
+    n: u32,
+    stop: &CancelToken,
+    start: &Arc<Barrier>,
+) -> Vec<JoinHandle<Counted>> {
     (0..n)
         .map(|i| {
-            let mut thread = gil.register(stop.clone());
+            let mut thread = register(gil, stop);
             let start = Arc::clone(start);
             thread::Builder::new()
                 .name(format!("bench-cpu-{i}"))
@@ -36,15 +54,36 @@ fn spawn_cpu(gil: &Gil, n: u32, stop: &CancelToken, start: &Arc<Barrier>) -> Vec
                     }
                     thread.exit();
                     std::hint::black_box(state);
-                    count
+                    (count, dists_of(&thread))
                 })
                 .expect("spawning a benchmark thread")
         })
         .collect()
 }
 
-fn join_all(handles: Vec<JoinHandle<u64>>) -> u64 {
-    handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+/// Joins the threads: their summed counts, their distributions merged into `all`.
+fn join_all(handles: Vec<JoinHandle<Counted>>, all: &mut LaneDist) -> u64 {
+    let mut total = 0;
+    for (count, dist) in handles.into_iter().filter_map(|h| h.join().ok()) {
+        total += count;
+        all.merge(&dist);
+    }
+    total
+}
+
+/// Fills in the hold and wait percentiles of all the measurement's threads
+/// (`all`) and of the I/O or responder thread alone (`io`).
+fn with_dists(row: BenchRow, all: &LaneDist, io: Option<&LaneDist>) -> BenchRow {
+    let io_wait = |q| io.and_then(|d| percentile_ms(&d.wait, q));
+    BenchRow {
+        hold_ms_p50: percentile_ms(&all.hold, 50.0),
+        hold_ms_p99: percentile_ms(&all.hold, 99.0),
+        wait_ms_p50: percentile_ms(&all.wait, 50.0),
+        wait_ms_p99: percentile_ms(&all.wait, 99.0),
+        io_wait_ms_p50: io_wait(50.0),
+        io_wait_ms_p99: io_wait(99.0),
+        ..row
+    }
 }
 
 fn stop_all(gil: &Gil, stop: &CancelToken) {
@@ -52,23 +91,37 @@ fn stop_all(gil: &Gil, stop: &CancelToken) {
     gil.wake_all();
 }
 
+/// Each row's rate over the measured 1-thread row's (always measured, see
+/// [`thread_counts`]): a speedup, not a per-thread rate scaled up.
 fn speedups(rows: &mut [BenchRow]) {
-    let base = rows.first().and_then(|r| r.iterations_per_s).unwrap_or(0.0);
-    let per_thread_base = base / f64::from(rows.first().and_then(|r| r.threads).unwrap_or(1));
+    let base = rows
+        .iter()
+        .find(|r| r.threads == Some(1))
+        .and_then(|r| r.iterations_per_s)
+        .filter(|&rate| rate > 0.0);
     for row in rows {
-        if let (Some(rate), true) = (row.iterations_per_s, per_thread_base > 0.0) {
-            row.speedup = Some(rate / per_thread_base);
+        row.speedup = base.zip(row.iterations_per_s).map(|(b, rate)| rate / b);
+    }
+}
+
+/// The thread counts throughput and io measure: 1 first (the baseline every
+/// speedup divides by), then the configured counts.
+pub(super) fn thread_counts(config: &BenchConfig) -> Vec<u32> {
+    let mut counts = vec![1];
+    for &n in &config.threads {
+        if n > 0 && !counts.contains(&n) {
+            counts.push(n);
         }
     }
+    counts
 }
 
 /// N CPU-bound threads for the configured time: iterations/s, speedup vs 1.
 pub fn throughput(mode: Mode, config: &BenchConfig) -> Vec<BenchRow> {
-    let mut rows: Vec<BenchRow> = config
-        .threads
-        .iter()
+    let mut rows: Vec<BenchRow> = thread_counts(config)
+        .into_iter()
         .take_while(|_| !config.cancel.is_cancelled())
-        .map(|&n| {
+        .map(|n| {
             let gil = Gil::new(mode, config.interval);
             let stop = CancelToken::new();
             let start = Arc::new(Barrier::new(n as usize + 1));
@@ -78,15 +131,17 @@ pub fn throughput(mode: Mode, config: &BenchConfig) -> Vec<BenchRow> {
             config.measure_sleep();
             stop_all(&gil, &stop);
             let wall = began.elapsed();
-            let total = join_all(handles);
-            config.measured();
-            BenchRow {
+            let mut all = LaneDist::default();
+            let total = join_all(handles, &mut all);
+            config.measured(n, &gil);
+            let row = BenchRow {
                 threads: Some(n),
                 iterations_per_s: Some(total as f64 / wall.as_secs_f64()),
                 wall_s: wall.as_secs_f64(),
                 switches_per_s: Some(gil.switches() as f64 / wall.as_secs_f64()),
                 ..BenchRow::default()
-            }
+            };
+            with_dists(row, &all, None)
         })
         .collect();
     speedups(&mut rows);
@@ -100,23 +155,23 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
     let url = server.url("/delay/10");
     let client = HttpClient::new(Duration::from_secs(5), Duration::from_secs(10))?;
     let mut rows = Vec::new();
-    for &n in &config.threads {
+    for n in thread_counts(config) {
         if config.cancel.is_cancelled() {
             break;
         }
         let gil = Gil::new(mode, config.interval);
         let stop = CancelToken::new();
         let start = Arc::new(Barrier::new(n as usize + 1));
-        let handles: Vec<JoinHandle<Result<u64, String>>> = (0..n)
+        let handles: Vec<JoinHandle<Result<Counted, String>>> = (0..n)
             .map(|i| {
-                let mut thread = gil.register(stop.clone());
+                let mut thread = register(&gil, &stop);
                 let start = Arc::clone(&start);
                 let client = client.clone();
                 let url = url.clone();
                 let stop = stop.clone();
                 thread::Builder::new()
                     .name(format!("bench-io-{i}"))
-                    .spawn(move || -> Result<u64, String> {
+                    .spawn(move || -> Result<Counted, String> {
                         start.wait();
                         let mut waits = 0u64;
                         thread.enter().map_err(|e| e.to_string())?;
@@ -135,7 +190,7 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
                             }
                         }
                         thread.exit();
-                        Ok(waits)
+                        Ok((waits, dists_of(&thread)))
                     })
                     .expect("spawning a benchmark thread")
             })
@@ -145,29 +200,38 @@ pub fn io(mode: Mode, config: &BenchConfig) -> Result<Vec<BenchRow>, String> {
         config.measure_sleep();
         stop_all(&gil, &stop);
         let mut total = 0;
+        let mut all = LaneDist::default();
         for handle in handles {
-            total += handle
+            let (waits, dist) = handle
                 .join()
                 .map_err(|_| "an io benchmark thread panicked".to_string())??;
+            total += waits;
+            all.merge(&dist);
         }
         let wall = began.elapsed();
-        config.measured();
-        rows.push(BenchRow {
+        config.measured(n, &gil);
+        let row = BenchRow {
             threads: Some(n),
             iterations_per_s: Some(total as f64 / wall.as_secs_f64()),
             wall_s: wall.as_secs_f64(),
             switches_per_s: Some(gil.switches() as f64 / wall.as_secs_f64()),
             ..BenchRow::default()
-        });
+        };
+        rows.push(with_dists(row, &all, None));
     }
     speedups(&mut rows);
     Ok(rows)
 }
 
+/// The CPU thread counts latency and convoy measure: 0 first (the measured
+/// thread alone), then the configured counts.
 pub(super) fn cpu_counts(config: &BenchConfig) -> Vec<u32> {
     let mut counts = vec![0];
-    counts.extend(config.threads.iter().copied().filter(|&n| n > 0));
-    counts.dedup();
+    for &n in &config.threads {
+        if !counts.contains(&n) {
+            counts.push(n);
+        }
+    }
     counts
 }
 
@@ -181,39 +245,32 @@ fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
     Ok((near, far))
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
-}
-
-fn ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
-    (!h.is_empty()).then(|| h.value_at_percentile(q) as f64 / 1000.0)
-}
-
 /// Runs a GIL-registered thread that serves `stream`: each message of 8
 /// bytes is read with the GIL released, handled holding it, and echoed.
-fn spawn_gil_responder(mut gil_thread: GilThread, mut stream: TcpStream) -> JoinHandle<()> {
+fn spawn_gil_responder(mut gil_thread: GilThread, mut stream: TcpStream) -> JoinHandle<LaneDist> {
     thread::Builder::new()
         .name("bench-responder".into())
         .spawn(move || {
             let mut buf = [0u8; 8];
-            if gil_thread.enter().is_err() {
-                return;
-            }
-            while let Ok(Ok(())) = gil_thread.blocking(|| stream.read_exact(&mut buf)) {
-                // Handling the ping is "Python": a few steps holding the GIL.
-                let mut state = u64::from_le_bytes(buf);
-                for _ in 0..10 {
-                    if gil_thread.check().is_err() {
-                        return;
+            let mut serve = || -> Result<(), crate::cancel::Cancelled> {
+                gil_thread.enter()?;
+                while let Ok(()) = gil_thread.blocking(|| stream.read_exact(&mut buf))? {
+                    // Handling the ping is "Python": a few steps holding the GIL.
+                    let mut state = u64::from_le_bytes(buf);
+                    for _ in 0..10 {
+                        gil_thread.check()?;
+                        state = cpu_step(state);
                     }
-                    state = cpu_step(state);
+                    std::hint::black_box(state);
+                    if gil_thread.blocking(|| stream.write_all(&buf))?.is_err() {
+                        break;
+                    }
                 }
-                std::hint::black_box(state);
-                if !matches!(gil_thread.blocking(|| stream.write_all(&buf)), Ok(Ok(()))) {
-                    break;
-                }
-            }
+                Ok(())
+            };
+            let _ = serve();
             gil_thread.exit();
+            dists_of(&gil_thread)
         })
         .expect("spawning a benchmark thread")
 }
@@ -233,10 +290,10 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
         let (mut pinger, served) = loopback_pair()?;
         let start = Arc::new(Barrier::new(n as usize + 1));
         let cpu = spawn_cpu(&gil, n, &stop, &start);
-        let responder = spawn_gil_responder(gil.register(stop.clone()), served);
+        let responder = spawn_gil_responder(register(&gil, &stop), served);
         start.wait();
         let began = Instant::now();
-        let mut hist = histogram();
+        let mut hist = micros_histogram();
         let mut seq = 0u64;
         while began.elapsed() < config.duration && !config.cancel.is_cancelled() {
             seq += 1;
@@ -254,17 +311,21 @@ pub fn latency(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow
         let wall = began.elapsed();
         stop_all(&gil, &stop);
         drop(pinger);
-        let _ = responder.join();
-        join_all(cpu);
-        config.measured();
-        rows.push(BenchRow {
+        let responder = responder
+            .join()
+            .map_err(|_| std::io::Error::other("the latency responder panicked"))?;
+        let mut all = responder.clone();
+        join_all(cpu, &mut all);
+        config.measured(n, &gil);
+        let row = BenchRow {
             cpu_threads: Some(n),
-            latency_ms_p50: ms(&hist, 50.0),
-            latency_ms_p99: ms(&hist, 99.0),
+            latency_ms_p50: percentile_ms(&hist, 50.0),
+            latency_ms_p99: percentile_ms(&hist, 99.0),
             wall_s: wall.as_secs_f64(),
             switches_per_s: Some(gil.switches() as f64 / wall.as_secs_f64()),
             ..BenchRow::default()
-        });
+        };
+        rows.push(with_dists(row, &all, Some(&responder)));
     }
     Ok(rows)
 }
@@ -292,12 +353,12 @@ pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>
             })?;
         let start = Arc::new(Barrier::new(n as usize + 2));
         let cpu = spawn_cpu(&gil, n, &stop, &start);
-        let mut io_thread = gil.register(stop.clone());
+        let mut io_thread = register(&gil, &stop);
         let io_start = Arc::clone(&start);
         let io = thread::Builder::new()
             .name("bench-convoy-io".into())
             .spawn(move || {
-                let mut hist = histogram();
+                let mut hist = micros_histogram();
                 let mut buf = [7u8; 64];
                 io_start.wait();
                 let began = Instant::now();
@@ -316,26 +377,28 @@ pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>
                     }
                 }
                 io_thread.exit();
-                (hist, began.elapsed())
+                (hist, began.elapsed(), dists_of(&io_thread))
             })?;
         start.wait();
         config.measure_sleep();
         stop_all(&gil, &stop);
-        let (hist, wall) = io
+        let (hist, wall, io_dist) = io
             .join()
             .map_err(|_| std::io::Error::other("the convoy I/O thread panicked"))?;
         let _ = echo.join();
-        join_all(cpu);
-        config.measured();
-        rows.push(BenchRow {
+        let mut all = io_dist.clone();
+        join_all(cpu, &mut all);
+        config.measured(n, &gil);
+        let row = BenchRow {
             cpu_threads: Some(n),
             round_trips_per_s: Some(hist.len() as f64 / wall.as_secs_f64()),
-            rtt_ms_p50: ms(&hist, 50.0),
-            rtt_ms_p99: ms(&hist, 99.0),
+            rtt_ms_p50: percentile_ms(&hist, 50.0),
+            rtt_ms_p99: percentile_ms(&hist, 99.0),
             wall_s: wall.as_secs_f64(),
             switches_per_s: Some(gil.switches() as f64 / wall.as_secs_f64()),
             ..BenchRow::default()
-        });
+        };
+        rows.push(with_dists(row, &all, Some(&io_dist)));
     }
     Ok(rows)
 }

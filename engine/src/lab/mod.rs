@@ -13,6 +13,7 @@
 
 pub mod compare;
 mod experiments;
+pub mod race;
 mod report;
 
 pub use experiments::{convoy, io, latency, throughput};
@@ -27,7 +28,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::cancel::CancelToken;
-use crate::gil::{Mode, SwitchInterval};
+use crate::gil::{Gil, Mode, SwitchInterval};
 
 /// One of the experiments, or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +98,9 @@ impl FromStr for Experiment {
 /// What to measure and how long.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// Thread counts (CPU threads for latency and convoy, where 0 is added).
+    /// Thread counts (CPU threads for latency and convoy). Throughput and io
+    /// always measure 1 thread too, latency and convoy 0 CPU threads: the
+    /// baselines their results are read against.
     pub threads: Vec<u32>,
     /// Switch interval for `gil` mode.
     pub interval: SwitchInterval,
@@ -107,6 +110,9 @@ pub struct BenchConfig {
     pub cancel: CancelToken,
     /// Told after each finished measurement (progress from the work).
     pub progress: Option<ProgressSink>,
+    /// Gets each finished measurement's thread count and [`Gil`], whose
+    /// timeline shows everything its threads did.
+    pub gils: Option<Sender<(u32, Gil)>>,
 }
 
 /// Where a running suite reports each finished measurement.
@@ -126,19 +132,29 @@ impl BenchConfig {
             duration,
             cancel: CancelToken::new(),
             progress: None,
+            gils: None,
         }
     }
 
     /// How many measurements one mode of `experiment` takes.
     pub fn measurements(&self, experiment: Experiment) -> usize {
         match experiment {
-            Experiment::Throughput | Experiment::Io => self.threads.len(),
+            Experiment::Throughput | Experiment::Io => experiments::thread_counts(self).len(),
             Experiment::Latency | Experiment::Convoy => experiments::cpu_counts(self).len(),
             Experiment::All => Experiment::EACH.iter().map(|e| self.measurements(*e)).sum(),
         }
     }
 
-    pub(crate) fn measured(&self) {
+    /// Reports a finished measurement of `threads` threads run under `gil`.
+    pub(crate) fn measured(&self, threads: u32, gil: &Gil) {
+        if let Some(gils) = &self.gils {
+            let _ = gils.send((threads, gil.clone()));
+        }
+        self.count_measurement();
+    }
+
+    /// Counts a finished measurement towards the progress.
+    pub(crate) fn count_measurement(&self) {
         if let Some(sink) = &self.progress {
             let done = sink.done.fetch_add(1, Ordering::Relaxed) + 1;
             let _ = sink.events.send(SuiteEvent::Progress {
@@ -244,7 +260,7 @@ impl Suite {
                         return;
                     }
                     for _ in 0..per_run {
-                        config.measured();
+                        config.count_measurement();
                     }
                     let _ = tx.send(match outcome {
                         Ok(report) => SuiteEvent::Report(report),

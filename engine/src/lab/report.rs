@@ -14,7 +14,7 @@ pub struct BenchRow {
     /// CPU threads running beside the measured one (latency, convoy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_threads: Option<u32>,
-    /// Rate relative to the first row (1 thread).
+    /// Rate relative to the measured 1-thread row's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speedup: Option<f64>,
     /// Iterations (CPU steps or blocking waits) per second.
@@ -41,6 +41,27 @@ pub struct BenchRow {
     /// Times the GIL passed between threads, per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switches_per_s: Option<f64>,
+    /// Median time one thread held the emulated GIL at a stretch, over all
+    /// the measurement's threads (absent in `free` mode and for Python).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms_p50: Option<f64>,
+    /// 99th percentile of the same holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms_p99: Option<f64>,
+    /// Median time one thread waited for the emulated GIL at a stretch, over
+    /// all the measurement's threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms_p50: Option<f64>,
+    /// 99th percentile of the same waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms_p99: Option<f64>,
+    /// Median wait of the I/O thread (convoy) or responder (latency) alone:
+    /// how long it waited for the GIL on coming back from a blocking call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_wait_ms_p50: Option<f64>,
+    /// 99th percentile of the same waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_wait_ms_p99: Option<f64>,
 }
 
 /// One experiment in one mode.
@@ -109,6 +130,29 @@ fn cell(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
 }
 
+/// Milliseconds with two decimals, three below 0.1 ms (holds are often µs).
+fn short(ms: Option<f64>) -> String {
+    cell(ms, if ms.is_some_and(|v| v < 0.1) { 3 } else { 2 })
+}
+
+/// A median and a 99th percentile in one cell: `p50/p99`.
+fn pair(p50: Option<f64>, p99: Option<f64>) -> String {
+    match (p50, p99) {
+        (None, None) => "–".to_string(),
+        (p50, p99) => format!("{}/{}", short(p50), short(p99)),
+    }
+}
+
+/// The emulated GIL's distribution columns every experiment shows.
+const DIST_HEADERS: [&str; 2] = ["hold ms p50/p99", "wait ms p50/p99"];
+
+fn dist_cells(r: &BenchRow) -> [String; 2] {
+    [
+        pair(r.hold_ms_p50, r.hold_ms_p99),
+        pair(r.wait_ms_p50, r.wait_ms_p99),
+    ]
+}
+
 /// Renders reports of one experiment as an aligned table, one row per
 /// (mode, thread count).
 pub fn render_table(reports: &[Report]) -> String {
@@ -116,14 +160,29 @@ pub fn render_table(reports: &[Report]) -> String {
         return String::new();
     };
     let (headers, pick): (Vec<&str>, RowCells) = match first.experiment.as_str() {
-        "latency" => (vec!["cpu threads", "p50 ms", "p99 ms", "switches/s"], |r| {
+        "latency" => (
             vec![
-                cell(r.cpu_threads.map(f64::from), 0),
-                cell(r.latency_ms_p50, 2),
-                cell(r.latency_ms_p99, 2),
-                cell(r.switches_per_s, 0),
-            ]
-        }),
+                "cpu threads",
+                "p50 ms",
+                "p99 ms",
+                "switches/s",
+                DIST_HEADERS[0],
+                DIST_HEADERS[1],
+                "responder wait ms p50/p99",
+            ],
+            |r| {
+                let [hold, wait] = dist_cells(r);
+                vec![
+                    cell(r.cpu_threads.map(f64::from), 0),
+                    cell(r.latency_ms_p50, 2),
+                    cell(r.latency_ms_p99, 2),
+                    cell(r.switches_per_s, 0),
+                    hold,
+                    wait,
+                    pair(r.io_wait_ms_p50, r.io_wait_ms_p99),
+                ]
+            },
+        ),
         "convoy" => (
             vec![
                 "cpu threads",
@@ -131,25 +190,42 @@ pub fn render_table(reports: &[Report]) -> String {
                 "rtt p50 ms",
                 "rtt p99 ms",
                 "switches/s",
+                DIST_HEADERS[0],
+                DIST_HEADERS[1],
+                "io wait ms p50/p99",
             ],
             |r| {
+                let [hold, wait] = dist_cells(r);
                 vec![
                     cell(r.cpu_threads.map(f64::from), 0),
                     cell(r.round_trips_per_s, 0),
                     cell(r.rtt_ms_p50, 3),
                     cell(r.rtt_ms_p99, 3),
                     cell(r.switches_per_s, 0),
+                    hold,
+                    wait,
+                    pair(r.io_wait_ms_p50, r.io_wait_ms_p99),
                 ]
             },
         ),
         _ => (
-            vec!["threads", "iterations/s", "speedup", "switches/s"],
+            vec![
+                "threads",
+                "iterations/s",
+                "speedup",
+                "switches/s",
+                DIST_HEADERS[0],
+                DIST_HEADERS[1],
+            ],
             |r| {
+                let [hold, wait] = dist_cells(r);
                 vec![
                     cell(r.threads.map(f64::from), 0),
                     cell(r.iterations_per_s, 0),
                     cell(r.speedup, 2),
                     cell(r.switches_per_s, 0),
+                    hold,
+                    wait,
                 ]
             },
         ),

@@ -11,14 +11,23 @@ use super::{WorkError, WorkerCtx};
 /// Steps between two progress reports (and two clock reads).
 pub const STEPS_PER_REPORT: u64 = 4096;
 
-/// One "bytecode" of CPU work. Pure integer mixing the optimiser cannot skip.
+/// One round of Marsaglia's xorshift64 (shifts 13, 7, 17): the engine's only
+/// copy, used for CPU work here and for the file worker's bytes.
+#[inline]
+pub fn xorshift64(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// One "bytecode" of CPU work: six rounds of [`xorshift64`], pure integer
+/// mixing the optimiser cannot skip (the Python script does the same).
 #[inline]
 pub fn cpu_step(state: u64) -> u64 {
     let mut x = state;
     for _ in 0..6 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift64(x);
     }
     black_box(x)
 }

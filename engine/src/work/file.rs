@@ -115,9 +115,7 @@ fn io_failed(what: &str, path: &Path, error: std::io::Error) -> WorkError {
 fn fill(block: &mut [u8], seed: u64) {
     let mut x = seed | 1;
     for chunk in block.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = super::cpu::xorshift64(x);
         let bytes = x.to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }

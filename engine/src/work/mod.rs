@@ -15,7 +15,7 @@ mod pool;
 mod report;
 mod seed;
 
-pub use cpu::{STEPS_PER_REPORT, cpu_step};
+pub use cpu::{STEPS_PER_REPORT, cpu_step, xorshift64};
 pub use fetch::{BadUrl, FetchTarget, HttpClient, LocalFirstResolver};
 pub use pool::{Pool, PoolReceivers, SpawnError};
 pub use report::Reporter;

@@ -1,0 +1,29 @@
+//! The coordination lab: races, locks and the `threading` toolbox as
+//! emulated objects that run under the emulated GIL.
+//!
+//! * [`race`] — N threads increment a shared counter with a loop body run
+//!   as emulated bytecode, checking the eval breaker where a chosen Python
+//!   version would ([`crate::gil::model`]); lost updates are real.
+//! * [`World`] holds one run's objects: [`Lock`], [`RLock`], [`Semaphore`],
+//!   [`Event`], [`Condition`], [`Barrier`] and a bounded [`Queue`]. Each
+//!   blocking wait releases the emulated GIL (as CPython's do), is recorded
+//!   as `blocked on <name>` and ends when the world is cancelled.
+//! * [`Pool`] — a `ThreadPoolExecutor`: workers take jobs from a lab
+//!   queue; a [`PoolFuture`]'s result waits with the GIL released.
+//! * [`deadlock`] — a wait-for graph over the locks finds cycles, and the
+//!   two-threads-two-locks experiment of `threadlab bench deadlock`.
+
+mod body;
+pub mod deadlock;
+mod locks;
+pub mod pool;
+pub mod race;
+mod signals;
+mod world;
+
+pub use deadlock::{Cycle, DeadlockConfig, DeadlockOutcome, WaitsFor, run_deadlock};
+pub use locks::{Lock, RLock, Semaphore};
+pub use pool::{Job, Pool, PoolFuture};
+pub use race::{Body, Extend, Race, RaceConfig, RaceOutcome, RaceProgress, run_race};
+pub use signals::{Barrier, Condition, Event, Queue};
+pub use world::{EVENT_CAPACITY, ObjectId, SyncAction, SyncError, SyncEvent, World};

@@ -1,0 +1,190 @@
+//! A thread pool in the manner of `concurrent.futures.ThreadPoolExecutor`:
+//! a fixed set of worker threads take jobs from a lab [`Queue`]; `submit`
+//! returns a [`PoolFuture`] whose `result` waits — GIL released, recorded as
+//! "blocked on future N" — until its job ran.
+//!
+//! Jobs run "Python": they get the worker's [`GilThread`] and hold the
+//! emulated GIL between their checks, so CPU-bound jobs take turns under
+//! `gil` while jobs that block (on lab objects or through
+//! [`GilThread::blocking`]) overlap — the pool shows the same truths as the
+//! workers of the dashboard.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::gil::GilThread;
+
+use super::signals::{Event, Queue};
+use super::world::{SyncError, World};
+
+/// What a job is: "Python" run on a pool worker, answering a number.
+pub type Job = Box<dyn FnOnce(&mut GilThread) -> Result<u64, SyncError> + Send>;
+
+/// The job id that tells a worker to stop.
+const STOP: u64 = u64::MAX;
+
+/// Jobs queued at most before `submit` waits (ThreadPoolExecutor's queue
+/// is unbounded; this one is just large).
+const QUEUE_LIMIT: usize = 1 << 16;
+
+type Slot = Arc<Mutex<Option<Result<u64, SyncError>>>>;
+
+#[derive(Default)]
+struct Table {
+    jobs: HashMap<u64, (Job, Slot, Event)>,
+}
+
+/// The pending result of a submitted job.
+#[derive(Debug, Clone)]
+pub struct PoolFuture {
+    id: u64,
+    done: Event,
+    slot: Slot,
+}
+
+impl PoolFuture {
+    /// The job's number, in submit order from 0.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// True once the job ran.
+    pub fn is_done(&self) -> bool {
+        self.done.is_set()
+    }
+
+    /// Waits (GIL released) until the job ran and returns what it answered.
+    pub fn result(&self, thread: &mut GilThread) -> Result<u64, SyncError> {
+        self.done.wait(thread)?;
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .expect("a job's result is stored before its event is set")
+    }
+}
+
+/// A fixed set of worker threads running submitted jobs.
+pub struct Pool {
+    world: World,
+    name: String,
+    queue: Queue,
+    table: Arc<Mutex<Table>>,
+    next: AtomicU64,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `workers` threads (named `<name>-1` …) in `world`.
+    pub fn new(world: &World, name: &str, workers: u32) -> std::io::Result<Self> {
+        let queue = Queue::new(world, &format!("{name} jobs"), QUEUE_LIMIT);
+        let table: Arc<Mutex<Table>> = Arc::default();
+        let mut pool = Self {
+            world: world.clone(),
+            name: name.to_string(),
+            queue,
+            table,
+            next: AtomicU64::new(0),
+            handles: Vec::new(),
+        };
+        for index in 0..workers.max(1) {
+            let mut thread = world.gil().register(world.cancel_token().clone());
+            let queue = pool.queue.clone();
+            let table = Arc::clone(&pool.table);
+            let handle = std::thread::Builder::new()
+                .name(format!("{name}-{}", index + 1))
+                .spawn(move || {
+                    let _ = work(&mut thread, &queue, &table);
+                    thread.exit();
+                })?;
+            pool.handles.push(handle);
+        }
+        Ok(pool)
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Queues `job`; its future answers once a worker ran it.
+    pub fn submit(
+        &self,
+        thread: &mut GilThread,
+        job: impl FnOnce(&mut GilThread) -> Result<u64, SyncError> + Send + 'static,
+    ) -> Result<PoolFuture, SyncError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let done = Event::new(&self.world, &format!("future {id}"));
+        let slot: Slot = Arc::default();
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .jobs
+            .insert(id, (Box::new(job), Arc::clone(&slot), done.clone()));
+        self.queue.put(thread, id)?;
+        Ok(PoolFuture { id, done, slot })
+    }
+
+    /// Lets the queued jobs finish, stops the workers and waits for them
+    /// with the GIL released (`executor.shutdown(wait=True)`).
+    pub fn shutdown(mut self, thread: &mut GilThread) -> Result<(), SyncError> {
+        for _ in 0..self.handles.len() {
+            self.queue.put(thread, STOP)?;
+        }
+        let handles = std::mem::take(&mut self.handles);
+        thread.blocking(|| {
+            for handle in handles {
+                let _ = handle.join();
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Pool {
+    /// A pool dropped without [`shutdown`](Pool::shutdown) cancels its
+    /// world, so every worker stops at its next check or wait, and joins
+    /// them (cancelled workers never wait for the GIL again).
+    fn drop(&mut self) {
+        if self.handles.is_empty() {
+            return;
+        }
+        self.world.cancel();
+        for handle in self.handles.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One worker's loop.
+fn work(thread: &mut GilThread, queue: &Queue, table: &Mutex<Table>) -> Result<(), SyncError> {
+    thread.enter()?;
+    loop {
+        let id = queue.get(thread)?;
+        if id == STOP {
+            return Ok(());
+        }
+        let entry = table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .jobs
+            .remove(&id);
+        let Some((job, slot, done)) = entry else {
+            continue;
+        };
+        let outcome = job(thread);
+        let cancelled = outcome == Err(SyncError::Cancelled);
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        done.set();
+        if cancelled {
+            return Err(SyncError::Cancelled);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! One module per pane: each holds the state its pane owns and a widget
+//! that draws it. The reducer in [`super::app`] routes events to them.
+
+pub mod bars;
+pub mod console;
+pub mod experiment;
+pub mod fit;
+pub mod help;
+pub mod logs;
+pub mod meter;
+pub mod race;
+pub mod timeline;
+pub mod workers;

@@ -1,0 +1,517 @@
+//! The run loop as a value: [`Runner`] owns the terminal, the frame pacing,
+//! the read positions in the GIL timeline and the log ring, and the keys
+//! whose frames are still owed. It is generic over the ratatui backend, so
+//! tests drive it on a `TestBackend` with channels they fill themselves.
+//!
+//! One turn: [`Runner::wait`] blocks in one `select!` over input, worker
+//! lifecycle, signals, the experiment and a frame timer that is armed only
+//! while something changed or workers are alive; [`Runner::step`] applies
+//! what woke it and everything else pending, then draws once if a frame is
+//! due. A key's frame goes out at once; progress and the timeline wait for
+//! the next frame unless keys kept them waiting for [`CATCH_UP`].
+
+use std::mem::ManuallyDrop;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, after, never, select};
+use crossterm::event::{Event, KeyCode};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::layout::Rect;
+
+use super::app::{App, AppEvent, Command};
+use super::view;
+use crate::cancel::CancelToken;
+use crate::gil::{GilEvent, GilThread, Mode};
+use crate::lab::{BenchConfig, Suite, SuiteEvent};
+use crate::session::Session;
+use crate::sync::{Race, RaceConfig};
+use crate::ui::panes::race::{RACE_INCREMENTS, RACE_THREADS, RaceUpdate};
+use crate::work::WorkerEvent;
+
+/// The longest a run of key frames may put off applying progress and GIL
+/// events (so a held-down key never freezes the workers' display).
+pub const CATCH_UP: Duration = Duration::from_millis(50);
+
+/// The frame gap while workers live but nothing on screen has changed for
+/// [`STILL_AFTER`] (sleeping or blocked workers: only clocks move, and the
+/// time column has 0.1 s resolution).
+pub const STILL_FRAME_GAP: Duration = Duration::from_millis(100);
+
+/// How long after the last change the frame rate drops to [`STILL_FRAME_GAP`].
+pub const STILL_AFTER: Duration = Duration::from_millis(250);
+
+/// How long each measurement of an experiment started from the dashboard runs.
+const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
+
+/// A terminal event stamped with the instant it was read.
+#[derive(Debug)]
+pub struct Input {
+    /// What the terminal said (an error: the terminal is gone).
+    pub event: std::io::Result<Event>,
+    /// When the input thread read it.
+    pub read_at: Instant,
+}
+
+/// The channels the UI thread listens to.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    /// Terminal events from the input thread.
+    pub input: Receiver<Input>,
+    /// SIGINT, SIGTERM, SIGHUP.
+    pub signals: Receiver<i32>,
+    /// Worker progress (drained each turn, never waited on).
+    pub progress: Receiver<WorkerEvent>,
+    /// Worker lifecycle and console lines.
+    pub lifecycle: Receiver<WorkerEvent>,
+}
+
+/// What woke the UI thread.
+#[derive(Debug)]
+pub enum Wake {
+    /// A terminal event.
+    Input(Input),
+    /// A worker's lifecycle event.
+    Worker(WorkerEvent),
+    /// News from the experiment.
+    Lab(SuiteEvent),
+    /// The experiment's thread ended (its channel closed).
+    LabDone,
+    /// A signal, or the input channel closed.
+    Quit,
+    /// The frame timer (or a closed lifecycle channel).
+    Timer,
+}
+
+/// Whether the loop goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// The user quit or the terminal is gone.
+    Quit,
+}
+
+/// Frame pacing: full rate while anything moves, a few frames a second
+/// while workers only wait, and no timer at all when nothing can change.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    frame_gap: Duration,
+    next_frame: Instant,
+    last_frame: Instant,
+    last_change: Instant,
+    last_catch_up: Instant,
+}
+
+impl Pacer {
+    /// Pacing at `fps` frames a second at most, starting at `now`.
+    pub fn new(fps: u32, now: Instant) -> Self {
+        Self {
+            frame_gap: Duration::from_secs(1) / fps.max(1),
+            next_frame: now,
+            last_frame: now,
+            last_change: now,
+            last_catch_up: now,
+        }
+    }
+
+    /// When the next frame is due (whether a timer is armed is the runner's call).
+    pub fn next_frame(&self) -> Instant {
+        self.next_frame
+    }
+
+    /// When the last frame went out.
+    pub fn last_frame(&self) -> Instant {
+        self.last_frame
+    }
+
+    /// Whether background updates may be applied now: no key is waiting
+    /// for its frame, or keys have kept them waiting for [`CATCH_UP`].
+    fn catch_up(&self, keys_waiting: bool, now: Instant) -> bool {
+        !keys_waiting || now >= self.last_catch_up + CATCH_UP
+    }
+
+    /// A frame went out at `drawn`; the screen last changed at `last_change`.
+    fn drawn(&mut self, drawn: Instant) {
+        self.last_frame = drawn;
+        self.next_frame = drawn
+            + if drawn.duration_since(self.last_change) < STILL_AFTER {
+                self.frame_gap
+            } else {
+                STILL_FRAME_GAP.max(self.frame_gap)
+            };
+    }
+}
+
+/// The dashboard's run loop and everything it keeps between turns.
+pub struct Runner<B: Backend> {
+    /// Never dropped: ratatui's own drop writes to the terminal (and panics
+    /// if it is gone after a hang-up); the terminal guard restores instead.
+    terminal: ManuallyDrop<Terminal<B>>,
+    app: App,
+    pacer: Pacer,
+    gil_seq: u64,
+    log_seq: u64,
+    gil_events: Vec<GilEvent>,
+    log_lines: Vec<String>,
+    /// When each key whose frame is still owed was read.
+    keys_waiting: Vec<Instant>,
+    /// The UI thread's own membership in the GIL, used only while "UI under
+    /// the GIL" is on: then it holds the GIL to handle events and draw, and
+    /// releases it only while it waits, as a Python UI would.
+    ui_gil: GilThread,
+    fault_ui_panic: bool,
+}
+
+impl<B: Backend> Runner<B> {
+    /// A runner drawing on `terminal`, pacing at `fps`, for `session`'s GIL.
+    /// `fault_ui_panic`: the `!` key panics the UI thread (a testing switch).
+    pub fn new(
+        terminal: Terminal<B>,
+        mut app: App,
+        session: &Session,
+        fps: u32,
+        fault_ui_panic: bool,
+    ) -> Self {
+        let ui_gil = session.gil.register(CancelToken::new());
+        app.apply(AppEvent::UiLane(ui_gil.tag()));
+        Self {
+            terminal: ManuallyDrop::new(terminal),
+            app,
+            pacer: Pacer::new(fps, Instant::now()),
+            gil_seq: 0,
+            log_seq: 0,
+            gil_events: Vec::new(),
+            log_lines: Vec::new(),
+            keys_waiting: Vec::new(),
+            ui_gil,
+            fault_ui_panic,
+        }
+    }
+
+    /// The dashboard state.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The terminal drawn on (tests read its buffer).
+    pub fn terminal(&self) -> &Terminal<B> {
+        &self.terminal
+    }
+
+    /// The frame pacing.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// When the frame timer fires, or `None` when no timer is armed:
+    /// nothing changed and no worker is alive, so nothing can move.
+    pub fn deadline(&self) -> Option<Instant> {
+        (self.app.dirty() || self.app.live() > 0 || self.app.races().running())
+            .then_some(self.pacer.next_frame)
+    }
+
+    /// Runs turns until the user quits or the terminal goes away.
+    pub fn run(&mut self, session: &mut Session, feeds: &Feeds) {
+        loop {
+            let wake = self.wait(session, feeds);
+            if self.step(wake, session, feeds, Instant::now()) == Flow::Quit {
+                return;
+            }
+        }
+    }
+
+    /// Blocks until something happens: the UI thread's only wait. Progress
+    /// is not waited on: it is drained every turn, and the frame timer runs
+    /// while any worker is alive, so waking per progress message would only
+    /// cost context switches.
+    pub fn wait(&mut self, session: &Session, feeds: &Feeds) -> Wake {
+        let timer = match self.deadline() {
+            Some(at) => after(at.saturating_duration_since(Instant::now())),
+            None => never(),
+        };
+        let lab = session
+            .suite
+            .as_ref()
+            .map_or_else(never, |suite| suite.events.clone());
+        let wait = || {
+            select! {
+                recv(lab) -> msg => msg.map_or(Wake::LabDone, Wake::Lab),
+                recv(feeds.input) -> msg => msg.map_or(Wake::Quit, Wake::Input),
+                recv(feeds.lifecycle) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
+                recv(feeds.signals) -> _ => Wake::Quit,
+                recv(timer) -> _ => Wake::Timer,
+            }
+        };
+        if self.app.ui_under_gil() {
+            // Py_BEGIN_ALLOW_THREADS around the wait; re-taking the GIL after
+            // it is where a Python UI loses its time behind CPU-bound threads.
+            self.ui_gil.blocking(wait).unwrap_or(Wake::Quit)
+        } else {
+            wait()
+        }
+    }
+
+    /// One turn at `now`: applies `wake` and everything pending, then draws
+    /// if a key waits for its frame or a frame is due.
+    pub fn step(&mut self, wake: Wake, session: &mut Session, feeds: &Feeds, now: Instant) -> Flow {
+        match wake {
+            Wake::Input(input) => self.on_input(session, input),
+            Wake::Worker(event) => self.on_worker(session, event),
+            Wake::Lab(event) => {
+                self.app.apply(AppEvent::Lab(event));
+            }
+            Wake::LabDone => session.suite = None, // joins the finished thread
+            Wake::Quit => {
+                self.app.apply(AppEvent::InputClosed);
+            }
+            Wake::Timer => {}
+        }
+        self.drain(session, feeds, now);
+        if self.app.quit() {
+            self.ui_gil.exit();
+            return Flow::Quit;
+        }
+        if !self.app.ui_under_gil() && self.ui_gil.is_holding() {
+            self.ui_gil.exit();
+        }
+        let animate = self.app.live() > 0 || self.app.races().running();
+        let due = (self.app.dirty() || animate) && now >= self.pacer.next_frame;
+        if (!self.keys_waiting.is_empty() || due) && !self.frame(session, now) {
+            self.ui_gil.exit();
+            return Flow::Quit;
+        }
+        Flow::Continue
+    }
+
+    /// Applies everything pending before drawing once. Lifecycle events
+    /// always; progress only when [`Pacer::catch_up`] allows.
+    fn drain(&mut self, session: &mut Session, feeds: &Feeds, now: Instant) {
+        for input in feeds.input.try_iter().take(1024) {
+            self.on_input(session, input);
+        }
+        for event in feeds.lifecycle.try_iter().take(65_536) {
+            self.on_worker(session, event);
+        }
+        if self.pacer.catch_up(!self.keys_waiting.is_empty(), now) {
+            for event in feeds.progress.try_iter().take(65_536) {
+                self.on_worker(session, event);
+            }
+        }
+        let lab = session.suite.as_ref().map(|suite| suite.events.clone());
+        for event in lab.iter().flat_map(Receiver::try_iter) {
+            self.app.apply(AppEvent::Lab(event));
+        }
+        self.poll_race(session);
+    }
+
+    /// The running race's numbers, or its outcome once its threads ended.
+    fn poll_race(&mut self, session: &mut Session) {
+        let Some(race) = session.race.as_ref() else {
+            return;
+        };
+        let update = if race.is_finished() {
+            let race = session.race.take().expect("the race was just seen");
+            RaceUpdate::Finished(race.wait())
+        } else {
+            RaceUpdate::Progress(race.progress())
+        };
+        self.app.apply(AppEvent::Race(update));
+    }
+
+    /// Reads the GIL timeline (unless a key's frame goes first) and the
+    /// log ring, draws, and books the frame. `false`: the terminal is gone.
+    fn frame(&mut self, session: &Session, now: Instant) -> bool {
+        if self.app.dirty() || !self.keys_waiting.is_empty() {
+            self.pacer.last_change = now;
+        }
+        if self.pacer.catch_up(!self.keys_waiting.is_empty(), now) {
+            self.pacer.last_catch_up = now;
+            self.read_timeline(session, now);
+        }
+        self.app.apply(AppEvent::Clock(session.gil.now_us()));
+        self.log_lines.clear();
+        // A logging worker holding the ring's lock never delays a frame: its
+        // lines wait for the next one.
+        if let Some(seq) = crate::logs::ring().try_read_since(self.log_seq, &mut self.log_lines) {
+            self.log_seq = seq;
+        }
+        if !self.log_lines.is_empty() {
+            let lines = std::mem::take(&mut self.log_lines);
+            self.app.apply(AppEvent::Logs(lines));
+        }
+        let started = Instant::now();
+        if let Err(error) = self.draw(now) {
+            // The terminal is gone (closed window, hang-up): quit and clean
+            // up like any other quit.
+            tracing::info!(%error, "cannot write to the terminal; quitting");
+            return false;
+        }
+        let drawn = now + started.elapsed();
+        self.app.apply(AppEvent::FrameDrawn {
+            draw_time: drawn.duration_since(now),
+            at: drawn,
+        });
+        for read_at in self.keys_waiting.drain(..) {
+            self.app.apply(AppEvent::KeyShown {
+                latency: drawn.saturating_duration_since(read_at),
+            });
+        }
+        self.pacer.drawn(drawn);
+        true
+    }
+
+    fn read_timeline(&mut self, session: &Session, now: Instant) {
+        self.gil_events.clear();
+        if let Some(next) = session
+            .gil
+            .timeline()
+            .try_read_since(self.gil_seq, &mut self.gil_events)
+        {
+            self.gil_seq = next;
+        }
+        if !self.gil_events.is_empty() {
+            self.pacer.last_change = now;
+            let events = std::mem::take(&mut self.gil_events);
+            self.app.apply(AppEvent::Gil(events));
+        }
+    }
+
+    fn draw(&mut self, now: Instant) -> Result<(), B::Error> {
+        if self.app.needs_clear() {
+            // resize() clears the screen and forgets the last frame without
+            // querying the cursor (clear() would).
+            let size = self.terminal.size()?;
+            self.terminal
+                .resize(Rect::new(0, 0, size.width, size.height))?;
+        }
+        let app = &self.app;
+        self.terminal.draw(|frame| view::draw(frame, app, now))?;
+        Ok(())
+    }
+
+    fn screen(&self) -> Rect {
+        self.terminal
+            .size()
+            .map_or(Rect::new(0, 0, 80, 24), |size| {
+                Rect::new(0, 0, size.width, size.height)
+            })
+    }
+
+    fn on_input(&mut self, session: &mut Session, input: Input) {
+        let event = match input.event {
+            Ok(event) => event,
+            Err(error) => {
+                // The terminal is gone (hang-up): that is a quit, not a failure.
+                tracing::info!(%error, "terminal input closed; quitting");
+                self.app.apply(AppEvent::InputClosed);
+                return;
+            }
+        };
+        let reduced = match event {
+            Event::Key(key) => {
+                if self.fault_ui_panic && key.code == KeyCode::Char('!') {
+                    panic!("fault injection: UI thread panic requested with --fault ui-panic");
+                }
+                self.app.keys().action_for(&key).map(AppEvent::Action)
+            }
+            Event::Resize(_, _) => {
+                // The terminal may have reflowed what it showed; the next
+                // frame repaints everything (ratatui alone would not when a
+                // quick shrink-and-back ends at the old size).
+                self.app.apply(AppEvent::Resized);
+                None
+            }
+            Event::Mouse(mouse) => view::mouse_event(&self.app, self.screen(), &mouse),
+            _ => None,
+        };
+        if let Some(event) = reduced {
+            self.keys_waiting.push(input.read_at);
+            if let Some(command) = self.app.apply(event) {
+                execute(&mut self.app, session, command);
+            }
+        }
+    }
+
+    fn on_worker(&mut self, session: &mut Session, event: WorkerEvent) {
+        if event.is_terminal() {
+            session.pool.reap(event.id());
+        }
+        self.app.apply(AppEvent::Worker(event));
+    }
+}
+
+/// Carries out a command from the reducer on the pool and the GIL.
+pub fn execute(app: &mut App, session: &mut Session, command: Command) {
+    match command {
+        Command::Spawn(kind) => match session.pool.spawn(kind) {
+            Ok(id) => {
+                app.apply(AppEvent::Spawned {
+                    id,
+                    kind,
+                    at: Instant::now(),
+                });
+            }
+            Err(error) => {
+                app.apply(AppEvent::SpawnFailed(format!(
+                    "cannot spawn {kind}: {error}"
+                )));
+            }
+        },
+        Command::Cancel(id) => {
+            session.pool.cancel(id);
+        }
+        Command::CancelAll => {
+            session.pool.cancel_all();
+        }
+        Command::SetMode(mode) => session.gil.set_mode(mode),
+        Command::SetInterval(interval) => session.gil.set_interval(interval),
+        Command::SetUiUnderGil(_) => {} // the runner reads app.ui_under_gil()
+        Command::RunExperiment(experiment) => {
+            if let Some(old) = session.suite.take() {
+                old.cancel();
+            }
+            let config = BenchConfig::new(vec![1, 2, 4], app.interval(), EXPERIMENT_MEASUREMENT);
+            match Suite::spawn(experiment, Mode::ALL.to_vec(), config, true) {
+                Ok(suite) => session.suite = Some(suite),
+                Err(error) => {
+                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
+                        "cannot start the experiment: {error}"
+                    ))));
+                }
+            }
+        }
+        Command::CancelExperiment => {
+            if let Some(suite) = session.suite.take() {
+                suite.cancel();
+            }
+        }
+        Command::RunRace(body) => {
+            if let Some(old) = session.race.take() {
+                old.cancel();
+            }
+            let mode = session.gil.mode();
+            let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
+            config.gil = Some(session.gil.clone());
+            let update = match Race::spawn(config) {
+                Ok(race) => {
+                    let version = race.python_version();
+                    session.race = Some(race);
+                    RaceUpdate::Started {
+                        body,
+                        mode,
+                        version,
+                    }
+                }
+                Err(error) => RaceUpdate::Failed(format!("cannot start the race: {error}")),
+            };
+            app.apply(AppEvent::Race(update));
+        }
+        Command::CancelRace => {
+            if let Some(race) = session.race.take() {
+                race.cancel();
+            }
+        }
+        Command::Quit => {} // the reducer already set quit
+    }
+}

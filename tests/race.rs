@@ -1,0 +1,322 @@
+//! The race lab against the truths measured with real CPython: where the
+//! eval breaker is checked decides whether `counter += 1` loses updates.
+//!
+//! Every race that must lose (or must not) runs until enough GIL hand-overs
+//! happened to be certain — at least 100, with a 0.1 ms switch interval —
+//! bounded by a generous timeout; the tests assert the hand-overs happened,
+//! so a run that saw too few fails loudly instead of passing by luck.
+
+use std::time::Duration;
+
+use threadlab::gil::model::PythonVersion;
+use threadlab::gil::{Mode, SwitchInterval};
+use threadlab::sync::{Body, Extend, RaceConfig, RaceOutcome, run_race};
+
+const MIN_SWITCHES: u64 = 100;
+
+fn race(body: Body, mode: Mode, version: &str) -> RaceOutcome {
+    let mut config = RaceConfig::new(body, 2, 5_000, mode);
+    config.python_version = version.parse::<PythonVersion>().expect("version");
+    config.interval = SwitchInterval::MIN;
+    config.extend = Some(Extend {
+        min_switches: MIN_SWITCHES,
+        min_duration: if mode == Mode::Free {
+            Duration::from_millis(300)
+        } else {
+            Duration::ZERO
+        },
+    });
+    config.timeout = Duration::from_secs(60);
+    let outcome = run_race(config).expect("race runs");
+    assert!(
+        !outcome.timed_out,
+        "too few hand-overs in time: {outcome:?}"
+    );
+    if mode != Mode::Free {
+        assert!(outcome.switches >= MIN_SWITCHES, "{outcome:?}");
+    }
+    assert_eq!(outcome.expected, outcome.counter + outcome.lost);
+    assert!(outcome.expected >= 2 * 5_000, "{outcome:?}");
+    outcome
+}
+
+#[test]
+fn plain_increment_loses_nothing_under_the_3_10_model() {
+    for version in ["3.10", "3.12"] {
+        let outcome = race(Body::Plain, Mode::Gil, version);
+        assert_eq!(outcome.lost, 0, "{outcome:?}");
+        assert_eq!(outcome.clobbers, 0, "{outcome:?}");
+    }
+}
+
+#[test]
+fn a_call_between_load_and_store_loses_updates_under_the_3_10_model() {
+    let outcome = race(Body::Call, Mode::Gil, "3.12");
+    assert!(outcome.lost > 0, "{outcome:?}");
+    assert!(outcome.clobbers > 0, "{outcome:?}");
+}
+
+#[test]
+fn plain_increment_loses_updates_under_the_3_9_model() {
+    let outcome = race(Body::Plain, Mode::Gil, "3.9");
+    assert!(outcome.lost > 0, "{outcome:?}");
+    assert_eq!(outcome.python_version.to_string(), "3.9");
+}
+
+#[test]
+fn plain_increment_loses_updates_under_python_2_ticks() {
+    let outcome = race(Body::Plain, Mode::Legacy, "3.12");
+    assert_eq!(outcome.python_version, PythonVersion::PY27);
+    assert!(outcome.lost > 0, "{outcome:?}");
+}
+
+#[test]
+fn plain_increment_loses_updates_on_a_shared_legacy_gil_too() {
+    // The dashboard's race runs on the session's GIL, not a fresh one.
+    let mut config = RaceConfig::new(Body::Plain, 2, 5_000, Mode::Legacy);
+    config.gil = Some(threadlab::gil::Gil::new(Mode::Legacy, SwitchInterval::MIN));
+    config.extend = Some(Extend {
+        min_switches: MIN_SWITCHES,
+        min_duration: Duration::ZERO,
+    });
+    let outcome = run_race(config).expect("race runs");
+    assert!(outcome.switches >= MIN_SWITCHES, "{outcome:?}");
+    assert!(outcome.lost > 0, "{outcome:?}");
+}
+
+#[test]
+fn free_threads_lose_updates_in_parallel() {
+    let outcome = race(Body::Plain, Mode::Free, "3.13");
+    assert!(outcome.lost > 0, "{outcome:?}");
+}
+
+#[test]
+fn a_lock_loses_nothing_in_any_mode() {
+    for (mode, version) in [
+        (Mode::Free, "3.13"),
+        (Mode::Gil, "3.9"),
+        (Mode::Gil, "3.12"),
+        (Mode::Legacy, "2.7"),
+    ] {
+        let outcome = race(Body::Locked, mode, version);
+        assert_eq!(outcome.lost, 0, "{mode} {version}: {outcome:?}");
+        assert_eq!(outcome.clobbers, 0, "{mode} {version}: {outcome:?}");
+    }
+}
+
+#[test]
+fn exact_increments_without_extension_and_cancel_stops_a_race() {
+    let outcome = run_race(RaceConfig::new(Body::Plain, 3, 1_000, Mode::Gil)).expect("race");
+    assert_eq!(outcome.expected, 3_000);
+    assert_eq!(outcome.counter, 3_000);
+    assert_eq!(outcome.increments, 1_000);
+
+    let mut config = RaceConfig::new(Body::Locked, 2, u64::MAX / 4, Mode::Gil);
+    config.interval = SwitchInterval::MIN;
+    let cancel = config.cancel.clone();
+    let race = threadlab::sync::Race::spawn(config).expect("spawn");
+    while race.progress().expected < 1_000 {
+        std::thread::yield_now();
+    }
+    cancel.cancel();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(race.wait()));
+    let result = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a cancelled race stops");
+    assert_eq!(result.expect_err("cancelled"), "cancelled");
+}
+
+// ---------------------------------------------------------------------------
+// The command line: bench race, bench deadlock, compare race
+// ---------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_threadlab");
+
+/// Runs the binary with stdin null; kills it and fails if it outlives
+/// `limit`. Returns (exit code, stdout, stderr).
+fn run_bin(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start threadlab");
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(limit) {
+        Ok(status) => status.expect("wait"),
+        Err(_) => {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).expect("pid"),
+                rustix::process::Signal::KILL,
+            );
+            panic!(
+                "threadlab {args:?} ran over {limit:?}; stdout so far:\n{}",
+                out.join().unwrap_or_default()
+            );
+        }
+    };
+    (
+        status.code(),
+        out.join().expect("stdout reader"),
+        err.join().expect("stderr reader"),
+    )
+}
+
+#[test]
+fn bench_race_prints_json_rows() {
+    let (code, out, err) = run_bin(
+        &[
+            "bench",
+            "race",
+            "--json",
+            "--threads",
+            "2",
+            "--increments",
+            "3000",
+            "--mode",
+            "gil",
+            "--python-version",
+            "3.12",
+            "--body",
+            "plain,locked",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for (row, body) in rows.iter().zip(["plain", "locked"]) {
+        assert_eq!(row["body"], body);
+        assert_eq!(row["threads"], 2);
+        assert_eq!(row["increments"], 3000);
+        assert_eq!(row["mode"], "gil");
+        assert_eq!(row["python_version"], "3.12");
+        // Under the 3.10+ model neither body can lose an update, however
+        // the threads were switched.
+        assert_eq!(row["lost"], 0, "{row}");
+    }
+}
+
+#[test]
+fn bench_race_rejects_bad_input_in_one_line() {
+    for (args, needle) in [
+        (
+            &["bench", "race", "--body", "fast"][..],
+            "plain, call, locked",
+        ),
+        (
+            &["bench", "race", "--python-version", "3.1"][..],
+            "2.7 or 3.2 to 3.14",
+        ),
+        (
+            &["bench", "race", "--python-version", "2.7", "--mode", "free"][..],
+            "--mode legacy",
+        ),
+    ] {
+        let (code, out, err) = run_bin(args, Duration::from_secs(60));
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bench_deadlock_names_the_cycle_and_the_ordered_run_finishes() {
+    let (code, out, err) = run_bin(&["bench", "deadlock"], Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains(
+            "deadlock: thread 1 waits for lock B held by 2, which waits for lock A held by 1"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("broken by cancelling"), "{out}");
+    assert!(
+        out.contains("both threads took both locks and finished"),
+        "{out}"
+    );
+}
+
+/// Needs pyenv's 3.9 and 3.12; says so and passes where they are missing.
+#[test]
+fn compare_race_runs_real_interpreters_beside_the_emulation() {
+    let (code, out, err) = run_bin(
+        &[
+            "compare",
+            "race",
+            "--versions",
+            "3.9,3.12",
+            "--threads",
+            "2",
+            "--increments",
+            "50000",
+        ],
+        Duration::from_secs(300),
+    );
+    if code == Some(2) && err.contains("found under") {
+        eprintln!("skipped: no pyenv 3.9 or 3.12 here: {err}");
+        return;
+    }
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("race: updates lost"))
+        .collect();
+    assert!(
+        table[1].contains("py3.9") && table[1].contains("py3.12"),
+        "{out}"
+    );
+    // Each cell: real | emulated, both numbers.
+    let cells = |line: &str| -> Vec<(u64, u64)> {
+        line.split("  ")
+            .filter(|c| c.contains('|'))
+            .map(|c| {
+                let (real, emu) = c.split_once('|').expect("real | emu");
+                (
+                    real.trim().parse().expect("real count"),
+                    emu.trim().parse().expect("emulated count"),
+                )
+            })
+            .collect()
+    };
+    let row = |source: &str| {
+        let line = table
+            .iter()
+            .find(|l| l.starts_with(source))
+            .unwrap_or_else(|| panic!("no row for {source}: {out}"));
+        cells(line)
+    };
+    let plain = row("counter += 1");
+    let call = row("counter = inc(counter)");
+    let locked = row("with lock: counter += 1");
+    assert_eq!(plain.len(), 2, "{out}");
+    assert_eq!(call.len(), 2, "{out}");
+    // 3.12, real and emulated: `counter += 1` cannot lose an update.
+    assert_eq!(plain[1], (0, 0), "{out}");
+    // Nobody loses an update under a lock.
+    assert_eq!(locked, vec![(0, 0), (0, 0)], "{out}");
+}

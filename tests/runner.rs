@@ -1,0 +1,234 @@
+//! The run loop without a pty: a [`Runner`] on ratatui's `TestBackend`,
+//! fed through channels the test fills, stepped at instants the test picks.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, unbounded};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use threadlab::gil::{Mode, SwitchInterval};
+use threadlab::session::{Session, SessionOptions};
+use threadlab::ui::app::{App, AppEvent};
+use threadlab::ui::runner::{
+    CATCH_UP, Feeds, Flow, Input, Runner, STILL_AFTER, STILL_FRAME_GAP, Wake,
+};
+use threadlab::work::{WorkerEvent, WorkerKind};
+
+/// The test's ends of the runner's channels.
+struct Script {
+    input: Sender<Input>,
+    _signals: Sender<i32>,
+    progress: Sender<WorkerEvent>,
+    lifecycle: Sender<WorkerEvent>,
+}
+
+fn feeds() -> (Feeds, Script) {
+    let (input, input_rx) = unbounded();
+    let (signals, signals_rx) = unbounded();
+    let (progress, progress_rx) = unbounded();
+    let (lifecycle, lifecycle_rx) = unbounded();
+    (
+        Feeds {
+            input: input_rx,
+            signals: signals_rx,
+            progress: progress_rx,
+            lifecycle: lifecycle_rx,
+        },
+        Script {
+            input,
+            _signals: signals,
+            progress,
+            lifecycle,
+        },
+    )
+}
+
+/// A runner at 60 fps on a 100×30 test screen; `workers` live workers
+/// (ids 1..) are already in the table. The second instant is the start
+/// of the script: no earlier than the runner's own start.
+fn runner(workers: u64) -> (Runner<TestBackend>, Session, Instant) {
+    let t0 = Instant::now();
+    let session = Session::start(&SessionOptions::default()).expect("a session");
+    let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
+    for id in 1..=workers {
+        app.apply(AppEvent::Spawned {
+            id,
+            kind: WorkerKind::Cpu,
+            at: t0,
+        });
+    }
+    let terminal = Terminal::new(TestBackend::new(100, 30)).expect("a test terminal");
+    let runner = Runner::new(terminal, app, &session, 60, false);
+    (runner, session, Instant::now())
+}
+
+fn key(c: char, read_at: Instant) -> Input {
+    Input {
+        event: Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        ))),
+        read_at,
+    }
+}
+
+fn screen(runner: &Runner<TestBackend>) -> String {
+    format!("{:?}", runner.terminal().backend())
+}
+
+fn done_of(runner: &Runner<TestBackend>, id: u64) -> u64 {
+    runner.app().workers().rows()[id as usize - 1].done
+}
+
+#[test]
+fn a_keys_frame_is_drawn_before_the_progress_backlog() {
+    let (mut runner, mut session, t0) = runner(1);
+    let (feeds, script) = feeds();
+    // A first frame: the next one is not due for a frame gap.
+    assert_eq!(
+        runner.step(Wake::Timer, &mut session, &feeds, t0),
+        Flow::Continue
+    );
+    assert!(runner.pacer().next_frame() > t0);
+    for done in 1..=1000 {
+        script
+            .progress
+            .send(WorkerEvent::Progress {
+                id: 1,
+                done,
+                total: Some(1000),
+                at: t0,
+            })
+            .unwrap();
+    }
+    // The key arrives at once, before the frame is due.
+    let flow = runner.step(Wake::Input(key('?', t0)), &mut session, &feeds, t0);
+    assert_eq!(flow, Flow::Continue);
+    assert!(
+        screen(&runner).contains("Help · keys"),
+        "the key's frame went out"
+    );
+    assert_eq!(done_of(&runner, 1), 0, "progress waits for the next frame");
+    assert_eq!(feeds.progress.len(), 1000);
+    // Without keys, the backlog goes in with the next frame.
+    let later = (t0 + CATCH_UP).max(runner.pacer().next_frame());
+    runner.step(Wake::Timer, &mut session, &feeds, later);
+    assert_eq!(done_of(&runner, 1), 1000);
+    assert!(feeds.progress.is_empty());
+}
+
+#[test]
+fn keys_held_down_let_progress_in_after_the_catch_up_time() {
+    let (mut runner, mut session, t0) = runner(1);
+    let (feeds, script) = feeds();
+    runner.step(Wake::Timer, &mut session, &feeds, t0);
+    let progress = |done| WorkerEvent::Progress {
+        id: 1,
+        done,
+        total: Some(1000),
+        at: t0,
+    };
+    script.progress.send(progress(10)).unwrap();
+    let soon = t0 + CATCH_UP / 2;
+    runner.step(Wake::Input(key('j', soon)), &mut session, &feeds, soon);
+    assert_eq!(done_of(&runner, 1), 0);
+    let late = t0 + CATCH_UP;
+    runner.step(Wake::Input(key('k', late)), &mut session, &feeds, late);
+    assert_eq!(
+        done_of(&runner, 1),
+        10,
+        "a key stream cannot starve progress"
+    );
+}
+
+#[test]
+fn a_still_screen_drops_to_the_still_frame_rate() {
+    let (mut runner, mut session, t0) = runner(1);
+    let (feeds, _script) = feeds();
+    let gap = |runner: &Runner<TestBackend>| {
+        let pacer = runner.pacer();
+        pacer.next_frame() - pacer.last_frame()
+    };
+    runner.step(Wake::Timer, &mut session, &feeds, t0);
+    assert!(gap(&runner) < STILL_FRAME_GAP, "moving: full rate");
+    // Nothing changes; the live worker's clock keeps frames coming, slower.
+    let still = (t0 + STILL_AFTER).max(runner.pacer().next_frame());
+    runner.step(Wake::Timer, &mut session, &feeds, still);
+    assert!(runner.pacer().last_frame() >= still, "a frame went out");
+    assert!(runner.deadline().is_some(), "a live worker keeps a timer");
+    assert_eq!(
+        gap(&runner),
+        STILL_FRAME_GAP,
+        "still: a few frames a second"
+    );
+    // A key brings the full rate back.
+    let key_at = runner.pacer().next_frame();
+    runner.step(Wake::Input(key('j', key_at)), &mut session, &feeds, key_at);
+    assert!(gap(&runner) < STILL_FRAME_GAP);
+}
+
+#[test]
+fn nothing_alive_and_nothing_dirty_arms_no_timer() {
+    let (mut runner, mut session, t0) = runner(1);
+    let (feeds, script) = feeds();
+    assert!(runner.deadline().is_some(), "the first frame is owed");
+    runner.step(Wake::Timer, &mut session, &feeds, t0);
+    assert!(runner.deadline().is_some(), "a live worker animates");
+    script
+        .lifecycle
+        .send(WorkerEvent::Finished {
+            id: 1,
+            done: 5,
+            summary: "5 steps".into(),
+            at: t0,
+        })
+        .unwrap();
+    let then = runner.pacer().next_frame();
+    runner.step(Wake::Timer, &mut session, &feeds, then);
+    assert!(screen(&runner).contains("done 1"), "the end was drawn");
+    assert_eq!(runner.deadline(), None, "idle: the UI thread sleeps");
+}
+
+#[test]
+fn resizes_and_a_closed_input_channel_go_through_the_reducer() {
+    let (mut runner, mut session, t0) = runner(0);
+    let (feeds, script) = feeds();
+    runner.step(Wake::Timer, &mut session, &feeds, t0);
+    let resize = Input {
+        event: Ok(Event::Resize(100, 30)),
+        read_at: t0,
+    };
+    script.input.send(resize).unwrap();
+    runner.step(Wake::Timer, &mut session, &feeds, t0);
+    assert!(runner.app().needs_clear(), "a frame gap has not passed");
+    let later = runner.pacer().next_frame();
+    runner.step(Wake::Timer, &mut session, &feeds, later);
+    assert!(!runner.app().needs_clear(), "the repaint happened");
+    assert_eq!(runner.deadline(), None);
+    // Nothing else can wake it now: the closed input is what it hears.
+    let Script {
+        input,
+        _signals,
+        progress,
+        lifecycle,
+    } = script;
+    drop(input);
+    let wake = runner.wait(&session, &feeds);
+    assert!(matches!(wake, Wake::Quit), "{wake:?}");
+    assert_eq!(runner.step(wake, &mut session, &feeds, later), Flow::Quit);
+    assert!(runner.app().quit());
+    drop((_signals, progress, lifecycle));
+}
+
+#[test]
+fn ui_under_the_gil_is_a_key_the_runner_obeys() {
+    let (mut runner, mut session, t0) = runner(0);
+    let (feeds, _script) = feeds();
+    runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
+    assert!(runner.app().ui_under_gil());
+    assert!(screen(&runner).contains("UI UNDER THE GIL"));
+    let later = t0 + Duration::from_millis(20);
+    runner.step(Wake::Input(key('u', later)), &mut session, &feeds, later);
+    assert!(!runner.app().ui_under_gil());
+}
