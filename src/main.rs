@@ -65,8 +65,8 @@ fn main() -> ExitCode {
             Some(lab) => threadlab::lab_cli::compare(lab),
             None => compare(&args),
         },
-        Some(Command::Trace(args)) => trace_cmd::trace(&args),
-        Some(Command::Attach(args)) => trace_cmd::attach(&args),
+        Some(Command::Trace(args)) => trace_cmd::trace(&args, &cli.run),
+        Some(Command::Attach(args)) => trace_cmd::attach(&args, &cli.run),
         Some(Command::Config) => {
             print!("{}", threadlab::config::DEFAULT_TOML);
             ExitCode::SUCCESS

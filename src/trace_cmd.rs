@@ -1,24 +1,34 @@
-//! `threadlab trace` and `threadlab attach`, headless: run or join a Python
-//! program, trace its GIL until it ends (or Ctrl-C), then print a summary
-//! table, one JSON document (`--json`) and/or write a Chrome trace
-//! (`--export`).
+//! `threadlab trace` and `threadlab attach`: run or join a Python program
+//! and trace its GIL until it ends (or Ctrl-C / `q`). On a terminal the
+//! dashboard shows it live and stays on the final picture; otherwise (or
+//! after the dashboard) a summary table is printed. `--json` prints one JSON
+//! document instead, `--export` writes a Chrome trace.
 //!
 //! Exit codes: 0 when the trace worked (the program's own code is in the
 //! summary), 2 for anything the user can fix (one line on stderr), 1 when
 //! the machinery failed.
 
 use std::fs::File;
-use std::io::{BufWriter, Write as _};
+use std::io::{BufWriter, IsTerminal as _, Read, Write as _};
 use std::path::Path;
-use std::process::{ExitCode, ExitStatus};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, after, bounded, select};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use threadlab::cli::{AttachArgs, TraceArgs};
+use threadlab::cli::{AttachArgs, RunArgs, TraceArgs};
+use threadlab::config::Config;
+use threadlab::trace::console::ConsoleLog;
 use threadlab::trace::process::{self, StopSignal};
-use threadlab::trace::{ProgramOutput, RunAs, Trace, TraceEnd, TraceError, chrome_trace};
+use threadlab::trace::recorder::Recorder;
+use threadlab::trace::{
+    ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceReport, chrome_trace,
+};
+use threadlab::ui::UiOptions;
+use threadlab::ui::theme::Theme;
+use threadlab::ui::trace_dash::{self, TraceClosed, TraceRun};
 
 /// How long the program gets after each of SIGINT and SIGTERM before the next.
 const GRACE: Duration = Duration::from_secs(2);
@@ -82,8 +92,24 @@ fn signal_channel() -> Result<Receiver<i32>, ExitCode> {
     Ok(rx)
 }
 
+/// The dashboard's options, when stdout is a terminal and no `--json`.
+fn dashboard_options(json: bool, run: &RunArgs) -> Result<Option<UiOptions>, ExitCode> {
+    if json || !std::io::stdout().is_terminal() {
+        return Ok(None);
+    }
+    let config = Config::load(run.config.as_deref()).map_err(|error| fail(2, error))?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Ok(Some(UiOptions {
+        fps: run.fps.unwrap_or(config.fps),
+        fault_ui_panic: false,
+        theme: Theme::resolve(run.theme.unwrap_or(config.theme), no_color),
+        mouse: false,
+        keys: config.keys.clone(),
+    }))
+}
+
 /// `threadlab trace [--json] [--export FILE] [--as-root] -- PROGRAM ARGS...`
-pub fn trace(args: &TraceArgs) -> ExitCode {
+pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
     let run_as = if args.as_root {
         None
     } else {
@@ -91,6 +117,10 @@ pub fn trace(args: &TraceArgs) -> ExitCode {
             Ok(run_as) => run_as,
             Err(error) => return trace_failed(&error),
         }
+    };
+    let dashboard = match dashboard_options(args.json, run) {
+        Ok(options) => options,
+        Err(code) => return code,
     };
     let export = match Export::create(args.export.as_deref()) {
         Ok(export) => export,
@@ -102,6 +132,8 @@ pub fn trace(args: &TraceArgs) -> ExitCode {
     };
     let output = if args.json {
         ProgramOutput::ToStderr
+    } else if dashboard.is_some() {
+        ProgramOutput::Piped
     } else {
         ProgramOutput::Inherit
     };
@@ -113,42 +145,72 @@ pub fn trace(args: &TraceArgs) -> ExitCode {
     let Some(mut child) = trace.take_child() else {
         return fail(1, "the launched program has no child handle");
     };
-    let (exit_tx, exited) = bounded::<ExitStatus>(1);
+    let console = dashboard.is_some().then(|| {
+        let mut streams: Vec<Box<dyn Read + Send>> = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            streams.push(Box::new(out));
+        }
+        if let Some(err) = child.stderr.take() {
+            streams.push(Box::new(err));
+        }
+        ConsoleLog::capture(streams)
+    });
+    let (end_tx, ended) = bounded::<TraceEnd>(1);
     let waiter = std::thread::Builder::new()
         .name("program-wait".into())
         .spawn(move || {
             if let Ok(status) = child.wait() {
-                let _ = exit_tx.send(status);
+                let _ = end_tx.send(TraceEnd::Exited(status));
             }
         });
     if let Err(error) = waiter {
         return fail(1, format!("cannot start the waiter thread: {error}"));
     }
-    let status = select! {
-        recv(exited) -> status => status.ok(),
-        recv(signals) -> _ => stop_program(pid, &exited),
+    let recorder = trace.shared_recorder();
+    let report = if let Some(options) = dashboard {
+        let run = TraceRun {
+            trace,
+            console,
+            ended: ended.clone(),
+            attached: false,
+        };
+        match trace_dash::run(run, &options) {
+            Ok(TraceClosed::Finished(report)) => report,
+            // q while it runs: stop it, as Ctrl-C would.
+            Ok(TraceClosed::Quit(trace)) => trace.finish(stop_program(pid, &ended)).0,
+            Err(error) => return fail(1, error),
+        }
+    } else {
+        let end = select! {
+            recv(ended) -> end => end.unwrap_or(TraceEnd::Gone),
+            recv(signals) -> _ => stop_program(pid, &ended),
+        };
+        trace.finish(end).0
     };
-    let end = status.map_or(TraceEnd::Gone, TraceEnd::Exited);
-    finish(trace, end, args.json, export)
+    print_report(&report, &recorder, args.json, export)
 }
 
 /// SIGINT, then SIGTERM, then SIGKILL, each after [`GRACE`], until it exits.
-fn stop_program(pid: u32, exited: &Receiver<ExitStatus>) -> Option<ExitStatus> {
+fn stop_program(pid: u32, ended: &Receiver<TraceEnd>) -> TraceEnd {
     // Our own child, not reaped until the waiter sees it exit: the pid
     // cannot name another process meanwhile.
     for signal in [StopSignal::Interrupt, StopSignal::Terminate] {
         process::send(pid, signal);
         select! {
-            recv(exited) -> status => return status.ok(),
+            recv(ended) -> end => return end.unwrap_or(TraceEnd::Gone),
             recv(after(GRACE)) -> _ => {}
         }
     }
     process::send(pid, StopSignal::Kill);
-    exited.recv().ok()
+    ended.recv().unwrap_or(TraceEnd::Gone)
 }
 
 /// `threadlab attach PID [--json] [--export FILE]`
-pub fn attach(args: &AttachArgs) -> ExitCode {
+pub fn attach(args: &AttachArgs, run: &RunArgs) -> ExitCode {
+    let dashboard = match dashboard_options(args.json, run) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
     let export = match Export::create(args.export.as_deref()) {
         Ok(export) => export,
         Err(code) => return code,
@@ -162,33 +224,53 @@ pub fn attach(args: &AttachArgs) -> ExitCode {
         Err(error) => return trace_failed(&error),
     };
     let gone = exit_watch(args.pid);
-    let end = select! {
-        recv(gone) -> _ => TraceEnd::Gone,
-        recv(signals) -> _ => TraceEnd::Detached,
+    let recorder = trace.shared_recorder();
+    let report = if let Some(options) = dashboard {
+        let run = TraceRun {
+            trace,
+            console: None,
+            ended: gone,
+            attached: true,
+        };
+        match trace_dash::run(run, &options) {
+            Ok(TraceClosed::Finished(report)) => report,
+            // q detaches: the program runs on.
+            Ok(TraceClosed::Quit(trace)) => trace.finish(TraceEnd::Detached).0,
+            Err(error) => return fail(1, error),
+        }
+    } else {
+        let end = select! {
+            recv(gone) -> _ => TraceEnd::Gone,
+            recv(signals) -> _ => TraceEnd::Detached,
+        };
+        trace.finish(end).0
     };
-    finish(trace, end, args.json, export)
+    print_report(&report, &recorder, args.json, export)
 }
 
 /// A channel that gets a message when process `pid` (not our child) ends.
-fn exit_watch(pid: u32) -> Receiver<()> {
+fn exit_watch(pid: u32) -> Receiver<TraceEnd> {
     let (tx, rx) = bounded(1);
     let _ = std::thread::Builder::new()
         .name("program-watch".into())
         .spawn(move || {
             process::wait_gone(pid);
-            let _ = tx.send(());
+            let _ = tx.send(TraceEnd::Gone);
         });
     rx
 }
 
-fn finish(trace: Trace, end: TraceEnd, json: bool, export: Option<Export>) -> ExitCode {
-    let (report, recorder) = trace.finish(end);
+/// Writes the export (if asked), then prints the JSON document or the table.
+fn print_report(
+    report: &TraceReport,
+    recorder: &Arc<Mutex<Recorder>>,
+    json: bool,
+    export: Option<Export>,
+) -> ExitCode {
     if let Some(mut export) = export {
         let file = export.file.take().expect("export file held until written");
-        let recorder = recorder
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let written = chrome_trace(&report, &recorder, &mut BufWriter::new(file));
+        let recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = chrome_trace(report, &recorder, &mut BufWriter::new(file));
         if let Err(error) = written {
             let _ = std::fs::remove_file(&export.path);
             return fail(
@@ -207,7 +289,7 @@ fn finish(trace: Trace, end: TraceEnd, json: bool, export: Option<Export>) -> Ex
     }
     let mut stdout = std::io::stdout().lock();
     let printed = if json {
-        match serde_json::to_string(&report) {
+        match serde_json::to_string(report) {
             Ok(text) => writeln!(stdout, "{text}"),
             Err(error) => return fail(1, error),
         }
