@@ -8,27 +8,24 @@
 //! picture stays, frozen, until `q`. Keys that drive the emulation say in
 //! one line that they do not apply.
 
-use std::collections::{HashMap, VecDeque};
 use std::mem::ManuallyDrop;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, after, never, select};
-use crossterm::event::{Event, KeyCode, KeyEvent};
+use crossterm::event::Event;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::keys::{Action, KeyMap};
-use super::panes::timeline::Timeline;
 use super::panes::timeline::draw::TimelinePane;
 use super::panes::workers::Workers;
 use super::runner::Input;
 use super::terminal::{TerminalGuard, Tui};
-use super::theme::Theme;
 use super::trace_panes::{ThreadTable, TraceConsole, TraceFooter, TraceHeader};
+use super::trace_screen::TraceScreen;
 use super::{UiError, UiOptions, spawn_input_thread, spawn_signal_thread};
-use crate::gil::ThreadTag;
 use crate::trace::console::ConsoleLog;
-use crate::trace::live::{ThreadRow, thread_rows};
 use crate::trace::recorder::Recorder;
 use crate::trace::{Trace, TraceEnd, TraceReport};
 
@@ -38,8 +35,6 @@ use crate::trace::{Trace, TraceEnd, TraceReport};
 const LAG: Duration = Duration::from_millis(6);
 /// Frame gap while the program runs.
 const FRAME: Duration = Duration::from_millis(33);
-/// Console lines kept on screen.
-const CONSOLE_KEEP: usize = 500;
 
 /// A trace to show.
 pub struct TraceRun {
@@ -61,201 +56,6 @@ pub enum TraceClosed {
     Quit(Trace),
 }
 
-/// What the trace dashboard shows.
-#[derive(Debug)]
-pub struct TraceScreen {
-    title: String,
-    pid: u32,
-    timeline: Timeline,
-    seq: u64,
-    rows: Vec<ThreadRow>,
-    rate_base: HashMap<ThreadTag, (u64, Instant)>,
-    rates: HashMap<ThreadTag, f64>,
-    console: VecDeque<String>,
-    console_seq: u64,
-    partial: String,
-    ended: Option<String>,
-    notice: Option<String>,
-    lost: u64,
-    attached: bool,
-    theme: Theme,
-    keys: KeyMap,
-}
-
-impl TraceScreen {
-    /// A screen for `python VERSION` in process `pid`.
-    pub fn new(version: &str, pid: u32, attached: bool, theme: Theme, keys: KeyMap) -> Self {
-        Self {
-            title: format!("python {version} · pid {pid} · real GIL"),
-            pid,
-            timeline: Timeline::default(),
-            seq: 0,
-            rows: Vec::new(),
-            rate_base: HashMap::new(),
-            rates: HashMap::new(),
-            console: VecDeque::new(),
-            console_seq: 0,
-            partial: String::new(),
-            ended: None,
-            notice: None,
-            lost: 0,
-            attached,
-            theme,
-            keys,
-        }
-    }
-
-    /// `python 3.11.7 · pid 4242 · real GIL`.
-    pub fn title(&self) -> &str {
-        &self.title
-    }
-
-    /// How the program ended, once it has (`exited with code 0`).
-    pub fn ended(&self) -> Option<&str> {
-        self.ended.as_deref()
-    }
-
-    /// Probe records the kernel dropped.
-    pub fn lost(&self) -> u64 {
-        self.lost
-    }
-
-    /// The program's threads.
-    pub fn rows(&self) -> &[ThreadRow] {
-        &self.rows
-    }
-
-    /// Hand-overs to this thread per second, over the last second or so.
-    pub fn switch_rate(&self, tag: ThreadTag) -> f64 {
-        self.rates.get(&tag).copied().unwrap_or(0.0)
-    }
-
-    /// The newest `n` console lines (the unfinished one last).
-    pub fn console_tail(&self, n: usize) -> Vec<String> {
-        let partial = usize::from(!self.partial.is_empty());
-        let skip = (self.console.len() + partial).saturating_sub(n);
-        let mut lines: Vec<String> = self.console.iter().skip(skip).cloned().collect();
-        if partial == 1 {
-            lines.push(self.partial.clone());
-        }
-        lines
-    }
-
-    /// Attached rather than launched.
-    pub fn attached(&self) -> bool {
-        self.attached
-    }
-
-    /// The latest one-line notice.
-    pub fn notice(&self) -> Option<&str> {
-        self.notice.as_deref()
-    }
-
-    /// Colours.
-    pub fn theme(&self) -> &Theme {
-        &self.theme
-    }
-
-    /// The timeline's state.
-    pub fn timeline(&self) -> &Timeline {
-        &self.timeline
-    }
-
-    /// Reads what is new from the recorder; the picture ends at `now_ns`
-    /// (ns since the trace's epoch).
-    pub fn pull(&mut self, recorder: &Mutex<Recorder>, now_ns: u64, lost: u64) {
-        let recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut events = Vec::new();
-        if let Some(next) = recorder.timeline().try_read_since(self.seq, &mut events) {
-            self.seq = next;
-        }
-        self.timeline.apply(&events, |_, _| {});
-        self.timeline.set_now(now_ns / 1000);
-        self.rows = thread_rows(&recorder, now_ns);
-        drop(recorder);
-        for row in &self.rows {
-            let label = if row.tid == self.pid {
-                "main".to_string()
-            } else {
-                row.tid.to_string()
-            };
-            self.timeline.set_name(row.tag, label);
-        }
-        let now = Instant::now();
-        for row in &self.rows {
-            let base = self.rate_base.entry(row.tag).or_insert((row.switches, now));
-            let span = now.duration_since(base.1);
-            if span >= Duration::from_secs(1) {
-                let rate = (row.switches - base.0) as f64 / span.as_secs_f64();
-                self.rates.insert(row.tag, rate);
-                *base = (row.switches, now);
-            }
-        }
-        self.lost = lost;
-    }
-
-    /// Reads new program output.
-    pub fn pull_console(&mut self, log: &ConsoleLog) {
-        let mut lines = Vec::new();
-        self.console_seq = log.read_since(self.console_seq, &mut lines);
-        for line in lines {
-            if self.console.len() == CONSOLE_KEEP {
-                self.console.pop_front();
-            }
-            self.console.push_back(line);
-        }
-        self.partial = log.partial();
-    }
-
-    /// Zooms out until the timeline spans `run` (as far as it can): the
-    /// final picture shows the whole run, not its last moments.
-    pub fn fit_span(&mut self, run: Duration) {
-        let (_, max_ms) = super::panes::timeline::SPAN_RANGE_MS;
-        while (self.timeline.span_ms() as u128) < run.as_millis()
-            && self.timeline.span_ms() < max_ms
-        {
-            self.timeline.zoom(false);
-        }
-    }
-
-    /// The program ended this way.
-    pub fn set_ended(&mut self, text: String) {
-        self.ended = Some(text);
-    }
-
-    /// A key press; true to quit.
-    pub fn on_key(&mut self, key: &KeyEvent) -> bool {
-        let Some(action) = self.keys.action_for(key) else {
-            return false;
-        };
-        match action {
-            Action::Quit | Action::ForceQuit => return true,
-            Action::ZoomIn => self.timeline.zoom(true),
-            Action::ZoomOut => self.timeline.zoom(false),
-            Action::Spawn(_)
-            | Action::ToggleGil
-            | Action::CycleGilKind
-            | Action::IntervalDown
-            | Action::IntervalUp
-            | Action::Cancel
-            | Action::CancelAll
-            | Action::ToggleUiGil
-            | Action::Experiments
-            | Action::Confirm => {
-                let name = match key.code {
-                    KeyCode::Char(c) => c.to_string(),
-                    other => format!("{other:?}"),
-                };
-                self.notice = Some(format!(
-                    "{name}: drives the emulation; it does not apply to a traced program"
-                ));
-            }
-            _ => {}
-        }
-        false
-    }
-}
-
 /// Where each part goes.
 fn layout(area: Rect, rows: usize, console: bool) -> [Rect; 5] {
     let body = area.height.saturating_sub(2);
@@ -272,7 +72,11 @@ fn layout(area: Rect, rows: usize, console: bool) -> [Rect; 5] {
     [header, table, timeline, console, footer]
 }
 
-fn draw(terminal: &mut Tui, screen: &TraceScreen, console: bool) -> std::io::Result<()> {
+fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    screen: &TraceScreen,
+    console: bool,
+) -> Result<(), B::Error> {
     terminal.draw(|frame| {
         let [header, table, timeline, console_area, footer] =
             layout(frame.area(), screen.rows().len(), console);
@@ -394,5 +198,70 @@ fn event_loop(
     match live {
         Some(trace) => TraceClosed::Quit(trace),
         None => TraceClosed::Finished(report.expect("a finished trace leaves its report")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::gil::Timeline as GilTimeline;
+    use crate::trace::recorder::{Happening, Stamped};
+    use crate::ui::keys::KeyMap;
+    use crate::ui::theme::Theme;
+
+    fn screen() -> TraceScreen {
+        TraceScreen::new("3.11.7", 100, false, Theme::default(), KeyMap::default())
+    }
+
+    #[test]
+    fn a_traced_program_draws_header_threads_lanes_and_output() {
+        let recorder = Mutex::new(Recorder::new(0, Arc::new(GilTimeline::default()), |tid| {
+            format!("py-{tid}")
+        }));
+        {
+            let mut rec = recorder.lock().expect("recorder");
+            let mut at = |ms: u64, tid: u32, what| {
+                rec.apply(Stamped {
+                    time_ns: ms * 1_000_000,
+                    tid,
+                    what,
+                })
+            };
+            at(0, 100, Happening::TakeEntry);
+            at(1, 100, Happening::TakeReturn);
+            at(2, 101, Happening::TakeEntry);
+            at(6, 100, Happening::Drop);
+            at(6, 101, Happening::TakeReturn);
+        }
+        let mut screen = screen();
+        screen.pull(&recorder, 50_000_000, 0);
+        let log = ConsoleLog::default();
+        log.push("hello from python".into());
+        screen.pull_console(&log);
+        screen.set_ended("exited with code 0".into());
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("test terminal");
+        draw(&mut terminal, &screen, true).expect("draw");
+        let text: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        for needle in [
+            "TRACE python 3.11.7 · pid 100 · real GIL",
+            "exited with code 0",
+            "Threads · 2",
+            "py-101",
+            "▶ holds GIL",
+            "main",
+            "█",
+            "hello from python",
+            "q quit",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing");
+        }
     }
 }

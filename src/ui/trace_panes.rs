@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget};
 
 use super::theme::{Role, Theme};
-use super::trace_dash::TraceScreen;
+use super::trace_screen::TraceScreen;
 use crate::gil::Transition;
 
 /// A lane as a word and the role that colours it (never colour alone).

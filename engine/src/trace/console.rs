@@ -1,12 +1,14 @@
 //! The traced program's stdout and stderr as plain lines for a console pane:
 //! escape sequences and control characters stripped, a line redrawn with
 //! `\r` (a progress bar) kept in its last state, and a bounded ring of the
-//! newest lines that a reader copies from incrementally.
+//! newest lines ([`SeqRing`], like the GIL timeline's) that a reader copies
+//! from incrementally.
 
-use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
+
+use crate::ring::SeqRing;
 
 /// Lines kept; older ones are dropped.
 pub const CONSOLE_LINES: usize = 2000;
@@ -14,9 +16,7 @@ pub const CONSOLE_LINES: usize = 2000;
 const MAX_LINE: usize = 4096;
 
 #[derive(Debug, Default)]
-struct Ring {
-    lines: VecDeque<String>,
-    next_seq: u64,
+struct Streams {
     /// The line being written (no newline yet), as it looks now.
     partial: String,
     /// Streams still open.
@@ -24,10 +24,21 @@ struct Ring {
 }
 
 /// What the program printed, shared between the pipe readers and the UI.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConsoleLog {
-    ring: Mutex<Ring>,
+    lines: SeqRing<String>,
+    streams: Mutex<Streams>,
     closed: Condvar,
+}
+
+impl Default for ConsoleLog {
+    fn default() -> Self {
+        Self {
+            lines: SeqRing::new(CONSOLE_LINES),
+            streams: Mutex::default(),
+            closed: Condvar::new(),
+        }
+    }
 }
 
 impl ConsoleLog {
@@ -64,28 +75,19 @@ impl ConsoleLog {
         log
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
-        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Appends a finished line.
     pub fn push(&self, line: String) {
-        let mut ring = self.lock();
-        if ring.lines.len() == CONSOLE_LINES {
-            ring.lines.pop_front();
-        }
-        ring.lines.push_back(line);
-        ring.next_seq += 1;
+        self.lines.push(line);
     }
 
     /// Copies the lines numbered `seq` and later into `out`; returns the
     /// number to ask for next time.
     pub fn read_since(&self, seq: u64, out: &mut Vec<String>) -> u64 {
-        let ring = self.lock();
-        let oldest = ring.next_seq - ring.lines.len() as u64;
-        let skip = seq.saturating_sub(oldest) as usize;
-        out.extend(ring.lines.iter().skip(skip).cloned());
-        ring.next_seq
+        self.lines.read_since(seq, out)
     }
 
     /// The unfinished last line as it looks now (empty if none).
@@ -100,18 +102,18 @@ impl ConsoleLog {
 
     /// Waits up to `timeout` for every stream to end; true if they did.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
-        let ring = self.lock();
-        let (ring, _) = self
+        let streams = self.lock();
+        let (streams, _) = self
             .closed
-            .wait_timeout_while(ring, timeout, |r| r.open > 0)
+            .wait_timeout_while(streams, timeout, |s| s.open > 0)
             .unwrap_or_else(PoisonError::into_inner);
-        ring.open == 0
+        streams.open == 0
     }
 
     fn close_one(&self) {
-        let mut ring = self.lock();
-        ring.partial.clear();
-        ring.open = ring.open.saturating_sub(1);
+        let mut streams = self.lock();
+        streams.partial.clear();
+        streams.open = streams.open.saturating_sub(1);
         self.closed.notify_all();
     }
 }
