@@ -57,7 +57,7 @@ pub fn classify(
     read_path: &Path,
     resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
 ) -> Result<Option<Interpreter>, TraceError> {
-    let facts = elf_facts(read_path)?;
+    let facts = elf_facts(read_path, exe)?;
     if !facts.take_gil.is_empty() {
         return interpreter(exe, None, read_path, facts).map(Some);
     }
@@ -74,7 +74,7 @@ pub fn classify(
                 library: name.clone(),
             });
         };
-        let lib_facts = elf_facts(&lib)?;
+        let lib_facts = elf_facts(&lib, &lib)?;
         if lib_facts.take_gil.is_empty() {
             return Err(untraceable(&lib, &lib_facts));
         }
@@ -130,7 +130,9 @@ fn untraceable(file: &Path, facts: &ElfFacts) -> TraceError {
     }
 }
 
-fn elf_facts(path: &Path) -> Result<ElfFacts, TraceError> {
+/// What `path` says about Python; `named` is the file's own name (`path`
+/// may be `/proc/PID/exe`), from which the version and build are hinted.
+fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
     let data = std::fs::read(path).map_err(|source| TraceError::Read {
         path: path.to_path_buf(),
         source,
@@ -176,8 +178,8 @@ fn elf_facts(path: &Path) -> Result<ElfFacts, TraceError> {
     facts.version = py_version_at
         .and_then(|addr| read_u32_at(&file, addr))
         .map(format_hex_version)
-        .or_else(|| rodata_version(&file, version_hint(path).as_deref()));
-    if path
+        .or_else(|| rodata_version(&file, version_hint(named).as_deref()));
+    if named
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.contains("t.so") || n.ends_with('t') && n.starts_with("python3."))
