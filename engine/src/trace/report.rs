@@ -67,7 +67,8 @@ pub struct TraceReport {
     pub switches_per_s: f64,
     /// Probe records applied.
     pub events: u64,
-    /// Probe records the kernel dropped (a ring was full).
+    /// Probe records the kernel dropped because a ring was full (records of
+    /// other processes of the same interpreter fill the rings too).
     pub lost_events: u64,
     /// The program's exit code (128 + signal if killed); `null` when
     /// attached or detached.
