@@ -26,8 +26,11 @@ fn check_cpu_threads_take_turns(python: &Path, interval_s: &str, interval_ms: f6
     let cpu = workers(&summary);
     assert_eq!(cpu.len(), 2, "two CPU threads: {summary}");
     for thread in &cpu {
+        // About half each; on a loaded machine a thread that was made to
+        // drop the GIL may wait for a CPU before it even asks again, so the
+        // bounds are wide: what matters is that they share it.
         let hold = num(thread, "hold_pct");
-        assert!((35.0..=65.0).contains(&hold), "hold {hold}% in {thread}");
+        assert!((25.0..=75.0).contains(&hold), "hold {hold}% in {thread}");
         // A waiter asks for the GIL after one interval, so waits end about
         // then; holds last about as long, more when the machine is busy
         // and the waiter is not on a CPU to time out.
@@ -43,6 +46,8 @@ fn check_cpu_threads_take_turns(python: &Path, interval_s: &str, interval_ms: f6
         );
         assert!(num(thread, "takes") >= 5.0, "{thread}");
     }
+    let (a, b) = (num(cpu[0], "hold_pct"), num(cpu[1], "hold_pct"));
+    assert!((a - b).abs() < 35.0, "they share the GIL: {a}% and {b}%");
     eprintln!(
         "{} at {interval_ms} ms: hold p50 {} / {} ms, wait p50 {} / {} ms, gil_load {}",
         summary["python"]["version"],
