@@ -150,6 +150,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run the experiments in real Python interpreters beside the emulation.
     Compare(CompareArgs),
+    /// Trace the real GIL of a Python program: `sudo threadlab trace -- python3 app.py`.
+    Trace(TraceArgs),
+    /// Trace the real GIL of a running Python process (needs root); Ctrl-C detaches.
+    Attach(AttachArgs),
     /// Print the default configuration (documented TOML), or with --path
     /// the config file in effect.
     Config {
@@ -200,6 +204,43 @@ pub struct CompareArgs {
     /// Seconds per measurement (0.05 to 60).
     #[arg(long, default_value = "0.5", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub seconds: f64,
+}
+
+/// Options of `threadlab trace`.
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    /// Print one JSON summary on stdout when the program ends (its own
+    /// output goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Write the GIL timeline as Chrome Trace Event JSON to FILE (opens in Perfetto).
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// Under sudo, run the program as root too (by default it runs as the
+    /// user who ran sudo).
+    #[arg(long)]
+    pub as_root: bool,
+    /// The program and its arguments, e.g. `-- python3 app.py --flag`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub program: Vec<std::ffi::OsString>,
+}
+
+/// Options of `threadlab attach`.
+#[derive(Debug, Args, Clone)]
+pub struct AttachArgs {
+    /// The process id of a running Python program.
+    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: u32,
+    /// Print one JSON summary on stdout when it ends or on Ctrl-C.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the GIL timeline as Chrome Trace Event JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
 }
 
 /// Options of `threadlab bench`.

@@ -6,7 +6,7 @@
 //! configuration ([`config`]) and logging ([`logs`]). The engine cannot
 //! import any of them: it does not depend on this crate.
 
-pub use threadlab_engine::{cancel, gil, lab, server, session, sync, work};
+pub use threadlab_engine::{cancel, gil, lab, server, session, sync, trace, work};
 
 pub mod cli;
 pub mod config;

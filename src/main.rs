@@ -1,6 +1,8 @@
 //! The `threadlab` binary: parse the command line, call into the library,
 //! and map errors to exit codes (2 for bad input, 1 for failures).
 
+mod trace_cmd;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -96,6 +98,8 @@ fn main() -> ExitCode {
             Some(lab) => threadlab::lab_cli::compare(lab),
             None => compare(&args),
         },
+        Some(Command::Trace(args)) => trace_cmd::trace(&args, &cli.run),
+        Some(Command::Attach(args)) => trace_cmd::attach(&args, &cli.run),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "threadlab", &mut std::io::stdout());

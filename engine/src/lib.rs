@@ -15,4 +15,5 @@ pub mod ring;
 pub mod server;
 pub mod session;
 pub mod sync;
+pub mod trace;
 pub mod work;

@@ -17,6 +17,9 @@ pub mod panes;
 pub mod runner;
 pub mod terminal;
 pub mod theme;
+pub mod trace_dash;
+pub mod trace_panes;
+pub mod trace_screen;
 pub mod view;
 
 use std::thread;

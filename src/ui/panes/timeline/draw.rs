@@ -28,6 +28,9 @@ pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> 
     if timeline.ui_thread == Some(thread) {
         return "ui".to_string();
     }
+    if let Some(name) = timeline.name(thread) {
+        return name.to_string();
+    }
     match workers.worker_of(thread) {
         Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
         Some(row) => format!("{}-{}+", row.kind, row.id),

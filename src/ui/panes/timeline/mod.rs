@@ -40,6 +40,8 @@ pub struct Timeline {
     span_ms: u64,
     scroll: usize,
     ui_thread: Option<ThreadTag>,
+    /// Lane labels given by the view (a traced program's threads).
+    names: HashMap<ThreadTag, String>,
 }
 
 impl Default for Timeline {
@@ -52,6 +54,7 @@ impl Default for Timeline {
             span_ms: DEFAULT_SPAN_MS,
             scroll: 0,
             ui_thread: None,
+            names: HashMap::new(),
         }
     }
 }
@@ -111,6 +114,16 @@ impl Timeline {
                 !matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon)
             })
             .count()
+    }
+
+    /// The label a lane was given, if any.
+    pub fn name(&self, tag: ThreadTag) -> Option<&str> {
+        self.names.get(&tag).map(String::as_str)
+    }
+
+    /// Labels a lane (a traced thread has no worker to name it).
+    pub(in crate::ui) fn set_name(&mut self, tag: ThreadTag, name: String) {
+        self.names.insert(tag, name);
     }
 
     pub(in crate::ui) fn set_ui_thread(&mut self, tag: ThreadTag) {

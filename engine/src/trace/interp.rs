@@ -1,0 +1,392 @@
+//! Recognising a CPython interpreter from its ELF files: where `take_gil`
+//! and `drop_gil` live (file offsets for the uprobes), which version it is,
+//! and the builds that cannot be traced (stripped, Python 2, free-threaded).
+//!
+//! The GIL functions are `static` in `Python/ceval_gil.c`, so only the full
+//! symbol table (`.symtab`) names them; the dynamic one never does. A
+//! shared build (`--enable-shared`, as pyenv builds here) keeps them in
+//! `libpythonX.Y.so`, which the `python` binary lists in `DT_NEEDED`.
+
+use std::path::{Path, PathBuf};
+
+use object::read::elf::{Dyn as _, ElfFile64};
+use object::{Endianness, Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
+
+use super::TraceError;
+
+/// A traceable interpreter: which file to probe and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreter {
+    /// The program's executable (`/proc/PID/exe`).
+    pub executable: PathBuf,
+    /// The `libpythonX.Y.so` holding the GIL functions, for a shared build.
+    pub library: Option<PathBuf>,
+    /// The version, e.g. `3.11.7`.
+    pub version: String,
+    /// The file the probes go on: `library` if set, else `executable`.
+    pub probe_file: PathBuf,
+    /// File offsets of every copy of `take_gil` (LTO and constant
+    /// propagation may leave more than one, e.g. `take_gil.constprop.0`).
+    pub take_gil: Vec<u64>,
+    /// File offsets of every copy of `drop_gil`.
+    pub drop_gil: Vec<u64>,
+}
+
+/// What one ELF file says about Python.
+#[derive(Debug, Default)]
+struct ElfFacts {
+    take_gil: Vec<u64>,
+    drop_gil: Vec<u64>,
+    has_symtab: bool,
+    /// Exports the embedding API (`Py_Initialize` & co): it is an interpreter.
+    exports_python: bool,
+    needed: Vec<String>,
+    search_dirs: Vec<String>,
+    version: Option<String>,
+    free_threaded: bool,
+}
+
+/// Decides whether `exe` is a CPython interpreter that can be traced.
+///
+/// `resolve` finds a `DT_NEEDED` library by name (from `/proc/PID/maps` for a
+/// running program, from the search path at exec time); it gets the
+/// executable's own `RUNPATH`/`RPATH` directories, `$ORIGIN` expanded.
+/// `Ok(None)`: not Python at all (a shell, a launcher) — keep following.
+pub fn classify(
+    exe: &Path,
+    read_path: &Path,
+    resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
+) -> Result<Option<Interpreter>, TraceError> {
+    let facts = elf_facts(read_path, exe)?;
+    if !facts.take_gil.is_empty() {
+        return interpreter(exe, None, read_path, facts).map(Some);
+    }
+    let origin = exe.parent().unwrap_or(Path::new("/"));
+    let dirs: Vec<PathBuf> = facts
+        .search_dirs
+        .iter()
+        .map(|d| PathBuf::from(d.replace("$ORIGIN", &origin.to_string_lossy())))
+        .collect();
+    if let Some(name) = facts.needed.iter().find(|n| n.starts_with("libpython")) {
+        let Some(lib) = resolve(name, &dirs) else {
+            return Err(TraceError::LibraryNotFound {
+                exe: exe.to_path_buf(),
+                library: name.clone(),
+            });
+        };
+        let lib_facts = elf_facts(&lib, &lib)?;
+        if lib_facts.take_gil.is_empty() {
+            return Err(untraceable(&lib, &lib_facts));
+        }
+        return interpreter(exe, Some(lib.clone()), &lib, lib_facts).map(Some);
+    }
+    if facts.exports_python {
+        return Err(untraceable(exe, &facts));
+    }
+    Ok(None)
+}
+
+fn interpreter(
+    exe: &Path,
+    library: Option<PathBuf>,
+    probe_file: &Path,
+    facts: ElfFacts,
+) -> Result<Interpreter, TraceError> {
+    if facts.free_threaded {
+        return Err(TraceError::FreeThreaded {
+            file: probe_file.to_path_buf(),
+        });
+    }
+    if facts.drop_gil.is_empty() {
+        return Err(TraceError::NoGilSymbols {
+            file: probe_file.to_path_buf(),
+        });
+    }
+    let version = facts
+        .version
+        .or_else(|| version_hint(probe_file))
+        .or_else(|| version_hint(exe))
+        .unwrap_or_else(|| "3.?".to_string());
+    Ok(Interpreter {
+        executable: exe.to_path_buf(),
+        library,
+        version,
+        probe_file: probe_file.to_path_buf(),
+        take_gil: facts.take_gil,
+        drop_gil: facts.drop_gil,
+    })
+}
+
+/// The error for an interpreter file without a usable `take_gil`.
+fn untraceable(file: &Path, facts: &ElfFacts) -> TraceError {
+    let file = file.to_path_buf();
+    let version = facts.version.clone().or_else(|| version_hint(&file));
+    if version.as_deref().is_some_and(|v| v.starts_with("2.")) {
+        TraceError::Python2 { file }
+    } else if !facts.has_symtab {
+        TraceError::NoSymbolTable { file }
+    } else {
+        TraceError::NoGilSymbols { file }
+    }
+}
+
+/// What `path` says about Python; `named` is the file's own name (`path`
+/// may be `/proc/PID/exe`), from which the version and build are hinted.
+fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
+    let data = std::fs::read(path).map_err(|source| TraceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let Ok(file) = ElfFile64::<Endianness>::parse(&*data) else {
+        // A script, a 32-bit binary, anything else: not an interpreter we know.
+        return Ok(ElfFacts::default());
+    };
+    let mut facts = ElfFacts {
+        has_symtab: file.symbol_table().is_some(),
+        ..ElfFacts::default()
+    };
+    let mut py_version_at = None;
+    for symbol in file.symbols().chain(file.dynamic_symbols()) {
+        let Ok(name) = symbol.name() else { continue };
+        let is = |base: &str| {
+            name == base || name.strip_prefix(base).is_some_and(|r| r.starts_with('.'))
+        };
+        if symbol.kind() == SymbolKind::Text && symbol.is_definition() {
+            let list = if is("take_gil") {
+                Some(&mut facts.take_gil)
+            } else if is("drop_gil") {
+                Some(&mut facts.drop_gil)
+            } else {
+                None
+            };
+            if let Some(list) = list
+                && let Some(offset) = file_offset(&file, symbol.address())
+                && !list.contains(&offset)
+            {
+                list.push(offset);
+            }
+        }
+        match name {
+            "Py_Initialize" | "Py_GetVersion" | "Py_Main" => {
+                facts.exports_python |= symbol.is_definition();
+            }
+            "Py_Version" if symbol.is_definition() => py_version_at = Some(symbol.address()),
+            "_Py_MergeZeroLocalRefcount" if symbol.is_definition() => facts.free_threaded = true,
+            _ => {}
+        }
+    }
+    facts.version = py_version_at
+        .and_then(|addr| read_u32_at(&file, addr))
+        .map(format_hex_version)
+        .or_else(|| rodata_version(&file, version_hint(named).as_deref()));
+    if named
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains("t.so") || n.ends_with('t') && n.starts_with("python3."))
+    {
+        facts.free_threaded = true;
+    }
+    read_dynamic(&file, &mut facts);
+    Ok(facts)
+}
+
+/// `DT_NEEDED` names and `DT_RUNPATH`/`DT_RPATH` directories.
+fn read_dynamic(file: &ElfFile64<Endianness>, facts: &mut ElfFacts) {
+    let endian = file.endian();
+    let table = file.elf_section_table();
+    let Ok(Some((entries, link))) = table.dynamic(endian, file.data()) else {
+        return;
+    };
+    let Ok(strings) = table.strings(endian, file.data(), link) else {
+        return;
+    };
+    for entry in entries {
+        let tag = entry.tag(endian);
+        let Ok(value) = entry.string(endian, strings) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(value).into_owned();
+        match tag {
+            object::elf::DT_NEEDED => facts.needed.push(value),
+            object::elf::DT_RUNPATH | object::elf::DT_RPATH => facts
+                .search_dirs
+                .extend(value.split(':').filter(|d| !d.is_empty()).map(String::from)),
+            _ => {}
+        }
+    }
+}
+
+/// The file offset of virtual address `addr`: through the `PT_LOAD`
+/// segment that contains it.
+fn file_offset(file: &ElfFile64<Endianness>, addr: u64) -> Option<u64> {
+    file.segments().find_map(|segment| {
+        let (offset, size) = segment.file_range();
+        let start = segment.address();
+        (addr >= start && addr < start + size).then(|| offset + (addr - start))
+    })
+}
+
+fn read_u32_at(file: &ElfFile64<Endianness>, addr: u64) -> Option<u32> {
+    file.sections().find_map(|section| {
+        let bytes = section.data_range(addr, 4).ok()??;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    })
+}
+
+/// `PY_VERSION_HEX` as `3.11.7` (or `3.13.0rc2` before a final release).
+fn format_hex_version(hex: u32) -> String {
+    let (major, minor, micro) = (hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff);
+    let serial = hex & 0xf;
+    let level = match (hex >> 4) & 0xf {
+        0xa => format!("a{serial}"),
+        0xb => format!("b{serial}"),
+        0xc => format!("rc{serial}"),
+        _ => String::new(),
+    };
+    format!("{major}.{minor}.{micro}{level}")
+}
+
+/// Before 3.11 there is no `Py_Version`: look for the `PY_VERSION` string
+/// literal (`"3.9.18"`) in `.rodata`, matching the major.minor of the file
+/// name. The linker merges string tails, so the literal may be the end of a
+/// longer string (`".../versions/3.9.18"`): the last token of each counts.
+fn rodata_version(file: &ElfFile64<Endianness>, hint: Option<&str>) -> Option<String> {
+    let hint = hint?;
+    let rodata = file.section_by_name(".rodata")?.data().ok()?;
+    let prefix = format!("{hint}.");
+    rodata.split(|&b| b == 0).find_map(|chunk| {
+        let token_start = chunk
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'.' || *b == b'+'))
+            .map_or(0, |i| i + 1);
+        let text = std::str::from_utf8(&chunk[token_start..]).ok()?;
+        let rest = text.strip_prefix(&prefix)?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = &rest[digits..];
+        let ok = digits > 0
+            && tail.len() <= 4
+            && tail.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+');
+        ok.then(|| text.to_string())
+    })
+}
+
+/// `3.11` from `python3.11`, `libpython3.11.so.1.0`, `libpython3.6m.so`.
+fn version_hint(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let rest = &name[name.find("python")? + "python".len()..];
+    let len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let version = rest[..len].trim_end_matches('.');
+    version.contains('.').then(|| version.to_string())
+}
+
+/// Finds library `name` the way the dynamic loader would for a program
+/// about to start: its `RUNPATH`/`RPATH` dirs, `LD_LIBRARY_PATH` from its
+/// environment, then the system directories (`/etc/ld.so.conf.d` included).
+pub fn search_library(
+    name: &str,
+    dirs: &[PathBuf],
+    ld_library_path: Option<&str>,
+) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(paths) = ld_library_path {
+        candidates.extend(
+            paths
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        );
+    }
+    candidates.extend(dirs.iter().cloned());
+    candidates.extend(
+        [
+            "/lib",
+            "/usr/lib",
+            "/lib64",
+            "/usr/lib64",
+            "/usr/local/lib",
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+        ]
+        .map(PathBuf::from),
+    );
+    if let Ok(dir) = std::fs::read_dir("/etc/ld.so.conf.d") {
+        for entry in dir.flatten() {
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                candidates.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| l.starts_with('/'))
+                        .map(PathBuf::from),
+                );
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_read_from_hex_and_file_names() {
+        assert_eq!(format_hex_version(0x030B07F0), "3.11.7");
+        assert_eq!(format_hex_version(0x030D00C2), "3.13.0rc2");
+        assert_eq!(
+            version_hint(Path::new("/x/libpython3.6m.so.1.0")).as_deref(),
+            Some("3.6")
+        );
+        assert_eq!(
+            version_hint(Path::new("/usr/bin/python3.11")).as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(version_hint(Path::new("/usr/bin/python3")), None);
+        assert_eq!(version_hint(Path::new("/bin/bash")), None);
+    }
+
+    #[test]
+    fn a_non_python_binary_is_not_an_interpreter() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let none = |_: &str, _: &[PathBuf]| None;
+        assert_eq!(classify(&exe, &exe, &none).expect("readable ELF"), None);
+    }
+
+    /// Every pyenv interpreter on this machine (if any): 3.x is found with
+    /// its exact version through `DT_NEEDED` + `RUNPATH`; 2.7 is refused.
+    #[test]
+    fn pyenv_interpreters_are_recognised_with_their_versions() {
+        let Ok(dir) = std::fs::read_dir("/root/.pyenv/versions") else {
+            eprintln!("skipped: no pyenv versions");
+            return;
+        };
+        let resolve = |name: &str, dirs: &[PathBuf]| search_library(name, dirs, None);
+        for version_dir in dir.flatten().map(|e| e.path()) {
+            let version = version_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_string();
+            let minor: String = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+            let exe = version_dir.join("bin").join(format!("python{minor}"));
+            if !exe.is_file() {
+                continue;
+            }
+            match classify(&exe, &exe, &resolve) {
+                Ok(Some(python)) => {
+                    assert_eq!(python.version, version, "{}", exe.display());
+                    assert!(!python.take_gil.is_empty() && !python.drop_gil.is_empty());
+                }
+                Err(TraceError::Python2 { .. }) => assert!(version.starts_with("2.")),
+                other => panic!("{}: {other:?}", exe.display()),
+            }
+        }
+    }
+}

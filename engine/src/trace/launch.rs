@@ -1,0 +1,296 @@
+//! Starting the program to trace: as the user who ran `sudo`, stopped at
+//! every `exec` until it becomes a Python interpreter, so the probes are in
+//! place before the interpreter runs its first instruction.
+//!
+//! `python3` is often a launcher (pyenv's shim is a bash script that execs
+//! `pyenv`, which execs the real interpreter in the same process). The
+//! child asks to be traced (`PTRACE_TRACEME`) just before its first exec;
+//! at each exec stop we look at `/proc/PID/exe`; once it is an interpreter
+//! the probes open and we detach. Until then `PTRACE_O_EXITKILL` ties the
+//! child to us: if threadlab dies mid-launch, so does the child.
+
+use std::ffi::{CStr, CString, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use super::interp::{self, Interpreter};
+use super::uprobe::Probes;
+use super::{TraceError, procfs};
+
+/// The user a traced program runs as, when threadlab runs under `sudo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// User id (`SUDO_UID`).
+    pub uid: u32,
+    /// Primary group id (`SUDO_GID`).
+    pub gid: u32,
+    /// That user's supplementary groups.
+    pub groups: Vec<u32>,
+    /// Login name, for `USER`/`LOGNAME`.
+    pub name: Option<String>,
+    /// Home directory, for `HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl RunAs {
+    /// The user behind `sudo` (from `SUDO_UID`/`SUDO_GID`), if threadlab
+    /// runs as root because of it; `None` otherwise.
+    pub fn from_sudo() -> Result<Option<RunAs>, TraceError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Ok(None);
+        }
+        let (Some(uid), Some(gid)) = (env_id("SUDO_UID")?, env_id("SUDO_GID")?) else {
+            return Ok(None);
+        };
+        if uid == 0 {
+            return Ok(None);
+        }
+        let (name, home) = user_entry(uid);
+        let groups = name
+            .as_deref()
+            .map(|n| supplementary_groups(n, gid))
+            .unwrap_or_else(|| vec![gid]);
+        Ok(Some(RunAs {
+            uid,
+            gid,
+            groups,
+            name,
+            home,
+        }))
+    }
+}
+
+fn env_id(var: &'static str) -> Result<Option<u32>, TraceError> {
+    match std::env::var(var) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| TraceError::BadSudoId { var, value: text }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Name and home directory of `uid` from the passwd database.
+fn user_entry(uid: u32) -> (Option<String>, Option<PathBuf>) {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid out-parameter.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: buffers are valid for the lengths given.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() {
+        return (None, None);
+    }
+    // SAFETY: on success both fields point to NUL-terminated strings in `buf`.
+    let text = |p: *const libc::c_char| {
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    (text(pwd.pw_name), text(pwd.pw_dir).map(PathBuf::from))
+}
+
+fn supplementary_groups(name: &str, gid: u32) -> Vec<u32> {
+    let Ok(cname) = CString::new(name) else {
+        return vec![gid];
+    };
+    let mut groups = vec![0 as libc::gid_t; 256];
+    let mut count = groups.len() as libc::c_int;
+    // SAFETY: `groups` holds `count` entries; getgrouplist updates `count`.
+    let rc = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+    if rc < 0 {
+        return vec![gid];
+    }
+    groups.truncate(count.max(0) as usize);
+    groups
+}
+
+/// Where the program's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramOutput {
+    /// The terminal threadlab has.
+    Inherit,
+    /// Both to threadlab's stderr (stdout carries threadlab's own JSON).
+    ToStderr,
+    /// Pipes for threadlab to read (the dashboard's console pane).
+    Piped,
+}
+
+/// A program started and stopped at the moment it became Python, probes open.
+#[derive(Debug)]
+pub struct Launched {
+    /// The child, detached from ptrace, running.
+    pub child: Child,
+    /// The interpreter it runs.
+    pub python: Interpreter,
+    /// The probes on it.
+    pub probes: Probes,
+}
+
+/// Starts `program` (argv), follows its execs, opens the probes once it is
+/// a Python interpreter, and lets it run.
+pub fn launch(
+    program: &[OsString],
+    run_as: Option<&RunAs>,
+    output: ProgramOutput,
+) -> Result<Launched, TraceError> {
+    let (first, args) = program.split_first().ok_or(TraceError::NoProgram)?;
+    let mut command = Command::new(first);
+    command.args(args);
+    match output {
+        ProgramOutput::Inherit => {}
+        ProgramOutput::ToStderr => {
+            let stderr = std::os::fd::AsFd::as_fd(&std::io::stderr())
+                .try_clone_to_owned()
+                .map_err(TraceError::Probe)?;
+            command.stdout(Stdio::from(stderr));
+        }
+        ProgramOutput::Piped => {
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+    }
+    if let Some(user) = run_as {
+        if let Some(home) = &user.home {
+            command.env("HOME", home);
+        }
+        if let Some(name) = &user.name {
+            command.env("USER", name).env("LOGNAME", name);
+        }
+    }
+    let ids = run_as.map(|u| (u.uid, u.gid, u.groups.clone()));
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only async-signal-safe syscalls, on memory prepared before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some((uid, gid, groups)) = &ids
+                && (libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(*gid) != 0
+                    || libc::setuid(*uid) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // If threadlab dies (even by kill -9), the program gets SIGTERM
+            // instead of running on untraced and unseen. Set after the
+            // credential change, which would clear it.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("threadlab exited during the launch"));
+            }
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn().map_err(|source| TraceError::Spawn {
+        program: first.to_string_lossy().into_owned(),
+        source,
+    })?;
+    follow_execs(child)
+}
+
+/// Waits at each exec stop until the child is a Python interpreter.
+fn follow_execs(child: Child) -> Result<Launched, TraceError> {
+    let pid = child.id() as libc::pid_t;
+    let mut options_set = false;
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if rc < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(TraceError::Probe(error));
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            return Err(TraceError::NeverPython {
+                status: ExitStatus::from_raw_status(status),
+            });
+        }
+        if !libc::WIFSTOPPED(status) {
+            continue;
+        }
+        let signal = libc::WSTOPSIG(status);
+        let event = status >> 16;
+        let exec_stop =
+            event == libc::PTRACE_EVENT_EXEC || (!options_set && signal == libc::SIGTRAP);
+        if !exec_stop {
+            // An ordinary signal for the launcher: deliver it.
+            // SAFETY: `pid` is our stopped tracee.
+            unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, signal as libc::c_long) };
+            continue;
+        }
+        if !options_set {
+            options_set = true;
+            let options = libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_EXITKILL;
+            // SAFETY: `pid` is our stopped tracee.
+            unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, options as libc::c_long) };
+        }
+        match interpreter_at_exec(pid as u32) {
+            Ok(None) => {
+                // SAFETY: `pid` is our stopped tracee.
+                unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, 0) };
+            }
+            Ok(Some(python)) => {
+                let probes =
+                    match Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil) {
+                        Ok(probes) => probes,
+                        Err(error) => return Err(kill_and_reap(child, error)),
+                    };
+                // SAFETY: `pid` is our stopped tracee; it runs on untraced.
+                unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+                return Ok(Launched {
+                    child,
+                    python,
+                    probes,
+                });
+            }
+            Err(error) => return Err(kill_and_reap(child, error)),
+        }
+    }
+}
+
+/// What the stopped child has just exec'd, if it is a Python interpreter.
+fn interpreter_at_exec(pid: u32) -> Result<Option<Interpreter>, TraceError> {
+    let exe = procfs::exe(pid).map_err(|source| TraceError::Read {
+        path: PathBuf::from(format!("/proc/{pid}/exe")),
+        source,
+    })?;
+    // Read (and probe) the executable through the magic link: right even
+    // when its path is not what this process would resolve.
+    let read_path = PathBuf::from(format!("/proc/{pid}/exe"));
+    let ld_path = procfs::environ_var(pid, "LD_LIBRARY_PATH");
+    let resolve =
+        |name: &str, dirs: &[PathBuf]| interp::search_library(name, dirs, ld_path.as_deref());
+    let mut found = interp::classify(&exe, &read_path, &resolve)?;
+    if let Some(python) = &mut found {
+        python.executable = exe;
+    }
+    Ok(found)
+}
+
+fn kill_and_reap(mut child: Child, error: TraceError) -> TraceError {
+    let _ = child.kill();
+    let _ = child.wait();
+    error
+}
+
+trait FromRawStatus {
+    fn from_raw_status(status: i32) -> Self;
+}
+
+impl FromRawStatus for ExitStatus {
+    fn from_raw_status(status: i32) -> Self {
+        std::os::unix::process::ExitStatusExt::from_raw(status)
+    }
+}

@@ -1,0 +1,183 @@
+//! The real-GIL tracer: watch a running CPython take and drop its GIL.
+//!
+//! [`Trace::launch`] starts a program (following a launcher such as pyenv's
+//! shim until it becomes Python), [`Trace::attach`] joins a running one.
+//! Either way uprobes on `take_gil`/`drop_gil` ([`uprobe`]) report every
+//! hand-over with a timestamp; one engine thread reads them, samples the
+//! scheduler state of threads that released the GIL, and writes the same
+//! [`Timeline`](crate::gil::Timeline) and [`ThreadStats`](crate::gil::ThreadStats)
+//! the emulation writes ([`recorder`]). [`TraceReport`] sums it up (JSON, a
+//! table) and exports Chrome trace JSON.
+//!
+//! Needs root (or `CAP_SYS_ADMIN`/`CAP_PERFMON`) for the probes only; the
+//! traced program runs as the user behind `sudo`.
+
+pub mod console;
+pub mod interp;
+pub mod launch;
+pub mod live;
+pub mod process;
+pub mod procfs;
+pub mod recorder;
+mod report;
+mod session;
+pub mod uprobe;
+
+pub use interp::Interpreter;
+pub use launch::{ProgramOutput, RunAs};
+pub use report::{ThreadReport, TraceReport, chrome_trace};
+pub use session::{Trace, TraceEnd};
+
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// Why a trace could not start. Each message is one line saying what was
+/// wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// No permission to open uprobes.
+    #[error(
+        "tracing needs root: uprobes can only be opened by root or with CAP_SYS_ADMIN/CAP_PERFMON; run it with sudo"
+    )]
+    NotPermitted,
+    /// The kernel has no uprobe PMU.
+    #[error(
+        "this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe): it needs CONFIG_UPROBE_EVENTS"
+    )]
+    NoUprobes,
+    /// A stripped interpreter.
+    #[error(
+        "{file} has no symbol table (stripped), so take_gil cannot be found: use a build that keeps it — pyenv's, python.org's or uv's — or install its debug symbols"
+    )]
+    NoSymbolTable {
+        /// The stripped file.
+        file: PathBuf,
+    },
+    /// `take_gil`/`drop_gil` absent (inlined by the compiler).
+    #[error(
+        "{file} has a symbol table but no take_gil/drop_gil (inlined by the compiler?): use a build that keeps them — pyenv's, python.org's or uv's"
+    )]
+    NoGilSymbols {
+        /// The interpreter file.
+        file: PathBuf,
+    },
+    /// Python 2 has no `take_gil`.
+    #[error(
+        "{file} is Python 2, whose GIL is a plain lock without take_gil: `threadlab compare` covers 2.7; trace needs Python 3.2 or later"
+    )]
+    Python2 {
+        /// The interpreter file.
+        file: PathBuf,
+    },
+    /// A free-threaded build.
+    #[error("{file} is a free-threaded build (GIL disabled): there is no GIL to trace")]
+    FreeThreaded {
+        /// The interpreter file.
+        file: PathBuf,
+    },
+    /// The shared library the interpreter needs could not be found.
+    #[error("{exe} needs {library}, which was not found on its library path")]
+    LibraryNotFound {
+        /// The executable.
+        exe: PathBuf,
+        /// The missing library.
+        library: String,
+    },
+    /// No process with that id.
+    #[error("no process with pid {pid}")]
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: u32,
+    },
+    /// The process is not running Python.
+    #[error(
+        "pid {pid} ({exe}) is not a Python process: no libpython or python binary with take_gil is mapped"
+    )]
+    NotPython {
+        /// The pid.
+        pid: u32,
+        /// Its executable.
+        exe: PathBuf,
+    },
+    /// The process exited while the probes were being set up.
+    #[error("pid {pid} exited while attaching")]
+    ExitedWhileAttaching {
+        /// The pid.
+        pid: u32,
+    },
+    /// The launched program ended without ever running Python.
+    #[error(
+        "the program ended ({status}) without running a Python interpreter; trace needs `-- python3 script.py`"
+    )]
+    NeverPython {
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// No program given.
+    #[error("no program given: use `threadlab trace -- python3 script.py`")]
+    NoProgram,
+    /// The program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// argv[0].
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `SUDO_UID`/`SUDO_GID` unreadable.
+    #[error("{var}={value} is not a number; unset it or run through sudo")]
+    BadSudoId {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// perf_event_open, mmap or an ioctl failed.
+    #[error("cannot set up the uprobes: {0}")]
+    Probe(std::io::Error),
+}
+
+impl TraceError {
+    /// True for errors in what the user asked (exit code 2), false for the
+    /// machinery failing (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, TraceError::Probe(_))
+    }
+}
+
+/// Whether this process may open uprobes: root, or `CAP_SYS_ADMIN` or
+/// `CAP_PERFMON` in its effective set. Checked before starting anything.
+pub fn permitted() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    caps & (1 << CAP_SYS_ADMIN | 1 << CAP_PERFMON) != 0
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the probes stamp with.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,154 @@
+//! What `/proc` says about a traced process: its executable, mapped files,
+//! threads, their names and scheduler states.
+//!
+//! Everything here is a small read of one file; a thread or process that is
+//! gone between two reads simply reads as `None`.
+
+use std::path::PathBuf;
+
+/// A thread's scheduler state, field 3 of `/proc/PID/task/TID/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedState {
+    /// `R`: on a CPU or ready to run — with the GIL released, native code.
+    Running,
+    /// `S`, `D` and anything else: blocked (I/O, sleep, a lock).
+    Blocked,
+}
+
+/// The scheduler state of thread `tid` of process `pid`, or `None` when the
+/// thread is gone.
+pub fn thread_state(pid: u32, tid: u32) -> Option<SchedState> {
+    let stat = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    parse_state(&stat)
+}
+
+/// Field 3 of a `stat` line: the first character after the last `)` (the
+/// command name in field 2 may itself hold spaces and parentheses).
+fn parse_state(stat: &[u8]) -> Option<SchedState> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let state = stat[close + 1..]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())?;
+    Some(if *state == b'R' {
+        SchedState::Running
+    } else {
+        SchedState::Blocked
+    })
+}
+
+/// Thread `tid`'s name (`comm`), or `"?"` when it cannot be read.
+pub fn thread_name(pid: u32, tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// True while process `pid` exists (a zombie counts as gone).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(parse_state_char(&stat), Some(b'Z' | b'X')),
+        Err(_) => false,
+    }
+}
+
+fn parse_state_char(stat: &[u8]) -> Option<u8> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat[close + 1..]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .copied()
+}
+
+/// The executable of process `pid` (`/proc/PID/exe`).
+pub fn exe(pid: u32) -> std::io::Result<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+}
+
+/// The regular files mapped executable into process `pid`, each once, in
+/// the order of `/proc/PID/maps`.
+pub fn mapped_executables(pid: u32) -> std::io::Result<Vec<PathBuf>> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    Ok(parse_maps(&maps))
+}
+
+fn parse_maps(maps: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for line in maps.lines() {
+        // address perms offset dev inode path
+        let mut fields = line.splitn(6, ' ');
+        let (Some(_), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = fields.nth(3).map(str::trim_start).unwrap_or("");
+        if !perms.contains('x') || !path.starts_with('/') || path.ends_with(" (deleted)") {
+            continue;
+        }
+        let path = PathBuf::from(path);
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A variable of process `pid`'s environment as it was at its exec.
+pub fn environ_var(pid: u32, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|&b| b == 0).find_map(|entry| {
+        let rest = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(rest).into_owned())
+    })
+}
+
+/// The ids of process `pid`'s threads now.
+pub fn thread_ids(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_read_after_the_last_parenthesis() {
+        assert_eq!(parse_state(b"12 (a) b) R 1 2 3"), Some(SchedState::Running));
+        assert_eq!(parse_state(b"12 (py) S 1"), Some(SchedState::Blocked));
+        assert_eq!(parse_state(b"12 (py) D 1"), Some(SchedState::Blocked));
+        assert_eq!(parse_state(b"garbage"), None);
+    }
+
+    #[test]
+    fn maps_list_executable_files_once() {
+        let maps = "\
+55d0-55d1 r--p 00000000 08:01 42 /usr/bin/python3.11
+55d1-55d2 r-xp 00001000 08:01 42 /usr/bin/python3.11
+7f00-7f01 r-xp 00000000 08:01 43 /lib/libpython 3.so
+7f01-7f02 r-xp 00000000 00:00 0 [vdso]
+7f02-7f03 rw-p 00000000 00:00 0
+7f03-7f04 r-xp 00000000 08:01 44 /tmp/gone.so (deleted)
+";
+        assert_eq!(
+            parse_maps(maps),
+            vec![
+                PathBuf::from("/usr/bin/python3.11"),
+                PathBuf::from("/lib/libpython 3.so")
+            ]
+        );
+    }
+
+    #[test]
+    fn this_process_reads_as_alive_with_a_running_thread() {
+        let pid = std::process::id();
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        assert!(process_alive(pid));
+        assert_eq!(thread_state(pid, tid), Some(SchedState::Running));
+        assert!(thread_ids(pid).contains(&tid));
+        assert!(!thread_name(pid, tid).is_empty());
+        assert!(!process_alive(u32::MAX - 1));
+    }
+}

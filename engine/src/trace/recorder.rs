@@ -1,0 +1,430 @@
+//! Turns probe hits and scheduler samples, in time order, into the GIL
+//! timeline the emulation also writes: one lane per thread, the same
+//! [`Transition`]s, the same [`ThreadStats`], plus what only a real trace
+//! has (hold and wait percentiles, the slices for an export).
+//!
+//! Lane mapping: `take_gil` entry → [`Transition::Wait`], its return →
+//! [`Transition::Hold`], `drop_gil` entry → released, which is
+//! [`Transition::Io`] while the thread is blocked and [`Transition::Run`]
+//! while the scheduler has it running (native code without the GIL).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+
+use super::procfs::SchedState;
+use crate::gil::{GilEvent, ThreadStats, ThreadTag, Timeline, Transition};
+
+/// What happened to a thread at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Happening {
+    /// Entered `take_gil`.
+    TakeEntry,
+    /// Returned from `take_gil`.
+    TakeReturn,
+    /// Entered `drop_gil`.
+    Drop,
+    /// Its scheduler state, sampled while it had released the GIL.
+    Sampled(SchedState),
+    /// The thread is gone.
+    Exit,
+}
+
+/// One input to the recorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamped {
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    pub time_ns: u64,
+    /// Thread id.
+    pub tid: u32,
+    /// What happened.
+    pub what: Happening,
+}
+
+/// A finished lane interval, for the Chrome trace export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    /// The thread.
+    pub tid: u32,
+    /// Hold, Wait or Run (native).
+    pub lane: Transition,
+    /// Start, nanoseconds since the trace's epoch.
+    pub start_ns: u64,
+    /// Length in nanoseconds.
+    pub len_ns: u64,
+}
+
+/// Most slices kept for an export (about 24 MB).
+const MAX_SLICES: usize = 1 << 20;
+
+/// One traced thread.
+#[derive(Debug)]
+pub struct TracedThread {
+    /// Its tag on the timeline.
+    pub tag: ThreadTag,
+    /// OS thread id.
+    pub tid: u32,
+    /// Its name (`comm`) when first seen.
+    pub name: String,
+    /// Running totals, as the emulation keeps them.
+    pub stats: Arc<ThreadStats>,
+    /// Its lane now (`None` before its first event).
+    pub lane: Option<Transition>,
+    /// When the lane began, ns since epoch.
+    since_ns: u64,
+    /// Lengths of finished holds, in microseconds.
+    pub holds_us: Histogram<u64>,
+    /// Lengths of finished waits, in microseconds.
+    pub waits_us: Histogram<u64>,
+    /// Times it returned from `take_gil`.
+    pub takes: u64,
+    /// Whether it has exited.
+    pub exited: bool,
+}
+
+/// Everything a trace has recorded so far.
+pub struct Recorder {
+    epoch_ns: u64,
+    timeline: Arc<Timeline>,
+    threads: Vec<TracedThread>,
+    by_tid: HashMap<u32, usize>,
+    last_holder: Option<u32>,
+    switches: u64,
+    held_ns: u64,
+    events: u64,
+    slices: Vec<Slice>,
+    slices_dropped: u64,
+    name_of: Box<dyn Fn(u32) -> String + Send>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("threads", &self.threads.len())
+            .field("events", &self.events)
+            .field("switches", &self.switches)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// A recorder whose clock starts at `epoch_ns` (`CLOCK_MONOTONIC`),
+    /// pushing into `timeline`, naming threads with `name_of(tid)`.
+    pub fn new(
+        epoch_ns: u64,
+        timeline: Arc<Timeline>,
+        name_of: impl Fn(u32) -> String + Send + 'static,
+    ) -> Self {
+        Self {
+            epoch_ns,
+            timeline,
+            threads: Vec::new(),
+            by_tid: HashMap::new(),
+            last_holder: None,
+            switches: 0,
+            held_ns: 0,
+            events: 0,
+            slices: Vec::new(),
+            slices_dropped: 0,
+            name_of: Box::new(name_of),
+        }
+    }
+
+    /// Applies one input; inputs must come in time order per thread.
+    pub fn apply(&mut self, input: Stamped) {
+        let at = input.time_ns.saturating_sub(self.epoch_ns);
+        if matches!(
+            input.what,
+            Happening::TakeEntry | Happening::TakeReturn | Happening::Drop
+        ) {
+            self.events += 1;
+        }
+        let index = match self.by_tid.get(&input.tid) {
+            // A recycled thread id after the first thread's exit: a new thread.
+            Some(&i)
+                if self.threads[i].exited
+                    && !matches!(input.what, Happening::Sampled(_) | Happening::Exit) =>
+            {
+                self.add_thread(input.tid, at)
+            }
+            Some(&i) => i,
+            None => {
+                if matches!(input.what, Happening::Sampled(_) | Happening::Exit) {
+                    return;
+                }
+                self.add_thread(input.tid, at)
+            }
+        };
+        match input.what {
+            Happening::TakeEntry => self.set_lane(index, Transition::Wait, at),
+            Happening::TakeReturn => {
+                if self.last_holder != Some(input.tid) {
+                    self.last_holder = Some(input.tid);
+                    self.switches += 1;
+                    self.threads[index].stats.count_switch();
+                }
+                self.threads[index].takes += 1;
+                self.set_lane(index, Transition::Hold, at);
+            }
+            Happening::Drop => {
+                // Just released: the thread is on a CPU until it blocks.
+                self.set_lane(index, Transition::Io, at);
+            }
+            Happening::Sampled(state) => {
+                let lane = self.threads[index].lane;
+                if matches!(lane, Some(Transition::Io | Transition::Run)) {
+                    let next = match state {
+                        SchedState::Running => Transition::Run,
+                        SchedState::Blocked => Transition::Io,
+                    };
+                    self.set_lane(index, next, at);
+                }
+            }
+            Happening::Exit => {
+                self.set_lane(index, Transition::Exit, at);
+                self.threads[index].exited = true;
+            }
+        }
+    }
+
+    fn add_thread(&mut self, tid: u32, at: u64) -> usize {
+        let index = self.threads.len();
+        self.threads.push(TracedThread {
+            tag: index as ThreadTag + 1,
+            tid,
+            name: (self.name_of)(tid),
+            stats: Arc::new(ThreadStats::default()),
+            lane: None,
+            since_ns: at,
+            holds_us: new_histogram(),
+            waits_us: new_histogram(),
+            takes: 0,
+            exited: false,
+        });
+        self.by_tid.insert(tid, index);
+        index
+    }
+
+    fn set_lane(&mut self, index: usize, lane: Transition, at: u64) {
+        let thread = &mut self.threads[index];
+        if thread.lane == Some(lane) {
+            return;
+        }
+        let at = at.max(thread.since_ns);
+        if let Some(previous) = thread.lane {
+            let len = at - thread.since_ns;
+            thread.stats.add_time(previous, len);
+            match previous {
+                Transition::Hold => {
+                    let _ = thread.holds_us.record((len / 1000).max(1));
+                    self.held_ns += len;
+                }
+                Transition::Wait => {
+                    let _ = thread.waits_us.record((len / 1000).max(1));
+                }
+                _ => {}
+            }
+            if matches!(
+                previous,
+                Transition::Hold | Transition::Wait | Transition::Run
+            ) {
+                if self.slices.len() < MAX_SLICES {
+                    self.slices.push(Slice {
+                        tid: thread.tid,
+                        lane: previous,
+                        start_ns: thread.since_ns,
+                        len_ns: len,
+                    });
+                } else {
+                    self.slices_dropped += 1;
+                }
+            }
+        }
+        thread.lane = Some(lane);
+        thread.since_ns = at;
+        self.timeline.push(GilEvent {
+            at_us: at / 1000,
+            thread: thread.tag,
+            what: lane,
+        });
+    }
+
+    /// Ends every live lane at `end_ns` (the trace is over): their time is
+    /// counted and each thread is marked gone.
+    pub fn finish(&mut self, end_ns: u64) {
+        for tid in self.threads.iter().map(|t| t.tid).collect::<Vec<_>>() {
+            self.apply(Stamped {
+                time_ns: end_ns,
+                tid,
+                what: Happening::Exit,
+            });
+        }
+    }
+
+    /// The threads seen so far, in order of first appearance.
+    pub fn threads(&self) -> &[TracedThread] {
+        &self.threads
+    }
+
+    /// The timeline being written.
+    pub fn timeline(&self) -> &Arc<Timeline> {
+        &self.timeline
+    }
+
+    /// Hand-overs of the GIL between threads.
+    pub fn switches(&self) -> u64 {
+        self.switches
+    }
+
+    /// Total time anyone held the GIL (finished holds), nanoseconds.
+    pub fn held_ns(&self) -> u64 {
+        self.held_ns
+    }
+
+    /// Probe records applied.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Finished slices (hold, wait, native) for the export, oldest first.
+    pub fn slices(&self) -> &[Slice] {
+        &self.slices
+    }
+
+    /// Slices not kept because the export buffer was full.
+    pub fn slices_dropped(&self) -> u64 {
+        self.slices_dropped
+    }
+
+    /// Nanoseconds since the epoch of `time_ns` (a `CLOCK_MONOTONIC` time).
+    pub fn since_epoch(&self, time_ns: u64) -> u64 {
+        time_ns.saturating_sub(self.epoch_ns)
+    }
+}
+
+impl TracedThread {
+    /// When its current lane began, ns since the trace's epoch.
+    pub fn lane_since_ns(&self) -> u64 {
+        self.since_ns
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64, tid: u32, what: Happening) -> Stamped {
+        Stamped {
+            time_ns: 1_000_000_000 + ms * 1_000_000,
+            tid,
+            what,
+        }
+    }
+
+    #[test]
+    fn two_threads_taking_turns_give_lanes_stats_and_switches() {
+        let timeline = Arc::new(Timeline::default());
+        let mut rec = Recorder::new(1_000_000_000, Arc::clone(&timeline), |tid| {
+            format!("t{tid}")
+        });
+        use Happening::*;
+        for input in [
+            at(0, 1, TakeEntry),
+            at(0, 1, TakeReturn),
+            at(1, 2, TakeEntry),
+            at(5, 1, Drop),
+            at(5, 2, TakeReturn),
+            at(5, 1, TakeEntry),
+            at(10, 2, Drop),
+            at(10, 1, TakeReturn),
+            at(10, 2, Sampled(SchedState::Running)),
+            at(12, 2, Sampled(SchedState::Blocked)),
+            at(15, 1, Drop),
+        ] {
+            rec.apply(input);
+        }
+        rec.finish(1_000_000_000 + 20_000_000);
+        let threads = rec.threads();
+        assert_eq!(threads.len(), 2);
+        assert_eq!(threads[0].name, "t1");
+        let one = threads[0].stats.snapshot();
+        let two = threads[1].stats.snapshot();
+        assert_eq!(one.holding.as_millis(), 10);
+        assert_eq!(one.waiting.as_millis(), 5);
+        assert_eq!(two.holding.as_millis(), 5);
+        assert_eq!(two.waiting.as_millis(), 4);
+        assert_eq!(
+            two.running.as_millis(),
+            2,
+            "native time while released and R"
+        );
+        assert_eq!(two.io.as_millis(), 8);
+        assert_eq!(rec.switches(), 3);
+        assert_eq!(rec.held_ns(), 15_000_000);
+        assert_eq!(rec.events(), 9);
+        assert_eq!(threads[0].holds_us.value_at_quantile(0.5) / 1000, 5);
+        let mut events = Vec::new();
+        timeline.read_since(0, &mut events);
+        let lanes: Vec<_> = events
+            .iter()
+            .filter(|e| e.thread == 2)
+            .map(|e| e.what)
+            .collect();
+        assert_eq!(
+            lanes,
+            vec![
+                Transition::Wait,
+                Transition::Hold,
+                Transition::Io,
+                Transition::Run,
+                Transition::Io,
+                Transition::Exit
+            ]
+        );
+        assert!(
+            rec.slices()
+                .iter()
+                .any(|s| s.tid == 2 && s.lane == Transition::Run)
+        );
+    }
+
+    #[test]
+    fn a_sample_changes_only_a_released_thread() {
+        let mut rec = Recorder::new(0, Arc::new(Timeline::default()), |_| String::new());
+        rec.apply(Stamped {
+            time_ns: 10,
+            tid: 7,
+            what: Happening::TakeEntry,
+        });
+        rec.apply(Stamped {
+            time_ns: 20,
+            tid: 7,
+            what: Happening::Sampled(SchedState::Running),
+        });
+        assert_eq!(rec.threads()[0].lane, Some(Transition::Wait));
+        rec.apply(Stamped {
+            time_ns: 30,
+            tid: 9,
+            what: Happening::Sampled(SchedState::Running),
+        });
+        assert_eq!(
+            rec.threads().len(),
+            1,
+            "a sample alone does not invent a thread"
+        );
+        for (time_ns, what) in [(40, Happening::Exit), (50, Happening::TakeEntry)] {
+            rec.apply(Stamped {
+                time_ns,
+                tid: 7,
+                what,
+            });
+        }
+        assert_eq!(rec.threads().len(), 2, "a recycled tid is a new thread");
+        assert_eq!(rec.threads()[1].lane, Some(Transition::Wait));
+    }
+}

@@ -1,0 +1,269 @@
+//! A finished trace summed up: the JSON document of `trace --json`, the
+//! human table, and the Chrome Trace Event export (opens in Perfetto).
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::Interpreter;
+use super::recorder::Recorder;
+use super::session::TraceEnd;
+use crate::gil::Transition;
+
+/// The interpreter traced, as reported.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PythonReport {
+    /// e.g. `3.11.7`.
+    pub version: String,
+    /// The program's executable.
+    pub executable: String,
+    /// The shared library probed, for a shared build.
+    pub library: Option<String>,
+}
+
+/// One thread's share of the trace.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ThreadReport {
+    /// OS thread id.
+    pub tid: u32,
+    /// Thread name (`comm`).
+    pub name: String,
+    /// % of its observed time holding the GIL.
+    pub hold_pct: f64,
+    /// % waiting for it.
+    pub wait_pct: f64,
+    /// % with it released (blocked or native); hold + wait + released = 100.
+    pub released_pct: f64,
+    /// The part of `released_pct` spent running (native code without the GIL).
+    pub native_pct: f64,
+    /// Times it took the GIL.
+    pub takes: u64,
+    /// Median hold, ms.
+    pub hold_ms_p50: f64,
+    /// 99th percentile hold, ms.
+    pub hold_ms_p99: f64,
+    /// Median wait, ms.
+    pub wait_ms_p50: f64,
+    /// 99th percentile wait, ms.
+    pub wait_ms_p99: f64,
+    /// Longest wait, ms.
+    pub wait_ms_max: f64,
+}
+
+/// The summary `trace --json` prints.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TraceReport {
+    /// The traced program's argv.
+    pub program: Vec<String>,
+    /// Its process id.
+    pub pid: u32,
+    /// Its interpreter.
+    pub python: PythonReport,
+    /// Seconds traced.
+    pub duration_s: f64,
+    /// Fraction of the time someone held the GIL (0–1).
+    pub gil_load: f64,
+    /// Hand-overs between threads per second.
+    pub switches_per_s: f64,
+    /// Probe records applied.
+    pub events: u64,
+    /// Probe records the kernel dropped because a ring was full (records of
+    /// other processes of the same interpreter fill the rings too).
+    pub lost_events: u64,
+    /// The program's exit code (128 + signal if killed); `null` when
+    /// attached or detached.
+    pub exit_code: Option<i32>,
+    /// Every thread that touched the GIL, in order of first appearance.
+    pub threads: Vec<ThreadReport>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 {
+        (part / whole * 1000.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+impl TraceReport {
+    /// Sums up `recorder` after a trace of `duration_ns`.
+    pub fn new(
+        program: &[String],
+        pid: u32,
+        python: &Interpreter,
+        recorder: &Recorder,
+        duration_ns: u64,
+        lost_events: u64,
+        end: TraceEnd,
+    ) -> Self {
+        let seconds = duration_ns as f64 / 1e9;
+        let threads = recorder
+            .threads()
+            .iter()
+            .map(|t| {
+                let s = t.stats.snapshot();
+                let (hold, wait) = (s.holding.as_secs_f64(), s.waiting.as_secs_f64());
+                let (io, native) = (s.io.as_secs_f64(), s.running.as_secs_f64());
+                let total = hold + wait + io + native;
+                let quantile = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+                    if h.is_empty() {
+                        0.0
+                    } else {
+                        ms(h.value_at_quantile(q))
+                    }
+                };
+                ThreadReport {
+                    tid: t.tid,
+                    name: t.name.clone(),
+                    hold_pct: pct(hold, total),
+                    wait_pct: pct(wait, total),
+                    released_pct: pct(io + native, total),
+                    native_pct: pct(native, total),
+                    takes: t.takes,
+                    hold_ms_p50: quantile(&t.holds_us, 0.5),
+                    hold_ms_p99: quantile(&t.holds_us, 0.99),
+                    wait_ms_p50: quantile(&t.waits_us, 0.5),
+                    wait_ms_p99: quantile(&t.waits_us, 0.99),
+                    wait_ms_max: if t.waits_us.is_empty() {
+                        0.0
+                    } else {
+                        ms(t.waits_us.max())
+                    },
+                }
+            })
+            .collect();
+        let exit_code = match end {
+            TraceEnd::Exited(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                status.code().or_else(|| status.signal().map(|s| 128 + s))
+            }
+            TraceEnd::Gone | TraceEnd::Detached => None,
+        };
+        TraceReport {
+            program: program.to_vec(),
+            pid,
+            python: PythonReport {
+                version: python.version.clone(),
+                executable: python.executable.display().to_string(),
+                library: python.library.as_ref().map(|p| p.display().to_string()),
+            },
+            duration_s: (seconds * 1000.0).round() / 1000.0,
+            gil_load: if seconds > 0.0 {
+                ((recorder.held_ns() as f64 / duration_ns as f64) * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+            switches_per_s: if seconds > 0.0 {
+                (recorder.switches() as f64 / seconds * 10.0).round() / 10.0
+            } else {
+                0.0
+            },
+            events: recorder.events(),
+            lost_events,
+            exit_code,
+            threads,
+        }
+    }
+
+    /// The human summary: a header line and one row per thread.
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        let exit = self
+            .exit_code
+            .map_or_else(|| "still running".to_string(), |c| format!("exit code {c}"));
+        out.push_str(&format!(
+            "python {} · pid {} · real GIL · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
+            self.python.version,
+            self.pid,
+            self.duration_s,
+            self.gil_load * 100.0,
+            self.switches_per_s,
+            self.events,
+            self.lost_events,
+            exit
+        ));
+        out.push_str(&format!(
+            "{:>8}  {:<16} {:>6} {:>6} {:>9} {:>7} {:>7} {:>15} {:>22}\n",
+            "tid",
+            "name",
+            "hold%",
+            "wait%",
+            "released%",
+            "native%",
+            "takes",
+            "hold p50/p99 ms",
+            "wait p50/p99/max ms"
+        ));
+        for t in &self.threads {
+            out.push_str(&format!(
+                "{:>8}  {:<16} {:>6.1} {:>6.1} {:>9.1} {:>7.1} {:>7} {:>15} {:>22}\n",
+                t.tid,
+                t.name,
+                t.hold_pct,
+                t.wait_pct,
+                t.released_pct,
+                t.native_pct,
+                t.takes,
+                format!("{:.2}/{:.2}", t.hold_ms_p50, t.hold_ms_p99),
+                format!(
+                    "{:.2}/{:.2}/{:.2}",
+                    t.wait_ms_p50, t.wait_ms_p99, t.wait_ms_max
+                ),
+            ));
+        }
+        if self.threads.is_empty() {
+            out.push_str("(no thread took or dropped the GIL while traced)\n");
+        }
+        out
+    }
+}
+
+/// Writes the trace as Chrome Trace Event JSON: one track per thread,
+/// slices "holds GIL", "waits for GIL" and "runs native code".
+pub fn chrome_trace(
+    report: &TraceReport,
+    recorder: &Recorder,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let pid = report.pid;
+    let mut first = true;
+    let mut item = |out: &mut dyn Write, value: serde_json::Value| -> std::io::Result<()> {
+        if !first {
+            out.write_all(b",\n")?;
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, &value).map_err(std::io::Error::other)
+    };
+    out.write_all(b"{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n")?;
+    item(
+        out,
+        serde_json::json!({"ph": "M", "name": "process_name", "pid": pid,
+            "args": {"name": format!("python {} (pid {pid})", report.python.version)}}),
+    )?;
+    for thread in recorder.threads() {
+        item(
+            out,
+            serde_json::json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": thread.tid,
+                "args": {"name": format!("{} ({})", thread.name, thread.tid)}}),
+        )?;
+    }
+    for slice in recorder.slices() {
+        let name = match slice.lane {
+            Transition::Hold => "holds GIL",
+            Transition::Wait => "waits for GIL",
+            Transition::Run => "runs native code",
+            _ => continue,
+        };
+        item(
+            out,
+            serde_json::json!({"ph": "X", "name": name, "cat": "gil", "pid": pid, "tid": slice.tid,
+                "ts": slice.start_ns as f64 / 1000.0, "dur": slice.len_ns as f64 / 1000.0}),
+        )?;
+    }
+    out.write_all(b"\n]}\n")?;
+    out.flush()
+}

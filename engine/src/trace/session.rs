@@ -1,0 +1,357 @@
+//! A running trace: the probes, the reader thread that turns their records
+//! into the timeline, and the traced program.
+//!
+//! The reader wakes every millisecond, drains every CPU's ring, samples the
+//! scheduler state of threads that released the GIL, and applies what it
+//! has in time order. Records of different CPUs arrive unordered, so inputs
+//! younger than [`REORDER_WINDOW`] wait for the next round. It never
+//! blocks on anyone: a full ring drops records (counted), never the program.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::launch::{self, ProgramOutput, RunAs};
+use super::procfs;
+use super::recorder::{Happening, Recorder, Stamped};
+use super::report::TraceReport;
+use super::uprobe::{ProbeKind, Probes};
+use super::{Interpreter, TraceError, interp, monotonic_ns};
+use crate::cancel::CancelToken;
+use crate::gil::Timeline;
+
+/// Inputs younger than this are held back so records from other CPUs can
+/// still be sorted before them.
+const REORDER_WINDOW: Duration = Duration::from_millis(4);
+/// How often released threads' scheduler states are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(1);
+/// How often all threads are checked for having exited.
+const EXIT_SCAN_EVERY: Duration = Duration::from_millis(50);
+
+/// How a trace ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceEnd {
+    /// The traced program exited this way.
+    Exited(ExitStatus),
+    /// The attached program exited (its status belongs to its parent).
+    Gone,
+    /// threadlab detached (or was stopped) with the program still running.
+    Detached,
+}
+
+/// A live trace of one Python process.
+#[derive(Debug)]
+pub struct Trace {
+    pid: u32,
+    program: Vec<String>,
+    python: Interpreter,
+    child: Option<Child>,
+    recorder: Arc<Mutex<Recorder>>,
+    timeline: Arc<Timeline>,
+    epoch: Instant,
+    epoch_ns: u64,
+    lost: Arc<AtomicU64>,
+    stop: CancelToken,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Trace {
+    /// Starts `program` (argv) as `run_as` (or as this user), following its
+    /// execs until it runs Python, and traces it from its first instruction.
+    pub fn launch(
+        program: &[OsString],
+        run_as: Option<&RunAs>,
+        output: ProgramOutput,
+    ) -> Result<Trace, TraceError> {
+        preflight()?;
+        let launched = launch::launch(program, run_as, output)?;
+        // The clock starts with the probes: a launcher's time is not traced.
+        let epoch = (Instant::now(), monotonic_ns());
+        let pid = launched.child.id();
+        let names = program
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        Ok(Self::start(
+            pid,
+            names,
+            launched.python,
+            Some(launched.child),
+            launched.probes,
+            epoch,
+        ))
+    }
+
+    /// Traces the running process `pid` from now on.
+    pub fn attach(pid: u32) -> Result<Trace, TraceError> {
+        preflight()?;
+        if !procfs::process_alive(pid) {
+            return Err(TraceError::NoSuchProcess { pid });
+        }
+        let exe = procfs::exe(pid).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => TraceError::NoSuchProcess { pid },
+            std::io::ErrorKind::PermissionDenied => TraceError::NotPermitted,
+            _ => TraceError::Read {
+                path: format!("/proc/{pid}/exe").into(),
+                source,
+            },
+        })?;
+        let gone = |_| TraceError::ExitedWhileAttaching { pid };
+        let maps = procfs::mapped_executables(pid).map_err(gone)?;
+        let read_path = std::path::PathBuf::from(format!("/proc/{pid}/exe"));
+        let resolve = |name: &str, _: &[std::path::PathBuf]| {
+            maps.iter()
+                .find(|p| p.file_name().is_some_and(|f| f == name))
+                .cloned()
+        };
+        let python = match interp::classify(&exe, &read_path, &resolve) {
+            Ok(Some(python)) => python,
+            Ok(None) => return Err(TraceError::NotPython { pid, exe }),
+            Err(TraceError::Read { .. }) if !procfs::process_alive(pid) => {
+                return Err(TraceError::ExitedWhileAttaching { pid });
+            }
+            Err(error) => return Err(error),
+        };
+        let epoch = (Instant::now(), monotonic_ns());
+        let probe_file = if python.library.is_some() {
+            python.probe_file.clone()
+        } else {
+            read_path
+        };
+        let probes = Probes::open(&probe_file, &python.take_gil, &python.drop_gil)?;
+        if !procfs::process_alive(pid) {
+            return Err(TraceError::ExitedWhileAttaching { pid });
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let program = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        Ok(Self::start(pid, program, python, None, probes, epoch))
+    }
+
+    fn start(
+        pid: u32,
+        program: Vec<String>,
+        python: Interpreter,
+        child: Option<Child>,
+        probes: Probes,
+        (epoch, epoch_ns): (Instant, u64),
+    ) -> Trace {
+        let timeline = Arc::new(Timeline::default());
+        let recorder = Arc::new(Mutex::new(Recorder::new(
+            epoch_ns,
+            Arc::clone(&timeline),
+            move |tid| procfs::thread_name(pid, tid),
+        )));
+        let lost = Arc::new(AtomicU64::new(0));
+        let stop = CancelToken::new();
+        let reader = {
+            let recorder = Arc::clone(&recorder);
+            let lost = Arc::clone(&lost);
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("gil-tracer".into())
+                .spawn(move || read_loop(probes, pid, &recorder, &lost, &stop))
+                .ok()
+        };
+        Trace {
+            pid,
+            program,
+            python,
+            child,
+            recorder,
+            timeline,
+            epoch,
+            epoch_ns,
+            lost,
+            stop,
+            reader,
+        }
+    }
+
+    /// The traced process.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The interpreter traced.
+    pub fn python(&self) -> &Interpreter {
+        &self.python
+    }
+
+    /// The launched child (for waiting and its output pipes); `None` for an
+    /// attached process or once taken.
+    pub fn take_child(&mut self) -> Option<Child> {
+        self.child.take()
+    }
+
+    /// The timeline the tracer writes (timestamps: µs since [`Trace::epoch`]).
+    pub fn timeline(&self) -> &Arc<Timeline> {
+        &self.timeline
+    }
+
+    /// The instant the timeline's clock counts from.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Nanoseconds since the epoch now: the clock of [`Recorder`] and of
+    /// [`live::thread_rows`](super::live::thread_rows).
+    pub fn elapsed_ns(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.epoch_ns)
+    }
+
+    /// The recorder, locked: threads, stats, switches so far.
+    pub fn recorder(&self) -> MutexGuard<'_, Recorder> {
+        self.recorder.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The recorder itself, for a view that outlives [`Trace::finish`].
+    pub fn shared_recorder(&self) -> Arc<Mutex<Recorder>> {
+        Arc::clone(&self.recorder)
+    }
+
+    /// Records dropped by the kernel so far.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Stops tracing (the probes close), ends every lane now, and sums up.
+    pub fn finish(mut self, end: TraceEnd) -> (TraceReport, Arc<Mutex<Recorder>>) {
+        // The trace ends now, not once the reader has caught up.
+        let end_ns = monotonic_ns();
+        self.stop.cancel();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let mut recorder = self.recorder();
+        recorder.finish(end_ns);
+        let report = TraceReport::new(
+            &self.program,
+            self.pid,
+            &self.python,
+            &recorder,
+            end_ns.saturating_sub(self.epoch_ns),
+            self.lost(),
+            end,
+        );
+        drop(recorder);
+        (report, Arc::clone(&self.recorder))
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+fn preflight() -> Result<(), TraceError> {
+    if !super::uprobe::uprobes_available() {
+        return Err(TraceError::NoUprobes);
+    }
+    if !super::permitted() {
+        return Err(TraceError::NotPermitted);
+    }
+    Ok(())
+}
+
+/// The reader thread: drain, sample, sort, apply, until stopped; then once
+/// more with nothing held back.
+fn read_loop(
+    mut probes: Probes,
+    pid: u32,
+    recorder: &Mutex<Recorder>,
+    lost: &AtomicU64,
+    stop: &CancelToken,
+) {
+    let mut hits = Vec::new();
+    let mut pending: Vec<Stamped> = Vec::new();
+    let mut released: HashSet<u32> = HashSet::new();
+    let mut known: HashSet<u32> = HashSet::new();
+    let mut last_scan = Instant::now();
+    loop {
+        let stopping = stop.is_cancelled();
+        hits.clear();
+        probes.drain(&mut hits);
+        for hit in hits.iter().filter(|h| h.pid == pid) {
+            let what = match hit.kind {
+                ProbeKind::TakeEntry => Happening::TakeEntry,
+                ProbeKind::TakeReturn => Happening::TakeReturn,
+                ProbeKind::DropEntry => Happening::Drop,
+            };
+            known.insert(hit.tid);
+            if what == Happening::Drop {
+                released.insert(hit.tid);
+            } else {
+                released.remove(&hit.tid);
+            }
+            pending.push(Stamped {
+                time_ns: hit.time_ns,
+                tid: hit.tid,
+                what,
+            });
+        }
+        let now = monotonic_ns();
+        let mut gone = Vec::new();
+        for &tid in &released {
+            let what = match procfs::thread_state(pid, tid) {
+                Some(state) => Happening::Sampled(state),
+                None => {
+                    gone.push(tid);
+                    Happening::Exit
+                }
+            };
+            pending.push(Stamped {
+                time_ns: now,
+                tid,
+                what,
+            });
+        }
+        if last_scan.elapsed() >= EXIT_SCAN_EVERY {
+            last_scan = Instant::now();
+            for &tid in known.difference(&released) {
+                if procfs::thread_state(pid, tid).is_none() {
+                    gone.push(tid);
+                    pending.push(Stamped {
+                        time_ns: now,
+                        tid,
+                        what: Happening::Exit,
+                    });
+                }
+            }
+        }
+        for tid in gone {
+            released.remove(&tid);
+            known.remove(&tid);
+        }
+        pending.sort_by_key(|s| s.time_ns);
+        let cutoff = if stopping {
+            u64::MAX
+        } else {
+            now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
+        };
+        let ready = pending.partition_point(|s| s.time_ns <= cutoff);
+        if ready > 0 {
+            let mut recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+            for input in pending.drain(..ready) {
+                recorder.apply(input);
+            }
+        }
+        lost.store(probes.lost(), Ordering::Relaxed);
+        if stopping {
+            break;
+        }
+        // Cancelled while asleep: the next round is the final one.
+        let _ = stop.sleep(SAMPLE_EVERY);
+    }
+}

@@ -1,0 +1,301 @@
+//! `threadlab trace` and `threadlab attach`: run or join a Python program
+//! and trace its GIL until it ends (or Ctrl-C / `q`). On a terminal the
+//! dashboard shows it live and stays on the final picture; otherwise (or
+//! after the dashboard) a summary table is printed. `--json` prints one JSON
+//! document instead, `--export` writes a Chrome trace.
+//!
+//! Exit codes: 0 when the trace worked (the program's own code is in the
+//! summary), 2 for anything the user can fix (one line on stderr), 1 when
+//! the machinery failed.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal as _, Read, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, after, bounded, select};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use threadlab::cli::{AttachArgs, RunArgs, TraceArgs};
+use threadlab::config::Config;
+use threadlab::trace::console::ConsoleLog;
+use threadlab::trace::process::{self, StopSignal};
+use threadlab::trace::recorder::Recorder;
+use threadlab::trace::{
+    ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceReport, chrome_trace,
+};
+use threadlab::ui::UiOptions;
+use threadlab::ui::theme::Theme;
+use threadlab::ui::trace_dash::{self, TraceClosed, TraceRun};
+
+/// How long the program gets after each of SIGINT and SIGTERM before the next.
+const GRACE: Duration = Duration::from_secs(2);
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "threadlab: {message}");
+    ExitCode::from(code)
+}
+
+fn trace_failed(error: &TraceError) -> ExitCode {
+    fail(if error.is_usage() { 2 } else { 1 }, error)
+}
+
+/// An export file, created before tracing starts (so a bad path is refused
+/// at once) and removed again if the trace fails.
+struct Export {
+    path: std::path::PathBuf,
+    file: Option<File>,
+}
+
+impl Export {
+    fn create(path: Option<&Path>) -> Result<Option<Export>, ExitCode> {
+        let Some(path) = path else { return Ok(None) };
+        match File::create(path) {
+            Ok(file) => Ok(Some(Export {
+                path: path.to_path_buf(),
+                file: Some(file),
+            })),
+            Err(error) => Err(fail(
+                2,
+                format!("cannot write the export file {}: {error}", path.display()),
+            )),
+        }
+    }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        // Still holding the file: never written, so leave nothing behind.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP as a channel (registered before anything starts).
+fn signal_channel() -> Result<Receiver<i32>, ExitCode> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| fail(1, format!("cannot handle signals: {e}")))?;
+    let (tx, rx) = bounded(4);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(signal).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| fail(1, format!("cannot start the signal thread: {e}")))?;
+    Ok(rx)
+}
+
+/// The dashboard's options, when stdout is a terminal and no `--json`.
+fn dashboard_options(json: bool, run: &RunArgs) -> Result<Option<UiOptions>, ExitCode> {
+    if json || !std::io::stdout().is_terminal() {
+        return Ok(None);
+    }
+    let config = Config::load(run.config.as_deref()).map_err(|error| fail(2, error))?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Ok(Some(UiOptions {
+        fps: run.fps.unwrap_or(config.fps),
+        fault_ui_panic: false,
+        theme: Theme::resolve(run.theme.unwrap_or(config.theme), no_color),
+        mouse: false,
+        keys: config.keys.clone(),
+    }))
+}
+
+/// `threadlab trace [--json] [--export FILE] [--as-root] -- PROGRAM ARGS...`
+pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
+    let run_as = if args.as_root {
+        None
+    } else {
+        match RunAs::from_sudo() {
+            Ok(run_as) => run_as,
+            Err(error) => return trace_failed(&error),
+        }
+    };
+    let dashboard = match dashboard_options(args.json, run) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let export = match Export::create(args.export.as_deref()) {
+        Ok(export) => export,
+        Err(code) => return code,
+    };
+    let signals = match signal_channel() {
+        Ok(rx) => rx,
+        Err(code) => return code,
+    };
+    let output = if args.json {
+        ProgramOutput::ToStderr
+    } else if dashboard.is_some() {
+        ProgramOutput::Piped
+    } else {
+        ProgramOutput::Inherit
+    };
+    let mut trace = match Trace::launch(&args.program, run_as.as_ref(), output) {
+        Ok(trace) => trace,
+        Err(error) => return trace_failed(&error),
+    };
+    let pid = trace.pid();
+    let Some(mut child) = trace.take_child() else {
+        return fail(1, "the launched program has no child handle");
+    };
+    let console = dashboard.is_some().then(|| {
+        let mut streams: Vec<Box<dyn Read + Send>> = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            streams.push(Box::new(out));
+        }
+        if let Some(err) = child.stderr.take() {
+            streams.push(Box::new(err));
+        }
+        ConsoleLog::capture(streams)
+    });
+    let (end_tx, ended) = bounded::<TraceEnd>(1);
+    let waiter = std::thread::Builder::new()
+        .name("program-wait".into())
+        .spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = end_tx.send(TraceEnd::Exited(status));
+            }
+        });
+    if let Err(error) = waiter {
+        return fail(1, format!("cannot start the waiter thread: {error}"));
+    }
+    let recorder = trace.shared_recorder();
+    let report = if let Some(options) = dashboard {
+        let run = TraceRun {
+            trace,
+            console,
+            ended: ended.clone(),
+            attached: false,
+        };
+        match trace_dash::run(run, &options) {
+            Ok(TraceClosed::Finished(report)) => report,
+            // q while it runs: stop it, as Ctrl-C would.
+            Ok(TraceClosed::Quit(trace)) => trace.finish(stop_program(pid, &ended)).0,
+            Err(error) => return fail(1, error),
+        }
+    } else {
+        let end = select! {
+            recv(ended) -> end => end.unwrap_or(TraceEnd::Gone),
+            recv(signals) -> _ => stop_program(pid, &ended),
+        };
+        trace.finish(end).0
+    };
+    print_report(&report, &recorder, args.json, export)
+}
+
+/// SIGINT, then SIGTERM, then SIGKILL, each after [`GRACE`], until it exits.
+fn stop_program(pid: u32, ended: &Receiver<TraceEnd>) -> TraceEnd {
+    // Our own child, not reaped until the waiter sees it exit: the pid
+    // cannot name another process meanwhile.
+    for signal in [StopSignal::Interrupt, StopSignal::Terminate] {
+        process::send(pid, signal);
+        select! {
+            recv(ended) -> end => return end.unwrap_or(TraceEnd::Gone),
+            recv(after(GRACE)) -> _ => {}
+        }
+    }
+    process::send(pid, StopSignal::Kill);
+    ended.recv().unwrap_or(TraceEnd::Gone)
+}
+
+/// `threadlab attach PID [--json] [--export FILE]`
+pub fn attach(args: &AttachArgs, run: &RunArgs) -> ExitCode {
+    let dashboard = match dashboard_options(args.json, run) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    let export = match Export::create(args.export.as_deref()) {
+        Ok(export) => export,
+        Err(code) => return code,
+    };
+    let signals = match signal_channel() {
+        Ok(rx) => rx,
+        Err(code) => return code,
+    };
+    let trace = match Trace::attach(args.pid) {
+        Ok(trace) => trace,
+        Err(error) => return trace_failed(&error),
+    };
+    let gone = exit_watch(args.pid);
+    let recorder = trace.shared_recorder();
+    let report = if let Some(options) = dashboard {
+        let run = TraceRun {
+            trace,
+            console: None,
+            ended: gone,
+            attached: true,
+        };
+        match trace_dash::run(run, &options) {
+            Ok(TraceClosed::Finished(report)) => report,
+            // q detaches: the program runs on.
+            Ok(TraceClosed::Quit(trace)) => trace.finish(TraceEnd::Detached).0,
+            Err(error) => return fail(1, error),
+        }
+    } else {
+        let end = select! {
+            recv(gone) -> _ => TraceEnd::Gone,
+            recv(signals) -> _ => TraceEnd::Detached,
+        };
+        trace.finish(end).0
+    };
+    print_report(&report, &recorder, args.json, export)
+}
+
+/// A channel that gets a message when process `pid` (not our child) ends.
+fn exit_watch(pid: u32) -> Receiver<TraceEnd> {
+    let (tx, rx) = bounded(1);
+    let _ = std::thread::Builder::new()
+        .name("program-watch".into())
+        .spawn(move || {
+            process::wait_gone(pid);
+            let _ = tx.send(TraceEnd::Gone);
+        });
+    rx
+}
+
+/// Writes the export (if asked), then prints the JSON document or the table.
+fn print_report(
+    report: &TraceReport,
+    recorder: &Arc<Mutex<Recorder>>,
+    json: bool,
+    export: Option<Export>,
+) -> ExitCode {
+    if let Some(mut export) = export {
+        let file = export.file.take().expect("export file held until written");
+        let recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = chrome_trace(report, &recorder, &mut BufWriter::new(file));
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&export.path);
+            return fail(
+                1,
+                format!("cannot write {}: {error}", export.path.display()),
+            );
+        }
+        if !json {
+            let _ = writeln!(
+                std::io::stderr(),
+                "threadlab: wrote {} ({} slices); open it in Perfetto",
+                export.path.display(),
+                recorder.slices().len()
+            );
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let printed = if json {
+        match serde_json::to_string(report) {
+            Ok(text) => writeln!(stdout, "{text}"),
+            Err(error) => return fail(1, error),
+        }
+    } else {
+        write!(stdout, "{}", report.render_table())
+    };
+    let _ = printed.and_then(|()| stdout.flush());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,267 @@
+//! The dashboard for `threadlab trace` / `attach`: a real program's threads
+//! and GIL instead of emulated workers.
+//!
+//! The tracer writes the same [`GilEvent`](crate::gil::GilEvent) timeline
+//! the emulation writes; this loop reads it into the dashboard's usual
+//! timeline state and draws it with the usual timeline pane, beside a table
+//! of the program's threads and its output. When the program ends the
+//! picture stays, frozen, until `q`. Keys that drive the emulation say in
+//! one line that they do not apply.
+
+use std::mem::ManuallyDrop;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, after, never, select};
+use crossterm::event::Event;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use super::panes::timeline::draw::TimelinePane;
+use super::panes::workers::Workers;
+use super::runner::Input;
+use super::terminal::{TerminalGuard, Tui};
+use super::trace_panes::{ThreadTable, TraceConsole, TraceFooter, TraceHeader};
+use super::trace_screen::TraceScreen;
+use super::{UiError, UiOptions, spawn_input_thread, spawn_signal_thread};
+use crate::trace::console::ConsoleLog;
+use crate::trace::recorder::Recorder;
+use crate::trace::{Trace, TraceEnd, TraceReport};
+
+/// The tracer applies events a few ms late (records from all CPUs are
+/// sorted first): the picture ends that much before now, so its right edge
+/// is never a guess.
+const LAG: Duration = Duration::from_millis(6);
+/// Frame gap while the program runs.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// A trace to show.
+pub struct TraceRun {
+    /// The live trace.
+    pub trace: Trace,
+    /// The launched program's output, if launched with pipes.
+    pub console: Option<Arc<ConsoleLog>>,
+    /// Gets how the program ended, once it has.
+    pub ended: Receiver<TraceEnd>,
+    /// Attached (q detaches) rather than launched (q stops it).
+    pub attached: bool,
+}
+
+/// How the dashboard closed.
+pub enum TraceClosed {
+    /// The program had ended; this is the summary.
+    Finished(TraceReport),
+    /// The user quit while it ran: the caller stops or detaches.
+    Quit(Trace),
+}
+
+/// Where each part goes.
+fn layout(area: Rect, rows: usize, console: bool) -> [Rect; 5] {
+    let body = area.height.saturating_sub(2);
+    let table = (rows as u16 + 3).min(body / 3).max(4);
+    let console_rows = if console { (body / 4).clamp(3, 10) } else { 0 };
+    let [header, table, timeline, console, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(table),
+        Constraint::Min(5),
+        Constraint::Length(console_rows),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    [header, table, timeline, console, footer]
+}
+
+fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    screen: &TraceScreen,
+    console: bool,
+) -> Result<(), B::Error> {
+    terminal.draw(|frame| {
+        let [header, table, timeline, console_area, footer] =
+            layout(frame.area(), screen.rows().len(), console);
+        frame.render_widget(TraceHeader { screen }, header);
+        frame.render_widget(ThreadTable { screen }, table);
+        let workers = Workers::default();
+        frame.render_widget(
+            TimelinePane {
+                timeline: screen.timeline(),
+                workers: &workers,
+                theme: screen.theme(),
+                focused: false,
+            },
+            timeline,
+        );
+        if console {
+            frame.render_widget(TraceConsole { screen }, console_area);
+        }
+        frame.render_widget(
+            TraceFooter {
+                screen,
+                theme: screen.theme(),
+            },
+            footer,
+        );
+    })?;
+    Ok(())
+}
+
+/// Shows `run` until the user quits; the terminal is restored on return.
+pub fn run(run: TraceRun, options: &UiOptions) -> Result<TraceClosed, UiError> {
+    let (signals, signal_handle) = spawn_signal_thread()?;
+    let (guard, terminal) = TerminalGuard::enter(false)?;
+    let mut terminal = ManuallyDrop::new(terminal);
+    let input = spawn_input_thread()?;
+    let python = run.trace.python().version.clone();
+    let mut screen = TraceScreen::new(
+        &python,
+        run.trace.pid(),
+        run.attached,
+        options.theme,
+        options.keys.clone(),
+    );
+    let closed = event_loop(run, &mut screen, &mut terminal, &input, &signals);
+    drop(guard);
+    signal_handle.close();
+    Ok(closed)
+}
+
+fn event_loop(
+    run: TraceRun,
+    screen: &mut TraceScreen,
+    terminal: &mut Tui,
+    input: &Receiver<Input>,
+    signals: &Receiver<i32>,
+) -> TraceClosed {
+    let TraceRun {
+        trace,
+        console,
+        ended,
+        ..
+    } = run;
+    let recorder: Arc<Mutex<Recorder>> = trace.shared_recorder();
+    let epoch = trace.epoch();
+    let mut live = Some(trace);
+    let mut report = None;
+    let mut frozen_at: Option<Duration> = None;
+    let mut ended = ended;
+    loop {
+        let now = frozen_at.unwrap_or_else(|| epoch.elapsed().saturating_sub(LAG));
+        screen.pull(
+            &recorder,
+            now.as_nanos() as u64,
+            live.as_ref().map_or(screen.lost(), Trace::lost),
+        );
+        if let Some(log) = &console {
+            screen.pull_console(log);
+        }
+        if draw(terminal, screen, console.is_some()).is_err() {
+            break;
+        }
+        let tick = if live.is_some() {
+            after(FRAME)
+        } else {
+            never()
+        };
+        select! {
+            recv(input) -> event => match event {
+                Ok(Input { event: Ok(Event::Key(key)), .. }) => {
+                    if screen.on_key(&key) {
+                        break;
+                    }
+                }
+                Ok(Input { event: Ok(_), .. }) => {}
+                _ => break,
+            },
+            recv(signals) -> _ => break,
+            recv(ended) -> end => {
+                ended = never();
+                if let (Ok(end), Some(trace)) = (end, live.take()) {
+                    let at = epoch.elapsed();
+                    frozen_at = Some(at.saturating_sub(LAG));
+                    screen.fit_span(at);
+                    let (summary, _) = trace.finish(end);
+                    screen.set_ended(match summary.exit_code {
+                        Some(code) => format!("exited with code {code}"),
+                        None => "the program has ended".to_string(),
+                    });
+                    report = Some(summary);
+                    if let Some(log) = &console {
+                        // Its last words: the pipes close as it exits.
+                        log.wait_closed(Duration::from_millis(500));
+                    }
+                }
+            },
+            recv(tick) -> _ => {}
+        }
+    }
+    match live {
+        Some(trace) => TraceClosed::Quit(trace),
+        None => TraceClosed::Finished(report.expect("a finished trace leaves its report")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::gil::Timeline as GilTimeline;
+    use crate::trace::recorder::{Happening, Stamped};
+    use crate::ui::keys::KeyMap;
+    use crate::ui::theme::Theme;
+
+    fn screen() -> TraceScreen {
+        TraceScreen::new("3.11.7", 100, false, Theme::default(), KeyMap::default())
+    }
+
+    #[test]
+    fn a_traced_program_draws_header_threads_lanes_and_output() {
+        let recorder = Mutex::new(Recorder::new(0, Arc::new(GilTimeline::default()), |tid| {
+            format!("py-{tid}")
+        }));
+        {
+            let mut rec = recorder.lock().expect("recorder");
+            let mut at = |ms: u64, tid: u32, what| {
+                rec.apply(Stamped {
+                    time_ns: ms * 1_000_000,
+                    tid,
+                    what,
+                })
+            };
+            at(0, 100, Happening::TakeEntry);
+            at(1, 100, Happening::TakeReturn);
+            at(2, 101, Happening::TakeEntry);
+            at(6, 100, Happening::Drop);
+            at(6, 101, Happening::TakeReturn);
+        }
+        let mut screen = screen();
+        screen.pull(&recorder, 50_000_000, 0);
+        let log = ConsoleLog::default();
+        log.push("hello from python".into());
+        screen.pull_console(&log);
+        screen.set_ended("exited with code 0".into());
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("test terminal");
+        draw(&mut terminal, &screen, true).expect("draw");
+        let text: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        for needle in [
+            "TRACE python 3.11.7 · pid 100 · real GIL",
+            "exited with code 0",
+            "Threads · 2",
+            "py-101",
+            "▶ holds GIL",
+            "main",
+            "█",
+            "hello from python",
+            "q quit",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The trace dashboard in a real terminal: `threadlab trace -- python3
+//! script.py` shows the script's threads, their GIL lanes and its output;
+//! it stays on the final picture when the script ends; `q` then exits 0
+//! with the terminal restored. `q` while the script runs stops it.
+//!
+//! Same requirements as `tests/trace.rs`: root, the uprobe PMU, pyenv.
+
+#[path = "trace_support/mod.rs"]
+#[macro_use]
+mod support;
+
+mod common;
+
+use std::time::Duration;
+
+use common::pty::{Pty, Spec};
+use support::*;
+
+/// Longest wait for something to show (catches hangs only).
+const SHOW: Duration = Duration::from_secs(30);
+
+#[test]
+fn the_dashboard_shows_the_programs_lanes_and_output_and_stays_until_q() {
+    require_tracing!();
+    let Ok(python3) = which("python3") else {
+        eprintln!("skipped: no python3 on PATH");
+        return;
+    };
+    let _turn = turn();
+    let script_path = script("trace_show.py");
+    let args = [
+        "trace".to_string(),
+        "--".to_string(),
+        python3.display().to_string(),
+        script_path.display().to_string(),
+    ];
+    let mut pty = Pty::start(Spec::new(&args).wrapped(""));
+    pty.wait_for("real GIL", SHOW);
+    pty.wait_for("exited with code 0", SHOW);
+    let screen = pty.screen();
+    assert!(screen.contains("TRACE python 3."), "{}", pty.dump());
+    // The main thread and two CPU threads, in the table and as lanes.
+    assert!(screen.contains("Threads · 3"), "{}", pty.dump());
+    assert!(
+        screen.contains("main "),
+        "a lane labelled main\n{}",
+        pty.dump()
+    );
+    assert!(screen.contains('█'), "someone held the GIL\n{}", pty.dump());
+    // The \r-redrawn line in its last state, escape sequences gone.
+    assert!(screen.contains("progress 100%"), "{}", pty.dump());
+    assert!(!screen.contains("progress  75%"), "{}", pty.dump());
+    assert!(screen.contains("all done"), "{}", pty.dump());
+    assert!(!screen.contains("[32m"), "{}", pty.dump());
+    pty.send(b"g");
+    pty.wait_for("does not apply", SHOW);
+    pty.send(b"q");
+    let run = pty.finish_wrapped(SHOW);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    run.assert_terminal_restored_except_mouse();
+}
+
+#[test]
+fn q_while_the_program_runs_stops_it_and_leaves_no_child() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let script_path = script("trace_rate.py");
+    let args = [
+        "trace".to_string(),
+        "--".to_string(),
+        python.display().to_string(),
+        script_path.display().to_string(),
+    ];
+    let mut pty = Pty::start(Spec::new(&args).wrapped(""));
+    pty.wait_for("rate ", SHOW);
+    let screen = pty.screen();
+    let pid: u32 = screen
+        .split("· pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("the header names the pid\n{}", pty.dump()));
+    pty.send(b"q");
+    let run = pty.finish_wrapped(SHOW);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    run.assert_terminal_restored_except_mouse();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(stat.is_empty(), "the program {pid} is still there: {stat}");
+}
+
+/// Kills the program when the test ends, however it ends.
+struct Program(std::process::Child);
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn q_in_the_attach_dashboard_detaches_and_the_program_runs_on() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let mut program = Program(
+        std::process::Command::new(&python)
+            .arg(script("trace_rate.py"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the program"),
+    );
+    let pid = program.0.id().to_string();
+    let mut pty = Pty::start(Spec::new(&["attach", pid.as_str()]).wrapped(""));
+    pty.wait_for("real GIL", SHOW);
+    pty.wait_for("main ", SHOW);
+    pty.wait_for("q detach", SHOW);
+    pty.send(b"q");
+    let run = pty.finish_wrapped(SHOW);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    run.assert_terminal_restored_except_mouse();
+    assert!(
+        program.0.try_wait().expect("try_wait").is_none(),
+        "detaching left the program running"
+    );
+}
