@@ -1,0 +1,229 @@
+//! The threads of each [`Scenario`](super::Scenario): what they take,
+//! wait for and do, as short "Python" over the lab's objects. Work between
+//! waits is CPU steps with an eval-breaker check after each, like the cpu
+//! worker's, so it holds the emulated GIL; downloads are real HTTP GETs
+//! with the GIL released.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::gil::GilThread;
+use crate::work::{HttpClient, cpu_step};
+
+use super::locks::{Lock, Semaphore};
+use super::scenario::{
+    Body, DOWNLOADS, ITEMS_PER_PRODUCER, PARTIES, QUEUE_MAX, SEMAPHORE_LIMIT, ScenarioKind, Shared,
+    raise,
+};
+use super::signals::{Barrier, Event, Queue};
+use super::world::{SyncError, World};
+
+/// CPU steps in roughly a millisecond of an optimised build.
+const STEPS_PER_MS: u64 = 60_000;
+
+/// Rounds each thread holds both locks in the ordered variant.
+const ROUNDS: u64 = 40;
+
+/// A scenario's threads (name and body) and the queue it shows, if any.
+pub(crate) struct Plan {
+    pub(crate) threads: Vec<(String, Body)>,
+    pub(crate) queue: Option<Queue>,
+}
+
+/// `ms` milliseconds' worth of CPU steps, checking the eval breaker
+/// after each step.
+fn work(thread: &mut GilThread, ms: u64) -> Result<(), SyncError> {
+    let mut state = 0x9E37_79B9_7F4A_7C15 ^ u64::from(thread.tag());
+    for _ in 0..ms * STEPS_PER_MS {
+        state = cpu_step(state);
+        thread.check()?;
+    }
+    Ok(())
+}
+
+fn body(f: impl FnOnce(&mut GilThread) -> Result<(), SyncError> + Send + 'static) -> Body {
+    Box::new(f)
+}
+
+/// The threads of `kind` over fresh objects in `world`.
+pub(crate) fn plan(kind: ScenarioKind, world: &World, shared: &Arc<Shared>, url: &str) -> Plan {
+    let threads = match kind {
+        ScenarioKind::Deadlock => deadlock(world),
+        ScenarioKind::DeadlockOrdered => ordered(world, shared),
+        ScenarioKind::ProducerConsumer => {
+            let queue = Queue::new(world, "jobs", QUEUE_MAX);
+            return Plan {
+                threads: producer_consumer(&queue, shared),
+                queue: Some(queue),
+            };
+        }
+        ScenarioKind::Semaphore => semaphore(world, shared, url),
+        ScenarioKind::Event => event(world, shared),
+        ScenarioKind::Barrier => barrier(world, shared),
+    };
+    Plan {
+        threads,
+        queue: None,
+    }
+}
+
+/// Each takes its first lock, waits until the other holds its own, then
+/// asks for the other's: the cycle closes every time.
+fn deadlock(world: &World) -> Vec<(String, Body)> {
+    let a = Lock::new(world, "A");
+    let b = Lock::new(world, "B");
+    let both = Barrier::new(world, "both hold one", 2);
+    [("AB-1", a.clone(), b.clone()), ("BA-2", b, a)]
+        .into_iter()
+        .map(|(name, first, second)| {
+            let both = both.clone();
+            let run = body(move |thread| {
+                work(thread, 2)?;
+                first.acquire(thread)?;
+                both.wait(thread)?;
+                second.acquire(thread)?;
+                work(thread, 1)?;
+                second.release()?;
+                first.release()
+            });
+            (name.to_string(), run)
+        })
+        .collect()
+}
+
+/// Both take A, then B, [`ROUNDS`] times: one waits on A while the other
+/// works, and no cycle can close.
+fn ordered(world: &World, shared: &Arc<Shared>) -> Vec<(String, Body)> {
+    let a = Lock::new(world, "A");
+    let b = Lock::new(world, "B");
+    (1..=2)
+        .map(|i| {
+            let (a, b, shared) = (a.clone(), b.clone(), Arc::clone(shared));
+            let run = body(move |thread| {
+                for _ in 0..ROUNDS {
+                    a.acquire(thread)?;
+                    b.acquire(thread)?;
+                    work(thread, 3)?;
+                    shared.rounds.fetch_add(1, Ordering::Relaxed);
+                    b.release()?;
+                    a.release()?;
+                    work(thread, 1)?;
+                }
+                Ok(())
+            });
+            (format!("AB-{i}"), run)
+        })
+        .collect()
+}
+
+/// Two quick producers, one slow consumer, a queue of [`QUEUE_MAX`].
+fn producer_consumer(queue: &Queue, shared: &Arc<Shared>) -> Vec<(String, Body)> {
+    let mut threads: Vec<(String, Body)> = (1..=2)
+        .map(|i| {
+            let (queue, shared) = (queue.clone(), Arc::clone(shared));
+            let run = body(move |thread| {
+                for item in 0..ITEMS_PER_PRODUCER {
+                    work(thread, 1)?;
+                    queue.put(thread, item)?;
+                    shared.produced.fetch_add(1, Ordering::Relaxed);
+                    raise(&shared.depth_max, queue.len() as u64);
+                }
+                Ok(())
+            });
+            (format!("prod-{i}"), run)
+        })
+        .collect();
+    let (queue, shared) = (queue.clone(), Arc::clone(shared));
+    let consume = body(move |thread| {
+        for _ in 0..2 * ITEMS_PER_PRODUCER {
+            queue.get(thread)?;
+            work(thread, 8)?;
+            shared.consumed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    threads.push(("cons-1".to_string(), consume));
+    threads
+}
+
+/// [`DOWNLOADS`] threads, a semaphore of [`SEMAPHORE_LIMIT`]: each takes
+/// a unit, downloads `url` with the GIL released, gives the unit back.
+fn semaphore(world: &World, shared: &Arc<Shared>, url: &str) -> Vec<(String, Body)> {
+    let limit = Semaphore::new(world, "downloads", SEMAPHORE_LIMIT);
+    (1..=DOWNLOADS)
+        .map(|i| {
+            let (limit, shared, url) = (limit.clone(), Arc::clone(shared), url.to_string());
+            let cancel = world.cancel_token().clone();
+            let run = body(move |thread| {
+                work(thread, 1)?;
+                limit.acquire(thread)?;
+                let now = shared.in_io.fetch_add(1, Ordering::SeqCst) + 1;
+                raise(&shared.max_in_io, now);
+                let fetched = thread.blocking(|| {
+                    let client = shared.http.get_or_init(|| {
+                        HttpClient::new(Duration::from_secs(5), Duration::from_secs(10))
+                    });
+                    match client {
+                        Ok(client) => client.get_all(&url, &cancel),
+                        Err(error) => Ok(Err(error.clone())),
+                    }
+                });
+                // Out of I/O before the unit goes back, so the count never
+                // shows a successor early.
+                shared.in_io.fetch_sub(1, Ordering::SeqCst);
+                limit.release();
+                match fetched.and_then(|inner| inner) {
+                    Ok(Ok(bytes)) => {
+                        shared.bytes.fetch_add(bytes, Ordering::Relaxed);
+                        shared.downloads.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    Ok(Err(error)) => Err(SyncError::Failed(error)),
+                    Err(_) => Err(SyncError::Cancelled),
+                }
+            });
+            (format!("sem-{i}"), run)
+        })
+        .collect()
+}
+
+/// [`PARTIES`] threads wait on an event a setter sets after some work.
+fn event(world: &World, shared: &Arc<Shared>) -> Vec<(String, Body)> {
+    let go = Event::new(world, "go");
+    let mut threads: Vec<(String, Body)> = (1..=PARTIES)
+        .map(|i| {
+            let (go, shared) = (go.clone(), Arc::clone(shared));
+            let run = body(move |thread| {
+                go.wait(thread)?;
+                shared.released.fetch_add(1, Ordering::Relaxed);
+                work(thread, 2)
+            });
+            (format!("ev-{i}"), run)
+        })
+        .collect();
+    let setter = body(move |thread| {
+        work(thread, 30)?;
+        go.set();
+        Ok(())
+    });
+    threads.push(("setter".to_string(), setter));
+    threads
+}
+
+/// [`PARTIES`] threads work for different times, then meet at a barrier.
+fn barrier(world: &World, shared: &Arc<Shared>) -> Vec<(String, Body)> {
+    let meet = Barrier::new(world, "meet", PARTIES as u32);
+    (1..=PARTIES as u64)
+        .map(|i| {
+            let (meet, shared) = (meet.clone(), Arc::clone(shared));
+            let run = body(move |thread| {
+                work(thread, 8 * i)?;
+                meet.wait(thread)?;
+                shared.released.fetch_add(1, Ordering::Relaxed);
+                work(thread, 2)
+            });
+            (format!("bar-{i}"), run)
+        })
+        .collect()
+}
