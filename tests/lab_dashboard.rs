@@ -146,3 +146,282 @@ fn an_event_and_a_barrier_release_their_waiters_together() {
         );
     }
 }
+
+mod ui {
+    //! The reducer and the views, on a `TestBackend`.
+
+    use std::time::Instant;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use threadlab::gil::{GilEvent, Mode, SwitchInterval, Transition};
+    use threadlab::sync::{LabCounters, LabThread, LabThreadState, ScenarioKind, ScenarioStatus};
+    use threadlab::ui::app::{App, AppEvent, Command};
+    use threadlab::ui::keys::Action;
+    use threadlab::ui::panes::lab::LabUpdate;
+    use threadlab::ui::view;
+
+    fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("backend");
+        terminal
+            .draw(|frame| view::draw(frame, app, Instant::now()))
+            .expect("draw");
+        terminal
+    }
+
+    fn lines(terminal: &Terminal<TestBackend>) -> Vec<String> {
+        let buffer = terminal.backend().buffer();
+        (0..buffer.area.height)
+            .map(|y| {
+                (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn lane<'a>(lines: &'a [String], label: &str) -> &'a str {
+        lines
+            .iter()
+            .find(|l| l.contains(&format!("│{label} ")))
+            .unwrap_or_else(|| panic!("no lane {label}:\n{}", lines.join("\n")))
+    }
+
+    fn ev(at_us: u64, thread: u32, what: Transition) -> GilEvent {
+        GilEvent {
+            at_us,
+            thread,
+            what,
+        }
+    }
+
+    /// Two lab threads on a GIL, 100 ms (the default span): race-1 holds
+    /// and loses an update at 60 ms, AB-1 blocks on a lock at 30 ms.
+    fn marked(lost: bool) -> App {
+        let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_cores(2);
+        app.apply(AppEvent::LaneNames(vec![
+            (1, "race-1".to_string()),
+            (2, "AB-1".to_string()),
+        ]));
+        let mut events = vec![
+            ev(0, 1, Transition::Wait),
+            ev(0, 2, Transition::Hold),
+            ev(30_000, 2, Transition::Io),
+            ev(30_010, 2, Transition::Blocked),
+            ev(30_020, 1, Transition::Hold),
+        ];
+        if lost {
+            events.push(ev(60_000, 1, Transition::LostUpdate));
+        }
+        app.apply(AppEvent::Gil(events));
+        app.apply(AppEvent::Clock(100_000));
+        app
+    }
+
+    #[test]
+    fn lab_waits_and_lost_updates_are_drawn_on_named_lanes() {
+        let app = marked(true);
+        let blocked = app.timeline().lanes()[&2].changes.back().copied();
+        assert_eq!(
+            blocked,
+            Some((30_010, Transition::Blocked)),
+            "a lab wait is a lane state"
+        );
+        let terminal = render(&app, 100, 30);
+        let screen = lines(&terminal);
+        let ab = lane(&screen, "AB-1");
+        assert!(
+            ab.contains("━━━━━━━━━━"),
+            "blocked cells after 30 ms:\n{ab}"
+        );
+        assert!(!ab.contains('▏'), "a lab wait is not drawn as I/O:\n{ab}");
+        let race = lane(&screen, "race-1");
+        assert_eq!(
+            race.matches('≠').count(),
+            1,
+            "one lost update, at the default zoom:\n{race}"
+        );
+        let text = screen.join("\n");
+        assert!(
+            text.contains("━ blocked") && text.contains("≠ lost update"),
+            "{text}"
+        );
+        assert!(!text.contains("thread 1"), "{text}");
+        insta::assert_snapshot!("lab_marks_100x30", terminal.backend());
+
+        let unmarked = lines(&render(&marked(false), 100, 30));
+        assert!(!lane(&unmarked, "race-1").contains('≠'));
+    }
+
+    fn deadlock_status(cycle: bool, finished: bool) -> ScenarioStatus {
+        let thread = |tag, name: &str, on: &str| LabThread {
+            tag,
+            name: name.to_string(),
+            state: if finished {
+                LabThreadState::Cancelled
+            } else {
+                LabThreadState::Blocked(on.to_string())
+            },
+        };
+        ScenarioStatus {
+            threads: vec![thread(7, "AB-1", "lock B"), thread(8, "BA-2", "lock A")],
+            cycle: cycle.then(|| {
+                "AB-1 waits for lock B held by BA-2, which waits for lock A held by AB-1"
+                    .to_string()
+            }),
+            detection_us: Some(150),
+            counters: LabCounters::default(),
+            finished,
+            broken_in_ms: finished.then_some(0.4),
+        }
+    }
+
+    #[test]
+    fn the_deadlock_key_alternates_x_or_esc_breaks_and_the_pane_says_so() {
+        let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
+        assert_eq!(
+            app.apply(AppEvent::Action(Action::Deadlock)),
+            Some(Command::RunScenario(ScenarioKind::Deadlock))
+        );
+        app.apply(AppEvent::Scenario(LabUpdate::Started(
+            ScenarioKind::Deadlock,
+        )));
+        app.apply(AppEvent::Scenario(LabUpdate::Status(deadlock_status(
+            false, false,
+        ))));
+        // No cycle yet: x is the worker table's.
+        assert_eq!(app.apply(AppEvent::Action(Action::Cancel)), None);
+        app.apply(AppEvent::Scenario(LabUpdate::Status(deadlock_status(
+            true, false,
+        ))));
+        assert!(app.labs().deadlocked());
+        let text = lines(&render(&app, 80, 24)).join("\n");
+        assert!(
+            text.contains(
+                "AB-1 waits for lock B held by BA-2, which waits for lock A held by AB-1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("AB-1 ━ blocked on lock B"), "{text}");
+        assert!(text.contains("x/Esc breaks it"), "{text}");
+        insta::assert_snapshot!("lab_deadlock_80x24", render(&app, 80, 24).backend());
+        assert_eq!(
+            app.apply(AppEvent::Action(Action::Cancel)),
+            Some(Command::CancelScenario)
+        );
+        assert!(!app.labs().deadlocked());
+        app.apply(AppEvent::Scenario(LabUpdate::Status(deadlock_status(
+            false, true,
+        ))));
+        let text = lines(&render(&app, 80, 24)).join("\n");
+        assert!(text.contains("deadlock broken"), "{text}");
+        assert!(text.contains("AB-1 ■ cancelled"), "{text}");
+        // The next press runs the fix; Esc on a finished pane closes it.
+        assert_eq!(
+            app.apply(AppEvent::Action(Action::Deadlock)),
+            Some(Command::RunScenario(ScenarioKind::DeadlockOrdered))
+        );
+        assert_eq!(app.apply(AppEvent::Action(Action::CloseOverlay)), None);
+        assert!(app.labs().pane().is_none());
+        // Esc on a running one cancels it.
+        app.apply(AppEvent::Scenario(LabUpdate::Started(
+            ScenarioKind::Deadlock,
+        )));
+        assert_eq!(
+            app.apply(AppEvent::Action(Action::CloseOverlay)),
+            Some(Command::CancelScenario)
+        );
+    }
+
+    #[test]
+    fn the_toolbox_picker_runs_the_chosen_scenario_and_its_pane_shows_the_counters() {
+        let mut app = App::new(Mode::Gil, SwitchInterval::DEFAULT);
+        assert_eq!(app.apply(AppEvent::Action(Action::Toolbox)), None);
+        assert_eq!(app.labs().picker(), Some(0));
+        let text = lines(&render(&app, 100, 30)).join("\n");
+        assert!(
+            text.contains("producer/consumer") && text.contains("Semaphore(2)"),
+            "{text}"
+        );
+        app.apply(AppEvent::Action(Action::Down));
+        assert_eq!(
+            app.apply(AppEvent::Action(Action::Confirm)),
+            Some(Command::RunScenario(ScenarioKind::Semaphore))
+        );
+        assert_eq!(app.labs().picker(), None);
+        app.apply(AppEvent::Scenario(LabUpdate::Started(
+            ScenarioKind::ProducerConsumer,
+        )));
+        let status = ScenarioStatus {
+            threads: vec![
+                LabThread {
+                    tag: 3,
+                    name: "prod-1".to_string(),
+                    state: LabThreadState::Blocked("queue jobs".to_string()),
+                },
+                LabThread {
+                    tag: 4,
+                    name: "cons-1".to_string(),
+                    state: LabThreadState::Running,
+                },
+            ],
+            cycle: None,
+            detection_us: None,
+            counters: LabCounters {
+                produced: 20,
+                consumed: 16,
+                depth: 4,
+                depth_max: 4,
+                producer_blocks: 9,
+                ..LabCounters::default()
+            },
+            finished: false,
+            broken_in_ms: None,
+        };
+        app.apply(AppEvent::Scenario(LabUpdate::Status(status)));
+        let terminal = render(&app, 80, 24);
+        let text = lines(&terminal).join("\n");
+        assert!(text.contains("queue jobs ████████ 4/4"), "{text}");
+        assert!(text.contains("produced 20/48 · consumed 16/48"), "{text}");
+        assert!(text.contains("prod-1 ━ blocked on queue jobs"), "{text}");
+        insta::assert_snapshot!("lab_queue_80x24", terminal.backend());
+    }
+}
+
+mod pty {
+    //! The deadlock key end to end in a pty.
+
+    use std::time::Duration;
+
+    use super::common::pty::{EXIT, Pty, SHOW};
+
+    /// Generous: the cycle closes within milliseconds and is shown at the
+    /// next frame; the debug build on a busy machine gets its seconds.
+    const NAMED: Duration = Duration::from_secs(20);
+    const CYCLE: &str = "AB-1 waits for lock B held by BA-2, which waits for lock A held by AB-1";
+
+    #[test]
+    fn d_shows_the_named_cycle_x_and_esc_break_it_the_fix_finishes_q_exits_0() {
+        let mut pty = Pty::app_args(&["--mode", "gil"]);
+        pty.wait_dashboard();
+        pty.send(b"D");
+        pty.wait_for(CYCLE, NAMED);
+        pty.wait_for("x/Esc breaks it", SHOW);
+        pty.send(b"x");
+        pty.wait_for("deadlock broken", SHOW);
+        pty.wait_screen("the cycle gone", SHOW, |screen| !screen.contains(CYCLE));
+        // The fix: one order, to the end.
+        pty.send(b"D");
+        pty.wait_for("lab: deadlock fixed: same order", SHOW);
+        pty.wait_for("rounds holding A and B: 80/80", Duration::from_secs(120));
+        pty.wait_for("AB-2 ✓ done", SHOW);
+        // Opposite again, broken with Esc this time.
+        pty.send(b"D");
+        pty.wait_for(CYCLE, NAMED);
+        pty.send(b"\x1b");
+        pty.wait_for("deadlock broken", SHOW);
+        pty.send(b"q");
+        let status = pty.wait_exit(EXIT);
+        assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
+    }
+}

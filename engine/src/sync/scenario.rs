@@ -97,6 +97,8 @@ pub const SEMAPHORE_LIMIT: u64 = 2;
 pub const QUEUE_MAX: usize = 4;
 /// Items each of the two producers puts.
 pub const ITEMS_PER_PRODUCER: u64 = 24;
+/// Rounds the two threads of the ordered deadlock variant hold both locks, together.
+pub const ORDERED_ROUNDS: u64 = 80;
 /// Parties of the event and barrier scenarios (waiters, not the setter).
 pub const PARTIES: usize = 4;
 
@@ -157,7 +159,7 @@ pub struct LabCounters {
 }
 
 /// Everything the dashboard shows about a scenario.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioStatus {
     /// The threads, in start order.
     pub threads: Vec<LabThread>,
@@ -169,6 +171,8 @@ pub struct ScenarioStatus {
     pub counters: LabCounters,
     /// Every thread has stopped.
     pub finished: bool,
+    /// From [`Scenario::interrupt`] to the last thread stopping, ms.
+    pub broken_in_ms: Option<f64>,
 }
 
 const RUNNING: u8 = 0;
@@ -196,6 +200,7 @@ struct Spawned {
     name: String,
     state: Arc<AtomicU8>,
     error: Arc<OnceLock<String>>,
+    ended: Arc<OnceLock<Instant>>,
     handle: JoinHandle<()>,
 }
 
@@ -211,6 +216,7 @@ pub struct Scenario {
     wakes: Vec<u64>,
     detection_us: Option<u64>,
     started: Instant,
+    interrupted: OnceLock<Instant>,
 }
 
 /// What a thread body gets.
@@ -232,6 +238,7 @@ impl Scenario {
             wakes: Vec::new(),
             detection_us: None,
             started: Instant::now(),
+            interrupted: OnceLock::new(),
         };
         let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url);
         scenario.queue = plan.queue;
@@ -249,7 +256,8 @@ impl Scenario {
         let tag = thread.tag();
         let state = Arc::new(AtomicU8::new(RUNNING));
         let error: Arc<OnceLock<String>> = Arc::default();
-        let (flag, message) = (Arc::clone(&state), Arc::clone(&error));
+        let ended: Arc<OnceLock<Instant>> = Arc::default();
+        let (flag, message, end_at) = (Arc::clone(&state), Arc::clone(&error), Arc::clone(&ended));
         let world = self.world.clone();
         let handle = std::thread::Builder::new()
             .name(name.clone())
@@ -267,6 +275,7 @@ impl Scenario {
                         FAILED
                     }
                 };
+                let _ = end_at.set(Instant::now());
                 flag.store(end, Ordering::SeqCst);
                 // Whoever watches the world (a deadlock detector) looks again.
                 world.change(|_| ());
@@ -276,6 +285,7 @@ impl Scenario {
             name,
             state,
             error,
+            ended,
             handle,
         });
         Ok(())
@@ -333,6 +343,13 @@ impl Scenario {
                 }
             })
             .collect();
+        let finished = self.is_finished();
+        let broken_in_ms = self.interrupted.get().filter(|_| finished).map(|at| {
+            let last = self.threads.iter().filter_map(|t| t.ended.get()).max();
+            last.map_or(0.0, |last| {
+                last.saturating_duration_since(*at).as_secs_f64() * 1000.0
+            })
+        });
         let cycle = self.world.find_deadlock();
         if let Some(cycle) = &cycle
             && self.detection_us.is_none()
@@ -367,7 +384,8 @@ impl Scenario {
                 release_spread_us: spread,
                 rounds: load(&s.rounds),
             },
-            finished: self.is_finished(),
+            finished,
+            broken_in_ms,
         }
     }
 
@@ -418,6 +436,7 @@ impl Scenario {
     /// Cancels the run without waiting for its threads: they stop at their
     /// next check or wait; [`Scenario::is_finished`] says when.
     pub fn interrupt(&self) {
+        let _ = self.interrupted.set(Instant::now());
         self.world.cancel();
     }
 

@@ -13,17 +13,14 @@ use crate::work::{HttpClient, cpu_step};
 
 use super::locks::{Lock, Semaphore};
 use super::scenario::{
-    Body, DOWNLOADS, ITEMS_PER_PRODUCER, PARTIES, QUEUE_MAX, SEMAPHORE_LIMIT, ScenarioKind, Shared,
-    raise,
+    Body, DOWNLOADS, ITEMS_PER_PRODUCER, ORDERED_ROUNDS, PARTIES, QUEUE_MAX, SEMAPHORE_LIMIT,
+    ScenarioKind, Shared, raise,
 };
 use super::signals::{Barrier, Event, Queue};
 use super::world::{SyncError, World};
 
 /// CPU steps in roughly a millisecond of an optimised build.
 const STEPS_PER_MS: u64 = 60_000;
-
-/// Rounds each thread holds both locks in the ordered variant.
-const ROUNDS: u64 = 40;
 
 /// A scenario's threads (name and body) and the queue it shows, if any.
 pub(crate) struct Plan {
@@ -92,7 +89,7 @@ fn deadlock(world: &World) -> Vec<(String, Body)> {
         .collect()
 }
 
-/// Both take A, then B, [`ROUNDS`] times: one waits on A while the other
+/// Both take A, then B, half of [`ORDERED_ROUNDS`] times each: one waits on A while the other
 /// works, and no cycle can close.
 fn ordered(world: &World, shared: &Arc<Shared>) -> Vec<(String, Body)> {
     let a = Lock::new(world, "A");
@@ -101,7 +98,7 @@ fn ordered(world: &World, shared: &Arc<Shared>) -> Vec<(String, Body)> {
         .map(|i| {
             let (a, b, shared) = (a.clone(), b.clone(), Arc::clone(shared));
             let run = body(move |thread| {
-                for _ in 0..ROUNDS {
+                for _ in 0..ORDERED_ROUNDS / 2 {
                     a.acquire(thread)?;
                     b.acquire(thread)?;
                     work(thread, 3)?;

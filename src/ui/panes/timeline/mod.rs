@@ -23,7 +23,9 @@ pub const SPAN_RANGE_MS: (u64, u64) = (25, 10_000);
 pub struct Lane {
     /// `(at_us, state)` in time order; marks are kept in `marks`.
     pub changes: VecDeque<(u64, Transition)>,
-    /// Forced drops and drop requests.
+    /// Forced drops, drop requests and lost updates. A lab wait
+    /// ([`Transition::Blocked`]) is a state here, kept in `changes`: it
+    /// lasts from the mark until the thread's next change.
     pub marks: VecDeque<(u64, Transition)>,
 }
 
@@ -40,6 +42,8 @@ pub struct Timeline {
     span_ms: u64,
     scroll: usize,
     ui_thread: Option<ThreadTag>,
+    /// Names of lanes that belong to no worker (`race-1`, `AB-1`).
+    names: HashMap<ThreadTag, String>,
 }
 
 impl Default for Timeline {
@@ -52,6 +56,7 @@ impl Default for Timeline {
             span_ms: DEFAULT_SPAN_MS,
             scroll: 0,
             ui_thread: None,
+            names: HashMap::new(),
         }
     }
 }
@@ -113,6 +118,18 @@ impl Timeline {
             .count()
     }
 
+    /// The name given to a lane that is not a worker's (`race-1`).
+    pub fn name_of(&self, thread: ThreadTag) -> Option<&str> {
+        self.names.get(&thread).map(String::as_str)
+    }
+
+    /// Names lanes of threads that are not workers (the lab's).
+    pub(in crate::ui) fn name_lanes(&mut self, lanes: &[(ThreadTag, String)]) {
+        for (tag, name) in lanes {
+            self.names.insert(*tag, name.clone());
+        }
+    }
+
     pub(in crate::ui) fn set_ui_thread(&mut self, tag: ThreadTag) {
         self.ui_thread = Some(tag);
     }
@@ -146,7 +163,9 @@ impl Timeline {
         for event in events {
             self.now_us = self.now_us.max(event.at_us);
             let lane = self.lanes.entry(event.thread).or_default();
-            if event.what.is_mark() {
+            // A lab wait starts a state of its own (drawn apart from I/O
+            // and from waiting for the GIL) rather than marking a moment.
+            if event.what.is_mark() && event.what != Transition::Blocked {
                 lane.marks.push_back((event.at_us, event.what));
                 continue;
             }
@@ -180,7 +199,8 @@ impl Timeline {
         while self.gil_held.len() > 1 && self.gil_held[1].0 <= horizon {
             self.gil_held.pop_front();
         }
-        self.lanes.retain(|_, lane| {
+        let names = &mut self.names;
+        self.lanes.retain(|tag, lane| {
             // Keep one change before the horizon: it says what the lane was doing then.
             while lane.changes.len() > 1 && lane.changes[1].0 <= horizon {
                 lane.changes.pop_front();
@@ -188,7 +208,11 @@ impl Timeline {
             while lane.marks.front().is_some_and(|m| m.0 < horizon) {
                 lane.marks.pop_front();
             }
-            !matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon)
+            let gone = matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon);
+            if gone {
+                names.remove(tag);
+            }
+            !gone
         });
     }
 }
