@@ -201,7 +201,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         name: "close",
         action: Action::CloseOverlay,
         default_keys: &["esc"],
-        help: "close an overlay or the experiment pane",
+        help: "close an overlay or a pane (a running lab is stopped first)",
         footer: "",
     },
     CommandInfo {
