@@ -94,7 +94,7 @@ impl Labs {
 
     /// The variant the deadlock key runs next: opposite orders, then the fix.
     pub(in crate::ui) fn take_next_deadlock(&mut self) -> ScenarioKind {
-        let kind = if self.deadlocks % 2 == 0 {
+        let kind = if self.deadlocks.is_multiple_of(2) {
             ScenarioKind::Deadlock
         } else {
             ScenarioKind::DeadlockOrdered
