@@ -273,6 +273,8 @@ mod ui {
             counters: LabCounters::default(),
             finished,
             broken_in_ms: finished.then_some(0.4),
+            tasks: Vec::new(),
+            completed: Vec::new(),
         }
     }
 
@@ -377,6 +379,8 @@ mod ui {
             },
             finished: false,
             broken_in_ms: None,
+            tasks: Vec::new(),
+            completed: Vec::new(),
         };
         app.apply(AppEvent::Scenario(LabUpdate::Status(status)));
         let terminal = render(&app, 80, 24);
@@ -420,6 +424,44 @@ mod pty {
         pty.wait_for(CYCLE, NAMED);
         pty.send(b"\x1b");
         pty.wait_for("deadlock broken", SHOW);
+        pty.send(b"q");
+        let status = pty.wait_exit(EXIT);
+        assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
+    }
+
+    /// Every toolbox scenario through the picker: it starts, its threads'
+    /// lanes show their lab waits, it finishes, Esc closes it.
+    #[test]
+    fn t_runs_each_toolbox_scenario_to_its_end() {
+        let mut pty = Pty::app_args(&["--mode", "gil"]);
+        pty.wait_dashboard();
+        let done = Duration::from_secs(120);
+        for (downs, title, lane) in [
+            (0, "lab: producer/consumer", "prod-1"),
+            (1, "lab: semaphore", "sem-6"),
+            (2, "lab: event", "ev-1"),
+            (3, "lab: barrier", "bar-1"),
+            (4, "lab: thread pool", "main"),
+        ] {
+            pty.send(b"t");
+            pty.wait_for("Toolbox", SHOW);
+            for _ in 0..downs {
+                pty.send(b"j");
+            }
+            pty.send(b"\r");
+            pty.wait_for(title, SHOW);
+            // The lane of a thread that blocks on a lab object shows it.
+            pty.wait_screen(&format!("{lane} blocked on its lane"), done, |screen| {
+                screen
+                    .lines()
+                    .any(|l| l.contains(&format!("│{lane} ")) && l.contains('━'))
+            });
+            pty.wait_for("done · Esc closes", done);
+            pty.send(b"\x1b");
+            pty.wait_screen("the lab pane closed", SHOW, |screen| {
+                !screen.contains(title)
+            });
+        }
         pty.send(b"q");
         let status = pty.wait_exit(EXIT);
         assert!(status.success(), "exit status {status:?}\n{}", pty.dump());

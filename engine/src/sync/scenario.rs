@@ -40,15 +40,18 @@ pub enum ScenarioKind {
     Event,
     /// Threads arriving at different times pass a `Barrier` together.
     Barrier,
+    /// A `ThreadPoolExecutor` of 3 threads runs 9 mixed tasks.
+    Pool,
 }
 
 impl ScenarioKind {
     /// The toolbox scenarios, in picker order.
-    pub const TOOLBOX: [ScenarioKind; 4] = [
+    pub const TOOLBOX: [ScenarioKind; 5] = [
         ScenarioKind::ProducerConsumer,
         ScenarioKind::Semaphore,
         ScenarioKind::Event,
         ScenarioKind::Barrier,
+        ScenarioKind::Pool,
     ];
 
     /// A short name ("producer/consumer").
@@ -60,6 +63,7 @@ impl ScenarioKind {
             ScenarioKind::Semaphore => "semaphore",
             ScenarioKind::Event => "event",
             ScenarioKind::Barrier => "barrier",
+            ScenarioKind::Pool => "thread pool",
         }
     }
 
@@ -74,6 +78,9 @@ impl ScenarioKind {
             ScenarioKind::Semaphore => "6 downloads, Semaphore(2): never more than 2 in I/O",
             ScenarioKind::Event => "4 threads wait until a fifth sets an Event",
             ScenarioKind::Barrier => "4 threads arrive at different times, pass together",
+            ScenarioKind::Pool => {
+                "3 pool threads, 9 cpu/sleep/fetch tasks: who ran what, in which order"
+            }
         }
     }
 }
@@ -101,6 +108,22 @@ pub const ITEMS_PER_PRODUCER: u64 = 24;
 pub const ORDERED_ROUNDS: u64 = 80;
 /// Parties of the event and barrier scenarios (waiters, not the setter).
 pub const PARTIES: usize = 4;
+
+/// Threads of the pool scenario's executor.
+pub const POOL_THREADS: u32 = 3;
+
+/// One task of the pool scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolTask {
+    /// Its number, in submission order from 0.
+    pub id: u64,
+    /// What it does ("cpu 20 ms", "sleep 60 ms", "fetch").
+    pub work: &'static str,
+    /// The pool thread that took it, once one did.
+    pub thread: Option<String>,
+    /// What it answered, once done.
+    pub result: Option<String>,
+}
 
 /// Where a scenario's thread is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +196,10 @@ pub struct ScenarioStatus {
     pub finished: bool,
     /// From [`Scenario::interrupt`] to the last thread stopping, ms.
     pub broken_in_ms: Option<f64>,
+    /// The pool scenario's tasks, in submission order (empty otherwise).
+    pub tasks: Vec<PoolTask>,
+    /// Task numbers in the order they completed.
+    pub completed: Vec<u64>,
 }
 
 const RUNNING: u8 = 0;
@@ -193,6 +220,8 @@ pub(crate) struct Shared {
     pub(crate) rounds: AtomicU64,
     pub(crate) released: AtomicU64,
     pub(crate) http: OnceLock<Result<HttpClient, String>>,
+    pub(crate) tasks: std::sync::Mutex<Vec<PoolTask>>,
+    pub(crate) completed: std::sync::Mutex<Vec<u64>>,
 }
 
 struct Spawned {
@@ -210,6 +239,8 @@ pub struct Scenario {
     world: World,
     shared: Arc<Shared>,
     threads: Vec<Spawned>,
+    /// Threads it did not start itself (the pool's), with their names.
+    extra: Vec<(ThreadTag, String)>,
     queue: Option<super::Queue>,
     event_seq: u64,
     producer_blocks: u64,
@@ -232,6 +263,7 @@ impl Scenario {
             world: world.clone(),
             shared: Arc::clone(&shared),
             threads: Vec::new(),
+            extra: Vec::new(),
             queue: None,
             event_seq: 0,
             producer_blocks: 0,
@@ -240,8 +272,9 @@ impl Scenario {
             started: Instant::now(),
             interrupted: OnceLock::new(),
         };
-        let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url);
+        let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url)?;
         scenario.queue = plan.queue;
+        scenario.extra = plan.extra;
         for (name, body) in plan.threads {
             if let Err(error) = scenario.start(name, body) {
                 scenario.stop();
@@ -301,6 +334,7 @@ impl Scenario {
         self.threads
             .iter()
             .map(|t| (t.tag, t.name.clone()))
+            .chain(self.extra.iter().cloned())
             .collect()
     }
 
@@ -317,13 +351,19 @@ impl Scenario {
     /// What every thread does now, the counters, and a deadlock if one
     /// formed. Cheap: one look at the world and the events since the last.
     pub fn status(&mut self) -> ScenarioStatus {
-        let names: HashMap<ThreadTag, String> = self
-            .threads
-            .iter()
-            .map(|t| (t.tag, t.name.clone()))
-            .collect();
+        let names: HashMap<ThreadTag, String> = self.lanes().into_iter().collect();
         self.read_events();
         let blocked = self.world.blocked_names();
+        let finished = self.is_finished();
+        let extra = self.extra.iter().map(|(tag, name)| LabThread {
+            tag: *tag,
+            name: name.clone(),
+            state: match blocked.get(tag) {
+                Some(on) => LabThreadState::Blocked(on.clone()),
+                None if finished => LabThreadState::Done,
+                None => LabThreadState::Running,
+            },
+        });
         let threads = self
             .threads
             .iter()
@@ -342,8 +382,8 @@ impl Scenario {
                     state,
                 }
             })
+            .chain(extra)
             .collect();
-        let finished = self.is_finished();
         let broken_in_ms = self.interrupted.get().filter(|_| finished).map(|at| {
             let last = self.threads.iter().filter_map(|t| t.ended.get()).max();
             last.map_or(0.0, |last| {
@@ -386,6 +426,16 @@ impl Scenario {
             },
             finished,
             broken_in_ms,
+            tasks: s
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            completed: s
+                .completed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         }
     }
 

@@ -4,17 +4,20 @@
 //! worker's, so it holds the emulated GIL; downloads are real HTTP GETs
 //! with the GIL released.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::gil::GilThread;
-use crate::work::{HttpClient, cpu_step};
+use crate::cancel::CancelToken;
+use crate::gil::{GilThread, ThreadTag};
+use crate::work::{HttpClient, cpu_step, human_bytes};
 
 use super::locks::{Lock, Semaphore};
+use super::pool::Pool;
 use super::scenario::{
-    Body, DOWNLOADS, ITEMS_PER_PRODUCER, ORDERED_ROUNDS, PARTIES, QUEUE_MAX, SEMAPHORE_LIMIT,
-    ScenarioKind, Shared, raise,
+    Body, DOWNLOADS, ITEMS_PER_PRODUCER, ORDERED_ROUNDS, PARTIES, POOL_THREADS, PoolTask,
+    QUEUE_MAX, SEMAPHORE_LIMIT, ScenarioKind, Shared, raise,
 };
 use super::signals::{Barrier, Event, Queue};
 use super::world::{SyncError, World};
@@ -26,6 +29,8 @@ const STEPS_PER_MS: u64 = 60_000;
 pub(crate) struct Plan {
     pub(crate) threads: Vec<(String, Body)>,
     pub(crate) queue: Option<Queue>,
+    /// Threads started by the plan itself (the pool's), with their names.
+    pub(crate) extra: Vec<(ThreadTag, String)>,
 }
 
 /// `ms` milliseconds' worth of CPU steps, checking the eval breaker
@@ -44,25 +49,33 @@ fn body(f: impl FnOnce(&mut GilThread) -> Result<(), SyncError> + Send + 'static
 }
 
 /// The threads of `kind` over fresh objects in `world`.
-pub(crate) fn plan(kind: ScenarioKind, world: &World, shared: &Arc<Shared>, url: &str) -> Plan {
+pub(crate) fn plan(
+    kind: ScenarioKind,
+    world: &World,
+    shared: &Arc<Shared>,
+    url: &str,
+) -> std::io::Result<Plan> {
     let threads = match kind {
         ScenarioKind::Deadlock => deadlock(world),
         ScenarioKind::DeadlockOrdered => ordered(world, shared),
         ScenarioKind::ProducerConsumer => {
             let queue = Queue::new(world, "jobs", QUEUE_MAX);
-            return Plan {
+            return Ok(Plan {
                 threads: producer_consumer(&queue, shared),
                 queue: Some(queue),
-            };
+                extra: Vec::new(),
+            });
         }
+        ScenarioKind::Pool => return pool(world, shared, url),
         ScenarioKind::Semaphore => semaphore(world, shared, url),
         ScenarioKind::Event => event(world, shared),
         ScenarioKind::Barrier => barrier(world, shared),
     };
-    Plan {
+    Ok(Plan {
         threads,
         queue: None,
-    }
+        extra: Vec::new(),
+    })
 }
 
 /// Each takes its first lock, waits until the other holds its own, then
@@ -157,28 +170,14 @@ fn semaphore(world: &World, shared: &Arc<Shared>, url: &str) -> Vec<(String, Bod
                 limit.acquire(thread)?;
                 let now = shared.in_io.fetch_add(1, Ordering::SeqCst) + 1;
                 raise(&shared.max_in_io, now);
-                let fetched = thread.blocking(|| {
-                    let client = shared.http.get_or_init(|| {
-                        HttpClient::new(Duration::from_secs(5), Duration::from_secs(10))
-                    });
-                    match client {
-                        Ok(client) => client.get_all(&url, &cancel),
-                        Err(error) => Ok(Err(error.clone())),
-                    }
-                });
+                let fetched = download(thread, &shared, &url, &cancel);
                 // Out of I/O before the unit goes back, so the count never
                 // shows a successor early.
                 shared.in_io.fetch_sub(1, Ordering::SeqCst);
                 limit.release();
-                match fetched.and_then(|inner| inner) {
-                    Ok(Ok(bytes)) => {
-                        shared.bytes.fetch_add(bytes, Ordering::Relaxed);
-                        shared.downloads.fetch_add(1, Ordering::Relaxed);
-                        Ok(())
-                    }
-                    Ok(Err(error)) => Err(SyncError::Failed(error)),
-                    Err(_) => Err(SyncError::Cancelled),
-                }
+                shared.bytes.fetch_add(fetched?, Ordering::Relaxed);
+                shared.downloads.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             });
             (format!("sem-{i}"), run)
         })
@@ -223,4 +222,134 @@ fn barrier(world: &World, shared: &Arc<Shared>) -> Vec<(String, Body)> {
             (format!("bar-{i}"), run)
         })
         .collect()
+}
+
+/// The pool scenario's tasks, in submission order: long and short mixed,
+/// so they complete in another order than they were submitted.
+const TASKS: [(&str, Task); 9] = [
+    ("fetch", Task::Fetch),
+    ("cpu 20 ms", Task::Cpu(20)),
+    ("sleep 60 ms", Task::Sleep(60)),
+    ("cpu 5 ms", Task::Cpu(5)),
+    ("fetch", Task::Fetch),
+    ("sleep 10 ms", Task::Sleep(10)),
+    ("cpu 40 ms", Task::Cpu(40)),
+    ("cpu 5 ms", Task::Cpu(5)),
+    ("sleep 30 ms", Task::Sleep(30)),
+];
+
+/// What a pool task does: the dashboard's cpu, sleep and fetch work.
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    Cpu(u64),
+    Sleep(u64),
+    Fetch,
+}
+
+/// The HTTP client the downloads share, built by the first to need it.
+fn http(shared: &Shared) -> Result<&HttpClient, String> {
+    shared
+        .http
+        .get_or_init(|| HttpClient::new(Duration::from_secs(5), Duration::from_secs(10)))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// GETs `url` with the GIL released; answers the bytes read.
+fn download(
+    thread: &mut GilThread,
+    shared: &Shared,
+    url: &str,
+    cancel: &CancelToken,
+) -> Result<u64, SyncError> {
+    let fetched = thread.blocking(|| match http(shared) {
+        Ok(client) => client.get_all(url, cancel),
+        Err(error) => Ok(Err(error)),
+    })?;
+    match fetched {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(SyncError::Failed(error)),
+        Err(_) => Err(SyncError::Cancelled),
+    }
+}
+
+/// Runs one task on a pool thread; answers steps, ms or bytes.
+fn run_task(
+    task: Task,
+    thread: &mut GilThread,
+    shared: &Shared,
+    url: &str,
+    cancel: &CancelToken,
+) -> Result<u64, SyncError> {
+    match task {
+        Task::Cpu(ms) => work(thread, ms).map(|()| ms * STEPS_PER_MS),
+        Task::Sleep(ms) => {
+            thread.blocking(|| std::thread::sleep(Duration::from_millis(ms)))?;
+            Ok(ms)
+        }
+        Task::Fetch => download(thread, shared, url, cancel),
+    }
+}
+
+fn answer(task: Task, value: u64) -> String {
+    match task {
+        Task::Cpu(_) => format!("{value} steps"),
+        Task::Sleep(ms) => format!("slept {ms} ms"),
+        Task::Fetch => human_bytes(value),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A pool of [`POOL_THREADS`] and a `main` thread that submits [`TASKS`],
+/// then waits for each result in submission order (blocked on "future
+/// N" while the pool works) and shuts the pool down.
+fn pool(world: &World, shared: &Arc<Shared>, url: &str) -> std::io::Result<Plan> {
+    let executor = Pool::new(world, "pool", POOL_THREADS)?;
+    let extra = executor.lanes().to_vec();
+    let queue = executor.queue().clone();
+    let names: Arc<HashMap<ThreadTag, String>> = Arc::new(extra.iter().cloned().collect());
+    *lock(&shared.tasks) = TASKS
+        .iter()
+        .enumerate()
+        .map(|(id, (work, _))| PoolTask {
+            id: id as u64,
+            work,
+            thread: None,
+            result: None,
+        })
+        .collect();
+    let (shared, url) = (Arc::clone(shared), url.to_string());
+    let cancel = world.cancel_token().clone();
+    let main = body(move |thread| {
+        let mut futures = Vec::new();
+        for (id, (_, task)) in TASKS.iter().copied().enumerate() {
+            let (shared, url, names, cancel) = (
+                Arc::clone(&shared),
+                url.clone(),
+                Arc::clone(&names),
+                cancel.clone(),
+            );
+            let job = move |pooled: &mut GilThread| {
+                let name = names.get(&pooled.tag()).cloned();
+                lock(&shared.tasks)[id].thread = name;
+                let value = run_task(task, pooled, &shared, &url, &cancel)?;
+                lock(&shared.tasks)[id].result = Some(answer(task, value));
+                lock(&shared.completed).push(id as u64);
+                Ok(value)
+            };
+            futures.push(executor.submit(thread, job)?);
+        }
+        for future in &futures {
+            future.result(thread)?;
+        }
+        executor.shutdown(thread)
+    });
+    Ok(Plan {
+        threads: vec![("main".to_string(), main)],
+        queue: Some(queue),
+        extra,
+    })
 }

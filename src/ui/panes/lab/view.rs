@@ -100,6 +100,19 @@ impl LabView<'_> {
                 format!("most at once {} (limit {SEMAPHORE_LIMIT})", c.max_in_io),
             ),
             ScenarioKind::Event | ScenarioKind::Barrier => released(c),
+            ScenarioKind::Pool => {
+                let running: Vec<String> = status
+                    .tasks
+                    .iter()
+                    .filter(|t| t.result.is_none())
+                    .filter_map(|t| Some(format!("{} runs {}", t.thread.as_ref()?, t.id)))
+                    .collect();
+                let total = status.tasks.len() as u64;
+                let queued = gauge("queued", c.depth, total.max(1), String::new());
+                let mut items = vec![Item::new(0, "", queued.trim_end_matches(" · ").to_string())];
+                items.extend(running.into_iter().map(|r| Item::new(1, " · ", r)));
+                return fit_line(items, room);
+            }
         };
         Line::from(cut_words(&text, room))
     }
@@ -141,6 +154,19 @@ impl LabView<'_> {
             ScenarioKind::Event => vec![Item::new(0, "", "one set() wakes every waiter")],
             ScenarioKind::Barrier => {
                 vec![Item::new(0, "", "nobody passes until the last one arrives")]
+            }
+            ScenarioKind::Pool => {
+                let order =
+                    |ids: Vec<u64>| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+                let submitted = order(status.tasks.iter().map(|t| t.id).collect());
+                vec![
+                    Item::new(0, "", format!("submitted {submitted}")),
+                    Item::new(
+                        0,
+                        " · ",
+                        format!("completed {}", order(status.completed.clone())),
+                    ),
+                ]
             }
         };
         fit_line(items, room)
