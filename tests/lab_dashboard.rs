@@ -288,13 +288,13 @@ mod ui {
         app.apply(AppEvent::Scenario(LabUpdate::Started(
             ScenarioKind::Deadlock,
         )));
-        app.apply(AppEvent::Scenario(LabUpdate::Status(deadlock_status(
-            false, false,
+        app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(
+            deadlock_status(false, false),
         ))));
         // No cycle yet: x is the worker table's.
         assert_eq!(app.apply(AppEvent::Action(Action::Cancel)), None);
-        app.apply(AppEvent::Scenario(LabUpdate::Status(deadlock_status(
-            true, false,
+        app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(
+            deadlock_status(true, false),
         ))));
         assert!(app.labs().deadlocked());
         let text = lines(&render(&app, 80, 24)).join("\n");
@@ -312,8 +312,8 @@ mod ui {
             Some(Command::CancelScenario)
         );
         assert!(!app.labs().deadlocked());
-        app.apply(AppEvent::Scenario(LabUpdate::Status(deadlock_status(
-            false, true,
+        app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(
+            deadlock_status(false, true),
         ))));
         let text = lines(&render(&app, 80, 24)).join("\n");
         assert!(text.contains("deadlock broken"), "{text}");
@@ -382,7 +382,7 @@ mod ui {
             tasks: Vec::new(),
             completed: Vec::new(),
         };
-        app.apply(AppEvent::Scenario(LabUpdate::Status(status)));
+        app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(status))));
         let terminal = render(&app, 80, 24);
         let text = lines(&terminal).join("\n");
         assert!(text.contains("queue jobs ████████ 4/4"), "{text}");

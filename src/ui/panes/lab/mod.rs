@@ -20,7 +20,7 @@ pub enum LabUpdate {
     /// It started.
     Started(ScenarioKind),
     /// Its status now (final once `finished`).
-    Status(ScenarioStatus),
+    Status(Box<ScenarioStatus>),
     /// It could not start.
     Failed(String),
     /// It was stopped for a race: the pane goes.
@@ -148,7 +148,7 @@ impl Labs {
             }
             LabUpdate::Status(status) => {
                 if let Some(pane) = self.pane.as_mut() {
-                    pane.status = Some(status);
+                    pane.status = Some(*status);
                 }
             }
             LabUpdate::Failed(error) => {

@@ -70,5 +70,5 @@ pub(in crate::ui) fn poll(app: &mut App, session: &mut Session) {
     if status.finished {
         session.lab = None;
     }
-    app.apply(AppEvent::Scenario(LabUpdate::Status(status)));
+    app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(status))));
 }
