@@ -67,7 +67,8 @@ fn the_deadlock_is_found_named_and_broken_and_the_ordered_fix_finishes() {
             "{status:#?}"
         );
     }
-    assert!(status.detection_us.is_some());
+    let detection = status.detection_us.expect("detection time");
+    eprintln!("deadlock seen {detection} µs after the cycle closed (polled every 2 ms)");
     let cancelled = Instant::now();
     opposite.interrupt();
     let status = poll_until(&mut opposite, "break", |s| s.finished);

@@ -70,5 +70,10 @@ pub(in crate::ui) fn poll(app: &mut App, session: &mut Session) {
     if status.finished {
         session.lab = None;
     }
+    let shown = app.labs().pane().and_then(|pane| pane.status.as_ref());
+    if shown == Some(&status) {
+        // Nothing moved (a deadlock holds still): no frame for it.
+        return;
+    }
     app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(status))));
 }
