@@ -156,6 +156,7 @@ mod ui {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use threadlab::gil::{GilEvent, Mode, SwitchInterval, Transition};
+    use threadlab::sync::scenario::PoolTask;
     use threadlab::sync::{LabCounters, LabThread, LabThreadState, ScenarioKind, ScenarioStatus};
     use threadlab::ui::app::{App, AppEvent, Command};
     use threadlab::ui::keys::Action;
@@ -390,6 +391,55 @@ mod ui {
         assert!(text.contains("produced 20/48 · consumed 16/48"), "{text}");
         assert!(text.contains("prod-1 ━ blocked on queue jobs"), "{text}");
         insta::assert_snapshot!("lab_queue_80x24", terminal.backend());
+
+        // The pool: the backlog, who runs what, completion beside submission.
+        app.apply(AppEvent::Scenario(LabUpdate::Started(ScenarioKind::Pool)));
+        let task = |id: u64, thread: Option<&str>, done: bool| PoolTask {
+            id,
+            work: "cpu 5 ms",
+            thread: thread.map(str::to_string),
+            result: done.then(|| "300000 steps".to_string()),
+        };
+        let status = ScenarioStatus {
+            threads: vec![LabThread {
+                tag: 9,
+                name: "main".to_string(),
+                state: LabThreadState::Blocked("event future 0".to_string()),
+            }],
+            cycle: None,
+            detection_us: None,
+            counters: LabCounters {
+                depth: 4,
+                ..LabCounters::default()
+            },
+            finished: false,
+            broken_in_ms: None,
+            tasks: vec![
+                task(0, Some("pool-1"), false),
+                task(1, Some("pool-2"), true),
+                task(2, Some("pool-3"), false),
+                task(3, Some("pool-2"), true),
+                task(4, Some("pool-2"), false),
+            ],
+            completed: vec![1, 3],
+        };
+        app.apply(AppEvent::Scenario(LabUpdate::Status(Box::new(status))));
+        let terminal = render(&app, 100, 30);
+        let text = lines(&terminal).join("\n");
+        assert!(
+            text.contains("pool-1 runs 0 · pool-3 runs 2 · pool-2 runs 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("submitted 0 1 2 3 4 · completed 1 3"),
+            "{text}"
+        );
+        assert!(text.contains("main ━ blocked on event future 0"), "{text}");
+        assert!(
+            text.contains("#1 300000 steps (pool-2) · #3 300000 steps (pool-2)"),
+            "{text}"
+        );
+        insta::assert_snapshot!("lab_pool_100x30", terminal.backend());
     }
 }
 

@@ -193,6 +193,21 @@ impl LabView<'_> {
     }
 }
 
+/// The pool's results in completion order, where a tall strip has room.
+fn results(status: &ScenarioStatus, room: usize) -> Line<'static> {
+    let items = status
+        .completed
+        .iter()
+        .filter_map(|id| status.tasks.iter().find(|t| t.id == *id))
+        .map(|task| {
+            let result = task.result.clone().unwrap_or_default();
+            let thread = task.thread.clone().unwrap_or_default();
+            Item::new(0, " · ", format!("#{} {result} ({thread})", task.id))
+        })
+        .collect();
+    fit_line(items, room)
+}
+
 fn released(c: LabCounters) -> String {
     if c.released == 0 {
         return format!("released 0/{PARTIES}: waiting…");
@@ -224,6 +239,7 @@ impl Widget for LabView<'_> {
                 self.headline(status, room),
                 self.counters(status, room),
                 self.threads(status, room),
+                results(status, room),
             ],
             None => vec![Line::from(cut_words(pane.kind.describe(), room))],
         };
