@@ -1,7 +1,7 @@
 //! The coordination lab's dashboard side: the scenarios run to their end
 //! (or deadlock) under a shared GIL, with the lab's own counters asserted
-//! (never the screen's); the reducer and the panes for marks, names and
-//! the lab pane; and the deadlock key end to end in a pty.
+//! (never the screen's); and the reducer and the panes for marks, names
+//! and the lab pane. The keys end to end in a pty are in `lab_pty.rs`.
 
 mod common;
 
@@ -146,6 +146,38 @@ fn an_event_and_a_barrier_release_their_waiters_together() {
             status.counters
         );
     }
+}
+
+#[test]
+fn the_pool_runs_every_task_on_its_threads_and_completes_them_out_of_order() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).expect("server");
+    // Half a second per download: the 5 ms cpu tasks behind it finish first.
+    let url = server.url("/bytes/524288?rate=1048576");
+    let mut run = spawn(ScenarioKind::Pool, Mode::Gil, &url);
+    let status = poll_until(&mut run, "pool", |s| s.finished);
+    all_done(&status);
+    assert_eq!(status.tasks.len(), 9);
+    let mut ran_on = std::collections::HashSet::new();
+    for task in &status.tasks {
+        let thread = task.thread.as_deref().expect("a pool thread took it");
+        assert!(["pool-1", "pool-2", "pool-3"].contains(&thread), "{task:?}");
+        ran_on.insert(thread.to_string());
+        assert!(task.result.is_some(), "{task:?}");
+    }
+    assert!(
+        ran_on.len() >= 2,
+        "others ran while one downloaded: {ran_on:?}"
+    );
+    let mut sorted = status.completed.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..9).collect::<Vec<u64>>());
+    assert_ne!(
+        status.completed, sorted,
+        "completion order is not submission order"
+    );
+    let names: Vec<&str> = status.threads.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["main", "pool-1", "pool-2", "pool-3"]);
+    server.shutdown();
 }
 
 mod ui {
@@ -440,81 +472,5 @@ mod ui {
             "{text}"
         );
         insta::assert_snapshot!("lab_pool_100x30", terminal.backend());
-    }
-}
-
-mod pty {
-    //! The deadlock key end to end in a pty.
-
-    use std::time::Duration;
-
-    use super::common::pty::{EXIT, Pty, SHOW};
-
-    /// Generous: the cycle closes within milliseconds and is shown at the
-    /// next frame; the debug build on a busy machine gets its seconds.
-    const NAMED: Duration = Duration::from_secs(20);
-    const CYCLE: &str = "AB-1 waits for lock B held by BA-2, which waits for lock A held by AB-1";
-
-    #[test]
-    fn d_shows_the_named_cycle_x_and_esc_break_it_the_fix_finishes_q_exits_0() {
-        let mut pty = Pty::app_args(&["--mode", "gil"]);
-        pty.wait_dashboard();
-        pty.send(b"D");
-        pty.wait_for(CYCLE, NAMED);
-        pty.wait_for("x/Esc breaks it", SHOW);
-        pty.send(b"x");
-        pty.wait_for("deadlock broken", SHOW);
-        pty.wait_screen("the cycle gone", SHOW, |screen| !screen.contains(CYCLE));
-        // The fix: one order, to the end.
-        pty.send(b"D");
-        pty.wait_for("lab: deadlock fixed: same order", SHOW);
-        pty.wait_for("rounds holding A and B: 80/80", Duration::from_secs(120));
-        pty.wait_for("AB-2 ✓ done", SHOW);
-        // Opposite again, broken with Esc this time.
-        pty.send(b"D");
-        pty.wait_for(CYCLE, NAMED);
-        pty.send(b"\x1b");
-        pty.wait_for("deadlock broken", SHOW);
-        pty.send(b"q");
-        let status = pty.wait_exit(EXIT);
-        assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
-    }
-
-    /// Every toolbox scenario through the picker: it starts, its threads'
-    /// lanes show their lab waits, it finishes, Esc closes it.
-    #[test]
-    fn t_runs_each_toolbox_scenario_to_its_end() {
-        let mut pty = Pty::app_args(&["--mode", "gil"]);
-        pty.wait_dashboard();
-        let done = Duration::from_secs(120);
-        for (downs, title, lane) in [
-            (0, "lab: producer/consumer", "prod-1"),
-            (1, "lab: semaphore", "sem-6"),
-            (2, "lab: event", "ev-1"),
-            (3, "lab: barrier", "bar-1"),
-            (4, "lab: thread pool", "main"),
-        ] {
-            pty.send(b"t");
-            pty.wait_for("Toolbox", SHOW);
-            for _ in 0..downs {
-                pty.send(b"j");
-            }
-            pty.send(b"\r");
-            pty.wait_for(title, SHOW);
-            // The lane of a thread that blocks on a lab object shows it.
-            pty.wait_screen(&format!("{lane} blocked on its lane"), done, |screen| {
-                screen
-                    .lines()
-                    .any(|l| l.contains(&format!("│{lane} ")) && l.contains('━'))
-            });
-            pty.wait_for("done · Esc closes", done);
-            pty.send(b"\x1b");
-            pty.wait_screen("the lab pane closed", SHOW, |screen| {
-                !screen.contains(title)
-            });
-        }
-        pty.send(b"q");
-        let status = pty.wait_exit(EXIT);
-        assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
     }
 }

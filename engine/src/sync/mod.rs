@@ -23,6 +23,7 @@ pub mod race;
 pub mod scenario;
 mod scenario_bodies;
 mod signals;
+mod status;
 mod world;
 
 pub use deadlock::{Cycle, DeadlockConfig, DeadlockOutcome, WaitsFor, run_deadlock};
