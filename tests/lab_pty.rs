@@ -18,8 +18,10 @@ const CYCLE: &str = "AB-1 waits for lock B held by BA-2, which waits for lock A 
 fn d_shows_the_named_cycle_x_and_esc_break_it_the_fix_finishes_q_exits_0() {
     let mut pty = Pty::app_args(&["--mode", "gil"]);
     pty.wait_dashboard();
+    let pressed = std::time::Instant::now();
     pty.send(b"D");
     pty.wait_for(CYCLE, NAMED);
+    eprintln!("D to the named cycle on screen: {:?}", pressed.elapsed());
     pty.wait_for("x/Esc breaks it", SHOW);
     pty.send(b"x");
     pty.wait_for("deadlock broken", SHOW);
