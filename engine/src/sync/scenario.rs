@@ -1,8 +1,9 @@
 //! Dashboard-sized runs of the coordination lab: the two-locks deadlock (in
 //! opposite orders, or the fix, one order) and the `threading` toolbox —
-//! producer/consumer over a bounded [`Queue`], a [`Semaphore`] limiting
-//! real downloads, workers released together by an [`Event`] and by a
-//! [`Barrier`].
+//! producer/consumer over a bounded [`Queue`](super::Queue), a
+//! [`Semaphore`](super::Semaphore) limiting real downloads, workers
+//! released together by an [`Event`](super::Event) and by a
+//! [`Barrier`](super::Barrier), and a [`Pool`](super::Pool).
 //!
 //! A [`Scenario`] runs its threads under a GIL it is given (the
 //! dashboard's), so they get lanes on its timeline and every blocking wait

@@ -87,7 +87,7 @@ pub struct ScenarioStatus {
     pub counters: LabCounters,
     /// Every thread has stopped.
     pub finished: bool,
-    /// From [`Scenario::interrupt`] to the last thread stopping, ms.
+    /// From [`Scenario::interrupt`](super::Scenario::interrupt) to the last thread stopping, ms.
     pub broken_in_ms: Option<f64>,
     /// The pool scenario's tasks, in submission order (empty otherwise).
     pub tasks: Vec<PoolTask>,
