@@ -30,6 +30,12 @@ fn r_races_and_shows_lost_updates_then_q_exits_0() {
     pty.send(b"r");
     pty.wait_for("race: counter = inc(counter)", SHOW);
     pty.wait_for("running", SHOW);
+    // Its lost updates are marked on the lanes where the stores happened.
+    pty.wait_screen("a ≠ on a race lane", SHOW, |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("│race-") && l.contains('≠'))
+    });
     // Quit while it runs: the racing threads stop and the exit is clean.
     pty.send(b"q");
     let status = pty.wait_exit(EXIT);
