@@ -20,6 +20,8 @@ fn r_races_and_shows_lost_updates_then_q_exits_0() {
     pty.wait_for("race: counter += 1", SHOW);
     pty.wait_for("lost ", SHOW);
     pty.wait_for("gil, 3.12 model", SHOW);
+    // The racing threads' lanes carry their names.
+    pty.wait_for("race-4", SHOW);
     // Under the 3.10+ model `counter += 1` cannot lose an update, however
     // the GIL moved: the finished race says so.
     pty.wait_screen("the plain race done with lost 0", RACE_DONE, |screen| {
@@ -28,6 +30,12 @@ fn r_races_and_shows_lost_updates_then_q_exits_0() {
     pty.send(b"r");
     pty.wait_for("race: counter = inc(counter)", SHOW);
     pty.wait_for("running", SHOW);
+    // Its lost updates are marked on the lanes where the stores happened.
+    pty.wait_screen("a ≠ on a race lane", SHOW, |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("│race-") && l.contains('≠'))
+    });
     // Quit while it runs: the racing threads stop and the exit is clean.
     pty.send(b"q");
     let status = pty.wait_exit(EXIT);

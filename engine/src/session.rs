@@ -130,6 +130,8 @@ pub struct Session {
     pub suite: Option<crate::lab::Suite>,
     /// The race (coordination lab) running in the background, if any.
     pub race: Option<crate::sync::Race>,
+    /// The lab scenario (deadlock, toolbox) running, if any.
+    pub lab: Option<crate::sync::Scenario>,
 }
 
 impl Session {
@@ -179,6 +181,7 @@ impl Session {
             workdir,
             suite: None,
             race: None,
+            lab: None,
         })
     }
 
@@ -190,6 +193,9 @@ impl Session {
         }
         if let Some(race) = self.race.take() {
             race.cancel();
+        }
+        if let Some(lab) = self.lab.take() {
+            lab.cancel();
         }
         let left = self.pool.shutdown(timeout);
         drop(self.pool);

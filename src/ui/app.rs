@@ -13,6 +13,7 @@ use super::keys::{Action, KeyMap};
 use super::layout::PaneId;
 use super::panes::console::Console;
 use super::panes::experiment::{Experiments, PickerOutcome};
+use super::panes::lab::{Labs, ToolboxOutcome};
 use super::panes::logs::Logs;
 use super::panes::meter::Meter;
 use super::panes::race::Races;
@@ -38,6 +39,7 @@ pub struct App {
     logs: Logs,
     experiments: Experiments,
     races: Races,
+    labs: Labs,
     help: bool,
     focus: PaneId,
     zoomed: bool,
@@ -69,6 +71,7 @@ impl App {
             logs: Logs::default(),
             experiments: Experiments::default(),
             races: Races::default(),
+            labs: Labs::default(),
             help: false,
             focus: PaneId::default(),
             zoomed: false,
@@ -144,6 +147,11 @@ impl App {
     /// The race pane's state.
     pub fn races(&self) -> &Races {
         &self.races
+    }
+
+    /// The lab pane's and the toolbox picker's state.
+    pub fn labs(&self) -> &Labs {
+        &self.labs
     }
 
     /// Whether the help overlay is open.
@@ -252,6 +260,8 @@ impl App {
             AppEvent::InputClosed => self.quit = true,
             AppEvent::Lab(event) => self.experiments.on_lab(event),
             AppEvent::Race(update) => self.races.apply(update),
+            AppEvent::Scenario(update) => self.labs.apply(update),
+            AppEvent::LaneNames(lanes) => self.timeline.name_lanes(&lanes),
             AppEvent::Logs(lines) => self.logs.extend(lines),
             AppEvent::Focus(pane) => self.focus = pane,
             AppEvent::ClickRow(index) => {
@@ -288,9 +298,22 @@ impl App {
                 }
             };
         }
+        if let Some(selected) = self.labs.picker() {
+            return match self.labs.picker_key(selected, action) {
+                ToolboxOutcome::Nothing => None,
+                ToolboxOutcome::Run(kind) => Some(Command::RunScenario(kind)),
+                ToolboxOutcome::Quit => {
+                    self.quit = true;
+                    Some(Command::Quit)
+                }
+            };
+        }
         if action == Action::CloseOverlay && !self.help {
             if let Some(running) = self.experiments.close_pane() {
                 return running.then_some(Command::CancelExperiment);
+            }
+            if let Some(command) = self.on_lab_close() {
+                return command;
             }
             let running = self.races.close().unwrap_or(false);
             return running.then_some(Command::CancelRace);
@@ -326,6 +349,11 @@ impl App {
                 self.on_move(action);
                 None
             }
+            Action::Cancel if self.labs.deadlocked() => {
+                // `x` on a deadlock breaks it, whichever worker is selected.
+                self.labs.breaking();
+                Some(Command::CancelScenario)
+            }
             Action::Cancel => self.on_cancel(),
             Action::CancelAll => {
                 self.notice = Some(format!("cancelling {} workers", self.live()));
@@ -357,11 +385,27 @@ impl App {
                     Some(Command::RunRace(self.races.take_next_body()))
                 }
             }
+            Action::Deadlock => Some(Command::RunScenario(self.labs.take_next_deadlock())),
+            Action::Toolbox => {
+                self.labs.open_picker();
+                None
+            }
             Action::Quit | Action::ForceQuit => {
                 self.quit = true;
                 Some(Command::Quit)
             }
         }
+    }
+
+    /// Esc with the lab pane up: a running scenario is cancelled (a
+    /// deadlock broken) and stays to show how it ended; a finished one
+    /// closes. `None`: no lab pane, Esc goes on to the race pane.
+    fn on_lab_close(&mut self) -> Option<Option<Command>> {
+        if self.labs.running() {
+            self.labs.breaking();
+            return Some(Some(Command::CancelScenario));
+        }
+        self.labs.close().map(|_| None)
     }
 
     /// Keys that move the selection, the lanes or the focus.

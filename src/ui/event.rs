@@ -49,6 +49,10 @@ pub enum AppEvent {
     Lab(SuiteEvent),
     /// News from the race running in the background.
     Race(super::panes::race::RaceUpdate),
+    /// News from the lab scenario running in the background.
+    Scenario(super::panes::lab::LabUpdate),
+    /// Names for lanes of threads that are no worker's (`race-1`, `AB-1`).
+    LaneNames(Vec<(ThreadTag, String)>),
     /// New lines for the log pane.
     Logs(Vec<String>),
     /// A mouse click on the worker table's row `index` (0 = first worker).
@@ -95,6 +99,10 @@ pub enum Command {
     RunRace(crate::sync::Body),
     /// Stop the running race.
     CancelRace,
+    /// Start a lab scenario (stopping one that runs).
+    RunScenario(crate::sync::ScenarioKind),
+    /// Cancel the running scenario's waits (breaks a deadlock).
+    CancelScenario,
     /// Leave.
     Quit,
 }

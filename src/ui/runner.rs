@@ -26,6 +26,7 @@ use crate::gil::{GilEvent, GilThread, Mode};
 use crate::lab::{BenchConfig, Suite, SuiteEvent};
 use crate::session::Session;
 use crate::sync::{Race, RaceConfig};
+use crate::ui::panes::lab;
 use crate::ui::panes::race::{RACE_INCREMENTS, RACE_THREADS, RaceUpdate};
 use crate::work::WorkerEvent;
 
@@ -207,7 +208,7 @@ impl<B: Backend> Runner<B> {
     /// When the frame timer fires, or `None` when no timer is armed:
     /// nothing changed and no worker is alive, so nothing can move.
     pub fn deadline(&self) -> Option<Instant> {
-        (self.app.dirty() || self.app.live() > 0 || self.app.races().running())
+        (self.app.dirty() || self.app.live() > 0 || self.animating())
             .then_some(self.pacer.next_frame)
     }
 
@@ -275,7 +276,7 @@ impl<B: Backend> Runner<B> {
         if !self.app.ui_under_gil() && self.ui_gil.is_holding() {
             self.ui_gil.exit();
         }
-        let animate = self.app.live() > 0 || self.app.races().running();
+        let animate = self.app.live() > 0 || self.animating();
         let due = (self.app.dirty() || animate) && now >= self.pacer.next_frame;
         if (!self.keys_waiting.is_empty() || due) && !self.frame(session, now) {
             self.ui_gil.exit();
@@ -303,6 +304,12 @@ impl<B: Backend> Runner<B> {
             self.app.apply(AppEvent::Lab(event));
         }
         self.poll_race(session);
+        lab::run::poll(&mut self.app, session);
+    }
+
+    /// A race or a lab scenario runs: frames keep coming to show it.
+    fn animating(&self) -> bool {
+        self.app.races().running() || self.app.labs().running()
     }
 
     /// The running race's numbers, or its outcome once its threads ended.
@@ -490,12 +497,14 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
             if let Some(old) = session.race.take() {
                 old.cancel();
             }
+            lab::run::stop_for_race(app, session);
             let mode = session.gil.mode();
             let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
             config.gil = Some(session.gil.clone());
             let update = match Race::spawn(config) {
                 Ok(race) => {
                     let version = race.python_version();
+                    app.apply(AppEvent::LaneNames(race.lanes().to_vec()));
                     session.race = Some(race);
                     RaceUpdate::Started {
                         body,
@@ -512,6 +521,8 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
                 race.cancel();
             }
         }
+        Command::RunScenario(kind) => lab::run::start(app, session, kind),
+        Command::CancelScenario => lab::run::cancel(session),
         Command::Quit => {} // the reducer already set quit
     }
 }

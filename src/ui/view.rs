@@ -16,6 +16,7 @@ use super::panes::bars::{Footer, Header};
 use super::panes::console::ConsolePane;
 use super::panes::experiment::{ExperimentView, PickerOverlay};
 use super::panes::help::HelpOverlay;
+use super::panes::lab::{LabView, ToolboxPicker};
 use super::panes::logs::LogPane;
 use super::panes::meter::MeterPane;
 use super::panes::race::RaceView;
@@ -40,6 +41,9 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     frame.render_widget(Footer { app }, areas.footer);
     if let Some(selected) = app.experiments().picker() {
         frame.render_widget(PickerOverlay { selected }, area);
+    }
+    if let Some(selected) = app.labs().picker() {
+        frame.render_widget(ToolboxPicker { selected }, area);
     }
     if app.help_open() {
         frame.render_widget(HelpOverlay { keys: app.keys() }, area);
@@ -82,6 +86,19 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
             };
             frame.render_widget(pane, area);
         }
+    }
+    if let (Some(console), Some(pane)) = (areas.console, app.labs().pane()) {
+        // The lab takes the whole strip (its cycle is one long sentence);
+        // its threads' lanes stay in view above.
+        let area = areas.meter.map_or(console, |meter| console.union(meter));
+        let deadlock_key = keys.label(super::keys::Action::Deadlock);
+        let view = LabView {
+            pane,
+            deadlock_key,
+            theme,
+        };
+        frame.render_widget(view, area);
+        return;
     }
     if let (Some(area), Some(pane)) = (areas.console, app.races().pane()) {
         // The race takes the console's place; its threads' lanes stay in view.

@@ -45,6 +45,23 @@ impl Cycle {
     }
 }
 
+impl Cycle {
+    /// The cycle in words with the threads named by `name`: "AB-1 waits
+    /// for lock B held by BA-2, which waits for lock A held by AB-1".
+    pub fn named(&self, name: impl Fn(ThreadTag) -> String) -> String {
+        let mut out = String::new();
+        for (i, edge) in self.edges.iter().enumerate() {
+            if i == 0 {
+                out.push_str(&format!("{} waits for ", name(edge.thread)));
+            } else {
+                out.push_str(", which waits for ");
+            }
+            out.push_str(&format!("lock {} held by {}", edge.lock, name(edge.holder)));
+        }
+        out
+    }
+}
+
 impl fmt::Display for Cycle {
     /// "thread 1 waits for lock B held by 2, which waits for lock A held by 1".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

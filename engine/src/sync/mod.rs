@@ -12,18 +12,26 @@
 //!   queue; a [`PoolFuture`]'s result waits with the GIL released.
 //! * [`deadlock`] — a wait-for graph over the locks finds cycles, and the
 //!   two-threads-two-locks experiment of `threadlab bench deadlock`.
+//! * [`scenario`] — the dashboard's runs: the deadlock and its fix, and the
+//!   toolbox (producer/consumer, semaphore, event, barrier), polled live.
 
 mod body;
 pub mod deadlock;
 mod locks;
 pub mod pool;
 pub mod race;
+pub mod scenario;
+mod scenario_bodies;
 mod signals;
+mod status;
 mod world;
 
 pub use deadlock::{Cycle, DeadlockConfig, DeadlockOutcome, WaitsFor, run_deadlock};
 pub use locks::{Lock, RLock, Semaphore};
 pub use pool::{Job, Pool, PoolFuture};
 pub use race::{Body, Extend, Race, RaceConfig, RaceOutcome, RaceProgress, run_race};
+pub use scenario::{
+    LabCounters, LabThread, LabThreadState, Scenario, ScenarioConfig, ScenarioKind, ScenarioStatus,
+};
 pub use signals::{Barrier, Condition, Event, Queue};
 pub use world::{EVENT_CAPACITY, ObjectId, SyncAction, SyncError, SyncEvent, World};

@@ -74,6 +74,7 @@ pub struct Pool {
     table: Arc<Mutex<Table>>,
     next: AtomicU64,
     handles: Vec<JoinHandle<()>>,
+    lanes: Vec<(crate::gil::ThreadTag, String)>,
 }
 
 impl Pool {
@@ -88,9 +89,12 @@ impl Pool {
             table,
             next: AtomicU64::new(0),
             handles: Vec::new(),
+            lanes: Vec::new(),
         };
         for index in 0..workers.max(1) {
             let mut thread = world.gil().register(world.cancel_token().clone());
+            pool.lanes
+                .push((thread.tag(), format!("{name}-{}", index + 1)));
             let queue = pool.queue.clone();
             let table = Arc::clone(&pool.table);
             let handle = std::thread::Builder::new()
@@ -102,6 +106,16 @@ impl Pool {
             pool.handles.push(handle);
         }
         Ok(pool)
+    }
+
+    /// Each worker's lane on the timeline and its name (`pool-1` …).
+    pub fn lanes(&self) -> &[(crate::gil::ThreadTag, String)] {
+        &self.lanes
+    }
+
+    /// The queue its jobs wait in (its length is the backlog).
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     /// Worker threads.

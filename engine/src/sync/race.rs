@@ -152,6 +152,7 @@ pub struct Race {
     shared: Arc<Shared>,
     handles: Vec<std::thread::JoinHandle<Result<(), SyncError>>>,
     version: PythonVersion,
+    lanes: Vec<(crate::gil::ThreadTag, String)>,
 }
 
 impl Race {
@@ -183,8 +184,10 @@ impl Race {
             started: Instant::now(),
         });
         let mut handles = Vec::new();
+        let mut lanes = Vec::new();
         for index in 0..config.threads as usize {
             let thread = gil.register(config.cancel.clone());
+            lanes.push((thread.tag(), format!("race-{}", index + 1)));
             let racer = Racer {
                 shared: Arc::clone(&shared),
                 index,
@@ -214,7 +217,13 @@ impl Race {
             shared,
             handles,
             version,
+            lanes,
         })
+    }
+
+    /// Each racing thread's lane on the timeline and its name (`race-1` …).
+    pub fn lanes(&self) -> &[(crate::gil::ThreadTag, String)] {
+        &self.lanes
     }
 
     /// The GIL mode it started in.

@@ -50,6 +50,9 @@ pub enum SyncError {
     /// A bounded semaphore released more often than acquired.
     #[error("{0} released too many times")]
     Overflow(String),
+    /// Work a lab thread does failed (a download's HTTP error).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl From<Cancelled> for SyncError {
@@ -214,6 +217,20 @@ impl World {
             let object = &state.objects[id];
             format!("{} {}", object.state.kind(), object.name)
         })
+    }
+
+    /// Every thread blocked right now, with what it is blocked on
+    /// ("lock A"), read under one lock.
+    pub fn blocked_names(&self) -> HashMap<ThreadTag, String> {
+        let state = self.lock();
+        state
+            .blocked
+            .iter()
+            .map(|(&tag, &id)| {
+                let object = &state.objects[id];
+                (tag, format!("{} {}", object.state.kind(), object.name))
+            })
+            .collect()
     }
 
     /// Sleeps until at least `count` threads are blocked in this world at

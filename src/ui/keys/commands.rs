@@ -93,6 +93,20 @@ pub const COMMANDS: &[CommandInfo] = &[
         footer: "",
     },
     CommandInfo {
+        name: "deadlock",
+        action: Action::Deadlock,
+        default_keys: &["D"],
+        help: "deadlock: two locks in opposite orders (x/Esc breaks it), then the fix",
+        footer: "",
+    },
+    CommandInfo {
+        name: "toolbox",
+        action: Action::Toolbox,
+        default_keys: &["t"],
+        help: "toolbox: producer/consumer, semaphore, event, barrier on the timeline",
+        footer: "",
+    },
+    CommandInfo {
         name: "ui_under_gil",
         action: Action::ToggleUiGil,
         default_keys: &["u"],
@@ -187,7 +201,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         name: "close",
         action: Action::CloseOverlay,
         default_keys: &["esc"],
-        help: "close an overlay or the experiment pane",
+        help: "close an overlay or a pane (a running lab is stopped first)",
         footer: "",
     },
     CommandInfo {

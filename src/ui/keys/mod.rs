@@ -62,6 +62,10 @@ pub enum Action {
     Experiments,
     /// Start a race (the coordination lab): threads increment one counter.
     Race,
+    /// Run the two-locks deadlock (opposite orders, then the fix in turn).
+    Deadlock,
+    /// Open the toolbox picker (queue, semaphore, event, barrier).
+    Toolbox,
     /// Quit.
     Quit,
     /// Quit (Ctrl-C; not remappable).

@@ -6,6 +6,7 @@ pub mod console;
 pub mod experiment;
 pub mod fit;
 pub mod help;
+pub mod lab;
 pub mod logs;
 pub mod meter;
 pub mod race;

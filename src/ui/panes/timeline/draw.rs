@@ -8,7 +8,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
-use super::sample::{Shade, gil_load, lane_stats, marks, samples};
+use super::sample::{
+    MARK_ASKS, MARK_FORCED, MARK_LOST, Shade, gil_load, lane_stats, marks, samples,
+};
 use super::{Lane, Timeline};
 use crate::gil::ThreadTag;
 use crate::ui::panes::fit::{Item, fit_line, fit_title};
@@ -23,7 +25,8 @@ const LABEL: usize = 9;
 const MARKS_UP_TO_US: u64 = 1_000;
 
 /// A lane's label: the worker's thread name (`cpu-3`), with `+` for a
-/// second thread of the same worker (the seed demo's `print_numbers`).
+/// second thread of the same worker (the seed demo's `print_numbers`); a
+/// lab thread's own name (`race-1`, `AB-1`); else `thread N`.
 pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> String {
     if timeline.ui_thread == Some(thread) {
         return "ui".to_string();
@@ -34,7 +37,9 @@ pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> 
     match workers.worker_of(thread) {
         Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
         Some(row) => format!("{}-{}+", row.kind, row.id),
-        None => format!("thread {thread}"),
+        None => timeline
+            .name(thread)
+            .map_or_else(|| format!("thread {thread}"), str::to_string),
     }
 }
 
@@ -52,6 +57,7 @@ fn role_of(shade: Shade) -> Option<Role> {
         Shade::Hold => Some(Role::Hold),
         Shade::Wait => Some(Role::Wait),
         Shade::Io => Some(Role::Io),
+        Shade::Blocked => Some(Role::Mark),
         Shade::Free => Some(Role::Free),
         Shade::None => None,
     }
@@ -63,20 +69,24 @@ fn full_glyph(shade: Shade) -> &'static str {
         Shade::Hold => "█",
         Shade::Wait => "░",
         Shade::Io => "▏",
+        Shade::Blocked => "━",
         Shade::Free => "▒",
         Shade::None => " ",
     }
 }
 
-/// One cell from its two halves and its marks: a hold in one half is a
-/// half block on that side (the other half's colour behind it); other
-/// mixes show the more telling state.
+/// One cell from its two halves and its marks: a lost update shows over
+/// anything; a hold in one half is a half block on that side (the other
+/// half's colour behind it); other mixes show the more telling state.
 fn cell(left: Shade, right: Shade, mark: u8, theme: &Theme) -> (&'static str, Style) {
     let held = left == Shade::Hold || right == Shade::Hold;
-    if mark & 1 != 0 && held {
+    if mark & MARK_LOST != 0 {
+        return ("≠", theme.fg(Role::Bad).add_modifier(Modifier::BOLD));
+    }
+    if mark & MARK_FORCED != 0 && held {
         return ("×", theme.fg(Role::Mark));
     }
-    if mark & 2 != 0 && (left == Shade::Wait || right == Shade::Wait) {
+    if mark & MARK_ASKS != 0 && (left == Shade::Wait || right == Shade::Wait) {
         return ("!", theme.fg(Role::Mark));
     }
     let plain = |shade: Shade| {
@@ -94,7 +104,7 @@ fn cell(left: Shade, right: Shade, mark: u8, theme: &Theme) -> (&'static str, St
         };
         return (glyph, theme.split(Role::Hold, role_of(other)));
     }
-    let shade = [Shade::Wait, Shade::Free, Shade::Io]
+    let shade = [Shade::Wait, Shade::Blocked, Shade::Free, Shade::Io]
         .into_iter()
         .find(|s| *s == left || *s == right)
         .unwrap_or(Shade::None);
@@ -116,11 +126,14 @@ fn draw_lane(
     let step = (span_us / (2 * width.max(1)) as u64).max(1);
     let start = now_us.saturating_sub(step * 2 * width as u64);
     let halves = samples(lane, start, step, 2 * width);
-    let cell_marks = if 2 * step <= MARKS_UP_TO_US {
-        marks(lane, start, 2 * step, width)
-    } else {
-        vec![0; width]
-    };
+    // Lost updates show at every zoom; hand-over marks only where a cell
+    // is short enough for one to stand out.
+    let mut cell_marks = marks(lane, start, 2 * step, width);
+    if 2 * step > MARKS_UP_TO_US {
+        for mark in &mut cell_marks {
+            *mark &= MARK_LOST;
+        }
+    }
     let (x, y) = at;
     for (i, (pair, mark)) in halves.chunks_exact(2).zip(cell_marks).enumerate() {
         let (glyph, style) = cell(pair[0], pair[1], mark, theme);
@@ -213,6 +226,8 @@ impl TimelinePane<'_> {
                 key(1, "░", Role::Wait, " waits"),
                 key(2, "▏", Role::Io, " I/O"),
                 key(3, "▒", Role::Free, " free"),
+                key(2, "━", Role::Mark, " blocked"),
+                key(3, "≠", Role::Bad, " lost update"),
                 key(5, "!", Role::Mark, " asks"),
                 key(5, "×", Role::Mark, " forced"),
                 Item::new(4, " · ", "▌▐ held half"),

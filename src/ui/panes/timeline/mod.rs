@@ -23,7 +23,9 @@ pub const SPAN_RANGE_MS: (u64, u64) = (25, 10_000);
 pub struct Lane {
     /// `(at_us, state)` in time order; marks are kept in `marks`.
     pub changes: VecDeque<(u64, Transition)>,
-    /// Forced drops and drop requests.
+    /// Forced drops, drop requests and lost updates. A lab wait
+    /// ([`Transition::Blocked`]) is a state here, kept in `changes`: it
+    /// lasts from the mark until the thread's next change.
     pub marks: VecDeque<(u64, Transition)>,
 }
 
@@ -40,7 +42,8 @@ pub struct Timeline {
     span_ms: u64,
     scroll: usize,
     ui_thread: Option<ThreadTag>,
-    /// Lane labels given by the view (a traced program's threads).
+    /// Lane labels for threads that are no worker's: a traced program's
+    /// threads, the lab's (`race-1`, `AB-1`).
     names: HashMap<ThreadTag, String>,
 }
 
@@ -126,6 +129,13 @@ impl Timeline {
         self.names.insert(tag, name);
     }
 
+    /// Names lanes of threads that are not workers (the lab's).
+    pub(in crate::ui) fn name_lanes(&mut self, lanes: &[(ThreadTag, String)]) {
+        for (tag, name) in lanes {
+            self.names.insert(*tag, name.clone());
+        }
+    }
+
     pub(in crate::ui) fn set_ui_thread(&mut self, tag: ThreadTag) {
         self.ui_thread = Some(tag);
     }
@@ -159,7 +169,9 @@ impl Timeline {
         for event in events {
             self.now_us = self.now_us.max(event.at_us);
             let lane = self.lanes.entry(event.thread).or_default();
-            if event.what.is_mark() {
+            // A lab wait starts a state of its own (drawn apart from I/O
+            // and from waiting for the GIL) rather than marking a moment.
+            if event.what.is_mark() && event.what != Transition::Blocked {
                 lane.marks.push_back((event.at_us, event.what));
                 continue;
             }
@@ -193,7 +205,8 @@ impl Timeline {
         while self.gil_held.len() > 1 && self.gil_held[1].0 <= horizon {
             self.gil_held.pop_front();
         }
-        self.lanes.retain(|_, lane| {
+        let names = &mut self.names;
+        self.lanes.retain(|tag, lane| {
             // Keep one change before the horizon: it says what the lane was doing then.
             while lane.changes.len() > 1 && lane.changes[1].0 <= horizon {
                 lane.changes.pop_front();
@@ -201,7 +214,11 @@ impl Timeline {
             while lane.marks.front().is_some_and(|m| m.0 < horizon) {
                 lane.marks.pop_front();
             }
-            !matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon)
+            let gone = matches!(lane.changes.back(), Some((at, Transition::Exit)) if *at < horizon);
+            if gone {
+                names.remove(tag);
+            }
+            !gone
         });
     }
 }

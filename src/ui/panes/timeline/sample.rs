@@ -16,40 +16,55 @@ pub enum Shade {
     Wait = 1,
     /// In a blocking call.
     Io = 2,
+    /// Blocked on a coordination-lab object (lock, queue, event …).
+    Blocked = 3,
     /// Running with no GIL.
-    Free = 3,
+    Free = 4,
     /// Not there (not started, or gone).
-    None = 4,
+    None = 5,
 }
 
-const SHADES: [Shade; 5] = [
+/// How many shades there are.
+const COUNT: usize = 6;
+
+const SHADES: [Shade; COUNT] = [
     Shade::Hold,
     Shade::Wait,
     Shade::Io,
+    Shade::Blocked,
     Shade::Free,
     Shade::None,
 ];
+
+/// Mark bits of a cell ([`marks`]): a forced drop.
+pub const MARK_FORCED: u8 = 1;
+/// Mark bits of a cell ([`marks`]): a drop request.
+pub const MARK_ASKS: u8 = 2;
+/// Mark bits of a cell ([`marks`]): a lost update (a race's store that
+/// overwrote another thread's).
+pub const MARK_LOST: u8 = 4;
 
 fn shade_of(what: Option<Transition>) -> usize {
     (match what {
         Some(Transition::Hold) => Shade::Hold,
         Some(Transition::Wait) => Shade::Wait,
         Some(Transition::Io) => Shade::Io,
+        Some(Transition::Blocked) => Shade::Blocked,
         Some(Transition::Run) => Shade::Free,
         _ => Shade::None,
     }) as usize
 }
 
-/// Time spent in each of five states within `[from, to)`, from a list of
-/// `(at_us, state)` changes in time order; `index` numbers a state 0..=4
+/// Time spent in each of six states within `[from, to)`, from a list of
+/// `(at_us, state)` changes in time order; `index` numbers a state 0..=5
 /// (`None`: before the first change).
 fn time_in<T: Copy>(
     changes: &VecDeque<(u64, T)>,
     from: u64,
     to: u64,
     index: impl Fn(Option<T>) -> usize,
-) -> [u64; 5] {
-    let mut out = [0u64; 5];
+) -> [u64; COUNT] {
+    let mut out = [0u64; COUNT];
     // The state at `from` is the last change at or before it.
     let first = changes.partition_point(|c| c.0 <= from);
     let mut state = index(first.checked_sub(1).map(|i| changes[i].1));
@@ -67,14 +82,18 @@ fn time_in<T: Copy>(
 }
 
 /// Time in each lane state within `[from, to)`, indexed by [`Shade`].
-pub fn shares(lane: &Lane, from: u64, to: u64) -> [u64; 5] {
+pub fn shares(lane: &Lane, from: u64, to: u64) -> [u64; COUNT] {
     time_in(&lane.changes, from, to, shade_of)
 }
 
 /// The fraction of `[from, to)` in which some thread held the GIL.
 pub fn gil_load(timeline: &Timeline, from: u64, to: u64) -> f64 {
     let held = time_in(&timeline.gil_held, from, to, |h| {
-        if h == Some(true) { 0 } else { 4 }
+        if h == Some(true) {
+            0
+        } else {
+            Shade::None as usize
+        }
     });
     held[0] as f64 / (to - from).max(1) as f64
 }
@@ -121,7 +140,7 @@ pub fn samples(lane: &Lane, start: u64, step: u64, n: usize) -> Vec<Shade> {
     let changes = &lane.changes;
     let first = changes.partition_point(|c| c.0 <= start);
     let mut state = shade_of(first.checked_sub(1).map(|i| changes[i].1));
-    let mut acc = [0u64; 5];
+    let mut acc = [0u64; COUNT];
     let mut t = start;
     let mut end = start + step;
     for &(at, what) in changes.iter().skip(first) {
@@ -147,14 +166,16 @@ pub fn samples(lane: &Lane, start: u64, step: u64, n: usize) -> Vec<Shade> {
     out
 }
 
-fn close(acc: &mut [u64; 5], out: &mut Vec<Shade>) {
-    let best = (0..5).max_by_key(|&i| acc[i]).unwrap_or(4);
+fn close(acc: &mut [u64; COUNT], out: &mut Vec<Shade>) {
+    let best = (0..COUNT)
+        .max_by_key(|&i| acc[i])
+        .unwrap_or(Shade::None as usize);
     out.push(SHADES[best]);
-    *acc = [0; 5];
+    *acc = [0; COUNT];
 }
 
-/// Marks per cell of `cell` µs from `start`: bit 1 a forced drop, bit 2 a
-/// drop request. One pass over the marks in the window.
+/// Marks per cell of `cell` µs from `start`: [`MARK_FORCED`],
+/// [`MARK_ASKS`], [`MARK_LOST`]. One pass over the marks in the window.
 pub fn marks(lane: &Lane, start: u64, cell: u64, n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
     let cell = cell.max(1);
@@ -165,8 +186,9 @@ pub fn marks(lane: &Lane, start: u64, cell: u64, n: usize) -> Vec<u8> {
             break;
         }
         out[index] |= match what {
-            Transition::ForcedDrop => 1,
-            Transition::DropRequest => 2,
+            Transition::ForcedDrop => MARK_FORCED,
+            Transition::DropRequest => MARK_ASKS,
+            Transition::LostUpdate => MARK_LOST,
             _ => 0,
         };
     }
@@ -213,7 +235,7 @@ mod tests {
         // The same as asking each slot on its own.
         for (i, shade) in got.iter().enumerate() {
             let s = shares(&lane, i as u64 * 10, i as u64 * 10 + 10);
-            let best = (0..5).max_by_key(|&k| s[k]).unwrap();
+            let best = (0..COUNT).max_by_key(|&k| s[k]).unwrap();
             assert_eq!(SHADES[best], *shade, "slot {i}");
         }
     }

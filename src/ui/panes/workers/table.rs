@@ -36,6 +36,7 @@ pub fn state_of(row: &WorkerRow) -> (&'static str, Role) {
         Life::Live => match row.lane {
             Transition::Wait => ("… waiting (GIL)", Role::Wait),
             Transition::Io => ("⇅ in I/O", Role::Io),
+            Transition::Blocked => ("━ blocked", Role::Mark),
             Transition::Hold => ("▶ running (GIL)", Role::Hold),
             _ => ("▶ running", Role::Free),
         },
