@@ -11,10 +11,60 @@ use crate::lab::Experiment;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
+/// The environment variables threadlab reads: (name, what it does). Shown
+/// by `--help` and in the man pages' ENVIRONMENT section.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "THREADLAB_CONFIG",
+        "The config file to read when --config is not given.",
+    ),
+    (
+        "THREADLAB_LOG",
+        "The log level or filter (error, warn, info, debug, trace, or env-filter syntax); wins over the config's [log] level.",
+    ),
+    (
+        "NO_COLOR",
+        "When set and not empty, the dashboard uses the mono theme.",
+    ),
+    (
+        "XDG_CONFIG_HOME",
+        "Where the default config file is looked up (default ~/.config).",
+    ),
+    (
+        "TMPDIR",
+        "Where temporary work directories and compare's Python script go.",
+    ),
+];
+
+/// The files threadlab reads or writes: (path, what it is). In the man
+/// pages' FILES section.
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "$XDG_CONFIG_HOME/threadlab/config.toml",
+        "The config file read when neither --config nor THREADLAB_CONFIG is given (threadlab config --path prints the one in effect; threadlab config prints the documented defaults).",
+    ),
+    (
+        "$TMPDIR/threadlab-*",
+        "The dashboard's temporary work directory, removed at exit.",
+    ),
+    (
+        "$TMPDIR/threadlab_bench-*.py",
+        "The Python script compare runs, removed at exit.",
+    ),
+];
+
+/// `--help`'s closing section: the environment variables.
+const AFTER_HELP: &str = "Environment:
+  THREADLAB_CONFIG  the config file to read when --config is not given
+  THREADLAB_LOG     log level or filter (e.g. debug); wins over [log] level
+  NO_COLOR          set and not empty: the dashboard uses the mono theme
+  XDG_CONFIG_HOME   where config.toml is looked up (default ~/.config)
+  TMPDIR            where temporary work directories and files go";
+
 /// threadlab: see why threads speed up I/O-bound work but not CPU-bound work
 /// under CPython's GIL — live, in your terminal.
 #[derive(Debug, Parser)]
-#[command(name = "threadlab", version, about, long_about = None)]
+#[command(name = "threadlab", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// What to run; without one, the dashboard.
     #[command(subcommand)]
@@ -28,8 +78,9 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Read this config file instead of $XDG_CONFIG_HOME/threadlab/config.toml
-    /// (`threadlab config` prints the documented defaults).
-    #[arg(long, value_name = "FILE", global = true)]
+    /// (`threadlab config` prints the documented defaults; every command
+    /// reads and checks it, and applies its [log] section).
+    #[arg(long, value_name = "FILE", global = true, env = "THREADLAB_CONFIG")]
     pub config: Option<PathBuf>,
     /// GIL emulation at start: free (off), gil (CPython 3), legacy (Python 2).
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
@@ -90,8 +141,9 @@ pub enum Fault {
 pub enum Command {
     /// Run the embedded HTTP server alone (loopback only) until Ctrl-C.
     Serve {
-        /// Address to bind: 127.0.0.1:PORT (loopback only; port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        /// Address to bind: 127.0.0.1:PORT or [::1]:PORT (loopback IP
+        /// addresses only, no hostnames; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
         addr: SocketAddr,
     },
     /// Run a GIL experiment headless and print a table (or JSON).
@@ -102,15 +154,30 @@ pub enum Command {
     Trace(TraceArgs),
     /// Trace the real GIL of a running Python process (needs root); Ctrl-C detaches.
     Attach(AttachArgs),
-    /// Print the default configuration (documented TOML).
-    Config,
+    /// Print the default configuration (documented TOML), or with --path
+    /// the config file in effect.
+    Config {
+        /// Print the path of the config file in effect (--config, else
+        /// THREADLAB_CONFIG, else the default path) instead.
+        #[arg(long)]
+        path: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): threadlab's, or one command's; or write
+    /// them all into a directory.
+    Man {
+        /// The command whose page to print (bench, serve, …); default: the
+        /// main page.
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page (threadlab.1, threadlab-bench.1, …) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of `threadlab compare`.
@@ -127,8 +194,9 @@ pub struct CompareArgs {
     /// any python3.X / python2.7 found on PATH or installed by pyenv.
     #[arg(long = "python", value_name = "PATH")]
     pub pythons: Vec<PathBuf>,
-    /// Thread counts (comma-separated, each 1 to 64).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Thread counts (comma-separated, each 1 to 64). Latency and convoy
+    /// always measure 0 CPU threads too, as their baseline.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = parse_threads)]
     pub threads: Vec<u32>,
     /// Switch interval in ms, 0.1 to 100 (set in Python with sys.setswitchinterval).
     #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
@@ -188,8 +256,9 @@ pub struct BenchArgs {
     /// Modes to run (comma-separated): free, gil, legacy. Default: all three.
     #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
     pub mode: Vec<Mode>,
-    /// Thread counts (comma-separated, each 1 to 64).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Thread counts (comma-separated, each 1 to 64). Latency and convoy
+    /// always measure 0 CPU threads too, as their baseline.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = parse_threads)]
     pub threads: Vec<u32>,
     /// Switch interval in ms, 0.1 to 100.
     #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
@@ -247,9 +316,119 @@ fn parse_compare_experiment(s: &str) -> Result<Experiment, String> {
     parse_experiment(s).map_err(|e: String| format!("{e}, or the coordination lab's race"))
 }
 
+fn parse_threads(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n @ 1..=64) => Ok(n),
+        Ok(0) => Err(
+            "0 is not needed: latency and convoy always measure 0 CPU threads as \
+             their baseline; give thread counts from 1 to 64"
+                .to_string(),
+        ),
+        _ => Err(format!("'{s}' is not a thread count from 1 to 64")),
+    }
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let hostname = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if hostname {
+        Err(format!(
+            "'{s}' names a host; hostnames are not accepted: give a loopback IP address \
+             and port, 127.0.0.1:PORT (any 127.x.y.z) or [::1]:PORT"
+        ))
+    } else {
+        Err(format!(
+            "'{s}' is not an address: expected a loopback IP address and port, \
+             127.0.0.1:PORT or [::1]:PORT"
+        ))
+    }
+}
+
+/// `message` with every quoted value ('…' or "…") longer than
+/// [`QUOTE_MAX`] characters cut to that many and an ellipsis, so that a
+/// pasted blob never turns a one-line error into a wall of text.
+pub fn shorten_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(open) = rest.find(['\'', '"']) {
+        let quote = rest[open..].chars().next().expect("found a quote");
+        out.push_str(&rest[..=open]);
+        let inner = &rest[open + 1..];
+        let Some(close) = inner.find(quote) else {
+            rest = inner;
+            break;
+        };
+        let value = &inner[..close];
+        if value.chars().count() > QUOTE_MAX {
+            out.extend(value.chars().take(QUOTE_MAX));
+            out.push('…');
+        } else {
+            out.push_str(value);
+        }
+        out.push(quote);
+        rest = &inner[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The longest quoted value [`shorten_quoted`] leaves whole.
+pub const QUOTE_MAX: usize = 60;
+
+/// A clap error as one line: its message, and what clap says under it (the
+/// missing arguments, the possible values, a tip), without the usage and
+/// the pointer to --help.
+pub fn one_line_error(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| {
+            let line = line.trim();
+            !line.starts_with("Usage:") && !line.starts_with("For more information")
+        })
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let text = parts.join(" ");
+    let text = text.trim_start_matches("error: ");
+    if text.is_empty() {
+        "bad arguments".to_string()
+    } else {
+        shorten_quoted(text)
+    }
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.05..=60.0).contains(&v) => Ok(v),
         _ => Err(format!("'{s}' is not a number of seconds from 0.05 to 60")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_quoted_values_are_cut() {
+        let long = "x".repeat(200);
+        let short = shorten_quoted(&format!("bad '{long}' and \"ok\" here"));
+        assert_eq!(
+            short,
+            format!("bad '{}…' and \"ok\" here", "x".repeat(QUOTE_MAX))
+        );
+        assert_eq!(shorten_quoted("it's fine"), "it's fine");
+    }
+
+    #[test]
+    fn clap_errors_keep_what_is_under_the_first_line() {
+        let rendered = "error: the following required arguments were not provided:\n  <EXPERIMENT>\n\nUsage: threadlab bench <EXPERIMENT>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line_error(rendered),
+            "the following required arguments were not provided: <EXPERIMENT>"
+        );
     }
 }

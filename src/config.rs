@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::gil::{Mode, SwitchInterval};
 use crate::ui::keys::KeyMap;
@@ -24,37 +25,40 @@ enum KeyList {
     Many(Vec<String>),
 }
 
+/// A value with where it stands in the file (for error messages).
+type At<T> = Option<Spanned<T>>;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGil {
-    mode: Option<String>,
-    interval_ms: Option<f64>,
+    mode: At<String>,
+    interval_ms: At<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkers {
-    fetch_urls: Option<Vec<String>>,
-    file_mib: Option<u64>,
-    cpu_steps: Option<u64>,
-    seed_sleep_ms: Option<u64>,
-    max_workers: Option<usize>,
-    nice: Option<u64>,
+    fetch_urls: At<Vec<String>>,
+    file_mib: At<u64>,
+    cpu_steps: At<u64>,
+    seed_sleep_ms: At<u64>,
+    max_workers: At<u64>,
+    nice: At<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUi {
-    fps: Option<u32>,
-    theme: Option<String>,
-    mouse: Option<bool>,
+    fps: At<u64>,
+    theme: At<String>,
+    mouse: At<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLog {
-    file: Option<String>,
-    level: Option<String>,
+    file: At<String>,
+    level: At<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +71,7 @@ struct RawConfig {
     #[serde(default)]
     ui: RawUi,
     #[serde(default)]
-    keys: BTreeMap<String, KeyList>,
+    keys: BTreeMap<String, Spanned<KeyList>>,
     #[serde(default)]
     log: RawLog,
 }
@@ -129,29 +133,55 @@ pub fn default_path() -> Option<PathBuf> {
         .map(|dirs| dirs.config_dir().join("config.toml"))
 }
 
-/// The 1-based line of byte offset `at` in `text`.
-fn line_at(text: &str, at: usize) -> usize {
-    text[..at.min(text.len())].matches('\n').count() + 1
+/// The largest config file read (the defaults, documented, are ~4 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads `path` as UTF-8, refusing more than [`MAX_CONFIG_BYTES`] (so
+/// `--config /dev/zero` is an error, not a process eating memory).
+fn read_capped(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let fail = |message: String| ConfigError {
+        file: path.display().to_string(),
+        line: String::new(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(fail(format!(
+            "larger than {} KiB; a config file is a few lines of TOML (threadlab config prints one)",
+            MAX_CONFIG_BYTES >> 10
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
-/// The line where `key` is set inside `[section]`, if it is.
-fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            current = name.trim().to_string();
-        } else if current == section
-            && trimmed
-                .split('=')
-                .next()
-                .is_some_and(|k| k.trim().trim_matches('"') == key)
-            && trimmed.contains('=')
-        {
-            return Some(index + 1);
-        }
+/// The config file a command reads: `given` (from --config or
+/// THREADLAB_CONFIG), else the default path (which may not exist).
+pub fn path_in_effect(given: Option<&Path>) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(default_path)
+}
+
+/// The 1-based line and column (in characters) of byte offset `at` in `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
     }
-    None
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 impl Config {
@@ -164,11 +194,7 @@ impl Config {
         };
         match chosen {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-                    file: path.display().to_string(),
-                    line: String::new(),
-                    message: format!("cannot read it: {e}"),
-                })?;
+                let text = read_capped(&path)?;
                 Self::from_toml(Some(&path), &text)
             }
             None => Self::from_toml(None, ""),
@@ -176,131 +202,121 @@ impl Config {
     }
 
     /// The built-in defaults overlaid with `text` (the contents of `file`).
+    /// Every error names the file, and the line and column of the value (or
+    /// the syntax error) as the TOML parser's spans place them.
     pub fn from_toml(file: Option<&Path>, text: &str) -> Result<Self, ConfigError> {
+        let user = parse(file, text)?;
+        let defaults = builtin();
         let name = file.map_or_else(|| "(built-in)".to_string(), |p| p.display().to_string());
-        let fail = |line: Option<usize>, message: String| ConfigError {
+        // An error at the user's value, if the user set it.
+        let fail = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
             file: name.clone(),
-            line: line.map(|l| format!(", line {l}")).unwrap_or_default(),
+            line: span.map_or_else(String::new, |span| {
+                let (line, column) = line_column(text, span.start);
+                format!(", line {line}, column {column}")
+            }),
             message,
         };
-        let parse = |text: &str| -> Result<RawConfig, ConfigError> {
-            toml::from_str::<RawConfig>(text).map_err(|e| {
-                let line = e.span().map(|span| line_at(text, span.start));
-                fail(line, e.message().trim().replace('\n', " "))
-            })
-        };
-        let defaults = parse(DEFAULT_TOML)?;
-        let user = parse(text)?;
-        let pick = |section: &str, key: &str| line_of(text, section, key);
+        /// The user's value and its span, else the built-in one (no span).
+        fn pick<T: Clone>(
+            user: &At<T>,
+            default: &At<T>,
+            key: &str,
+        ) -> (T, Option<std::ops::Range<usize>>) {
+            match user {
+                Some(value) => (value.get_ref().clone(), Some(value.span())),
+                None => (
+                    default
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("the built-in configuration sets {key}"))
+                        .get_ref()
+                        .clone(),
+                    None,
+                ),
+            }
+        }
 
-        let mode_text = user.gil.mode.or(defaults.gil.mode).unwrap_or_default();
-        let mode: Mode = mode_text.parse().map_err(|e: crate::gil::UnknownMode| {
-            fail(pick("gil", "mode"), format!("[gil] mode: {e}"))
-        })?;
-        let interval_ms = user
-            .gil
-            .interval_ms
-            .or(defaults.gil.interval_ms)
-            .unwrap_or(5.0);
-        let interval = SwitchInterval::from_millis_f64(interval_ms).map_err(|e| {
-            fail(
-                pick("gil", "interval_ms"),
-                format!("[gil] interval_ms: {e}"),
-            )
-        })?;
+        let (mode_text, at) = pick(&user.gil.mode, &defaults.gil.mode, "[gil] mode");
+        let mode: Mode = mode_text
+            .parse()
+            .map_err(|e: crate::gil::UnknownMode| fail(at, format!("[gil] mode: {e}")))?;
+        let (interval_ms, at) = pick(
+            &user.gil.interval_ms,
+            &defaults.gil.interval_ms,
+            "[gil] interval_ms",
+        );
+        let interval = SwitchInterval::from_millis_f64(interval_ms)
+            .map_err(|e| fail(at, format!("[gil] interval_ms: {e}")))?;
 
-        let urls = user
-            .workers
-            .fetch_urls
-            .or(defaults.workers.fetch_urls)
-            .unwrap_or_default();
+        let (urls, at) = pick(
+            &user.workers.fetch_urls,
+            &defaults.workers.fetch_urls,
+            "[workers] fetch_urls",
+        );
         let fetch_urls = urls
             .iter()
             .map(|url| FetchTarget::parse(url))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                fail(
-                    pick("workers", "fetch_urls"),
-                    format!("[workers] fetch_urls: {e}"),
-                )
-            })?;
-        let in_range = |value: u64, low: u64, high: u64, section: &str, key: &str| {
-            if (low..=high).contains(&value) {
-                Ok(value)
-            } else {
-                Err(fail(
-                    pick(section, key),
-                    format!(
-                        "[{section}] {key} = {value} is out of range: expected {low} to {high}"
-                    ),
-                ))
-            }
-        };
+            .map_err(|e| fail(at.clone(), format!("[workers] fetch_urls: {e}")))?;
+        let in_range =
+            |(value, at): (u64, Option<std::ops::Range<usize>>), low: u64, high: u64, key: &str| {
+                if (low..=high).contains(&value) {
+                    Ok(value)
+                } else {
+                    Err(fail(
+                        at,
+                        format!("{key} = {value} is out of range: expected {low} to {high}"),
+                    ))
+                }
+            };
+        let w = (&user.workers, &defaults.workers);
         let file_mib = in_range(
-            user.workers
-                .file_mib
-                .or(defaults.workers.file_mib)
-                .unwrap_or(32),
+            pick(&w.0.file_mib, &w.1.file_mib, "file_mib"),
             1,
             4096,
-            "workers",
-            "file_mib",
+            "[workers] file_mib",
         )?;
         let cpu_steps = in_range(
-            user.workers
-                .cpu_steps
-                .or(defaults.workers.cpu_steps)
-                .unwrap_or(1),
+            pick(&w.0.cpu_steps, &w.1.cpu_steps, "cpu_steps"),
             1,
             100_000_000_000,
-            "workers",
-            "cpu_steps",
+            "[workers] cpu_steps",
         )?;
         let seed_sleep_ms = in_range(
-            user.workers
-                .seed_sleep_ms
-                .or(defaults.workers.seed_sleep_ms)
-                .unwrap_or(1000),
+            pick(&w.0.seed_sleep_ms, &w.1.seed_sleep_ms, "seed_sleep_ms"),
             0,
             60_000,
-            "workers",
-            "seed_sleep_ms",
+            "[workers] seed_sleep_ms",
         )?;
         let max_workers = in_range(
-            user.workers
-                .max_workers
-                .or(defaults.workers.max_workers)
-                .unwrap_or(2000) as u64,
+            pick(&w.0.max_workers, &w.1.max_workers, "max_workers"),
             1,
             100_000,
-            "workers",
-            "max_workers",
-        )? as usize;
-        let nice = in_range(
-            user.workers.nice.or(defaults.workers.nice).unwrap_or(19),
-            0,
-            19,
-            "workers",
-            "nice",
-        )? as u8;
+            "[workers] max_workers",
+        )?;
+        let nice = in_range(pick(&w.0.nice, &w.1.nice, "nice"), 0, 19, "[workers] nice")?;
         let fps = in_range(
-            u64::from(user.ui.fps.or(defaults.ui.fps).unwrap_or(60)),
+            pick(&user.ui.fps, &defaults.ui.fps, "fps"),
             1,
             240,
-            "ui",
-            "fps",
-        )? as u32;
-        let theme_text = user.ui.theme.or(defaults.ui.theme).unwrap_or_default();
+            "[ui] fps",
+        )?;
+        let (theme_text, at) = pick(&user.ui.theme, &defaults.ui.theme, "[ui] theme");
         let theme: ThemeName = theme_text
             .parse()
-            .map_err(|e: String| fail(pick("ui", "theme"), format!("[ui] theme: {e}")))?;
-        let mouse = user.ui.mouse.or(defaults.ui.mouse).unwrap_or(true);
+            .map_err(|e: String| fail(at, format!("[ui] theme: {e}")))?;
+        let (mouse, _) = pick(&user.ui.mouse, &defaults.ui.mouse, "[ui] mouse");
 
+        let spans: BTreeMap<String, std::ops::Range<usize>> = user
+            .keys
+            .iter()
+            .map(|(name, keys)| (name.clone(), keys.span()))
+            .collect();
         let overrides: BTreeMap<String, Vec<String>> = user
             .keys
             .into_iter()
             .map(|(name, keys)| {
-                let keys = match keys {
+                let keys = match keys.into_inner() {
                     KeyList::One(key) => vec![key],
                     KeyList::Many(keys) => keys,
                 };
@@ -308,25 +324,22 @@ impl Config {
             })
             .collect();
         let keys = KeyMap::with_overrides(&overrides).map_err(|e| {
-            let line = match &e {
-                crate::ui::keys::KeyMapError::UnknownCommand(name, _) => pick("keys", name),
-                crate::ui::keys::KeyMapError::Conflict { second, .. } => pick("keys", second),
-                _ => overrides.keys().find_map(|k| pick("keys", k)),
+            let at = match &e {
+                crate::ui::keys::KeyMapError::UnknownCommand(name, _) => spans.get(name),
+                crate::ui::keys::KeyMapError::Conflict { second, .. } => spans.get(*second),
+                crate::ui::keys::KeyMapError::BadKey(key) => spans
+                    .iter()
+                    .find(|(name, _)| overrides[*name].iter().any(|k| k == key))
+                    .map(|(_, span)| span),
+                _ => spans.values().next(),
             };
-            fail(line, format!("[keys] {e}"))
+            fail(at.cloned(), format!("[keys] {e}"))
         })?;
 
-        let log_file = user
-            .log
-            .file
-            .or(defaults.log.file)
-            .filter(|f| !f.is_empty())
-            .map(PathBuf::from);
-        let log_level = user
-            .log
-            .level
-            .or(defaults.log.level)
-            .unwrap_or_else(|| "info".into());
+        let (log_file, _) = pick(&user.log.file, &defaults.log.file, "[log] file");
+        let log_file = Some(log_file).filter(|f| !f.is_empty()).map(PathBuf::from);
+        let (log_level, _) = pick(&user.log.level, &defaults.log.level, "[log] level");
+        // The ranges above make these conversions lossless.
         Ok(Self {
             mode,
             interval,
@@ -334,9 +347,9 @@ impl Config {
             file_mib,
             cpu_steps,
             seed_sleep: Duration::from_millis(seed_sleep_ms),
-            max_workers,
-            nice,
-            fps,
+            max_workers: usize::try_from(max_workers).expect("at most 100000"),
+            nice: u8::try_from(nice).expect("at most 19"),
+            fps: u32::try_from(fps).expect("at most 240"),
             theme,
             mouse,
             keys,
@@ -344,6 +357,25 @@ impl Config {
             log_level,
         })
     }
+}
+
+/// Parses `text` (the contents of `file`) with the parser's own error
+/// position.
+fn parse(file: Option<&Path>, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str::<RawConfig>(text).map_err(|e| ConfigError {
+        file: file.map_or_else(|| "(built-in)".to_string(), |p| p.display().to_string()),
+        line: e.span().map_or_else(String::new, |span| {
+            let (line, column) = line_column(text, span.start);
+            format!(", line {line}, column {column}")
+        }),
+        message: e.message().trim().replace('\n', " "),
+    })
+}
+
+/// The built-in configuration, parsed once: the one source of every default.
+fn builtin() -> &'static RawConfig {
+    static BUILTIN: std::sync::OnceLock<RawConfig> = std::sync::OnceLock::new();
+    BUILTIN.get_or_init(|| parse(None, DEFAULT_TOML).expect("the built-in configuration parses"))
 }
 
 #[cfg(test)]
@@ -369,6 +401,48 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_and_the_documented_file_agree_on_every_default() {
+        use crate::work::defaults;
+        let config = Config::default();
+        assert_eq!(config.max_workers, defaults::MAX_WORKERS);
+        assert_eq!(config.file_mib, defaults::FILE_MIB);
+        assert_eq!(config.cpu_steps, defaults::CPU_STEPS);
+        assert_eq!(
+            config.seed_sleep,
+            Duration::from_millis(defaults::SEED_SLEEP_MS)
+        );
+        assert_eq!(config.nice, defaults::NICE);
+        assert_eq!(config.mode, Mode::default());
+        assert_eq!(config.interval, SwitchInterval::DEFAULT);
+        // The engine's own settings start from the same values.
+        let settings = crate::work::WorkSettings::new(
+            FetchTarget::parse("http://127.0.0.1/").expect("a URL"),
+            PathBuf::from("/tmp"),
+        );
+        assert_eq!(settings.max_workers, config.max_workers);
+        assert_eq!(settings.file_bytes, config.file_mib << 20);
+        assert_eq!(settings.cpu_steps, config.cpu_steps);
+        assert_eq!(settings.seed_sleep, config.seed_sleep);
+        // Every key has a built-in value (the loader relies on it).
+        let empty = Config::from_toml(Some(Path::new("empty.toml")), "").expect("empty file");
+        assert_eq!(format!("{empty:?}"), format!("{config:?}"));
+    }
+
+    #[test]
+    fn errors_point_at_the_value_with_line_and_column() {
+        let path = Some(Path::new("c.toml"));
+        let fps = Config::from_toml(path, "[ui]\n  fps   =   0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(fps.contains("line 2, column 13"), "{fps}");
+        // A conflict points at the second command's value.
+        let key = Config::from_toml(path, "[keys]\n\"quit\" = \"q\"\ncpu = \"q\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(key.contains("line 2, column 10"), "{key}");
+    }
+
+    #[test]
     fn a_user_file_overrides_only_what_it_sets() {
         let text = "[gil]\nmode = \"gil\"\n\n[keys]\nfetch = \"F5\"\n";
         let config = Config::from_toml(Some(Path::new("c.toml")), text).unwrap();
@@ -388,7 +462,11 @@ mod tests {
         let syntax = Config::from_toml(path, "[gil]\nmode = \"gil\"\ninterval_ms = = 3\n")
             .unwrap_err()
             .to_string();
-        assert!(syntax.starts_with("config my.toml, line 3:"), "{syntax}");
+        // The parser's own position: line 3, at the second '='.
+        assert!(
+            syntax.starts_with("config my.toml, line 3, column 15:"),
+            "{syntax}"
+        );
         let unknown = Config::from_toml(path, "[ui]\nfps = 30\ncolour = \"red\"\n")
             .unwrap_err()
             .to_string();

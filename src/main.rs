@@ -19,9 +19,16 @@ use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::theme::Theme;
 use threadlab::ui::{self, UiOptions};
 
+mod man;
+mod signals;
+
+use signals::{SignalRecord, SignalStop};
+
 /// Prints one line to stderr and returns the exit code.
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     // Not eprintln!: after a hang-up stderr is gone, and that must not panic.
+    // Long quoted values (a pasted blob, /dev/zero) are cut to stay one line.
+    let message = threadlab::cli::shorten_quoted(&message.to_string());
     let _ = writeln!(std::io::stderr(), "threadlab: {message}");
     ExitCode::from(code)
 }
@@ -42,20 +49,46 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 _ => {
-                    // One clear line: clap's first line names the flag and what is allowed.
-                    let text = error.render().to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("bad arguments");
-                    let first = first.trim_start_matches("error: ");
-                    fail(2, format!("{first} (see threadlab --help)"))
+                    // One clear line that still names the argument and what
+                    // is allowed (clap puts those under its first line).
+                    let line = threadlab::cli::one_line_error(&error.render().to_string());
+                    fail(2, format!("{line} (see threadlab --help)"))
                 }
             };
         }
     };
+    if let Some(Command::Config { path }) = cli.command {
+        // Not checked here: this is how to find and fix a broken file.
+        if path {
+            return match threadlab::config::path_in_effect(cli.run.config.as_deref()) {
+                Some(path) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                None => fail(
+                    1,
+                    "no config directory: give --config FILE or THREADLAB_CONFIG",
+                ),
+            };
+        }
+        print!("{}", threadlab::config::DEFAULT_TOML);
+        return ExitCode::SUCCESS;
+    }
+    // Every other command reads and checks the config file it is given (or
+    // finds), and logs as its [log] section says.
+    let config = match Config::load(cli.run.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return fail(2, error),
+    };
+    if cli.command.is_none() {
+        return run_dashboard(&cli.run, &config);
+    }
+    let _log_guard = match threadlab::logs::init(config.log_file.as_deref(), &config.log_level) {
+        Ok(guard) => guard,
+        Err(message) => return fail(2, message),
+    };
     match cli.command {
-        None => run_dashboard(&cli.run),
+        None | Some(Command::Config { .. }) => ExitCode::SUCCESS,
         Some(Command::Serve { addr }) => serve(addr),
         Some(Command::Bench(args)) => match &args.lab {
             Some(lab) => threadlab::lab_cli::bench(lab),
@@ -67,30 +100,47 @@ fn main() -> ExitCode {
         },
         Some(Command::Trace(args)) => trace_cmd::trace(&args, &cli.run),
         Some(Command::Attach(args)) => trace_cmd::attach(&args, &cli.run),
-        Some(Command::Config) => {
-            print!("{}", threadlab::config::DEFAULT_TOML);
-            ExitCode::SUCCESS
-        }
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "threadlab", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Some(Command::Man) => {
-            let command = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => fail(1, format!("cannot write the man page: {error}")),
-            }
-        }
+        Some(Command::Man { command, dir }) => man_pages(command.as_deref(), dir.as_deref()),
     }
 }
 
-fn run_dashboard(args: &RunArgs) -> ExitCode {
-    let config = match Config::load(args.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => return fail(2, error),
-    };
+fn man_pages(command: Option<&str>, dir: Option<&std::path::Path>) -> ExitCode {
+    if let Some(dir) = dir {
+        return match man::write_all(dir) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(
+                1,
+                format!("cannot write the man pages into {}: {error}", dir.display()),
+            ),
+        };
+    }
+    match man::write_page(command, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(None) => fail(
+            2,
+            format!(
+                "man: no command '{}'; the pages are: {}",
+                command.unwrap_or_default(),
+                man::subcommands().join(", ")
+            ),
+        ),
+        // `threadlab man | head`: the reader left; nothing is wrong.
+        Err(Some(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Some(error)) => fail(1, format!("cannot write the man page: {error}")),
+    }
+}
+
+fn run_dashboard(args: &RunArgs, config: &Config) -> ExitCode {
     let log_file = args.log.clone().or_else(|| config.log_file.clone());
     let _log_guard = match threadlab::logs::init(log_file.as_deref(), &config.log_level) {
         Ok(guard) => guard,
@@ -127,8 +177,12 @@ fn run_dashboard(args: &RunArgs) -> ExitCode {
         mouse: config.mouse && !args.no_mouse,
         keys: config.keys.clone(),
     };
+    // The dashboard handles signals itself (they end it); this only
+    // records one, so that a dashboard ended from outside exits 128 + signal
+    // while the q and Ctrl-C keys exit 0.
+    let record = SignalRecord::start();
     match ui::run(session, &ui_options) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => record.exit_code(ExitCode::SUCCESS),
         Err(error) => fail(1, error),
     }
 }
@@ -138,29 +192,35 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
         Ok(server) => server,
         Err(error) => return fail(2, error),
     };
+    let limits = server.limits();
     println!("threadlab server listening on {}", server.url("/"));
     println!(
         "endpoints: /bytes/N?rate=B&chunk=C  /delay/MS  /status/CODE  /abort/N  /echo   (Ctrl-C stops)"
     );
-    let stop = server_stop_on_signal(&server);
-    server.wait();
-    drop(stop);
-    ExitCode::SUCCESS
+    println!(
+        "at most {} connections at once (file descriptors: {})",
+        limits.max_connections,
+        threadlab::server::limits::nofile_limit()
+            .map_or_else(|| "unlimited".to_string(), |n| n.to_string())
+    );
+    let stopper = server.stop_handle();
+    let signals = match SignalStop::watch(threadlab::cancel::CancelToken::new(), move || {
+        stopper.stop()
+    }) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
+    let stopped = server.wait();
+    drop(server);
+    match stopped {
+        threadlab::server::Stopped::Requested => signals.exit_code(ExitCode::SUCCESS),
+        threadlab::server::Stopped::Failed(why) => fail(1, format!("the server stopped: {why}")),
+    }
 }
 
-/// Stops `serve` cleanly on SIGINT/SIGTERM/SIGHUP.
-fn server_stop_on_signal(server: &Server) -> Option<std::thread::JoinHandle<()>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).ok()?;
-    let stopper = server.stop_handle();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                stopper.stop();
-            }
-        })
-        .ok()
+/// Prints a note that a signal cut the run short, with what it shows.
+fn interrupted(what: &str) {
+    let _ = writeln!(std::io::stderr(), "threadlab: interrupted; {what}");
 }
 
 fn bench(args: &BenchArgs) -> ExitCode {
@@ -174,6 +234,10 @@ fn bench(args: &BenchArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
+    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
     let experiments = args
         .experiment
         .expect("clap requires an experiment without a subcommand")
@@ -181,8 +245,14 @@ fn bench(args: &BenchArgs) -> ExitCode {
     for experiment in experiments {
         let mut reports = Vec::new();
         for &mode in &modes {
+            if config.cancel.is_cancelled() {
+                break;
+            }
             match lab::run(experiment, mode, &config) {
                 Ok(report) => {
+                    if report.rows.is_empty() {
+                        continue;
+                    }
                     if args.json {
                         match serde_json::to_string(&report) {
                             Ok(json) => println!("{json}"),
@@ -191,14 +261,23 @@ fn bench(args: &BenchArgs) -> ExitCode {
                     }
                     reports.push(report);
                 }
+                Err(_) if config.cancel.is_cancelled() => break,
                 Err(error) => return fail(1, format!("{experiment} ({mode}): {error}")),
             }
         }
-        if !args.json {
+        if !args.json && !reports.is_empty() {
             println!("{}", lab::render_table(&reports));
         }
+        if config.cancel.is_cancelled() {
+            interrupted(if reports.is_empty() {
+                "nothing was measured yet"
+            } else {
+                "the table above shows what was measured (its last row may be shorter)"
+            });
+            break;
+        }
     }
-    ExitCode::SUCCESS
+    signals.exit_code(ExitCode::SUCCESS)
 }
 
 fn compare(args: &CompareArgs) -> ExitCode {
@@ -245,11 +324,18 @@ fn compare(args: &CompareArgs) -> ExitCode {
         args.interval,
         Duration::from_secs_f64(args.seconds),
     );
+    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
     let experiments = args.experiment.expand();
     let mut failures = 0;
     for experiment in experiments {
         let mut reports = Vec::new();
         for step in compare::interleave(&Mode::ALL, &pythons) {
+            if config.cancel.is_cancelled() {
+                break;
+            }
             let result = match step {
                 Ok(mode) => lab::run(experiment, mode, &config),
                 Err(i) => compare::run_python(
@@ -261,24 +347,41 @@ fn compare(args: &CompareArgs) -> ExitCode {
                 ),
             };
             match result {
+                Ok(report) if report.rows.is_empty() => {}
                 Ok(report) => reports.push(report),
+                // Stopped by a signal: the child's group is already killed.
+                Err(_) if config.cancel.is_cancelled() => break,
                 Err(error) => {
                     failures += 1;
                     eprintln!("threadlab: compare {experiment}: {error}");
                 }
             }
         }
-        println!();
-        print!("{}", compare::render_comparison(experiment, &reports));
-        if experiment == Experiment::Throughput
-            && let Some(line) = compare::calibration(&reports)
-        {
-            println!("{line}");
+        if !reports.is_empty() {
+            println!();
+            print!("{}", compare::render_comparison(experiment, &reports));
+            if experiment == Experiment::Throughput
+                && let Some(line) = compare::calibration(&reports)
+            {
+                println!("{line}");
+            }
+        }
+        if config.cancel.is_cancelled() {
+            interrupted(if reports.is_empty() {
+                "nothing was measured yet"
+            } else {
+                "the comparison above shows what was measured"
+            });
+            break;
         }
     }
-    if failures > 0 {
+    // The server, the script's temp file and every child are gone before
+    // the exit code is returned.
+    drop(script);
+    drop(server);
+    signals.exit_code(if failures > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }

@@ -185,17 +185,23 @@ fn second_core(measure: impl FnOnce()) -> Option<f64> {
 fn cpu_bound_threads_do_not_speed_up_under_the_gil_but_do_when_free() {
     let _serial = serial();
     measured(|| {
-        let gil = lab::throughput(Mode::Gil, &config(&[4], 300));
-        // Turns, counted: every thread waited, and each hold lasted about an
-        // interval (a GIL that let all four run at once has no waits)...
-        let four = row_with_threads(&gil, 4);
-        let hold = four.hold_ms_p50.expect("holds measured");
-        assert!(hold >= 4.5, "gil: a hold lasted {hold:.2} ms at 5 ms");
-        assert!(four.wait_ms_p50.is_some(), "gil: nobody waited");
-        // ...and the work done did not grow with the threads.
-        let gil_speedup = speedup_at(&gil, 4);
+        // Twice, keeping the smaller speedup: a burst of load during one
+        // 1-thread baseline must not pass for parallelism.
+        let mut gil_speedup = f64::INFINITY;
+        for _ in 0..2 {
+            let gil = lab::throughput(Mode::Gil, &config(&[4], 300));
+            // Turns, counted: every thread waited, and each hold lasted about
+            // an interval (a GIL that let all four run at once has no waits)...
+            let four = row_with_threads(&gil, 4);
+            let hold = four.hold_ms_p50.expect("holds measured");
+            assert!(hold >= 4.5, "gil: a hold lasted {hold:.2} ms at 5 ms");
+            assert!(four.wait_ms_p50.is_some(), "gil: nobody waited");
+            gil_speedup = gil_speedup.min(speedup_at(&gil, 4));
+        }
+        // ...and the work done did not grow with the threads (four threads
+        // running at once on two cores would make it about 2).
         assert!(
-            gil_speedup <= 1.25,
+            gil_speedup <= 1.5,
             "gil speedup at 4 threads: {gil_speedup:.2}"
         );
         let mut free = Vec::new();
@@ -208,6 +214,10 @@ fn cpu_bound_threads_do_not_speed_up_under_the_gil_but_do_when_free() {
             "free: a thread held or waited for the GIL"
         );
         let Some(control) = control else { return };
+        assert!(
+            gil_speedup <= 1.25,
+            "gil speedup at 4 threads: {gil_speedup:.2}"
+        );
         let free_speedup = speedup_at(&free, 2);
         assert!(
             free_speedup >= 0.75 * control,
@@ -223,12 +233,22 @@ fn cpu_bound_threads_do_not_speed_up_under_the_gil_but_do_when_free() {
 /// Every complete hold (not the last one of a thread, which the end of the
 /// run cuts short) of a measurement, in ms, from its GIL's timeline.
 fn complete_holds(gil: &threadlab::gil::Gil) -> Vec<f64> {
+    complete_stays(gil, threadlab::gil::Transition::Hold, None)
+}
+
+/// Every complete stay in `lane` (of thread `only`, or of all) in ms.
+fn complete_stays(
+    gil: &threadlab::gil::Gil,
+    lane: threadlab::gil::Transition,
+    only: Option<threadlab::gil::ThreadTag>,
+) -> Vec<f64> {
     use threadlab::gil::Transition;
     let mut events = Vec::new();
     gil.timeline().read_since(0, &mut events);
     let mut tags: Vec<_> = events.iter().map(|e| e.thread).collect();
     tags.sort_unstable();
     tags.dedup();
+    tags.retain(|t| only.is_none_or(|o| o == *t));
     let mut holds = Vec::new();
     for tag in tags {
         let lanes: Vec<_> = events
@@ -236,7 +256,7 @@ fn complete_holds(gil: &threadlab::gil::Gil) -> Vec<f64> {
             .filter(|e| e.thread == tag && !e.what.is_mark())
             .collect();
         for pair in lanes.windows(2) {
-            if pair[0].what == Transition::Hold && pair[1].what != Transition::Exit {
+            if pair[0].what == lane && pair[1].what != Transition::Exit {
                 holds.push((pair[1].at_us - pair[0].at_us) as f64 / 1000.0);
             }
         }
@@ -265,8 +285,9 @@ fn alternation(interval: SwitchInterval) -> (f64, Vec<f64>) {
 /// Behaviour 2: two CPU threads under `gil` alternate in slices of about
 /// one interval. A slow machine makes slices longer (the waiter wakes
 /// late), never shorter: no hold ends before the interval, because the
-/// waiter asks only when its timed wait expires; and with a shorter
-/// interval shorter holds appear.
+/// waiter asks only when its timed wait expires; and a 4 ms shorter
+/// interval makes the shortest hold shorter by about as much (a busy
+/// machine adds its wake-up delay to both).
 #[test]
 fn two_cpu_threads_alternate_about_once_per_switch_interval() {
     let _serial = serial();
@@ -280,13 +301,12 @@ fn two_cpu_threads_alternate_about_once_per_switch_interval() {
             "a hold of {shortest:.3} ms at a 5 ms interval"
         );
         // ...never switching, one 400 ms hold.
-        assert!(p50 <= 50.0, "median hold {p50:.2} ms at a 5 ms interval");
+        assert!(p50 <= 150.0, "median hold {p50:.2} ms at a 5 ms interval");
         let (_, fast_holds) = alternation(interval_ms(1.0));
         let fast_shortest = fast_holds.iter().copied().fold(f64::INFINITY, f64::min);
         assert!(
-            (0.9..4.9).contains(&fast_shortest),
-            "shortest hold {fast_shortest:.3} ms at a 1 ms interval ({} holds)",
-            fast_holds.len()
+            fast_shortest >= 0.9 && fast_shortest + 2.0 < shortest,
+            "shortest hold {fast_shortest:.3} ms at a 1 ms interval vs {shortest:.3} ms at 5 ms"
         );
     });
 }
@@ -308,28 +328,60 @@ fn io_bound_threads_overlap_in_every_mode() {
     });
 }
 
+/// Convoy under `gil` at `interval`: the rows, and the complete waits of
+/// the I/O thread beside one CPU thread, from the timeline.
+fn convoy_waits(interval: SwitchInterval) -> (Vec<BenchRow>, Vec<f64>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut cfg = config(&[1], 400);
+    cfg.interval = interval;
+    cfg.gils = Some(tx);
+    let rows = lab::convoy(Mode::Gil, &cfg).expect("convoy runs");
+    let (_, gil) = rx
+        .try_iter()
+        .find(|(n, _)| *n == 1)
+        .expect("the measurement beside a CPU thread");
+    let mut events = Vec::new();
+    gil.timeline().read_since(0, &mut events);
+    // The I/O thread is the one that goes into I/O.
+    let io = events
+        .iter()
+        .find(|e| e.what == threadlab::gil::Transition::Io)
+        .map(|e| e.thread);
+    let waits = complete_stays(&gil, threadlab::gil::Transition::Wait, io);
+    (rows, waits)
+}
+
+fn least(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
 /// Behaviour 4, the convoy effect: an I/O thread doing loopback round trips
-/// beside one CPU-bound thread waits about one switch interval for the GIL
-/// each time it comes back from the socket under `gil`; `free` cures it (it
-/// never waits) and a smaller interval eases it (shorter waits).
+/// beside one CPU-bound thread waits at least one switch interval for the
+/// GIL each time it comes back from the socket and finds it held under
+/// `gil` (the CPU thread lets go only when asked); `free` cures it (it never
+/// waits) and a smaller interval eases it (shorter waits).
 #[test]
 fn convoy_effect_under_the_gil_and_its_cures() {
     let _serial = serial();
     measured(|| {
-        let gil = lab::convoy(Mode::Gil, &config(&[1], 400)).expect("convoy runs");
+        let (gil, waits) = convoy_waits(SwitchInterval::DEFAULT);
         let alone = row_with_cpu(&gil, 0);
         let beside = row_with_cpu(&gil, 1);
         assert_eq!(
             alone.io_wait_ms_p50, None,
             "alone, the I/O thread never waits for the GIL"
         );
-        // Beside a CPU thread every wait lasts at least the interval: the CPU
-        // thread lets go only when asked. Ignored drop requests would make it
-        // one wait as long as the run.
+        // Ignored drop requests would make it one wait as long as the run.
         let wait = beside.io_wait_ms_p50.expect("the I/O thread waited");
         assert!(
-            (4.5..=50.0).contains(&wait),
+            (4.5..=150.0).contains(&wait),
             "median I/O wait {wait:.2} ms at a 5 ms interval"
+        );
+        assert!(waits.len() >= 3, "only {} I/O waits", waits.len());
+        let shortest = least(&waits);
+        assert!(
+            shortest >= 4.9,
+            "an I/O wait of {shortest:.3} ms at a 5 ms interval"
         );
         let (alone_rate, beside_rate) = (
             alone.round_trips_per_s.expect("round trips"),
@@ -345,15 +397,12 @@ fn convoy_effect_under_the_gil_and_its_cures() {
             None,
             "free: the I/O thread never waits"
         );
-        let mut short = config(&[1], 400);
-        short.interval = interval_ms(1.0);
-        let short_rows = lab::convoy(Mode::Gil, &short).expect("convoy runs");
-        let short_wait = row_with_cpu(&short_rows, 1)
-            .io_wait_ms_p50
-            .expect("the I/O thread waited");
+        // A busy machine adds its wake-up delay to both; the 4 ms remain.
+        let (_, short_waits) = convoy_waits(interval_ms(1.0));
+        let short = least(&short_waits);
         assert!(
-            (0.9..wait / 2.0).contains(&short_wait),
-            "median I/O wait {short_wait:.2} ms at 1 ms vs {wait:.2} ms at 5 ms"
+            short >= 0.9 && short + 2.0 < shortest,
+            "shortest I/O wait {short:.3} ms at 1 ms vs {shortest:.3} ms at 5 ms"
         );
     });
 }

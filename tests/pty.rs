@@ -18,11 +18,11 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::assert_usage_error;
 use common::pty::{
     ENTER_ALT, EXIT, LEAVE_ALT, Pty, SHOW, Spec, find, has_worker, header_count, rfind, signal,
     squash, worker_lines,
 };
-use common::run_without_terminal;
 
 // ---------------------------------------------------------------------------
 // Tests in the pty
@@ -239,23 +239,6 @@ fn help_overlay_lists_keys_and_esc_closes_it() {
 // ---------------------------------------------------------------------------
 // Bad input: no terminal needed
 // ---------------------------------------------------------------------------
-
-fn assert_usage_error(args: &[&str], mentions: &[&str]) {
-    let (code, stderr) = run_without_terminal(args, EXIT);
-    assert_eq!(code, Some(2), "threadlab {args:?}: stderr {stderr:?}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "threadlab {args:?}: stderr is not one line: {stderr:?}"
-    );
-    assert!(stderr.ends_with('\n'), "threadlab {args:?}: {stderr:?}");
-    for word in mentions {
-        assert!(
-            stderr.contains(word),
-            "threadlab {args:?}: stderr does not mention {word:?}: {stderr:?}"
-        );
-    }
-}
 
 #[test]
 fn interval_0_is_a_usage_error() {

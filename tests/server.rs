@@ -9,6 +9,9 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::http::{exchange, split_response, status_line};
 use threadlab::server::{MAX_BYTES, Server, ServerError, pattern_byte};
 
 fn client() -> reqwest::blocking::Client {
@@ -24,36 +27,6 @@ fn get(server: &Server, path: &str) -> reqwest::blocking::Response {
         .get(server.url(path))
         .send()
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-}
-
-/// Sends `request` over a raw socket and reads until the server closes the
-/// connection; returns what arrived and how reading ended.
-fn raw_exchange(addr: SocketAddr, request: &[u8]) -> (Vec<u8>, io::Result<()>) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("set timeout");
-    stream.write_all(request).expect("send request");
-    let mut data = Vec::new();
-    let ended = stream.read_to_end(&mut data).map(|_| ());
-    (data, ended)
-}
-
-fn status_line(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    text.lines().next().unwrap_or_default().to_string()
-}
-
-/// Splits a raw response into (head, body) at the first blank line.
-fn split_response(data: &[u8]) -> (String, &[u8]) {
-    let end = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response has a complete head");
-    (
-        String::from_utf8_lossy(&data[..end]).into_owned(),
-        &data[end + 4..],
-    )
 }
 
 #[test]
@@ -174,7 +147,7 @@ fn status_returns_the_requested_code() {
 #[test]
 fn informational_status_is_sent_then_the_connection_closes() {
     let server = Server::start_loopback().expect("start");
-    let (data, ended) = raw_exchange(
+    let (data, ended) = exchange(
         server.addr(),
         b"GET /status/100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     );
@@ -195,7 +168,7 @@ fn abort_cuts_the_body_short() {
     assert!(response.bytes().is_err(), "a short body must be an error");
 
     // On the wire: exactly n body bytes, then the connection closes.
-    let (data, ended) = raw_exchange(
+    let (data, ended) = exchange(
         server.addr(),
         format!("GET /abort/{n} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
     );
@@ -282,7 +255,7 @@ fn over_cap_and_garbage_are_client_errors() {
         "*",
     ] {
         let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let (data, ended) = raw_exchange(server.addr(), request.as_bytes());
+        let (data, ended) = exchange(server.addr(), request.as_bytes());
         ended.expect("closed cleanly");
         let line = status_line(&data);
         assert!(
@@ -290,9 +263,9 @@ fn over_cap_and_garbage_are_client_errors() {
             "{target}: {line}"
         );
     }
-    let (data, _) = raw_exchange(server.addr(), b"complete garbage\r\n\r\n");
+    let (data, _) = exchange(server.addr(), b"complete garbage\r\n\r\n");
     assert!(status_line(&data).starts_with("HTTP/1.1 400"));
-    let (data, _) = raw_exchange(server.addr(), b"GET / HTTP/2.0\r\n\r\n");
+    let (data, _) = exchange(server.addr(), b"GET / HTTP/2.0\r\n\r\n");
     assert!(status_line(&data).starts_with("HTTP/1.1 400"));
 
     // The server still works afterwards.
@@ -337,7 +310,7 @@ fn only_get_is_allowed() {
 #[test]
 fn keep_alive_and_pipelining() {
     let server = Server::start_loopback().expect("start");
-    let (data, ended) = raw_exchange(
+    let (data, ended) = exchange(
         server.addr(),
         b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n\
           GET /bytes/5 HTTP/1.1\r\nHost: x\r\n\r\n\

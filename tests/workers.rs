@@ -6,7 +6,7 @@
 //! with a deadline, so a hang fails the test instead of stalling it. Cancel
 //! latencies are printed (`cargo test --test workers -- --nocapture`).
 //!
-//! The [`Lab`] harness is in `tests/common/lab.rs`, shared with `tests/faults.rs`.
+//! The [`Lab`] harness is in `tests/common/lab.rs`, shared with the `tests/faults_*.rs`.
 
 mod common;
 

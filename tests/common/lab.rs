@@ -1,4 +1,4 @@
-//! The engine harness shared by `tests/workers.rs` and `tests/faults.rs`: a
+//! The engine harness shared by `tests/workers.rs` and the `tests/faults_*.rs`: a
 //! [`Lab`] is one worker [`Pool`] wired to its own embedded loopback server
 //! and a temp root holding the work dir (`work/`) and a sibling
 //! (`outside/`) that no worker may ever touch.
@@ -20,6 +20,8 @@ use crossbeam_channel::{RecvTimeoutError, select};
 use tempfile::TempDir;
 use threadlab::gil::{Gil, GilEvent, Mode, SwitchInterval, ThreadTag, Transition};
 use threadlab::server::Server;
+
+use super::entries;
 use threadlab::work::{
     FetchTarget, Pool, PoolReceivers, WorkSettings, WorkerEvent, WorkerId, WorkerKind,
 };
@@ -345,4 +347,40 @@ pub fn assert_within_promise(what: &str, took: Duration) {
         took < CANCEL_PROMISE,
         "{what}: Cancelled arrived {took:?} after cancel (promise: {CANCEL_PROMISE:?})"
     );
+}
+
+/// A message for a person: one line, not empty, not a wall of text.
+pub fn assert_readable(message: &str) {
+    assert!(!message.trim().is_empty(), "empty message");
+    assert!(!message.contains('\n'), "more than one line: {message:?}");
+    assert!(message.len() < 400, "too long: {message:?}");
+}
+
+/// Asserts that nothing outside the work dir was touched and no `.part`
+/// file is left in it.
+pub fn assert_contained(lab: &Lab) {
+    assert_eq!(
+        entries(&lab.outside()),
+        ["precious.txt"],
+        "outside dir changed"
+    );
+    assert_eq!(
+        fs::read(lab.outside().join("precious.txt")).expect("outside file"),
+        PRECIOUS,
+        "outside file changed"
+    );
+    if lab.work().is_dir() {
+        let parts: Vec<String> = entries(&lab.work())
+            .into_iter()
+            .filter(|name| name.ends_with(".part") || name.ends_with(".bin"))
+            .collect();
+        // A symlink a test planted is not a file a worker left.
+        let left: Vec<&String> = parts
+            .iter()
+            .filter(|name| {
+                !fs::symlink_metadata(lab.work().join(name)).is_ok_and(|m| m.is_symlink())
+            })
+            .collect();
+        assert!(left.is_empty(), "worker files left behind: {left:?}");
+    }
 }

@@ -1,5 +1,5 @@
-//! The pseudo-terminal harness shared by `tests/pty.rs` and
-//! `tests/pty_faults.rs`: runs the real `threadlab` binary in a 120×40 pty
+//! The pseudo-terminal harness shared by `tests/pty.rs`,
+//! `tests/pty_faults.rs` and `tests/pty_load.rs`: runs the real `threadlab` binary in a 120×40 pty
 //! (`TERM=xterm-256color`, no `THREADLAB_LOG`, never the developer's own
 //! config).
 //!
@@ -14,23 +14,34 @@
 //! turned off" is checked on the real terminal settings, not inferred from
 //! escape codes.
 //!
-//! The benchmarks keep a pty harness of their own (`benches/common/mod.rs`):
-//! theirs stamps, in the reader thread, the instant a condition first holds.
+//! The reader loop is `pty_reader.rs`, shared with the benchmarks' harness
+//! (`benches/common/pty.rs`), whose sink stamps the instant a watched
+//! condition first holds. What a wrapped run leaves is checked in
+//! [`super::terminal`]; processes are found in [`super::process`]; the
+//! dashboard's screen is read in [`super::screen`] (all re-exported here).
 
 // Each test crate uses its own subset of the harness.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet, VecDeque};
+// Re-exported where the pty tests have always found them; each test crate
+// uses its own subset.
+#[allow(unused_imports)]
+pub use super::process::{children_of, descendants_of, is_threadlab, signal};
+#[allow(unused_imports)]
+pub use super::screen::{WorkerLine, has_worker, header_count, worker_lines};
+#[allow(unused_imports)]
+pub use super::terminal::{Wrapped, find, rfind, squash, stty_flags};
+
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::num::NonZeroU16;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, ExitStatus, MasterPty, PtySize, native_pty_system};
+
+use super::pty_reader::{self, Sink, lock};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_threadlab");
@@ -95,11 +106,18 @@ impl Output {
     }
 }
 
-type Shared = Arc<(Mutex<Output>, Condvar)>;
+impl Sink for Output {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.parser.process(bytes);
+        self.raw.extend_from_slice(bytes);
+    }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Output> {
-    shared.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn close(&mut self) {
+        self.closed = true;
+    }
 }
+
+type Shared = pty_reader::Shared<Output>;
 
 /// How to start a process in a pty.
 #[derive(Default)]
@@ -206,7 +224,7 @@ impl Pty {
             .expect("spawn in the pty");
         // Only the child holds the slave side now: its exit closes the pty.
         drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let reader = pair.master.try_clone_reader().expect("pty reader");
         let writer = pair.master.take_writer().expect("pty writer");
         let shared: Shared = Arc::new((
             Mutex::new(Output {
@@ -216,28 +234,7 @@ impl Pty {
             }),
             Condvar::new(),
         ));
-        let pump = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("pty-reader".into())
-            .spawn(move || {
-                let mut buf = [0u8; 8192];
-                loop {
-                    let n = match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => 0,
-                        Ok(n) => n,
-                    };
-                    let mut out = lock(&pump);
-                    if n == 0 {
-                        out.closed = true;
-                        pump.1.notify_all();
-                        break;
-                    }
-                    out.parser.process(&buf[..n]);
-                    out.raw.extend_from_slice(&buf[..n]);
-                    pump.1.notify_all();
-                }
-            })
-            .expect("spawn the pty reader");
+        pty_reader::spawn_reader(reader, &shared, 8192, || {});
         Self {
             child,
             writer,
@@ -464,274 +461,4 @@ impl Drop for Pty {
 /// A terminal dimension for the `vt100` parser.
 pub fn nonzero(n: u16) -> NonZeroU16 {
     NonZeroU16::new(n).expect("a terminal dimension > 0")
-}
-
-/// What a wrapped run left behind.
-pub struct Wrapped {
-    /// threadlab's exit code, as the shell saw it.
-    pub code: i32,
-    /// `stty -a` before threadlab ran.
-    pub stty_before: String,
-    /// `stty -a` after threadlab exited.
-    pub stty_after: String,
-    /// What was written between the start and the exit of threadlab.
-    pub run_output: String,
-    /// Everything written to the terminal.
-    pub raw: Vec<u8>,
-    /// The screen at the end.
-    pub screen: String,
-    /// Whether the terminal was left on the alternate screen.
-    pub alternate_screen: bool,
-    /// Whether the terminal was left with the cursor hidden.
-    pub cursor_hidden: bool,
-    /// Whether the terminal was left reporting the mouse.
-    pub mouse_reporting: bool,
-}
-
-impl Wrapped {
-    /// The exit code, the final screen and the raw output's tail, for failure messages.
-    pub fn describe(&self) -> String {
-        let tail_from = self.raw.len().saturating_sub(1500);
-        format!(
-            "exit code {}\n---- screen ----\n{}\n---- last raw output ----\n{}\n----",
-            self.code,
-            self.screen,
-            String::from_utf8_lossy(&self.raw[tail_from..]).escape_debug()
-        )
-    }
-
-    /// Main screen, cursor shown, mouse reporting off, and the same
-    /// terminal settings as before (cooked mode: icanon, echo…).
-    pub fn assert_terminal_as_found(&self) {
-        self.assert_as_found(true);
-    }
-
-    /// The program took the terminal over and gave it back: it left the
-    /// alternate screen and showed the cursor after it last entered and hid
-    /// them, and [`Wrapped::assert_terminal_as_found`] holds.
-    pub fn assert_terminal_restored(&self) {
-        self.assert_given_back();
-        self.assert_as_found(true);
-    }
-
-    /// [`Wrapped::assert_terminal_restored`] without its mouse-reporting
-    /// check: exactly what `tests/pty.rs` checks.
-    pub fn assert_terminal_restored_except_mouse(&self) {
-        self.assert_given_back();
-        self.assert_as_found(false);
-    }
-
-    /// The last enter of the alternate screen is followed by a leave, and
-    /// the cursor was shown after it was last hidden.
-    fn assert_given_back(&self) {
-        let info = self.describe();
-        let raw = &self.raw;
-        let enter = rfind(raw, ENTER_ALT)
-            .unwrap_or_else(|| panic!("the program never entered the alternate screen\n{info}"));
-        let leave = rfind(raw, LEAVE_ALT)
-            .unwrap_or_else(|| panic!("the program never left the alternate screen\n{info}"));
-        assert!(
-            leave > enter,
-            "the last leave-alternate-screen comes before the last enter\n{info}"
-        );
-        let show = rfind(raw, SHOW_CURSOR)
-            .unwrap_or_else(|| panic!("the cursor was never shown again\n{info}"));
-        assert!(
-            show > enter,
-            "no show-cursor after entering the dashboard\n{info}"
-        );
-        if let Some(hide) = rfind(raw, HIDE_CURSOR) {
-            assert!(
-                show > hide,
-                "the last cursor hide is not followed by a show\n{info}"
-            );
-        }
-    }
-
-    /// Main screen, cursor shown, mouse reporting off (if `mouse`), and the
-    /// same terminal settings as before.
-    fn assert_as_found(&self, mouse: bool) {
-        let info = self.describe();
-        assert!(
-            !self.alternate_screen,
-            "left on the alternate screen\n{info}"
-        );
-        assert!(!self.cursor_hidden, "left with the cursor hidden\n{info}");
-        if mouse {
-            assert!(
-                !self.mouse_reporting,
-                "left with mouse reporting on\n{info}"
-            );
-        }
-        let before = stty_flags(&self.stty_before);
-        let after = stty_flags(&self.stty_after);
-        for flag in ["icanon", "echo", "isig", "icrnl", "opost"] {
-            assert!(
-                before.contains(flag),
-                "test setup: the pty did not start with {flag} on: {}",
-                self.stty_before
-            );
-            assert!(
-                after.contains(flag) && !after.contains(&format!("-{flag}")),
-                "{flag} not restored after exit (raw mode left on?)\nstty after:{}\n{info}",
-                self.stty_after
-            );
-        }
-        assert_eq!(
-            squash(&self.stty_before),
-            squash(&self.stty_after),
-            "terminal settings differ before and after the run\n{info}"
-        );
-    }
-}
-
-/// The settings words of `stty -a` output (`icanon`, `-echo`, …).
-pub fn stty_flags(stty: &str) -> HashSet<String> {
-    stty.split(|c: char| c.is_whitespace() || c == ';')
-        .filter(|word| !word.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// `text` with every run of whitespace made one space.
-pub fn squash(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Where `needle` first occurs in `haystack`.
-pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Where `needle` last occurs in `haystack`.
-pub fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
-}
-
-// ---------------------------------------------------------------------------
-// Processes
-// ---------------------------------------------------------------------------
-
-/// `(pid, ppid)` of every process, from `/proc/*/stat`.
-fn processes() -> Vec<(u32, u32)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat =
-                std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
-                    .ok()?;
-            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
-            let close = stat.rfind(')')?;
-            let ppid = stat[close + 1..].split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid))
-        })
-        .collect()
-}
-
-/// The pids whose parent is `parent`.
-pub fn children_of(parent: u32) -> Vec<u32> {
-    processes()
-        .into_iter()
-        .filter(|&(_, ppid)| ppid == parent)
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// The pids of `root`'s children, their children, and so on.
-pub fn descendants_of(root: u32) -> Vec<u32> {
-    let mut by_parent: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (pid, ppid) in processes() {
-        by_parent.entry(ppid).or_default().push(pid);
-    }
-    let mut found = Vec::new();
-    let mut queue = VecDeque::from([root]);
-    while let Some(pid) = queue.pop_front() {
-        for &child in by_parent.get(&pid).into_iter().flatten() {
-            found.push(child);
-            queue.push_back(child);
-        }
-    }
-    found
-}
-
-/// Whether `pid` runs threadlab.
-pub fn is_threadlab(pid: u32) -> bool {
-    // comm is cut to 15 bytes; "threadlab" fits.
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim() == "threadlab")
-}
-
-/// Sends signal `name` (`TERM`, `KILL`…) to `pid` with `kill`.
-pub fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if let Err(error) = status {
-        eprintln!("kill -{name} {pid}: {error}");
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Reading the dashboard
-// ---------------------------------------------------------------------------
-
-/// One row of the workers table as drawn.
-#[derive(Debug)]
-pub struct WorkerLine {
-    /// The worker's id.
-    pub id: u64,
-    /// `fetch`, `file`, `cpu` or `sleep`.
-    pub kind: String,
-    /// State, progress, time and result columns.
-    pub rest: String,
-}
-
-/// The worker table's rows on `screen`: lines of the left pane reading
-/// `│ ID KIND …│`, with KIND one of the worker kinds.
-pub fn worker_lines(screen: &str) -> Vec<WorkerLine> {
-    screen
-        .lines()
-        .filter_map(|line| {
-            let inner = line.strip_prefix('│')?;
-            let inner = inner.split('│').next().unwrap_or(inner);
-            let mut words = inner.split_whitespace();
-            let id = words.next()?.parse().ok()?;
-            let kind = words.next()?;
-            if !["fetch", "file", "cpu", "sleep"].contains(&kind) {
-                return None;
-            }
-            let rest = inner.split_once(kind)?.1.trim().to_string();
-            Some(WorkerLine {
-                id,
-                kind: kind.to_string(),
-                rest,
-            })
-        })
-        .collect()
-}
-
-/// Whether `screen` has a `kind` row whose state columns contain `state`.
-pub fn has_worker(screen: &str, kind: &str, state: &str) -> bool {
-    worker_lines(screen)
-        .iter()
-        .any(|row| row.kind == kind && row.rest.contains(state))
-}
-
-/// A count from the header line (`running 2 · done 0 · failed 0 · cancelled 1`).
-pub fn header_count(screen: &str, label: &str) -> Option<u64> {
-    let header = screen.lines().next()?;
-    if !header.contains("threadlab") {
-        return None;
-    }
-    let mut words = header.split_whitespace();
-    words.find(|word| *word == label)?;
-    words.next()?.parse().ok()
 }

@@ -27,213 +27,22 @@
 //! [`Timeline`] and summed into [`ThreadStats`].
 
 mod dist;
+mod legacy;
+mod mode;
 pub mod model;
 mod timeline;
 
 pub use dist::{LaneDist, micros_histogram, percentile_ms, record_micros};
+pub use legacy::DEFAULT_LEGACY_TICKS;
+pub use mode::{IntervalOutOfRange, Mode, SwitchInterval, UnknownMode};
 pub use timeline::{GilEvent, StatsSnapshot, ThreadStats, ThreadTag, Timeline, Transition};
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelToken, Cancelled};
-
-/// Which lock, if any, threads must hold to run "Python".
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// No lock: threads run in parallel.
-    #[default]
-    Free,
-    /// CPython 3.2+'s GIL with a switch interval and forced switching.
-    Gil,
-    /// Python 2's GIL: release and re-take every N ticks.
-    Legacy,
-}
-
-impl Mode {
-    /// Every mode, in the order they are shown.
-    pub const ALL: [Mode; 3] = [Mode::Free, Mode::Gil, Mode::Legacy];
-
-    /// The mode's name as typed on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Free => "free",
-            Mode::Gil => "gil",
-            Mode::Legacy => "legacy",
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        match self {
-            Mode::Free => 0,
-            Mode::Gil => 1,
-            Mode::Legacy => 2,
-        }
-    }
-
-    fn from_u8(v: u8) -> Mode {
-        match v {
-            1 => Mode::Gil,
-            2 => Mode::Legacy,
-            _ => Mode::Free,
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The error for a mode name that is not one of `free`, `gil`, `legacy`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown GIL mode '{0}': expected one of free, gil, legacy")]
-pub struct UnknownMode(pub String);
-
-impl FromStr for Mode {
-    type Err = UnknownMode;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownMode(s.to_string()))
-    }
-}
-
-/// CPython's switch interval (`sys.setswitchinterval`), kept within 0.1–100 ms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SwitchInterval(Duration);
-
-/// The error for a switch interval outside 0.1–100 ms.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "switch interval {0} ms is out of range: expected a number of milliseconds from 0.1 to 100"
-)]
-pub struct IntervalOutOfRange(pub String);
-
-impl SwitchInterval {
-    /// The shortest interval allowed: 0.1 ms.
-    pub const MIN: SwitchInterval = SwitchInterval(Duration::from_micros(100));
-    /// The longest interval allowed: 100 ms.
-    pub const MAX: SwitchInterval = SwitchInterval(Duration::from_millis(100));
-    /// CPython's default: 5 ms.
-    pub const DEFAULT: SwitchInterval = SwitchInterval(Duration::from_millis(5));
-
-    /// An interval of `ms` milliseconds, if within range.
-    pub fn from_millis_f64(ms: f64) -> Result<Self, IntervalOutOfRange> {
-        let min = Self::MIN.as_millis_f64();
-        let max = Self::MAX.as_millis_f64();
-        if !ms.is_finite() || ms < min - 1e-9 || ms > max + 1e-9 {
-            return Err(IntervalOutOfRange(format!("{ms}")));
-        }
-        Ok(Self(Duration::from_secs_f64(ms / 1000.0)))
-    }
-
-    /// The interval as a `Duration`.
-    pub fn duration(self) -> Duration {
-        self.0
-    }
-
-    /// The interval in milliseconds.
-    pub fn as_millis_f64(self) -> f64 {
-        self.0.as_secs_f64() * 1000.0
-    }
-
-    /// Half as long, not below [`MIN`](Self::MIN).
-    pub fn halved(self) -> Self {
-        Self((self.0 / 2).max(Self::MIN.0))
-    }
-
-    /// Twice as long, not above [`MAX`](Self::MAX).
-    pub fn doubled(self) -> Self {
-        Self((self.0 * 2).min(Self::MAX.0))
-    }
-}
-
-impl Default for SwitchInterval {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-impl FromStr for SwitchInterval {
-    type Err = IntervalOutOfRange;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ms: f64 = s
-            .trim()
-            .parse()
-            .map_err(|_| IntervalOutOfRange(s.to_string()))?;
-        Self::from_millis_f64(ms)
-    }
-}
-
-/// Python 2's `sys.setcheckinterval` default: release every 100 ticks.
-pub const DEFAULT_LEGACY_TICKS: u32 = 100;
-
-/// Python 2's interpreter lock as it ran on Linux: a POSIX semaphore
-/// (`sem_post` / `sem_wait`), i.e. a futex word. Release sets it free and
-/// wakes one sleeper; acquire grabs it if free, else sleeps until the word
-/// changes. No mutex around it: the releasing thread's immediate re-acquire
-/// races the woken thread, as it did in CPython 2.
-///
-/// Bit 0 of `word` is 1 when free; the upper bits count interruptions
-/// (cancel, mode switch) so a sleeper always sees the word change.
-#[derive(Debug)]
-struct LegacyLock {
-    word: AtomicU32,
-    sleepers: AtomicU32,
-    last_holder: AtomicU32,
-}
-
-impl Default for LegacyLock {
-    fn default() -> Self {
-        Self {
-            word: AtomicU32::new(1),
-            sleepers: AtomicU32::new(0),
-            last_holder: AtomicU32::new(0),
-        }
-    }
-}
-
-impl LegacyLock {
-    /// One attempt: true if this thread now holds it.
-    fn try_acquire(&self) -> Result<(), u32> {
-        let word = self.word.load(Ordering::SeqCst);
-        if word & 1 == 1 {
-            self.word
-                .compare_exchange(word, word & !1, Ordering::SeqCst, Ordering::SeqCst)
-                .map(|_| ())
-        } else {
-            Err(word)
-        }
-    }
-
-    /// Sleeps until the word is no longer `seen`.
-    fn sleep(&self, seen: u32) {
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        atomic_wait::wait(&self.word, seen);
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn release(&self) {
-        self.word.fetch_or(1, Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            atomic_wait::wake_one(&self.word);
-        }
-    }
-
-    fn interrupt(&self) {
-        self.word.fetch_add(2, Ordering::SeqCst);
-        atomic_wait::wake_all(&self.word);
-    }
-}
+use legacy::LegacyLock;
 
 #[derive(Debug, Default)]
 struct Core {
@@ -403,8 +212,10 @@ impl Gil {
 /// How a thread lets go of the GIL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Release {
-    /// To run without it for a while (I/O, a forced switch, a mode change).
+    /// To run without it for a while (I/O, a mode change).
     Ordinary,
+    /// Because another thread asked: the thread goes on waiting to re-take it.
+    Forced,
     /// For good: the thread ends.
     Final,
 }
@@ -569,7 +380,7 @@ impl GilThread {
             .forced_switches
             .fetch_add(1, Ordering::Relaxed);
         self.mark(Transition::ForcedDrop);
-        self.drop_gil();
+        self.release(Release::Forced);
         self.take()
     }
 
@@ -751,6 +562,11 @@ impl GilThread {
         // request under `switch_mutex`: in that gap the woken waiter may
         // already have taken the GIL (and cleared the request).
         drop(core);
+        if release == Release::Forced {
+            // No longer holding: waiting to run again, even if it gets the
+            // GIL straight back (then the wait lasts microseconds).
+            self.set_lane(Transition::Wait);
+        }
         // A thread's last release (`final_release` in 3.13, a NULL thread
         // state in 3.12) neither waits for the switch nor clears a request:
         // the next holder does.

@@ -107,10 +107,9 @@ pub fn run_cancellable(
     }
     if timed_out || cancelled {
         // The whole group: the script and any helper processes it started.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        if let Some(group) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
     }
     let status = waiter
         .join()

@@ -201,6 +201,24 @@ impl From<Cancelled> for WorkError {
     }
 }
 
+/// The defaults of the configurable worker settings. `assets/config.toml`
+/// documents the same values (the config loader reads its defaults from
+/// that file), and a test in the config loader checks that they agree.
+pub mod defaults {
+    /// The most workers alive at once.
+    pub const MAX_WORKERS: usize = 2000;
+    /// Size of each file worker's file, in MiB.
+    pub const FILE_MIB: u64 = 32;
+    /// CPU steps per cpu worker (about 3 s on one core).
+    pub const CPU_STEPS: u64 = 300_000_000;
+    /// The pause between the seed example's prints, in milliseconds.
+    pub const SEED_SLEEP_MS: u64 = 1000;
+    /// The niceness the dashboard adds to workers. [`super::WorkSettings::new`]
+    /// leaves workers at the caller's priority (0): lowering it is the
+    /// application's choice, not the library's.
+    pub const NICE: u8 = 19;
+}
+
 /// Everything the workers need to know, fixed for a pool's life.
 #[derive(Debug, Clone)]
 pub struct WorkSettings {
@@ -239,14 +257,14 @@ impl WorkSettings {
         Self {
             fetch,
             fetch_targets: Vec::new(),
-            max_workers: 2000,
+            max_workers: defaults::MAX_WORKERS,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
             max_body: 1 << 30,
             workdir,
-            file_bytes: 32 << 20,
-            cpu_steps: 300_000_000,
-            seed_sleep: Duration::from_secs(1),
+            file_bytes: defaults::FILE_MIB << 20,
+            cpu_steps: defaults::CPU_STEPS,
+            seed_sleep: Duration::from_millis(defaults::SEED_SLEEP_MS),
             stack_size: 256 << 10,
             nice: 0,
             cpu_panic_fault: false,

@@ -1,0 +1,65 @@
+//! Python 2's interpreter lock, for `legacy` mode.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Python 2's `sys.setcheckinterval` default: release every 100 ticks.
+pub const DEFAULT_LEGACY_TICKS: u32 = 100;
+
+/// Python 2's interpreter lock as it ran on Linux: a POSIX semaphore
+/// (`sem_post` / `sem_wait`), i.e. a futex word. Release sets it free and
+/// wakes one sleeper; acquire grabs it if free, else sleeps until the word
+/// changes. No mutex around it: the releasing thread's immediate re-acquire
+/// races the woken thread, as it did in CPython 2.
+///
+/// Bit 0 of `word` is 1 when free; the upper bits count interruptions
+/// (cancel, mode switch) so a sleeper always sees the word change.
+#[derive(Debug)]
+pub(super) struct LegacyLock {
+    word: AtomicU32,
+    sleepers: AtomicU32,
+    /// The thread that held it last (to count hand-overs).
+    pub(super) last_holder: AtomicU32,
+}
+
+impl Default for LegacyLock {
+    fn default() -> Self {
+        Self {
+            word: AtomicU32::new(1),
+            sleepers: AtomicU32::new(0),
+            last_holder: AtomicU32::new(0),
+        }
+    }
+}
+
+impl LegacyLock {
+    /// One attempt: true if this thread now holds it.
+    pub(super) fn try_acquire(&self) -> Result<(), u32> {
+        let word = self.word.load(Ordering::SeqCst);
+        if word & 1 == 1 {
+            self.word
+                .compare_exchange(word, word & !1, Ordering::SeqCst, Ordering::SeqCst)
+                .map(|_| ())
+        } else {
+            Err(word)
+        }
+    }
+
+    /// Sleeps until the word is no longer `seen`.
+    pub(super) fn sleep(&self, seen: u32) {
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        atomic_wait::wait(&self.word, seen);
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn release(&self) {
+        self.word.fetch_or(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            atomic_wait::wake_one(&self.word);
+        }
+    }
+
+    pub(super) fn interrupt(&self) {
+        self.word.fetch_add(2, Ordering::SeqCst);
+        atomic_wait::wake_all(&self.word);
+    }
+}
