@@ -242,9 +242,16 @@ fn kill_9_of_threadlab_during_trace_leaves_no_program_behind() {
         Instant::now() < deadline,
         "the program kept printing after threadlab died"
     );
-    let stat = std::fs::read_to_string(format!("/proc/{program_pid}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z"),
-        "program {program_pid} still alive: {stat}"
-    );
+    // Its output closes as it starts to exit; wait for the exit to finish.
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{program_pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "program {program_pid} still alive: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

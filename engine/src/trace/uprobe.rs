@@ -5,7 +5,14 @@
 //! thread of every process that maps the file, including threads born
 //! later, and the reader keeps the traced process's records. All events of
 //! one CPU write into that CPU's single ring (`PERF_EVENT_IOC_SET_OUTPUT`),
-//! so one thread reads `ncpu` rings. The probes exist only as long as these
+//! so one thread reads `ncpu` rings.
+//!
+//! Why not per-thread events with `inherit`, which would spare other
+//! programs of the same interpreter: the uprobe PMU reads the file's path
+//! from `config1`, a pointer into *our* memory, again for every inherited
+//! event — in the traced thread's `clone`, where that pointer means nothing —
+//! so the program's next `Thread.start()` fails ("can't start new thread";
+//! tried here on 6.18). The probes exist only as long as these
 //! file descriptors: nothing is written to tracefs, so nothing outlives
 //! threadlab, whatever kills it.
 //!
