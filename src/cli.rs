@@ -77,10 +77,11 @@ pub struct Cli {
 /// The dashboard's options. Each one left out comes from the config file.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Read this config file instead of $XDG_CONFIG_HOME/threadlab/config.toml
+    /// Read this config file instead of $THREADLAB_CONFIG or
+    /// $XDG_CONFIG_HOME/threadlab/config.toml
     /// (`threadlab config` prints the documented defaults; every command
     /// reads and checks it, and applies its [log] section).
-    #[arg(long, value_name = "FILE", global = true, env = "THREADLAB_CONFIG")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// GIL emulation at start: free (off), gil (CPython 3), legacy (Python 2).
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]

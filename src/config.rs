@@ -164,10 +164,24 @@ fn read_capped(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// The config file a command reads: `given` (from --config or
-/// THREADLAB_CONFIG), else the default path (which may not exist).
-pub fn path_in_effect(given: Option<&Path>) -> Option<PathBuf> {
-    given.map(Path::to_path_buf).or_else(default_path)
+/// The environment variable naming the config file when --config is not
+/// given (empty counts as unset).
+pub const CONFIG_ENV: &str = "THREADLAB_CONFIG";
+
+/// The config file asked for: `flag` (--config), else a non-empty
+/// THREADLAB_CONFIG.
+pub fn given_path(flag: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// The config file a command reads: the one asked for ([`given_path`]),
+/// else the default path (which may not exist).
+pub fn path_in_effect(flag: Option<&Path>) -> Option<PathBuf> {
+    given_path(flag).or_else(default_path)
 }
 
 /// The 1-based line and column (in characters) of byte offset `at` in `text`.
@@ -185,11 +199,12 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
 }
 
 impl Config {
-    /// Loads `path` if given (it must exist), else the default path if a
-    /// file is there, else the built-in defaults.
+    /// Loads `path` (--config) or THREADLAB_CONFIG if given (it must
+    /// exist), else the default path if a file is there, else the built-in
+    /// defaults.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let chosen = match path {
-            Some(path) => Some(path.to_path_buf()),
+        let chosen = match given_path(path) {
+            Some(path) => Some(path),
             None => default_path().filter(|p| p.is_file()),
         };
         match chosen {

@@ -78,6 +78,14 @@ fn the_config_comes_from_threadlab_config_too() {
         &[("THREADLAB_CONFIG", "/tmp/from-env.toml")],
     );
     assert_eq!(run.stdout.trim(), "/tmp/flag.toml", "{}", run.describe());
+    // Empty counts as unset.
+    let run = run_env(&["config", "--path"], &[("THREADLAB_CONFIG", "")]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.stdout.trim().ends_with("threadlab/config.toml"),
+        "{}",
+        run.describe()
+    );
     let run = threadlab(&["config", "--path"]);
     assert!(
         run.stdout.trim().ends_with("threadlab/config.toml"),

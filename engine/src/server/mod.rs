@@ -403,3 +403,43 @@ impl Shared {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_says_whether_a_stop_was_asked_for_or_a_failure() {
+        let asked = Server::start_loopback().expect("start");
+        asked.stop_handle().stop();
+        assert_eq!(asked.wait(), Stopped::Requested);
+
+        // What the accept loop does when its listener keeps failing.
+        let failed = Server::start_loopback().expect("start");
+        failed
+            .shared
+            .fail("accepting connections keeps failing: test".into());
+        failed.shared.stop();
+        assert_eq!(
+            failed.wait(),
+            Stopped::Failed("accepting connections keeps failing: test".into())
+        );
+    }
+
+    #[test]
+    fn the_connection_cap_fits_the_descriptor_limit() {
+        let server = Server::start_with(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Limits {
+                max_connections: usize::MAX,
+                ..Limits::default()
+            },
+        )
+        .expect("start");
+        let cap = server.limits().max_connections;
+        match limits::nofile_limit() {
+            Some(limit) => assert_eq!(cap as u64, limit.saturating_sub(FD_RESERVE).max(1)),
+            None => assert_eq!(cap, usize::MAX),
+        }
+    }
+}
