@@ -167,6 +167,7 @@ pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
         return fail(1, format!("cannot start the waiter thread: {error}"));
     }
     let recorder = trace.shared_recorder();
+    let mut stopped_by = None;
     let report = if let Some(options) = dashboard {
         let run = TraceRun {
             trace,
@@ -183,11 +184,25 @@ pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
     } else {
         let end = select! {
             recv(ended) -> end => end.unwrap_or(TraceEnd::Gone),
-            recv(signals) -> _ => stop_program(pid, &ended),
+            recv(signals) -> signal => {
+                stopped_by = signal.ok();
+                stop_program(pid, &ended)
+            }
         };
         trace.finish(end).0
     };
-    print_report(&report, &recorder, args.json, export)
+    let code = print_report(&report, &recorder, args.json, export);
+    // Stopped by a signal: the summary so far is printed, and the exit code
+    // says how it ended, as the shell expects (130 for SIGINT, 143 for SIGTERM).
+    match stopped_by {
+        Some(signal) if report_printed(&code) => crate::signals::exit_code_for(signal),
+        _ => code,
+    }
+}
+
+/// Whether [`print_report`] succeeded.
+fn report_printed(code: &ExitCode) -> bool {
+    *code == ExitCode::SUCCESS
 }
 
 /// SIGINT, then SIGTERM, then SIGKILL, each after [`GRACE`], until it exits.
@@ -225,6 +240,7 @@ pub fn attach(args: &AttachArgs, run: &RunArgs) -> ExitCode {
     };
     let gone = exit_watch(args.pid);
     let recorder = trace.shared_recorder();
+    let mut stopped_by = None;
     let report = if let Some(options) = dashboard {
         let run = TraceRun {
             trace,
@@ -241,11 +257,22 @@ pub fn attach(args: &AttachArgs, run: &RunArgs) -> ExitCode {
     } else {
         let end = select! {
             recv(gone) -> _ => TraceEnd::Gone,
-            recv(signals) -> _ => TraceEnd::Detached,
+            recv(signals) -> signal => {
+                stopped_by = signal.ok();
+                TraceEnd::Detached
+            }
         };
         trace.finish(end).0
     };
-    print_report(&report, &recorder, args.json, export)
+    let code = print_report(&report, &recorder, args.json, export);
+    // Ctrl-C is how a headless attach detaches (exit 0, like `q`); SIGTERM or
+    // SIGHUP from outside give the shell's 128 + signal.
+    match stopped_by {
+        Some(signal) if signal != SIGINT && report_printed(&code) => {
+            crate::signals::exit_code_for(signal)
+        }
+        _ => code,
+    }
 }
 
 /// A channel that gets a message when process `pid` (not our child) ends.

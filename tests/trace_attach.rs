@@ -193,7 +193,11 @@ fn ctrl_c_during_trace_stops_the_program_and_prints_the_summary() {
         .read_to_string(&mut json)
         .expect("read the summary");
     let status = tracer.wait().expect("wait for threadlab");
-    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "Ctrl-C stops a trace with the shell's 130, after the summary: {status:?}"
+    );
     let summary: Value = serde_json::from_str(&json).expect("one JSON document");
     assert_eq!(summary["pid"], program_pid, "{summary}");
     // KeyboardInterrupt: killed by SIGINT (130) or exit code 1.
