@@ -14,7 +14,7 @@ use std::sync::Arc;
 use hdrhistogram::Histogram;
 
 use super::procfs::SchedState;
-use crate::gil::{GilEvent, ThreadStats, ThreadTag, Timeline, Transition};
+use crate::gil::{GilEvent, ThreadStats, ThreadTag, Timeline, Transition, micros_histogram};
 
 /// What happened to a thread at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,11 +141,17 @@ impl Recorder {
             self.events += 1;
         }
         let index = match self.by_tid.get(&input.tid) {
-            // A recycled thread id after the first thread's exit: a new thread.
-            Some(&i)
-                if self.threads[i].exited
-                    && !matches!(input.what, Happening::Sampled(_) | Happening::Exit) =>
-            {
+            Some(&i) if self.threads[i].exited => {
+                // A thread's exit is seen in /proc, its last probe hits in a
+                // ring read a moment later: a hit stamped before the exit,
+                // or a release (the exiting thread's final drop_gil), is
+                // late news of the thread that ended. Only a new take after
+                // the exit is a recycled thread id: a new thread.
+                let exited_at = self.threads[i].since_ns;
+                let starts = matches!(input.what, Happening::TakeEntry | Happening::TakeReturn);
+                if !starts || at <= exited_at {
+                    return;
+                }
                 self.add_thread(input.tid, at)
             }
             Some(&i) => i,
@@ -197,8 +203,8 @@ impl Recorder {
             stats: Arc::new(ThreadStats::default()),
             lane: None,
             since_ns: at,
-            holds_us: new_histogram(),
-            waits_us: new_histogram(),
+            holds_us: micros_histogram(),
+            waits_us: micros_histogram(),
             takes: 0,
             exited: false,
         });
@@ -217,11 +223,11 @@ impl Recorder {
             thread.stats.add_time(previous, len);
             match previous {
                 Transition::Hold => {
-                    let _ = thread.holds_us.record((len / 1000).max(1));
+                    thread.holds_us.saturating_record((len / 1000).max(1));
                     self.held_ns += len;
                 }
                 Transition::Wait => {
-                    let _ = thread.waits_us.record((len / 1000).max(1));
+                    thread.waits_us.saturating_record((len / 1000).max(1));
                 }
                 _ => {}
             }
@@ -308,10 +314,6 @@ impl TracedThread {
     pub fn lane_since_ns(&self) -> u64 {
         self.since_ns
     }
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
 #[cfg(test)]
@@ -426,5 +428,27 @@ mod tests {
         }
         assert_eq!(rec.threads().len(), 2, "a recycled tid is a new thread");
         assert_eq!(rec.threads()[1].lane, Some(Transition::Wait));
+    }
+
+    #[test]
+    fn a_late_hit_of_an_exited_thread_is_not_a_new_thread() {
+        let mut rec = Recorder::new(0, Arc::new(Timeline::default()), |_| "t".to_string());
+        for (time_ns, what) in [
+            (10, Happening::TakeEntry),
+            (20, Happening::TakeReturn),
+            (40, Happening::Exit),
+            // Stamped before the exit, read after it.
+            (30, Happening::Drop),
+            // The exiting thread's final release, read after the exit.
+            (45, Happening::Drop),
+        ] {
+            rec.apply(Stamped {
+                time_ns,
+                tid: 7,
+                what,
+            });
+        }
+        assert_eq!(rec.threads().len(), 1, "{:?}", rec.threads());
+        assert_eq!(rec.threads()[0].lane, Some(Transition::Exit));
     }
 }
