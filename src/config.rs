@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::gil::{Mode, SwitchInterval};
 use crate::ui::keys::KeyMap;
+use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
@@ -48,6 +49,7 @@ struct RawUi {
     fps: Option<u32>,
     theme: Option<String>,
     mouse: Option<bool>,
+    python_ms: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +99,8 @@ pub struct Config {
     pub theme: ThemeName,
     /// Mouse support.
     pub mouse: bool,
+    /// Python work modelled per key while the UI is under the GIL.
+    pub python_cost: PythonCost,
     /// The key map.
     pub keys: KeyMap,
     /// Log file, if any.
@@ -295,6 +299,13 @@ impl Config {
             .parse()
             .map_err(|e: String| fail(pick("ui", "theme"), format!("[ui] theme: {e}")))?;
         let mouse = user.ui.mouse.or(defaults.ui.mouse).unwrap_or(true);
+        let python_cost = PythonCost::from_millis(
+            user.ui
+                .python_ms
+                .or(defaults.ui.python_ms)
+                .unwrap_or(PythonCost::DEFAULT_MS),
+        )
+        .map_err(|e| fail(pick("ui", "python_ms"), format!("[ui] python_ms: {e}")))?;
 
         let overrides: BTreeMap<String, Vec<String>> = user
             .keys
@@ -339,6 +350,7 @@ impl Config {
             fps,
             theme,
             mouse,
+            python_cost,
             keys,
             log_file,
             log_level,

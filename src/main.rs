@@ -122,6 +122,7 @@ fn run_dashboard(args: &RunArgs) -> ExitCode {
         theme: Theme::resolve(args.theme.unwrap_or(config.theme), no_color),
         mouse: config.mouse && !args.no_mouse,
         keys: config.keys.clone(),
+        python_cost: args.ui_python_ms.unwrap_or(config.python_cost),
     };
     match ui::run(session, &ui_options) {
         Ok(()) => ExitCode::SUCCESS,

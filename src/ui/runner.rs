@@ -20,6 +20,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::{App, AppEvent, Command};
+use super::python_cost::{PythonWork, steps_per_ms};
 use super::view;
 use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread, Mode};
@@ -158,6 +159,9 @@ pub struct Runner<B: Backend> {
     /// the GIL" is on: then it holds the GIL to handle events and draw, and
     /// releases it only while it waits, as a Python UI would.
     ui_gil: GilThread,
+    /// The Python work the UI thread runs per key and frame while under
+    /// the GIL (see [`super::python_cost`]).
+    python: PythonWork,
     fault_ui_panic: bool,
 }
 
@@ -173,6 +177,7 @@ impl<B: Backend> Runner<B> {
     ) -> Self {
         let ui_gil = session.gil.register(CancelToken::new());
         app.apply(AppEvent::UiLane(ui_gil.tag()));
+        let python = PythonWork::new(app.python_cost(), steps_per_ms());
         Self {
             terminal: ManuallyDrop::new(terminal),
             app,
@@ -183,6 +188,7 @@ impl<B: Backend> Runner<B> {
             log_lines: Vec::new(),
             keys_waiting: Vec::new(),
             ui_gil,
+            python,
             fault_ui_panic,
         }
     }
@@ -195,6 +201,12 @@ impl<B: Backend> Runner<B> {
     /// The terminal drawn on (tests read its buffer).
     pub fn terminal(&self) -> &Terminal<B> {
         &self.terminal
+    }
+
+    /// The modelled Python work: steps per key and frame, and how many ran
+    /// (none while the UI is not under the GIL).
+    pub fn python_work(&self) -> &PythonWork {
+        &self.python
     }
 
     /// The frame pacing.
@@ -319,6 +331,10 @@ impl<B: Backend> Runner<B> {
             self.app.apply(AppEvent::Logs(lines));
         }
         let started = Instant::now();
+        if self.app.ui_under_gil() {
+            // A Python UI renders in Python: forced switches cut into it.
+            self.python.frame(&mut self.ui_gil);
+        }
         if let Err(error) = self.draw(now) {
             // The terminal is gone (closed window, hang-up): quit and clean
             // up like any other quit.
@@ -407,6 +423,10 @@ impl<B: Backend> Runner<B> {
             self.keys_waiting.push(input.read_at);
             if let Some(command) = self.app.apply(event) {
                 execute(&mut self.app, session, command);
+            }
+            if self.app.ui_under_gil() {
+                // The key's handler, as Python would run it.
+                self.python.key(&mut self.ui_gil);
             }
         }
     }
