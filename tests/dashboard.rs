@@ -750,11 +750,7 @@ fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
     }
     .render(area, &mut buf);
     (0..area.height)
-        .map(|y| {
-            (0..width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-        })
+        .map(|y| (0..width).map(|x| buf[(x, y)].symbol()).collect::<String>())
         .collect()
 }
 

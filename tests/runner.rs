@@ -260,10 +260,20 @@ fn the_modelled_python_runs_only_while_the_ui_is_under_the_gil() {
 
     // On: the key that turns it on is handled in Python, and so is each
     // key and frame after it, exactly the configured steps.
-    runner.step(Wake::Input(key('u', at(200))), &mut session, &feeds, at(200));
+    runner.step(
+        Wake::Input(key('u', at(200))),
+        &mut session,
+        &feeds,
+        at(200),
+    );
     let per_key = work.key_steps() + work.frame_steps();
     assert_eq!(runner.python_work().executed(), per_key);
-    runner.step(Wake::Input(key('j', at(300))), &mut session, &feeds, at(300));
+    runner.step(
+        Wake::Input(key('j', at(300))),
+        &mut session,
+        &feeds,
+        at(300),
+    );
     assert_eq!(runner.python_work().executed(), 2 * per_key);
     assert!(
         screen(&runner).contains("2 ms"),
@@ -272,8 +282,18 @@ fn the_modelled_python_runs_only_while_the_ui_is_under_the_gil() {
     );
 
     // Off again: nothing more runs.
-    runner.step(Wake::Input(key('u', at(400))), &mut session, &feeds, at(400));
-    runner.step(Wake::Input(key('j', at(500))), &mut session, &feeds, at(500));
+    runner.step(
+        Wake::Input(key('u', at(400))),
+        &mut session,
+        &feeds,
+        at(400),
+    );
+    runner.step(
+        Wake::Input(key('j', at(500))),
+        &mut session,
+        &feeds,
+        at(500),
+    );
     assert_eq!(runner.python_work().executed(), 2 * per_key);
 }
 

@@ -198,7 +198,10 @@ mod tests {
         assert!("NaN".parse::<PythonCost>().is_err());
         assert!("twelve".parse::<PythonCost>().is_err());
         assert_eq!(PythonCost::default().to_string(), "12 ms");
-        assert_eq!(PythonCost::from_millis(2.5).map(|c| c.to_string()), Ok("2.5 ms".into()));
+        assert_eq!(
+            PythonCost::from_millis(2.5).map(|c| c.to_string()),
+            Ok("2.5 ms".into())
+        );
     }
 
     #[test]

@@ -155,7 +155,10 @@ impl MeterPane<'_> {
                 format!("{cost} Python/key"),
             )
         } else {
-            ("assumes no Python work".to_string(), "no Python work".to_string())
+            (
+                "assumes no Python work".to_string(),
+                "no Python work".to_string(),
+            )
         };
         let choices = if self.ui_under_gil {
             vec![
