@@ -446,4 +446,18 @@ mod tests {
             .to_string();
         assert!(theme.contains("dark, light or mono"), "{theme}");
     }
+
+    #[test]
+    fn the_python_cost_per_key_is_a_ui_key_with_a_range() {
+        assert_eq!(Config::default().python_cost, PythonCost::default());
+        let set = Config::from_toml(None, "[ui]\npython_ms = 3.5\n").unwrap();
+        assert_eq!(set.python_cost, PythonCost::from_millis(3.5).unwrap());
+        let bad = Config::from_toml(Some(Path::new("c.toml")), "[ui]\npython_ms = -2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.starts_with("config c.toml, line 2: [ui] python_ms") && bad.contains("0 to 1000"),
+            "{bad}"
+        );
+    }
 }
