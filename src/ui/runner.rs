@@ -162,6 +162,9 @@ pub struct Runner<B: Backend> {
     /// The Python work the UI thread runs per key and frame while under
     /// the GIL (see [`super::python_cost`]).
     python: PythonWork,
+    /// Time this turn spent in modelled key handlers: the frame's `drawn`
+    /// instant is reckoned from the turn's `now`, so it adds this.
+    key_work: Duration,
     fault_ui_panic: bool,
 }
 
@@ -189,6 +192,7 @@ impl<B: Backend> Runner<B> {
             keys_waiting: Vec::new(),
             ui_gil,
             python,
+            key_work: Duration::ZERO,
             fault_ui_panic,
         }
     }
@@ -341,9 +345,10 @@ impl<B: Backend> Runner<B> {
             tracing::info!(%error, "cannot write to the terminal; quitting");
             return false;
         }
-        let drawn = now + started.elapsed();
+        let draw_time = started.elapsed();
+        let drawn = now + std::mem::take(&mut self.key_work) + draw_time;
         self.app.apply(AppEvent::FrameDrawn {
-            draw_time: drawn.duration_since(now),
+            draw_time,
             at: drawn,
         });
         for read_at in self.keys_waiting.drain(..) {
@@ -426,7 +431,9 @@ impl<B: Backend> Runner<B> {
             }
             if self.app.ui_under_gil() {
                 // The key's handler, as Python would run it.
+                let started = Instant::now();
                 self.python.key(&mut self.ui_gil);
+                self.key_work += started.elapsed();
             }
         }
     }
