@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::gil::{Mode, SwitchInterval};
 use crate::lab::Experiment;
+use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
@@ -116,6 +117,10 @@ pub struct RunArgs {
     /// Colour theme: dark, light or mono (NO_COLOR forces mono).
     #[arg(long, value_name = "THEME", value_parser = parse_theme)]
     pub theme: Option<ThemeName>,
+    /// Python time modelled per key while the UI is under the GIL (`u`),
+    /// 0 to 1000 ms, a quarter of it per frame drawn (default 12; 0: none).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_python_cost)]
+    pub ui_python_ms: Option<PythonCost>,
     /// Turn mouse support off.
     #[arg(long)]
     pub no_mouse: bool,
@@ -298,6 +303,11 @@ fn parse_serve_path(s: &str) -> Result<String, String> {
              e.g. /bytes/1000000?rate=100000"
         ))
     }
+}
+
+fn parse_python_cost(s: &str) -> Result<PythonCost, String> {
+    s.parse()
+        .map_err(|e: crate::ui::python_cost::CostOutOfRange| e.to_string())
 }
 
 fn parse_theme(s: &str) -> Result<ThemeName, String> {

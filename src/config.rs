@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::gil::{Mode, SwitchInterval};
 use crate::ui::keys::KeyMap;
+use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
@@ -52,6 +53,7 @@ struct RawUi {
     fps: At<u64>,
     theme: At<String>,
     mouse: At<bool>,
+    python_ms: At<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +103,8 @@ pub struct Config {
     pub theme: ThemeName,
     /// Mouse support.
     pub mouse: bool,
+    /// Python work modelled per key while the UI is under the GIL.
+    pub python_cost: PythonCost,
     /// The key map.
     pub keys: KeyMap,
     /// Log file, if any.
@@ -321,6 +325,9 @@ impl Config {
             .parse()
             .map_err(|e: String| fail(at, format!("[ui] theme: {e}")))?;
         let (mouse, _) = pick(&user.ui.mouse, &defaults.ui.mouse, "[ui] mouse");
+        let (python_ms, at) = pick(&user.ui.python_ms, &defaults.ui.python_ms, "[ui] python_ms");
+        let python_cost = PythonCost::from_millis(python_ms)
+            .map_err(|e| fail(at, format!("[ui] python_ms: {e}")))?;
 
         let spans: BTreeMap<String, std::ops::Range<usize>> = user
             .keys
@@ -367,6 +374,7 @@ impl Config {
             fps: u32::try_from(fps).expect("at most 240"),
             theme,
             mouse,
+            python_cost,
             keys,
             log_file,
             log_level,
@@ -526,5 +534,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(theme.contains("dark, light or mono"), "{theme}");
+    }
+
+    #[test]
+    fn the_python_cost_per_key_is_a_ui_key_with_a_range() {
+        assert_eq!(Config::default().python_cost, PythonCost::default());
+        let set = Config::from_toml(None, "[ui]\npython_ms = 3.5\n").unwrap();
+        assert_eq!(set.python_cost, PythonCost::from_millis(3.5).unwrap());
+        let bad = Config::from_toml(Some(Path::new("c.toml")), "[ui]\npython_ms = -2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.starts_with("config c.toml, line 2, column 13: [ui] python_ms")
+                && bad.contains("0 to 1000"),
+            "{bad}"
+        );
     }
 }

@@ -176,6 +176,7 @@ fn run_dashboard(args: &RunArgs, config: &Config) -> ExitCode {
         theme: Theme::resolve(args.theme.unwrap_or(config.theme), no_color),
         mouse: config.mouse && !args.no_mouse,
         keys: config.keys.clone(),
+        python_cost: args.ui_python_ms.unwrap_or(config.python_cost),
     };
     // The dashboard handles signals itself (they end it); this only
     // records one, so that a dashboard ended from outside exits 128 + signal

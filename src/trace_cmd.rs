@@ -105,6 +105,8 @@ fn dashboard_options(json: bool, run: &RunArgs) -> Result<Option<UiOptions>, Exi
         theme: Theme::resolve(run.theme.unwrap_or(config.theme), no_color),
         mouse: false,
         keys: config.keys.clone(),
+        // The traced program's own GIL is real: no modelled UI cost.
+        ..UiOptions::default()
     }))
 }
 

@@ -109,6 +109,15 @@ fn zero_fps_is_a_usage_error() {
 }
 
 #[test]
+fn a_python_cost_out_of_range_is_a_usage_error() {
+    assert_usage_error(&["--ui-python-ms", "-1"], &["--ui-python-ms", "0 to 1000"]);
+    assert_usage_error(
+        &["--ui-python-ms", "lots"],
+        &["--ui-python-ms", "0 to 1000"],
+    );
+}
+
+#[test]
 fn zero_cpu_steps_is_a_usage_error() {
     assert_usage_error(&["--cpu-steps", "0"], &["--cpu-steps"]);
 }

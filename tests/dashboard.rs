@@ -725,3 +725,53 @@ fn help_fits_a_short_screen_in_two_columns() {
     }
     insta::assert_snapshot!("help_overlay_100x24", text);
 }
+
+/// The Responsiveness pane's lines at `width`, UI under the GIL or not.
+fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::widgets::Widget;
+    use threadlab::ui::keys::KeyMap;
+    use threadlab::ui::panes::meter::{Meter, MeterPane};
+    use threadlab::ui::python_cost::PythonCost;
+    use threadlab::ui::theme::Theme;
+    let meter = Meter::default();
+    let keys = KeyMap::default();
+    let theme = Theme::default();
+    let area = Rect::new(0, 0, width, 6);
+    let mut buf = Buffer::empty(area);
+    MeterPane {
+        meter: &meter,
+        ui_under_gil,
+        python_cost: PythonCost::from_millis(cost).expect("a cost in range"),
+        keys: &keys,
+        theme: &theme,
+        focused: false,
+    }
+    .render(area, &mut buf);
+    (0..area.height)
+        .map(|y| (0..width).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect()
+}
+
+#[test]
+fn the_meter_says_what_python_cost_the_ui_under_the_gil_assumes() {
+    let wide = meter_text(100, true, 12.0).join("\n");
+    assert!(wide.contains("assumes 12 ms of Python per key"), "{wide}");
+    let mid = meter_text(45, true, 12.0).join("\n");
+    assert!(mid.contains("12 ms Python/key"), "{mid}");
+    let none = meter_text(100, true, 0.0).join("\n");
+    assert!(none.contains("assumes no Python work"), "{none}");
+    let off = meter_text(100, false, 12.0).join("\n");
+    assert!(!off.contains("Python per key"), "{off}");
+    for width in 12..=100 {
+        for line in meter_text(width, true, 2.5) {
+            // Whole words only: a choice either fits inside the border or is left out.
+            let inner = line.trim_end_matches('│').trim_end();
+            assert!(
+                !inner.contains("Pytho") || inner.contains("Python"),
+                "{width}: {line}"
+            );
+        }
+    }
+}

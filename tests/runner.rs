@@ -10,6 +10,7 @@ use ratatui::backend::TestBackend;
 use threadlab::gil::{Mode, SwitchInterval};
 use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::app::{App, AppEvent};
+use threadlab::ui::python_cost::PythonCost;
 use threadlab::ui::runner::{
     CATCH_UP, Feeds, Flow, Input, Runner, STILL_AFTER, STILL_FRAME_GAP, Wake,
 };
@@ -231,4 +232,76 @@ fn ui_under_the_gil_is_a_key_the_runner_obeys() {
     let later = t0 + Duration::from_millis(20);
     runner.step(Wake::Input(key('u', later)), &mut session, &feeds, later);
     assert!(!runner.app().ui_under_gil());
+}
+
+/// A runner like [`runner`] modelling `ms` of Python per key, its GIL on.
+fn runner_with_python(ms: f64) -> (Runner<TestBackend>, Session, Instant) {
+    let session = Session::start(&SessionOptions::default()).expect("a session");
+    session.gil.set_mode(Mode::Gil);
+    let cost = PythonCost::from_millis(ms).expect("a cost in range");
+    let app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_python_cost(cost);
+    let terminal = Terminal::new(TestBackend::new(100, 30)).expect("a test terminal");
+    let runner = Runner::new(terminal, app, &session, 60, false);
+    (runner, session, Instant::now())
+}
+
+#[test]
+fn the_modelled_python_runs_only_while_the_ui_is_under_the_gil() {
+    let (mut runner, mut session, t0) = runner_with_python(2.0);
+    let (feeds, _script) = feeds();
+    let work = runner.python_work().clone();
+    assert!(work.key_steps() > 0 && work.frame_steps() > 0);
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+
+    // Off: keys and frames run no Python.
+    runner.step(Wake::Input(key('j', at(0))), &mut session, &feeds, at(0));
+    runner.step(Wake::Timer, &mut session, &feeds, at(100));
+    assert_eq!(runner.python_work().executed(), 0);
+
+    // On: the key that turns it on is handled in Python, and so is each
+    // key and frame after it, exactly the configured steps.
+    runner.step(
+        Wake::Input(key('u', at(200))),
+        &mut session,
+        &feeds,
+        at(200),
+    );
+    let per_key = work.key_steps() + work.frame_steps();
+    assert_eq!(runner.python_work().executed(), per_key);
+    runner.step(
+        Wake::Input(key('j', at(300))),
+        &mut session,
+        &feeds,
+        at(300),
+    );
+    assert_eq!(runner.python_work().executed(), 2 * per_key);
+    assert!(
+        screen(&runner).contains("2 ms"),
+        "the pane says what is assumed:\n{}",
+        screen(&runner)
+    );
+
+    // Off again: nothing more runs.
+    runner.step(
+        Wake::Input(key('u', at(400))),
+        &mut session,
+        &feeds,
+        at(400),
+    );
+    runner.step(
+        Wake::Input(key('j', at(500))),
+        &mut session,
+        &feeds,
+        at(500),
+    );
+    assert_eq!(runner.python_work().executed(), 2 * per_key);
+}
+
+#[test]
+fn no_modelled_python_is_the_rust_ui_alone() {
+    let (mut runner, mut session, t0) = runner_with_python(0.0);
+    let (feeds, _script) = feeds();
+    runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
+    assert!(runner.app().ui_under_gil());
+    assert_eq!(runner.python_work().executed(), 0);
 }

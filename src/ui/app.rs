@@ -19,6 +19,7 @@ use super::panes::meter::Meter;
 use super::panes::race::Races;
 use super::panes::timeline::Timeline;
 use super::panes::workers::Workers;
+use super::python_cost::PythonCost;
 use super::theme::Theme;
 
 pub use super::event::{AppEvent, Command};
@@ -47,6 +48,7 @@ pub struct App {
     notice: Option<String>,
     cores: usize,
     ui_under_gil: bool,
+    python_cost: PythonCost,
     keys: KeyMap,
     theme: Theme,
     dirty: bool,
@@ -79,6 +81,7 @@ impl App {
             notice: None,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             ui_under_gil: false,
+            python_cost: PythonCost::default(),
             keys: KeyMap::default(),
             theme: Theme::default(),
             dirty: true,
@@ -90,6 +93,17 @@ impl App {
     pub fn with_keys(mut self, keys: KeyMap) -> Self {
         self.keys = keys;
         self
+    }
+
+    /// The same, modelling `cost` of Python per key while the UI is under the GIL.
+    pub fn with_python_cost(mut self, cost: PythonCost) -> Self {
+        self.python_cost = cost;
+        self
+    }
+
+    /// The Python work modelled per key while the UI is under the GIL.
+    pub fn python_cost(&self) -> PythonCost {
+        self.python_cost
     }
 
     /// The same with this theme.

@@ -14,6 +14,7 @@ pub mod event;
 pub mod keys;
 pub mod layout;
 pub mod panes;
+pub mod python_cost;
 pub mod runner;
 pub mod terminal;
 pub mod theme;
@@ -45,6 +46,8 @@ pub struct UiOptions {
     pub mouse: bool,
     /// The key map.
     pub keys: keys::KeyMap,
+    /// Python work modelled per key and frame while the UI is under the GIL.
+    pub python_cost: python_cost::PythonCost,
 }
 
 impl Default for UiOptions {
@@ -55,6 +58,7 @@ impl Default for UiOptions {
             theme: theme::Theme::default(),
             mouse: true,
             keys: keys::KeyMap::default(),
+            python_cost: python_cost::PythonCost::default(),
         }
     }
 }
@@ -105,7 +109,8 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     let input = spawn_input_thread()?;
     let app = App::new(session.gil.mode(), session.gil.interval())
         .with_keys(options.keys.clone())
-        .with_theme(options.theme);
+        .with_theme(options.theme)
+        .with_python_cost(options.python_cost);
     let feeds = Feeds {
         input,
         signals,

@@ -20,6 +20,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::{App, AppEvent, Command};
+use super::python_cost::{PythonWork, steps_per_ms};
 use super::view;
 use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread, Mode};
@@ -161,6 +162,12 @@ pub struct Runner<B: Backend> {
     /// the GIL" is on: then it holds the GIL to handle events and draw, and
     /// releases it only while it waits, as a Python UI would.
     ui_gil: GilThread,
+    /// The Python work the UI thread runs per key and frame while under
+    /// the GIL (see [`super::python_cost`]).
+    python: PythonWork,
+    /// Time this turn spent in modelled key handlers: the frame's `drawn`
+    /// instant is reckoned from the turn's `now`, so it adds this.
+    key_work: Duration,
     fault_ui_panic: bool,
 }
 
@@ -176,6 +183,7 @@ impl<B: Backend> Runner<B> {
     ) -> Self {
         let ui_gil = session.gil.register(CancelToken::new());
         app.apply(AppEvent::UiLane(ui_gil.tag()));
+        let python = PythonWork::new(app.python_cost(), steps_per_ms());
         Self {
             terminal: ManuallyDrop::new(terminal),
             app,
@@ -186,6 +194,8 @@ impl<B: Backend> Runner<B> {
             log_lines: Vec::new(),
             keys_waiting: Vec::new(),
             ui_gil,
+            python,
+            key_work: Duration::ZERO,
             fault_ui_panic,
         }
     }
@@ -198,6 +208,12 @@ impl<B: Backend> Runner<B> {
     /// The terminal drawn on (tests read its buffer).
     pub fn terminal(&self) -> &Terminal<B> {
         &self.terminal
+    }
+
+    /// The modelled Python work: steps per key and frame, and how many ran
+    /// (none while the UI is not under the GIL).
+    pub fn python_work(&self) -> &PythonWork {
+        &self.python
     }
 
     /// The frame pacing.
@@ -348,15 +364,20 @@ impl<B: Backend> Runner<B> {
             self.app.apply(AppEvent::Logs(lines));
         }
         let started = Instant::now();
+        if self.app.ui_under_gil() {
+            // A Python UI renders in Python: forced switches cut into it.
+            self.python.frame(&mut self.ui_gil);
+        }
         if let Err(error) = self.draw(now) {
             // The terminal is gone (closed window, hang-up): quit and clean
             // up like any other quit.
             tracing::info!(%error, "cannot write to the terminal; quitting");
             return false;
         }
-        let drawn = now + started.elapsed();
+        let draw_time = started.elapsed();
+        let drawn = now + std::mem::take(&mut self.key_work) + draw_time;
         self.app.apply(AppEvent::FrameDrawn {
-            draw_time: drawn.duration_since(now),
+            draw_time,
             at: drawn,
         });
         for read_at in self.keys_waiting.drain(..) {
@@ -436,6 +457,12 @@ impl<B: Backend> Runner<B> {
             self.keys_waiting.push(input.read_at);
             if let Some(command) = self.app.apply(event) {
                 execute(&mut self.app, session, command);
+            }
+            if self.app.ui_under_gil() {
+                // The key's handler, as Python would run it.
+                let started = Instant::now();
+                self.python.key(&mut self.ui_gil);
+                self.key_work += started.elapsed();
             }
         }
     }

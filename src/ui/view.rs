@@ -119,6 +119,7 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
         let pane = MeterPane {
             meter: app.meter(),
             ui_under_gil: app.ui_under_gil(),
+            python_cost: app.python_cost(),
             keys,
             theme,
             focused: focused(PaneId::Meter),

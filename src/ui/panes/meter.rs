@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
 
 use crate::ui::keys::{Action, KeyMap};
 use crate::ui::panes::fit::{Item, first_fitting, fit_line, fit_title};
+use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::{Role, Theme};
 
 /// Latencies kept for the responsiveness sparkline.
@@ -104,6 +105,8 @@ pub struct MeterPane<'a> {
     pub meter: &'a Meter,
     /// Whether the UI thread takes the GIL (the pane says so loudly).
     pub ui_under_gil: bool,
+    /// The Python work modelled per key under the GIL (the pane says what).
+    pub python_cost: PythonCost,
     /// For the key that toggles it.
     pub keys: &'a KeyMap,
     /// Colours.
@@ -145,23 +148,36 @@ impl MeterPane<'_> {
             Item::new(2, "  ", format!("events {}/s", meter.events_per_s)),
         ];
         let key = self.keys.label(Action::ToggleUiGil);
-        let (long, short) = if self.ui_under_gil {
+        let cost = self.python_cost;
+        let (assumes, brief) = if cost.per_key_ms() > 0.0 {
             (
-                "the UI takes the GIL for every key and frame",
-                "UI takes the GIL",
+                format!("assumes {cost} of Python per key"),
+                format!("{cost} Python/key"),
             )
         } else {
             (
-                "make the UI take the GIL, like a Python UI",
-                "UI under the GIL",
+                "assumes no Python work".to_string(),
+                "no Python work".to_string(),
             )
         };
-        let long = format!(" {key}: {long}");
-        let short = format!(" {key}: {short}");
+        let choices = if self.ui_under_gil {
+            vec![
+                format!(" {key}: the UI takes the GIL for every key and frame · {assumes}"),
+                format!(" {key}: UI under the GIL · {assumes}"),
+                format!(" {key}: UI takes the GIL · {brief}"),
+                format!(" {key}: UI takes the GIL"),
+            ]
+        } else {
+            vec![
+                format!(" {key}: make the UI take the GIL, like a Python UI"),
+                format!(" {key}: UI under the GIL"),
+            ]
+        };
+        let choices: Vec<&str> = choices.iter().map(String::as_str).collect();
         vec![
             fit_line(keys, room),
             fit_line(frames, room),
-            Line::from(first_fitting(&[&long, &short], room).to_string()),
+            Line::from(first_fitting(&choices, room).to_string()),
         ]
     }
 }
