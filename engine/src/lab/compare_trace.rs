@@ -91,8 +91,18 @@ pub fn run_python_traced(
             text
         })
     };
-    let out = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let _ = done_tx.send(child.wait());
@@ -151,10 +161,7 @@ pub fn run_python_traced(
 
 /// The merged histograms (holds, waits) of the traced threads whose ids are
 /// in `tids`; `None` when the trace saw none of them.
-fn merged(
-    recorder: &Recorder,
-    tids: &[u32],
-) -> Option<(Histogram<u64>, Histogram<u64>)> {
+fn merged(recorder: &Recorder, tids: &[u32]) -> Option<(Histogram<u64>, Histogram<u64>)> {
     let mut threads = recorder
         .threads()
         .iter()
@@ -288,7 +295,8 @@ pub fn render_distributions(
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let find = |report: &Report, key: u32| report.rows.iter().find(|r| row_key(r) == key).cloned();
+        let find =
+            |report: &Report, key: u32| report.rows.iter().find(|r| row_key(r) == key).cloned();
         let mut lines = vec![header];
         for key in keys {
             for (name, pick) in measures(experiment) {
@@ -387,7 +395,10 @@ mod tests {
             ..BenchRow::default()
         };
         fill_row(&mut unknown, &rec);
-        assert_eq!(unknown.hold_ms_p50, None, "threads the trace never saw give nothing");
+        assert_eq!(
+            unknown.hold_ms_p50, None,
+            "threads the trace never saw give nothing"
+        );
     }
 
     #[test]
@@ -424,7 +435,10 @@ mod tests {
         )
         .expect("a traced report gives a table");
         assert!(text.contains("py3.11 traced"), "{text}");
-        let hold = text.lines().find(|l| l.contains("hold")).expect("a hold line");
+        let hold = text
+            .lines()
+            .find(|l| l.contains("hold"))
+            .expect("a hold line");
         assert!(hold.contains("5.00/10.00"), "{hold}");
         assert!(hold.contains("6.00/12.00"), "{hold}");
         assert!(hold.contains("1.20/1.20"), "{hold}");
