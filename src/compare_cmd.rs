@@ -11,7 +11,7 @@ use std::time::Duration;
 use threadlab::cli::CompareArgs;
 use threadlab::gil::Mode;
 use threadlab::lab::compare::{self, Python};
-use threadlab::lab::compare_trace;
+use threadlab::lab::compare_trace::{self, TracedRunError};
 use threadlab::lab::{self, BenchConfig, Experiment, Report};
 use threadlab::server::Server;
 
@@ -102,12 +102,23 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         Ok(signals) => signals,
         Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
     };
-    let run_python = |python: &Python, experiment: Experiment| {
+    let run_python = |python: &Python, experiment: Experiment, notes: &mut Vec<String>| {
         let url = server.url("/");
-        if tracing && compare_trace::untraceable(python).is_none() {
-            compare_trace::run_python_traced(python, script.path(), experiment, &config, &url)
-        } else {
-            compare::run_python(python, script.path(), experiment, &config, &url)
+        let plain = || compare::run_python(python, script.path(), experiment, &config, &url);
+        if !tracing || compare_trace::untraceable(python).is_some() {
+            return plain();
+        }
+        match compare_trace::run_python_traced(python, script.path(), experiment, &config, &url) {
+            Ok(report) => Ok(report),
+            // The tracer refuses this build (stripped …): compare it untraced.
+            Err(TracedRunError::CannotTrace(why)) => {
+                let note = format!("{}: not traced: {why}", python.info.label());
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+                plain()
+            }
+            Err(TracedRunError::Failed(error)) => Err(error),
         }
     };
     let mut failures = 0;
@@ -119,7 +130,7 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
             }
             let result = match step {
                 Ok(mode) => lab::run(experiment, mode, &config),
-                Err(i) => run_python(&pythons[i], experiment),
+                Err(i) => run_python(&pythons[i], experiment, &mut notes),
             };
             match result {
                 Ok(report) if report.rows.is_empty() => {}

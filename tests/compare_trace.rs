@@ -214,3 +214,33 @@ fn without_root_it_says_so_in_one_line_and_compares_plainly() {
         done.stdout
     );
 }
+
+#[test]
+fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
+    require_tracing!();
+    // Debian's /usr/bin/python3 is stripped: no take_gil to probe.
+    let python = Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        eprintln!("skipped: no /usr/bin/python3");
+        return;
+    }
+    let _turn = turn();
+    let mut command = Command::new(BIN);
+    command.args(["compare", "throughput", "--trace", "--threads", "2"]);
+    command.args(["--seconds", "0.1", "--python"]).arg(python);
+    let done = run(command);
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    assert!(
+        done.stdout.contains("throughput: speedup over 1 thread"),
+        "{}",
+        done.stdout
+    );
+    let traced = done.stdout.contains(" traced  ");
+    let noted = done.stdout.lines().any(|l| l.contains(": not traced: "));
+    assert!(
+        traced != noted,
+        "either traced or a note saying why not:\n{}",
+        done.stdout
+    );
+    uprobe_events_empty();
+}

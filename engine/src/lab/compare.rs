@@ -229,6 +229,12 @@ impl ScriptFile {
             .tempfile()?;
         file.write_all(SCRIPT.as_bytes())?;
         file.flush()?;
+        // Readable by all: under `sudo compare --trace` the script runs as
+        // the user behind sudo. Its text is the binary's own, nothing secret.
+        std::fs::set_permissions(
+            file.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )?;
         Ok(Self { file })
     }
 

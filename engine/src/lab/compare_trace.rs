@@ -63,6 +63,16 @@ pub fn untraceable(python: &Python) -> Option<String> {
     None
 }
 
+/// Why a traced run gave no report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TracedRunError {
+    /// The tracer refused this interpreter (stripped, no GIL symbols …):
+    /// it can still be compared untraced.
+    CannotTrace(String),
+    /// The script failed, hung or printed no report.
+    Failed(String),
+}
+
 /// Runs one experiment in `python` under the tracer and fills each row's
 /// hold, wait and I/O-thread wait percentiles from the trace.
 pub fn run_python_traced(
@@ -71,13 +81,34 @@ pub fn run_python_traced(
     experiment: Experiment,
     config: &BenchConfig,
     server_url: &str,
-) -> Result<Report, String> {
+) -> Result<Report, TracedRunError> {
     let label = format!("{} ({})", python.info.label(), python.path.display());
     let mut program: Vec<OsString> = vec![python.path.clone().into_os_string()];
     program.extend(script_args(script, experiment, config, server_url));
-    let run_as = RunAs::from_sudo().map_err(|e| format!("{label}: {e}"))?;
-    let mut trace = Trace::launch(&program, run_as.as_ref(), ProgramOutput::Piped)
-        .map_err(|e| format!("{label}: cannot trace it: {e}"))?;
+    let run_as = RunAs::from_sudo().map_err(|e| TracedRunError::Failed(format!("{label}: {e}")))?;
+    let trace = match Trace::launch(&program, run_as.as_ref(), ProgramOutput::Piped) {
+        Ok(trace) => trace,
+        Err(error) if error.is_usage() => {
+            return Err(TracedRunError::CannotTrace(error.to_string()));
+        }
+        Err(error) => {
+            return Err(TracedRunError::Failed(format!(
+                "{label}: cannot trace it: {error}"
+            )));
+        }
+    };
+    finish_traced(python, trace, experiment, config).map_err(TracedRunError::Failed)
+}
+
+/// Waits (bounded, cancellable) for the traced script, then parses its
+/// report and fills the rows from the trace.
+fn finish_traced(
+    python: &Python,
+    mut trace: Trace,
+    experiment: Experiment,
+    config: &BenchConfig,
+) -> Result<Report, String> {
+    let label = format!("{} ({})", python.info.label(), python.path.display());
     let pid = trace.pid();
     let mut child = trace
         .take_child()
