@@ -210,6 +210,14 @@ pub struct CompareArgs {
     /// Seconds per measurement (0.05 to 60).
     #[arg(long, default_value = "0.5", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub seconds: f64,
+    /// Run each Python 3 script under the real-GIL tracer (needs root) and
+    /// show its hold and wait distributions beside the emulated ones.
+    #[arg(long)]
+    pub trace: bool,
+    /// Print one JSON object per experiment (every report, emulated and
+    /// real, with its distributions) instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `threadlab trace`.

@@ -1,6 +1,7 @@
 //! The `threadlab` binary: parse the command line, call into the library,
 //! and map errors to exit codes (2 for bad input, 1 for failures).
 
+mod compare_cmd;
 mod trace_cmd;
 
 use std::io::Write as _;
@@ -10,10 +11,10 @@ use std::time::Duration;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use threadlab::cli::{BenchArgs, Cli, Command, CompareArgs, Fault, RunArgs};
+use threadlab::cli::{BenchArgs, Cli, Command, Fault, RunArgs};
 use threadlab::config::Config;
 use threadlab::gil::Mode;
-use threadlab::lab::{self, BenchConfig, Experiment};
+use threadlab::lab::{self, BenchConfig};
 use threadlab::server::Server;
 use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::theme::Theme;
@@ -25,7 +26,7 @@ mod signals;
 use signals::{SignalRecord, SignalStop};
 
 /// Prints one line to stderr and returns the exit code.
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     // Not eprintln!: after a hang-up stderr is gone, and that must not panic.
     // Long quoted values (a pasted blob, /dev/zero) are cut to stay one line.
     let message = threadlab::cli::shorten_quoted(&message.to_string());
@@ -96,7 +97,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Compare(args)) => match &args.lab {
             Some(lab) => threadlab::lab_cli::compare(lab),
-            None => compare(&args),
+            None => compare_cmd::compare(&args),
         },
         Some(Command::Trace(args)) => trace_cmd::trace(&args, &cli.run),
         Some(Command::Attach(args)) => trace_cmd::attach(&args, &cli.run),
@@ -220,7 +221,7 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
 }
 
 /// Prints a note that a signal cut the run short, with what it shows.
-fn interrupted(what: &str) {
+pub(crate) fn interrupted(what: &str) {
     let _ = writeln!(std::io::stderr(), "threadlab: interrupted; {what}");
 }
 
@@ -279,110 +280,4 @@ fn bench(args: &BenchArgs) -> ExitCode {
         }
     }
     signals.exit_code(ExitCode::SUCCESS)
-}
-
-fn compare(args: &CompareArgs) -> ExitCode {
-    use threadlab::lab::compare;
-    let (pythons, skipped) = compare::find_interpreters(&args.pythons);
-    if pythons.is_empty() {
-        let looked = if args.pythons.is_empty() {
-            "python3, python3.X and python2.7 on PATH, and pyenv's versions".to_string()
-        } else {
-            skipped.join("; ")
-        };
-        return fail(
-            2,
-            format!(
-                "compare: no usable Python interpreter found (tried {looked}); give one with --python PATH"
-            ),
-        );
-    }
-    for python in &pythons {
-        println!(
-            "{:<8} {} {} ({}), GIL {}: compared with emulated {}",
-            python.info.label(),
-            python.info.implementation,
-            python.info.version,
-            python.path.display(),
-            if python.info.gil_enabled {
-                "enabled"
-            } else {
-                "disabled"
-            },
-            python.info.mode()
-        );
-    }
-    let server = match Server::start_loopback() {
-        Ok(server) => server,
-        Err(error) => return fail(1, error),
-    };
-    let script = match compare::ScriptFile::write() {
-        Ok(script) => script,
-        Err(error) => return fail(1, format!("cannot write the Python script: {error}")),
-    };
-    let config = BenchConfig::new(
-        args.threads.clone(),
-        args.interval,
-        Duration::from_secs_f64(args.seconds),
-    );
-    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
-        Ok(signals) => signals,
-        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
-    };
-    let experiments = args.experiment.expand();
-    let mut failures = 0;
-    for experiment in experiments {
-        let mut reports = Vec::new();
-        for step in compare::interleave(&Mode::ALL, &pythons) {
-            if config.cancel.is_cancelled() {
-                break;
-            }
-            let result = match step {
-                Ok(mode) => lab::run(experiment, mode, &config),
-                Err(i) => compare::run_python(
-                    &pythons[i],
-                    script.path(),
-                    experiment,
-                    &config,
-                    &server.url("/"),
-                ),
-            };
-            match result {
-                Ok(report) if report.rows.is_empty() => {}
-                Ok(report) => reports.push(report),
-                // Stopped by a signal: the child's group is already killed.
-                Err(_) if config.cancel.is_cancelled() => break,
-                Err(error) => {
-                    failures += 1;
-                    eprintln!("threadlab: compare {experiment}: {error}");
-                }
-            }
-        }
-        if !reports.is_empty() {
-            println!();
-            print!("{}", compare::render_comparison(experiment, &reports));
-            if experiment == Experiment::Throughput
-                && let Some(line) = compare::calibration(&reports)
-            {
-                println!("{line}");
-            }
-        }
-        if config.cancel.is_cancelled() {
-            interrupted(if reports.is_empty() {
-                "nothing was measured yet"
-            } else {
-                "the comparison above shows what was measured"
-            });
-            break;
-        }
-    }
-    // The server, the script's temp file and every child are gone before
-    // the exit code is returned.
-    drop(script);
-    drop(server);
-    signals.exit_code(if failures > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

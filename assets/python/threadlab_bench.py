@@ -72,11 +72,30 @@ def set_interval(ms):
         sys.setswitchinterval(ms / 1000.0)
 
 
+def native_id():
+    """This thread's OS thread id (3.8+), which `compare --trace` matches
+    with the tracer's; None where Python cannot tell."""
+    get = getattr(threading, "get_native_id", None)
+    return get() if get else None
+
+
+def tid_list(tids):
+    """The measurement's thread ids, or None when unknown."""
+    return None if None in tids else list(tids)
+
+
 def run_threads(n, target, seconds):
-    """Starts n threads running target(stop, out, i); returns (outs, wall)."""
+    """Starts n threads running target(stop, out, i); returns (outs, wall,
+    their native ids)."""
     stop = [False]
     outs = [None] * n
-    threads = [threading.Thread(target=target, args=(stop, outs, i)) for i in range(n)]
+    tids = [None] * n
+
+    def run(i):
+        tids[i] = native_id()
+        target(stop, outs, i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     start = time.time()
     for t in threads:
         t.daemon = True
@@ -85,10 +104,34 @@ def run_threads(n, target, seconds):
     stop[0] = True
     for t in threads:
         t.join()
-    return outs, time.time() - start
+    return outs, time.time() - start, tid_list(tids)
 
 
-def cpu_worker(stop, outs, i):
+def in_thread(body):
+    """Runs body() on a fresh thread, so each measurement's I/O thread is its
+    own OS thread; returns (its result, its native id)."""
+    result = [None, None]
+    errors = []
+
+    def run():
+        result[1] = native_id()
+        try:
+            result[0] = body()
+        except BaseException as e:  # re-raised on the main thread
+            errors.append(e)
+
+    t = threading.Thread(target=run)
+    t.daemon = True
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return result[0], result[1]
+
+
+def cpu_worker(stop, outs, i, tids=None):
+    if tids is not None:
+        tids[i] = native_id()
     x = 0x2545F4914F6CDD1D ^ i
     count = 0
     while not stop[0]:
@@ -118,8 +161,9 @@ def speedups(rows):
 def throughput(args):
     rows = []
     for n in thread_counts(args):
-        outs, wall = run_threads(n, cpu_worker, args["seconds"])
-        rows.append({"threads": n, "iterations_per_s": sum(outs) / wall, "wall_s": wall})
+        outs, wall, tids = run_threads(n, cpu_worker, args["seconds"])
+        rows.append({"threads": n, "iterations_per_s": sum(outs) / wall, "wall_s": wall,
+                     "thread_ids": tids})
     speedups(rows)
     return rows
 
@@ -138,8 +182,9 @@ def io(args):
 
     rows = []
     for n in thread_counts(args):
-        outs, wall = run_threads(n, worker, args["seconds"])
-        rows.append({"threads": n, "iterations_per_s": sum(outs) / wall, "wall_s": wall})
+        outs, wall, tids = run_threads(n, worker, args["seconds"])
+        rows.append({"threads": n, "iterations_per_s": sum(outs) / wall, "wall_s": wall,
+                     "thread_ids": tids})
     speedups(rows)
     return rows
 
@@ -170,11 +215,13 @@ def helper_process(role, port, extra):
 def start_cpu(n):
     stop = [False]
     outs = [None] * n
-    threads = [threading.Thread(target=cpu_worker, args=(stop, outs, i)) for i in range(n)]
+    tids = [None] * n
+    threads = [threading.Thread(target=cpu_worker, args=(stop, outs, i, tids))
+               for i in range(n)]
     for t in threads:
         t.daemon = True
         t.start()
-    return stop, threads
+    return stop, threads, tids
 
 
 def stop_cpu(stop, threads):
@@ -202,20 +249,24 @@ def latency(args):
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
-        stop, threads = start_cpu(n)
+        stop, threads, tids = start_cpu(n)
         pinger = helper_process("pinger", port, [every, args["seconds"]])
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         start = time.time()
-        try:
-            while True:
-                data = conn.recv(8)
-                if len(data) < 8:
-                    break
-                x = cpu_step(7)  # handling the ping is Python work
-                conn.sendall(data)
-        except socket.error:
-            pass
+
+        def respond():
+            try:
+                while True:
+                    data = conn.recv(8)
+                    if len(data) < 8:
+                        break
+                    cpu_step(7)  # handling the ping is Python work
+                    conn.sendall(data)
+            except socket.error:
+                pass
+
+        _, io_tid = in_thread(respond)
         out = pinger.communicate()[0]
         wall = time.time() - start
         stop_cpu(stop, threads)
@@ -227,6 +278,8 @@ def latency(args):
             "latency_ms_p50": percentile(samples, 50),
             "latency_ms_p99": percentile(samples, 99),
             "wall_s": wall,
+            "thread_ids": tid_list(tids + [io_tid]),
+            "io_thread_id": io_tid,
         })
     return rows
 
@@ -241,15 +294,19 @@ def convoy(args):
         echo = helper_process("echo", listener.getsockname()[1], [])
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        stop, threads = start_cpu(n)
+        stop, threads, tids = start_cpu(n)
         payload = b"x" * 64
         rtts = []
         start = time.time()
-        while time.time() - start < args["seconds"]:
-            sent = time.time()
-            conn.sendall(payload)
-            recv_exact(conn, 64)
-            rtts.append((time.time() - sent) * 1000.0)
+
+        def round_trips():
+            while time.time() - start < args["seconds"]:
+                sent = time.time()
+                conn.sendall(payload)
+                recv_exact(conn, 64)
+                rtts.append((time.time() - sent) * 1000.0)
+
+        _, io_tid = in_thread(round_trips)
         wall = time.time() - start
         stop_cpu(stop, threads)
         conn.close()
@@ -261,6 +318,8 @@ def convoy(args):
             "rtt_ms_p50": percentile(rtts, 50),
             "rtt_ms_p99": percentile(rtts, 99),
             "wall_s": wall,
+            "thread_ids": tid_list(tids + [io_tid]),
+            "io_thread_id": io_tid,
         })
     return rows
 

@@ -229,6 +229,12 @@ impl ScriptFile {
             .tempfile()?;
         file.write_all(SCRIPT.as_bytes())?;
         file.flush()?;
+        // Readable by all: under `sudo compare --trace` the script runs as
+        // the user behind sudo. Its text is the binary's own, nothing secret.
+        std::fs::set_permissions(
+            file.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )?;
         Ok(Self { file })
     }
 
@@ -244,6 +250,31 @@ pub fn script_timeout(experiment: Experiment, config: &BenchConfig) -> Duration 
     config.duration * measurements * 3 + Duration::from_secs(30)
 }
 
+/// The script's command-line arguments for one experiment.
+pub fn script_args(
+    script: &Path,
+    experiment: Experiment,
+    config: &BenchConfig,
+    server_url: &str,
+) -> Vec<std::ffi::OsString> {
+    let threads: Vec<String> = config.threads.iter().map(u32::to_string).collect();
+    let mut args = vec![script.as_os_str().to_owned()];
+    for arg in [
+        experiment.name().to_string(),
+        "--threads".to_string(),
+        threads.join(","),
+        "--seconds".to_string(),
+        format!("{}", config.duration.as_secs_f64()),
+        "--interval".to_string(),
+        format!("{}", config.interval.as_millis_f64()),
+        "--url".to_string(),
+        server_url.to_string(),
+    ] {
+        args.push(arg.into());
+    }
+    args
+}
+
 /// Runs one experiment in a real interpreter and parses its report.
 pub fn run_python(
     python: &Python,
@@ -252,21 +283,16 @@ pub fn run_python(
     config: &BenchConfig,
     server_url: &str,
 ) -> Result<Report, String> {
-    let threads: Vec<String> = config.threads.iter().map(u32::to_string).collect();
     let mut command = Command::new(&python.path);
-    command
-        .arg(script)
-        .arg(experiment.name())
-        .args(["--threads", &threads.join(",")])
-        .args(["--seconds", &format!("{}", config.duration.as_secs_f64())])
-        .args([
-            "--interval",
-            &format!("{}", config.interval.as_millis_f64()),
-        ])
-        .args(["--url", server_url]);
-    let label = python.info.label();
+    command.args(script_args(script, experiment, config, server_url));
     let out = run_cancellable(command, script_timeout(experiment, config), &config.cancel)
-        .map_err(|e| format!("{label} ({}): {e}", python.path.display()))?;
+        .map_err(|e| format!("{} ({}): {e}", python.info.label(), python.path.display()))?;
+    parse_report(python, experiment, &out)
+}
+
+/// Parses and checks what the script printed for `experiment`.
+pub fn parse_report(python: &Python, experiment: Experiment, out: &str) -> Result<Report, String> {
+    let label = python.info.label();
     let report: Report = serde_json::from_str(out.trim()).map_err(|e| {
         format!(
             "{label} ({}): its output is not a threadlab report ({e}): {}",

@@ -12,6 +12,7 @@
 //!   threads run: round trips/s and their RTT.
 
 pub mod compare;
+pub mod compare_trace;
 mod experiments;
 pub mod race;
 mod report;

@@ -62,6 +62,13 @@ pub struct BenchRow {
     /// 99th percentile of the same waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io_wait_ms_p99: Option<f64>,
+    /// OS thread ids of the measurement's threads (real Python 3.8+ only),
+    /// which `compare --trace` matches with the tracer's threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_ids: Option<Vec<u32>>,
+    /// OS thread id of the I/O thread (convoy) or responder (latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_thread_id: Option<u32>,
 }
 
 /// One experiment in one mode.

@@ -1,0 +1,478 @@
+//! `compare --trace`: the experiments' Python script run under the real-GIL
+//! tracer ([`Trace`]), so each real row carries the interpreter's own hold
+//! and wait distributions beside the emulated ones.
+//!
+//! Rows are told apart by thread: every measurement runs on fresh threads
+//! and the script reports their OS thread ids (`threading.get_native_id`,
+//! 3.8+) and which one is the I/O thread; the recorder's per-thread
+//! histograms of those threads are merged into the row's percentiles.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::compare::{Python, parse_report, script_args, script_timeout};
+use super::{BenchConfig, BenchRow, Experiment, Report};
+use crate::gil::Mode;
+use crate::trace::process::{self, StopSignal};
+use crate::trace::recorder::{Recorder, TracedThread};
+use crate::trace::{ProgramOutput, RunAs, Trace, TraceEnd, TraceError};
+
+/// How often a traced run looks at its cancel token and its deadline.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Waits shorter than this are left out of the real distributions: the
+/// tracer times every `take_gil`, also one that finds the GIL free and
+/// returns in a few µs (probe cost included), while the emulation records a
+/// wait only when the GIL was held. 50 µs is far above an uncontended take
+/// and far below any wait for a holder (the switch interval is ≥ 100 µs).
+pub const CONTENDED_WAIT_US: u64 = 50;
+
+/// Why this process cannot trace at all (no uprobe PMU, not root), or
+/// `None` when it can.
+pub fn unavailable() -> Option<TraceError> {
+    if !crate::trace::uprobe::uprobes_available() {
+        Some(TraceError::NoUprobes)
+    } else if !crate::trace::permitted() {
+        Some(TraceError::NotPermitted)
+    } else {
+        None
+    }
+}
+
+/// Why `python`'s rows cannot carry traced distributions, if they cannot.
+pub fn untraceable(python: &Python) -> Option<String> {
+    let info = &python.info;
+    let mut parts = info.version.split('.').map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().flatten(), parts.next().flatten());
+    if major == Some(2) {
+        return Some("Python 2 has no take_gil to trace: its rows stay aggregate".into());
+    }
+    if !info.gil_enabled {
+        return Some("a free-threaded build has no GIL to trace".into());
+    }
+    if major == Some(3) && minor.is_some_and(|m| m < 8) {
+        return Some(
+            "before 3.8 Python cannot tell its threads' OS ids (threading.get_native_id): its rows stay aggregate"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Why a traced run gave no report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TracedRunError {
+    /// The tracer refused this interpreter (stripped, no GIL symbols …):
+    /// it can still be compared untraced.
+    CannotTrace(String),
+    /// The script failed, hung or printed no report.
+    Failed(String),
+}
+
+/// Runs one experiment in `python` under the tracer and fills each row's
+/// hold, wait and I/O-thread wait percentiles from the trace.
+pub fn run_python_traced(
+    python: &Python,
+    script: &Path,
+    experiment: Experiment,
+    config: &BenchConfig,
+    server_url: &str,
+) -> Result<Report, TracedRunError> {
+    let label = format!("{} ({})", python.info.label(), python.path.display());
+    let mut program: Vec<OsString> = vec![python.path.clone().into_os_string()];
+    program.extend(script_args(script, experiment, config, server_url));
+    let run_as = RunAs::from_sudo().map_err(|e| TracedRunError::Failed(format!("{label}: {e}")))?;
+    let trace = match Trace::launch(&program, run_as.as_ref(), ProgramOutput::Piped) {
+        Ok(trace) => trace,
+        Err(error) if error.is_usage() => {
+            return Err(TracedRunError::CannotTrace(error.to_string()));
+        }
+        Err(error) => {
+            return Err(TracedRunError::Failed(format!(
+                "{label}: cannot trace it: {error}"
+            )));
+        }
+    };
+    finish_traced(python, trace, experiment, config).map_err(TracedRunError::Failed)
+}
+
+/// Waits (bounded, cancellable) for the traced script, then parses its
+/// report and fills the rows from the trace.
+fn finish_traced(
+    python: &Python,
+    mut trace: Trace,
+    experiment: Experiment,
+    config: &BenchConfig,
+) -> Result<Report, String> {
+    let label = format!("{} ({})", python.info.label(), python.path.display());
+    let pid = trace.pid();
+    let mut child = trace
+        .take_child()
+        .ok_or_else(|| format!("{label}: the launched script has no child handle"))?;
+    let reader = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    let deadline = Instant::now() + script_timeout(experiment, config);
+    let mut stopped = None;
+    let status = loop {
+        match done_rx.recv_timeout(POLL) {
+            Ok(status) => break status,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(format!("{label}: waiting for the script failed"));
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+        }
+        if stopped.is_none() {
+            if config.cancel.is_cancelled() {
+                stopped = Some("cancelled".to_string());
+            } else if Instant::now() >= deadline {
+                stopped = Some(format!(
+                    "timed out after {:.0} s and was killed",
+                    script_timeout(experiment, config).as_secs_f64()
+                ));
+            }
+            if stopped.is_some() {
+                // Our own unreaped child: the pid names no other process.
+                // Its helper processes end when its sockets close.
+                process::send(pid, StopSignal::Kill);
+            }
+        }
+    };
+    let status = status.map_err(|e| format!("{label}: cannot wait for it: {e}"))?;
+    let (_, recorder) = trace.finish(TraceEnd::Exited(status));
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    let err = err.trim();
+    let stderr_note = if err.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {err}")
+    };
+    if let Some(why) = stopped {
+        return Err(format!("{label}: {why}{stderr_note}"));
+    }
+    if !status.success() {
+        return Err(format!("{label}: exited with {status}{stderr_note}"));
+    }
+    let mut report = parse_report(python, experiment, &out)?;
+    let recorder = recorder
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for row in &mut report.rows {
+        fill_row(row, &recorder);
+    }
+    Ok(report)
+}
+
+/// The merged histograms (holds, waits) of the traced threads whose ids are
+/// in `tids`; `None` when the trace saw none of them.
+fn merged(recorder: &Recorder, tids: &[u32]) -> Option<(Histogram<u64>, Histogram<u64>)> {
+    let mut threads = recorder
+        .threads()
+        .iter()
+        .filter(|t: &&TracedThread| tids.contains(&t.tid));
+    let first = threads.next()?;
+    let (mut holds, mut waits) = (first.holds_us.clone(), first.waits_us.clone());
+    for thread in threads {
+        // Same bounds everywhere (the recorder makes them all alike).
+        let _ = holds.add(&thread.holds_us);
+        let _ = waits.add(&thread.waits_us);
+    }
+    Some((holds, waits))
+}
+
+/// `waits` without those shorter than [`CONTENDED_WAIT_US`].
+fn contended(waits: &Histogram<u64>) -> Histogram<u64> {
+    let mut out = waits.clone();
+    out.reset();
+    for bucket in waits.iter_recorded() {
+        let value = bucket.value_iterated_to();
+        if value >= CONTENDED_WAIT_US {
+            // Same bounds as the source: recording its own values cannot fail.
+            let _ = out.record_n(value, bucket.count_at_value());
+        }
+    }
+    out
+}
+
+/// A percentile of a histogram of microseconds, in ms; `None` when empty.
+fn quantile_ms(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!histogram.is_empty()).then(|| histogram.value_at_quantile(q) as f64 / 1000.0)
+}
+
+/// Fills one real row's distributions from the trace, by its thread ids
+/// (waits: only those of at least [`CONTENDED_WAIT_US`]).
+pub fn fill_row(row: &mut BenchRow, recorder: &Recorder) {
+    if let Some((holds, waits)) = row.thread_ids.as_deref().and_then(|t| merged(recorder, t)) {
+        row.hold_ms_p50 = quantile_ms(&holds, 0.5);
+        row.hold_ms_p99 = quantile_ms(&holds, 0.99);
+        let waits = contended(&waits);
+        row.wait_ms_p50 = quantile_ms(&waits, 0.5);
+        row.wait_ms_p99 = quantile_ms(&waits, 0.99);
+    }
+    if let Some((_, waits)) = row.io_thread_id.and_then(|t| merged(recorder, &[t])) {
+        let waits = contended(&waits);
+        row.io_wait_ms_p50 = quantile_ms(&waits, 0.5);
+        row.io_wait_ms_p99 = quantile_ms(&waits, 0.99);
+    }
+}
+
+/// Whether any row of `report` carries a traced distribution.
+pub fn is_traced(report: &Report) -> bool {
+    report.interpreter.is_some() && report.rows.iter().any(|r| r.hold_ms_p50.is_some())
+}
+
+type Pick = fn(&BenchRow) -> (Option<f64>, Option<f64>);
+
+/// The distributions one experiment's table shows.
+fn measures(experiment: Experiment) -> Vec<(&'static str, Pick)> {
+    let mut out: Vec<(&'static str, Pick)> = vec![
+        ("hold", |r| (r.hold_ms_p50, r.hold_ms_p99)),
+        ("wait", |r| (r.wait_ms_p50, r.wait_ms_p99)),
+    ];
+    if matches!(experiment, Experiment::Latency | Experiment::Convoy) {
+        out.push(("io wait", |r| (r.io_wait_ms_p50, r.io_wait_ms_p99)));
+    }
+    out
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v < 0.1 => format!("{v:.3}"),
+        Some(v) => format!("{v:.2}"),
+        None => "–".to_string(),
+    }
+}
+
+fn pair(p50: Option<f64>, p99: Option<f64>) -> String {
+    match (p50, p99) {
+        (None, None) => "–".to_string(),
+        _ => format!("{}/{}", ms(p50), ms(p99)),
+    }
+}
+
+fn ratio(real: Option<f64>, emulated: Option<f64>) -> String {
+    match (real, emulated) {
+        (Some(r), Some(e)) if e > 0.0 => format!("{:.2}", r / e),
+        _ => "–".to_string(),
+    }
+}
+
+fn row_key(row: &BenchRow) -> u32 {
+    row.threads.or(row.cpu_threads).unwrap_or(0)
+}
+
+/// Renders the traced interpreters' GIL distributions beside the emulated
+/// ones (ms, `p50/p99`, and the real ÷ emulated ratio of each), one line
+/// per row and measure; `None` when no report was traced. `notes` (one per
+/// interpreter that could not be traced) follow the table.
+pub fn render_distributions(
+    experiment: Experiment,
+    reports: &[Report],
+    notes: &[String],
+) -> Option<String> {
+    let traced: Vec<&Report> = reports.iter().filter(|r| is_traced(r)).collect();
+    let mut out = String::new();
+    if !traced.is_empty() {
+        let mut modes: Vec<Mode> = traced.iter().map(|r| r.mode).collect();
+        modes.dedup();
+        let emulated: Vec<&Report> = modes
+            .iter()
+            .filter_map(|m| {
+                reports
+                    .iter()
+                    .find(|r| r.interpreter.is_none() && r.mode == *m)
+            })
+            .collect();
+        let key_name = match experiment {
+            Experiment::Latency | Experiment::Convoy => "cpu threads",
+            _ => "threads",
+        };
+        let mut header = vec![key_name.to_string(), "p50/p99 of".to_string()];
+        header.extend(emulated.iter().map(|r| format!("emu {}", r.mode)));
+        for report in &traced {
+            header.push(format!("{} traced", report.label()));
+            header.push(format!("÷ emu {} p50/p99", report.mode));
+        }
+        let mut keys: Vec<u32> = reports
+            .iter()
+            .flat_map(|r| r.rows.iter().map(row_key))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let find =
+            |report: &Report, key: u32| report.rows.iter().find(|r| row_key(r) == key).cloned();
+        let mut lines = vec![header];
+        for key in keys {
+            for (name, pick) in measures(experiment) {
+                let mut line = vec![key.to_string(), name.to_string()];
+                for report in &emulated {
+                    let (p50, p99) = find(report, key).map_or((None, None), |r| pick(&r));
+                    line.push(pair(p50, p99));
+                }
+                for report in &traced {
+                    let (p50, p99) = find(report, key).map_or((None, None), |r| pick(&r));
+                    let (e50, e99) = emulated
+                        .iter()
+                        .find(|e| e.mode == report.mode)
+                        .and_then(|e| find(e, key))
+                        .map_or((None, None), |r| pick(&r));
+                    line.push(pair(p50, p99));
+                    line.push(match (p50, p99) {
+                        (None, None) => "–".to_string(),
+                        _ => format!("{}/{}", ratio(p50, e50), ratio(p99, e99)),
+                    });
+                }
+                lines.push(line);
+            }
+        }
+        let interval = reports.first().map_or(5.0, |r| r.interval_ms);
+        out.push_str(&super::report::aligned_table(
+            &format!(
+                "{experiment}: real GIL (traced) beside the emulation's, ms; real waits under {CONTENDED_WAIT_US} µs (uncontended takes) left out (switch interval {interval:.1} ms)"
+            ),
+            &lines,
+            false,
+        ));
+    }
+    for note in notes {
+        out.push_str(&format!("{note}\n"));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gil::Timeline;
+    use crate::lab::Interpreter;
+    use crate::trace::recorder::{Happening, Stamped};
+    use std::sync::Arc;
+
+    fn at(ms: u64, tid: u32, what: Happening) -> Stamped {
+        Stamped {
+            time_ns: ms * 1_000_000,
+            tid,
+            what,
+        }
+    }
+
+    #[test]
+    fn a_row_gets_the_histograms_of_its_own_threads_only() {
+        let mut rec = Recorder::new(0, Arc::new(Timeline::default()), |_| String::new());
+        use Happening::*;
+        // Threads 1 and 2 take turns every 5 ms; thread 3 (another row)
+        // holds for 40 ms at a stretch.
+        for input in [
+            at(0, 1, TakeEntry),
+            at(0, 1, TakeReturn),
+            at(1, 2, TakeEntry),
+            at(5, 1, Drop),
+            at(5, 2, TakeReturn),
+            at(6, 1, TakeEntry),
+            at(10, 2, Drop),
+            at(10, 1, TakeReturn),
+            at(15, 1, Drop),
+            at(20, 3, TakeEntry),
+            at(20, 3, TakeReturn),
+            at(60, 3, Drop),
+        ] {
+            rec.apply(input);
+        }
+        let mut row = BenchRow {
+            threads: Some(2),
+            thread_ids: Some(vec![1, 2]),
+            io_thread_id: Some(2),
+            ..BenchRow::default()
+        };
+        fill_row(&mut row, &rec);
+        // The histograms keep three significant digits.
+        let near = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < want * 0.01);
+        assert!(near(row.hold_ms_p50, 5.0), "{row:?}");
+        assert!(
+            near(row.hold_ms_p99, 5.0),
+            "thread 3's 40 ms hold is not this row's: {row:?}"
+        );
+        assert!(near(row.wait_ms_p50, 4.0), "{row:?}");
+        assert!(near(row.io_wait_ms_p50, 4.0), "{row:?}");
+        let mut unknown = BenchRow {
+            thread_ids: Some(vec![99]),
+            ..BenchRow::default()
+        };
+        fill_row(&mut unknown, &rec);
+        assert_eq!(
+            unknown.hold_ms_p50, None,
+            "threads the trace never saw give nothing"
+        );
+    }
+
+    #[test]
+    fn the_table_shows_real_beside_emulated_with_ratios_and_notes() {
+        let row = |hold: f64, wait: f64| BenchRow {
+            threads: Some(2),
+            hold_ms_p50: Some(hold),
+            hold_ms_p99: Some(hold * 2.0),
+            wait_ms_p50: Some(wait),
+            wait_ms_p99: Some(wait * 2.0),
+            ..BenchRow::default()
+        };
+        let emulated = Report {
+            experiment: "throughput".into(),
+            mode: Mode::Gil,
+            interval_ms: 5.0,
+            rows: vec![row(5.0, 5.0)],
+            interpreter: None,
+        };
+        let real = Report {
+            interpreter: Some(Interpreter {
+                version: "3.11.7".into(),
+                implementation: "CPython".into(),
+                gil_enabled: true,
+                executable: String::new(),
+            }),
+            rows: vec![row(6.0, 5.0)],
+            ..emulated.clone()
+        };
+        let text = render_distributions(
+            Experiment::Throughput,
+            &[emulated, real],
+            &["py2.7: no take_gil".to_string()],
+        )
+        .expect("a traced report gives a table");
+        assert!(text.contains("py3.11 traced"), "{text}");
+        let hold = text
+            .lines()
+            .find(|l| l.contains("hold"))
+            .expect("a hold line");
+        assert!(hold.contains("5.00/10.00"), "{hold}");
+        assert!(hold.contains("6.00/12.00"), "{hold}");
+        assert!(hold.contains("1.20/1.20"), "{hold}");
+        assert!(text.ends_with("py2.7: no take_gil\n"), "{text}");
+    }
+}
