@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::gil::model::PythonVersion;
 use crate::gil::{Mode, SwitchInterval};
 use crate::lab::Experiment;
 use crate::ui::python_cost::PythonCost;
@@ -121,6 +122,11 @@ pub struct RunArgs {
     /// 0 to 1000 ms, a quarter of it per frame drawn (default 12; 0: none).
     #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_python_cost)]
     pub ui_python_ms: Option<PythonCost>,
+    /// Whose eval-breaker model the race (`r`) runs: 2.7 or 3.2 to 3.14
+    /// (default 3.12; `legacy` mode always runs 2.7's). Decides whether
+    /// `counter += 1` can lose updates under the GIL (3.9 and before: yes).
+    #[arg(long, value_name = "X.Y", value_parser = parse_python_version)]
+    pub python_version: Option<PythonVersion>,
     /// Turn mouse support off.
     #[arg(long)]
     pub no_mouse: bool,
@@ -418,6 +424,11 @@ pub fn one_line_error(rendered: &str) -> String {
     } else {
         shorten_quoted(text)
     }
+}
+
+fn parse_python_version(s: &str) -> Result<PythonVersion, String> {
+    s.parse()
+        .map_err(|e: crate::gil::model::UnknownPythonVersion| e.to_string())
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {

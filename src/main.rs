@@ -178,6 +178,7 @@ fn run_dashboard(args: &RunArgs, config: &Config) -> ExitCode {
         mouse: config.mouse && !args.no_mouse,
         keys: config.keys.clone(),
         python_cost: args.ui_python_ms.unwrap_or(config.python_cost),
+        python_version: args.python_version.unwrap_or_default(),
     };
     // The dashboard handles signals itself (they end it); this only
     // records one, so that a dashboard ended from outside exits 128 + signal

@@ -81,6 +81,14 @@ fn negative_seconds_names_the_flag_and_range() {
 }
 
 #[test]
+fn unknown_dashboard_python_version_is_a_usage_error() {
+    assert_usage_error(
+        &["--python-version", "4.0"],
+        &["--python-version", "4.0", "2.7", "3.2", "3.14"],
+    );
+}
+
+#[test]
 fn negative_dashboard_interval_is_a_usage_error() {
     assert_usage_error(&["--interval", "-1"], &["-1"]);
     assert_usage_error(&["--interval=-1"], &["--interval", "-1", "0.1", "100"]);

@@ -42,6 +42,35 @@ fn r_races_and_shows_lost_updates_then_q_exits_0() {
     assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
 }
 
+/// `--python-version 3.9`: the dashboard's race runs 3.9's eval-breaker
+/// model (a check before almost every instruction), so `counter += 1` is
+/// no longer safe under the GIL: the pane names the model, and (at a
+/// 0.1 ms switch interval, hundreds of forced switches) the plain race
+/// loses updates, as 3.8/3.9 do.
+#[test]
+fn python_version_3_9_makes_the_plain_race_lose_updates() {
+    let mut pty = Pty::app_args(&[
+        "--mode",
+        "gil",
+        "--interval",
+        "0.1",
+        "--python-version",
+        "3.9",
+    ]);
+    pty.wait_dashboard();
+    pty.send(b"r");
+    pty.wait_for("race: counter += 1", SHOW);
+    pty.wait_for("gil, 3.9 model", SHOW);
+    pty.wait_screen("the plain race done, updates lost", RACE_DONE, |screen| {
+        screen.contains("done · r: next body")
+            && !screen.contains("lost 0 ·")
+            && screen.contains("expected 4000000")
+    });
+    pty.send(b"q");
+    let status = pty.wait_exit(EXIT);
+    assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
+}
+
 /// The reducer alone: `r` asks for a race of the next body, a second `r`
 /// while it runs only says so, Esc stops a running race.
 #[test]

@@ -49,6 +49,7 @@ pub struct App {
     cores: usize,
     ui_under_gil: bool,
     python_cost: PythonCost,
+    python_version: crate::gil::model::PythonVersion,
     keys: KeyMap,
     theme: Theme,
     dirty: bool,
@@ -82,6 +83,7 @@ impl App {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             ui_under_gil: false,
             python_cost: PythonCost::default(),
+            python_version: crate::gil::model::PythonVersion::DEFAULT,
             keys: KeyMap::default(),
             theme: Theme::default(),
             dirty: true,
@@ -99,6 +101,17 @@ impl App {
     pub fn with_python_cost(mut self, cost: PythonCost) -> Self {
         self.python_cost = cost;
         self
+    }
+
+    /// The same, with the race run on `version`'s eval-breaker model.
+    pub fn with_python_version(mut self, version: crate::gil::model::PythonVersion) -> Self {
+        self.python_version = version;
+        self
+    }
+
+    /// Whose eval-breaker model the race runs.
+    pub fn python_version(&self) -> crate::gil::model::PythonVersion {
+        self.python_version
     }
 
     /// The Python work modelled per key while the UI is under the GIL.

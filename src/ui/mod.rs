@@ -48,6 +48,8 @@ pub struct UiOptions {
     pub keys: keys::KeyMap,
     /// Python work modelled per key and frame while the UI is under the GIL.
     pub python_cost: python_cost::PythonCost,
+    /// Whose eval-breaker model the race runs (`--python-version`).
+    pub python_version: crate::gil::model::PythonVersion,
 }
 
 impl Default for UiOptions {
@@ -59,6 +61,7 @@ impl Default for UiOptions {
             mouse: true,
             keys: keys::KeyMap::default(),
             python_cost: python_cost::PythonCost::default(),
+            python_version: crate::gil::model::PythonVersion::DEFAULT,
         }
     }
 }
@@ -110,7 +113,8 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     let app = App::new(session.gil.mode(), session.gil.interval())
         .with_keys(options.keys.clone())
         .with_theme(options.theme)
-        .with_python_cost(options.python_cost);
+        .with_python_cost(options.python_cost)
+        .with_python_version(options.python_version);
     let feeds = Feeds {
         input,
         signals,
