@@ -25,6 +25,13 @@
 //! [`GilThread::blocking`] runs a blocking call with the GIL released, like
 //! `Py_BEGIN_ALLOW_THREADS`. Every lane change is stamped into the
 //! [`Timeline`] and summed into [`ThreadStats`].
+//!
+//! Why this file runs past ~500 lines: `take_gil`, `drop_gil` and the eval
+//! breaker's forced switch are one state machine over one mutex and two
+//! condvars, read side by side with `ceval_gil.c`; split across files the
+//! hand-over protocol could no longer be checked against CPython's in one
+//! reading. Everything around it (modes, Python 2's lock, distributions,
+//! the timeline, the eval-breaker model) lives in files of its own.
 
 mod dist;
 mod legacy;
