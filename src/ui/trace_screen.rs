@@ -4,7 +4,7 @@
 //! say they do not apply).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
@@ -123,7 +123,14 @@ impl TraceScreen {
     /// Reads what is new from the recorder; the picture ends at `now_ns`
     /// (ns since the trace's epoch).
     pub fn pull(&mut self, recorder: &Mutex<Recorder>, now_ns: u64, lost: u64) {
-        let recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+        // The tracer thread holds the recorder while it applies a batch of
+        // probe hits: a frame never waits for it (the main dashboard reads
+        // its rings the same way); what is new shows a frame later.
+        let recorder = match recorder.try_lock() {
+            Ok(recorder) => recorder,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         let mut events = Vec::new();
         if let Some(next) = recorder.timeline().try_read_since(self.seq, &mut events) {
             self.seq = next;
@@ -156,7 +163,10 @@ impl TraceScreen {
     /// Reads new program output.
     pub fn pull_console(&mut self, log: &ConsoleLog) {
         let mut lines = Vec::new();
-        self.console_seq = log.read_since(self.console_seq, &mut lines);
+        let Some(next) = log.try_read_since(self.console_seq, &mut lines) else {
+            return;
+        };
+        self.console_seq = next;
         for line in lines {
             if self.console.len() == CONSOLE_KEEP {
                 self.console.pop_front();

@@ -90,6 +90,13 @@ impl ConsoleLog {
         self.lines.read_since(seq, out)
     }
 
+    /// [`read_since`](Self::read_since) without waiting: `None` while a
+    /// reader thread holds the ring (its lines wait for the next call). A
+    /// UI frame reads this way.
+    pub fn try_read_since(&self, seq: u64, out: &mut Vec<String>) -> Option<u64> {
+        self.lines.try_read_since(seq, out)
+    }
+
     /// The unfinished last line as it looks now (empty if none).
     pub fn partial(&self) -> String {
         self.lock().partial.clone()
