@@ -33,19 +33,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Ticks of CPU time the whole machine has used (`/proc/stat`, idle and
-/// iowait left out).
-fn machine_busy_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let v: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    Some(v.iter().take(8).sum::<u64>() - v.get(3)? - v.get(4)?)
-}
+/// The benches' `/proc` readers (the machine's busy ticks), one copy for both.
+#[path = "../benches/common/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
+
+use procfs::machine_busy_ticks;
 
 /// Waits up to `patience` until the machine's cores were less than half
 /// busy for two 250 ms windows in a row (this test process is idle while it
