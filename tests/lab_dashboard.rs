@@ -19,6 +19,7 @@ fn spawn(kind: ScenarioKind, mode: Mode, url: &str) -> Scenario {
         kind,
         gil: Gil::new(mode, SwitchInterval::DEFAULT),
         fetch_url: url.to_string(),
+        nice: 0,
     })
     .expect("scenario threads start")
 }

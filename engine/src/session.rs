@@ -132,6 +132,9 @@ pub struct Session {
     pub race: Option<crate::sync::Race>,
     /// The lab scenario (deadlock, toolbox) running, if any.
     pub lab: Option<crate::sync::Scenario>,
+    /// How far below the dashboard worker threads run (`[workers] nice`):
+    /// the lab's and the race's threads run there too.
+    pub worker_nice: u8,
 }
 
 impl Session {
@@ -182,6 +185,7 @@ impl Session {
             suite: None,
             race: None,
             lab: None,
+            worker_nice: options.nice,
         })
     }
 

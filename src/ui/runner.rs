@@ -529,6 +529,7 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
             let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
             config.gil = Some(session.gil.clone());
             config.python_version = app.python_version();
+            config.nice = session.worker_nice;
             let update = match Race::spawn(config) {
                 Ok(race) => {
                     let version = race.python_version();

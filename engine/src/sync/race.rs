@@ -59,6 +59,9 @@ pub struct RaceConfig {
     pub gil: Option<Gil>,
     /// Cancels the race.
     pub cancel: CancelToken,
+    /// Nice value the racing threads lower themselves to (0: as they are);
+    /// the dashboard gives its workers' so that a race never starves the UI.
+    pub nice: u8,
 }
 
 impl RaceConfig {
@@ -77,6 +80,7 @@ impl RaceConfig {
             timeout: Duration::from_secs(60),
             gil: None,
             cancel: CancelToken::new(),
+            nice: 0,
         }
     }
 }
@@ -197,7 +201,10 @@ impl Race {
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("race-{}", index + 1))
-                .spawn(move || racer.run(thread));
+                .spawn(move || {
+                    crate::work::lower_priority(racer.config.nice);
+                    racer.run(thread)
+                });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {

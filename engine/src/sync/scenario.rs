@@ -97,6 +97,9 @@ pub struct ScenarioConfig {
     pub gil: Gil,
     /// What the semaphore scenario downloads (the embedded server's URL).
     pub fetch_url: String,
+    /// Nice value its threads lower themselves to (0: as they are); the
+    /// dashboard gives its workers' so that a scenario never starves the UI.
+    pub nice: u8,
 }
 
 /// Downloads in the semaphore scenario.
@@ -161,6 +164,7 @@ pub struct Scenario {
     detection_us: Option<u64>,
     started: Instant,
     interrupted: OnceLock<Instant>,
+    nice: u8,
 }
 
 /// What a thread body gets.
@@ -184,6 +188,7 @@ impl Scenario {
             detection_us: None,
             started: Instant::now(),
             interrupted: OnceLock::new(),
+            nice: config.nice,
         };
         let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url)?;
         scenario.queue = plan.queue;
@@ -205,9 +210,11 @@ impl Scenario {
         let ended: Arc<OnceLock<Instant>> = Arc::default();
         let (flag, message, end_at) = (Arc::clone(&state), Arc::clone(&error), Arc::clone(&ended));
         let world = self.world.clone();
+        let nice = self.nice;
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
+                crate::work::lower_priority(nice);
                 let outcome = thread
                     .enter()
                     .map_err(SyncError::from)

@@ -29,6 +29,7 @@ pub(in crate::ui) fn start(app: &mut App, session: &mut Session, kind: ScenarioK
         kind,
         gil: session.gil.clone(),
         fetch_url: session.server.url(LAB_FETCH_PATH),
+        nice: session.worker_nice,
     };
     app.apply(AppEvent::Scenario(LabUpdate::Started(kind)));
     match Scenario::spawn(config) {
