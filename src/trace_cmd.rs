@@ -110,6 +110,18 @@ fn dashboard_options(json: bool, run: &RunArgs) -> Result<Option<UiOptions>, Exi
     }))
 }
 
+/// What `trace` and `attach` both set up before the probes: the dashboard's
+/// options (none headless), the export file, and the signal channel.
+type Prepared = (Option<UiOptions>, Option<Export>, Receiver<i32>);
+
+fn prepare(json: bool, export: Option<&Path>, run: &RunArgs) -> Result<Prepared, ExitCode> {
+    Ok((
+        dashboard_options(json, run)?,
+        Export::create(export)?,
+        signal_channel()?,
+    ))
+}
+
 /// `threadlab trace [--json] [--export FILE] [--as-root] -- PROGRAM ARGS...`
 pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
     let run_as = if args.as_root {
@@ -120,16 +132,8 @@ pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
             Err(error) => return trace_failed(&error),
         }
     };
-    let dashboard = match dashboard_options(args.json, run) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
-    let export = match Export::create(args.export.as_deref()) {
-        Ok(export) => export,
-        Err(code) => return code,
-    };
-    let signals = match signal_channel() {
-        Ok(rx) => rx,
+    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
     let output = if args.json {
@@ -224,16 +228,8 @@ fn stop_program(pid: u32, ended: &Receiver<TraceEnd>) -> TraceEnd {
 
 /// `threadlab attach PID [--json] [--export FILE]`
 pub fn attach(args: &AttachArgs, run: &RunArgs) -> ExitCode {
-    let dashboard = match dashboard_options(args.json, run) {
-        Ok(options) => options,
-        Err(code) => return code,
-    };
-    let export = match Export::create(args.export.as_deref()) {
-        Ok(export) => export,
-        Err(code) => return code,
-    };
-    let signals = match signal_channel() {
-        Ok(rx) => rx,
+    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
     let trace = match Trace::attach(args.pid) {
