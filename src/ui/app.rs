@@ -319,6 +319,9 @@ impl App {
             return match self.experiments.picker_key(selected, action) {
                 PickerOutcome::Nothing => None,
                 PickerOutcome::Run(experiment) => Some(Command::RunExperiment(experiment)),
+                PickerOutcome::RunSideBySide(experiment) => {
+                    Some(Command::RunSideBySide(experiment))
+                }
                 PickerOutcome::Quit => {
                     self.quit = true;
                     Some(Command::Quit)
@@ -334,6 +337,9 @@ impl App {
                     Some(Command::Quit)
                 }
             };
+        }
+        if !self.help && self.experiments.side_key(action) {
+            return None;
         }
         if action == Action::CloseOverlay && !self.help {
             if let Some(running) = self.experiments.close_pane() {

@@ -93,6 +93,9 @@ pub enum Command {
     SetUiUnderGil(bool),
     /// Run an experiment in every mode, in the background.
     RunExperiment(Experiment),
+    /// Run an experiment emulated and in a real traced python3, keeping
+    /// each measurement's timeline for the side-by-side view.
+    RunSideBySide(Experiment),
     /// Stop the running experiment.
     CancelExperiment,
     /// Start a race with this loop body.

@@ -45,6 +45,9 @@ pub const STILL_AFTER: Duration = Duration::from_millis(250);
 
 /// How long each measurement of an experiment started from the dashboard runs.
 const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
+/// Each measurement of a side-by-side run: long enough for its
+/// distributions (some 200 holds of 5 ms) and a steady stretch to draw.
+const SIDE_BY_SIDE_MEASUREMENT: Duration = Duration::from_secs(1);
 
 /// A terminal event stamped with the instant it was read.
 #[derive(Debug)]
@@ -507,6 +510,20 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
             }
             let config = BenchConfig::new(vec![1, 2, 4], app.interval(), EXPERIMENT_MEASUREMENT);
             match Suite::spawn(experiment, Mode::ALL.to_vec(), config, true) {
+                Ok(suite) => session.suite = Some(suite),
+                Err(error) => {
+                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
+                        "cannot start the experiment: {error}"
+                    ))));
+                }
+            }
+        }
+        Command::RunSideBySide(experiment) => {
+            if let Some(old) = session.suite.take() {
+                old.cancel();
+            }
+            let config = BenchConfig::new(vec![1, 2, 4], app.interval(), SIDE_BY_SIDE_MEASUREMENT);
+            match Suite::spawn_side_by_side(experiment, config, None) {
                 Ok(suite) => session.suite = Some(suite),
                 Err(error) => {
                     app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(

@@ -89,6 +89,7 @@ fn draw<B: Backend>(
                 workers: &workers,
                 theme: screen.theme(),
                 focused: false,
+                title: "GIL timeline",
             },
             timeline,
         );

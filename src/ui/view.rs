@@ -83,6 +83,7 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
                 workers,
                 theme,
                 focused,
+                title: "GIL timeline",
             };
             frame.render_widget(pane, area);
         }

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 
 use super::compare::{Python, parse_report, script_args, script_timeout};
 use super::{BenchConfig, BenchRow, Experiment, Report};
-use crate::gil::Mode;
+use crate::gil::{GilEvent, Mode, ThreadTag, Timeline};
 use crate::trace::process::{self, StopSignal};
 use crate::trace::recorder::{Recorder, TracedThread};
 use crate::trace::{ProgramOutput, RunAs, Trace, TraceEnd, TraceError};
@@ -82,6 +82,54 @@ pub fn run_python_traced(
     config: &BenchConfig,
     server_url: &str,
 ) -> Result<Report, TracedRunError> {
+    run_traced(python, script, experiment, config, server_url, None).map(|(report, _)| report)
+}
+
+/// A traced run with everything the trace saw.
+#[derive(Debug)]
+pub struct TracedRun {
+    /// The script's report, rows filled from the trace.
+    pub report: Report,
+    /// Every timeline event of the run, in order.
+    pub events: Vec<GilEvent>,
+    /// Each traced thread's `(tid, tag)`.
+    pub threads: Vec<(u32, ThreadTag)>,
+}
+
+/// [`run_python_traced`], also keeping every timeline event the trace
+/// produced (read while it runs, so a long run loses none to the ring) and
+/// each traced thread's `(tid, tag)`: the real lanes of a side-by-side.
+pub fn run_python_traced_keeping_timeline(
+    python: &Python,
+    script: &Path,
+    experiment: Experiment,
+    config: &BenchConfig,
+    server_url: &str,
+) -> Result<TracedRun, TracedRunError> {
+    let mut events = Vec::new();
+    let (report, threads) = run_traced(
+        python,
+        script,
+        experiment,
+        config,
+        server_url,
+        Some(&mut events),
+    )?;
+    Ok(TracedRun {
+        report,
+        events,
+        threads,
+    })
+}
+
+fn run_traced(
+    python: &Python,
+    script: &Path,
+    experiment: Experiment,
+    config: &BenchConfig,
+    server_url: &str,
+    keep: Option<&mut Vec<GilEvent>>,
+) -> Result<(Report, Vec<(u32, ThreadTag)>), TracedRunError> {
     let label = format!("{} ({})", python.info.label(), python.path.display());
     let mut program: Vec<OsString> = vec![python.path.clone().into_os_string()];
     program.extend(script_args(script, experiment, config, server_url));
@@ -97,7 +145,14 @@ pub fn run_python_traced(
             )));
         }
     };
-    finish_traced(python, trace, experiment, config).map_err(TracedRunError::Failed)
+    finish_traced(python, trace, experiment, config, keep).map_err(TracedRunError::Failed)
+}
+
+/// Copies what the timeline got since `seq` into `keep` (if keeping).
+fn drain(timeline: &Timeline, seq: &mut u64, keep: &mut Option<&mut Vec<GilEvent>>) {
+    if let Some(keep) = keep.as_deref_mut() {
+        *seq = timeline.read_since(*seq, keep);
+    }
 }
 
 /// Waits (bounded, cancellable) for the traced script, then parses its
@@ -107,7 +162,8 @@ fn finish_traced(
     mut trace: Trace,
     experiment: Experiment,
     config: &BenchConfig,
-) -> Result<Report, String> {
+    mut keep: Option<&mut Vec<GilEvent>>,
+) -> Result<(Report, Vec<(u32, ThreadTag)>), String> {
     let label = format!("{} ({})", python.info.label(), python.path.display());
     let pid = trace.pid();
     let mut child = trace
@@ -140,7 +196,10 @@ fn finish_traced(
     });
     let deadline = Instant::now() + script_timeout(experiment, config);
     let mut stopped = None;
+    let timeline = std::sync::Arc::clone(trace.timeline());
+    let mut seq = 0;
     let status = loop {
+        drain(&timeline, &mut seq, &mut keep);
         match done_rx.recv_timeout(POLL) {
             Ok(status) => break status,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
@@ -166,6 +225,8 @@ fn finish_traced(
     };
     let status = status.map_err(|e| format!("{label}: cannot wait for it: {e}"))?;
     let (_, recorder) = trace.finish(TraceEnd::Exited(status));
+    // The lanes' ends, pushed when the trace finished.
+    drain(&timeline, &mut seq, &mut keep);
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     let err = err.trim();
@@ -187,7 +248,8 @@ fn finish_traced(
     for row in &mut report.rows {
         fill_row(row, &recorder);
     }
-    Ok(report)
+    let threads = recorder.threads().iter().map(|t| (t.tid, t.tag)).collect();
+    Ok((report, threads))
 }
 
 /// The merged histograms (holds, waits) of the traced threads whose ids are

@@ -16,6 +16,7 @@ pub mod compare_trace;
 mod experiments;
 pub mod race;
 mod report;
+pub mod side_by_side;
 
 pub use experiments::{convoy, io, latency, throughput};
 pub use report::{BenchRow, Interpreter, Report, render_table};
@@ -124,6 +125,17 @@ pub struct ProgressSink {
     total: usize,
 }
 
+impl ProgressSink {
+    /// A sink that counts `total` measurements onto `events`.
+    pub(crate) fn new(events: Sender<SuiteEvent>, total: usize) -> Self {
+        Self {
+            events,
+            done: Arc::default(),
+            total,
+        }
+    }
+}
+
 impl BenchConfig {
     /// A configuration with no cancel and no progress reports.
     pub fn new(threads: Vec<u32>, interval: SwitchInterval, duration: Duration) -> Self {
@@ -183,6 +195,9 @@ pub enum SuiteEvent {
     },
     /// One mode's report.
     Report(Report),
+    /// An experiment's emulated and real sides, each measurement with its
+    /// timeline ([`Suite::spawn_side_by_side`]).
+    SideBySide(Box<side_by_side::SideBySide>),
     /// Every mode ran.
     Finished,
     /// It stopped on an error.
@@ -223,11 +238,7 @@ impl Suite {
                 };
                 let per_run = config.measurements(experiment);
                 let total = per_run * (modes.len() + usize::from(python.is_some()));
-                config.progress = Some(ProgressSink {
-                    events: tx.clone(),
-                    done: Arc::default(),
-                    total,
-                });
+                config.progress = Some(ProgressSink::new(tx.clone(), total));
                 let _ = tx.send(SuiteEvent::Progress { done: 0, total });
                 for mode in modes {
                     if config.cancel.is_cancelled() {
@@ -272,6 +283,29 @@ impl Suite {
                     let _ = tx.send(SuiteEvent::Finished);
                 }
             })?;
+        Ok(Self {
+            events,
+            cancel,
+            handle: Some(handle),
+        })
+    }
+
+    /// Starts `experiment` in the emulation's `gil` mode and then in a real
+    /// interpreter under the tracer (`python`, default `python3` on PATH),
+    /// on a thread named `lab`; sends one [`SuiteEvent::SideBySide`] with
+    /// every measurement's timeline. When the real side cannot be traced
+    /// (not root, no uprobes, an interpreter without `take_gil`) it says
+    /// why instead.
+    pub fn spawn_side_by_side(
+        experiment: Experiment,
+        config: BenchConfig,
+        python: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Self> {
+        let (tx, events) = crossbeam_channel::unbounded();
+        let cancel = config.cancel.clone();
+        let handle = std::thread::Builder::new()
+            .name("lab".into())
+            .spawn(move || side_by_side::run_both(experiment, config, python, &tx))?;
         Ok(Self {
             events,
             cancel,

@@ -1,6 +1,7 @@
 //! The experiment picker and the experiment pane: progress while the
-//! suite runs, then a grouped bar chart — one group per thread count, one
-//! bar per mode — with every value also written as text.
+//! suite runs, then either a grouped bar chart — one group per thread
+//! count, one bar per mode — with every value also written as text, or the
+//! emulated and real timelines side by side ([`super::side_by_side`]).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,10 +15,11 @@ use crate::gil::Mode;
 use crate::lab::{BenchRow, Experiment, Report, SuiteEvent};
 use crate::ui::keys::Action;
 use crate::ui::panes::fit::fit_title;
+use crate::ui::panes::side_by_side::{SideByView, SideView};
 use crate::ui::theme::{Role, Theme};
 
 /// An experiment run from the dashboard: its progress, then its results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ExperimentPane {
     /// Which experiment.
     pub experiment: Experiment,
@@ -31,6 +33,8 @@ pub struct ExperimentPane {
     pub error: Option<String>,
     /// Set once every mode ran.
     pub finished: bool,
+    /// For a side-by-side run: its view (else the pane shows bars).
+    pub side: Option<SideView>,
 }
 
 /// What a key did in the open picker.
@@ -40,6 +44,8 @@ pub enum PickerOutcome {
     Nothing,
     /// Run this experiment (the pane is open).
     Run(Experiment),
+    /// Run this experiment emulated and real, timelines side by side.
+    RunSideBySide(Experiment),
     /// The user asked to quit.
     Quit,
 }
@@ -68,13 +74,14 @@ impl Experiments {
 
     /// A key while the picker is open.
     pub(in crate::ui) fn picker_key(&mut self, selected: usize, action: Action) -> PickerOutcome {
-        let count = Experiment::EACH.len();
+        let each = Experiment::EACH.len();
         match action {
             Action::Up => self.picker = Some(selected.saturating_sub(1)),
-            Action::Down => self.picker = Some((selected + 1).min(count - 1)),
+            Action::Down => self.picker = Some((selected + 1).min(2 * each - 1)),
             Action::Confirm => {
                 self.picker = None;
-                let experiment = Experiment::EACH[selected];
+                let experiment = Experiment::EACH[selected % each];
+                let side_by_side = selected >= each;
                 self.pane = Some(ExperimentPane {
                     experiment,
                     done: 0,
@@ -82,13 +89,33 @@ impl Experiments {
                     reports: Vec::new(),
                     error: None,
                     finished: false,
+                    side: side_by_side.then(SideView::default),
                 });
-                return PickerOutcome::Run(experiment);
+                return if side_by_side {
+                    PickerOutcome::RunSideBySide(experiment)
+                } else {
+                    PickerOutcome::Run(experiment)
+                };
             }
             Action::Quit | Action::ForceQuit => return PickerOutcome::Quit,
             _ => self.picker = None,
         }
         PickerOutcome::Nothing
+    }
+
+    /// A key for the side-by-side view, if it is open and takes it: ↑↓
+    /// choose the thread count, `+`/`-` zoom both timelines. `false`: the
+    /// key goes on as usual.
+    pub(in crate::ui) fn side_key(&mut self, action: Action) -> bool {
+        let Some(side) = self.pane.as_mut().and_then(|p| p.side.as_mut()) else {
+            return false;
+        };
+        match action {
+            Action::Up | Action::Down => side.step(action == Action::Up),
+            Action::ZoomIn | Action::ZoomOut => side.zoom(action == Action::ZoomIn),
+            _ => return false,
+        }
+        true
     }
 
     /// Closes the pane; `Some(true)` if its experiment was still running.
@@ -107,6 +134,9 @@ impl Experiments {
                 pane.total = total;
             }
             SuiteEvent::Report(report) => pane.reports.push(report),
+            SuiteEvent::SideBySide(data) => {
+                pane.side.get_or_insert_with(SideView::default).set(data)
+            }
             SuiteEvent::Finished => pane.finished = true,
             SuiteEvent::Failed(error) => pane.error = Some(error),
         }
@@ -142,26 +172,46 @@ pub struct PickerOverlay {
 
 impl Widget for PickerOverlay {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let popup = centred(area, 76, Experiment::EACH.len() as u16 + 4);
-        let mut lines = vec![Line::from(
-            " Runs in free, gil and legacy with 1, 2, 4 threads:",
-        )];
-        for (i, experiment) in Experiment::EACH.iter().enumerate() {
+        let each = Experiment::EACH.len();
+        let popup = centred(area, 78, 2 * each as u16 + 5);
+        let entry = |i: usize, text: String| {
             let chosen = i == self.selected;
             let style = if chosen {
                 Style::new().add_modifier(Modifier::REVERSED)
             } else {
                 Style::new()
             };
-            lines.push(Line::from(Span::styled(
-                format!(
-                    " {} {:<11} {}",
-                    if chosen { "▶" } else { " " },
-                    experiment.name(),
-                    describe(*experiment)
-                ),
+            Line::from(Span::styled(
+                format!(" {} {text}", if chosen { "▶" } else { " " }),
                 style,
-            )));
+            ))
+        };
+        let heading = |text: &'static str| {
+            Line::from(Span::styled(
+                text,
+                Style::new().add_modifier(Modifier::BOLD),
+            ))
+        };
+        let mut lines = vec![heading(
+            " Bars: free, gil, legacy and python3, with 1, 2, 4 threads",
+        )];
+        for (i, experiment) in Experiment::EACH.iter().enumerate() {
+            lines.push(entry(
+                i,
+                format!("{:<11} {}", experiment.name(), describe(*experiment)),
+            ));
+        }
+        lines.push(heading(
+            " Timelines: the emulation beside the real GIL of python3 (traced)",
+        ));
+        for (i, experiment) in Experiment::EACH.iter().enumerate() {
+            lines.push(entry(
+                each + i,
+                format!(
+                    "{:<11} emulated gil and real python3, one time scale",
+                    experiment.name()
+                ),
+            ));
         }
         Clear.render(popup, buf);
         Paragraph::new(lines)
@@ -218,6 +268,30 @@ impl ExperimentView<'_> {
         } else {
             format!("running {}/{}", pane.done, pane.total)
         };
+        let room = width.saturating_sub(2) as usize;
+        if let Some(side) = &pane.side {
+            let name = format!("Emulated beside real: {}", pane.experiment);
+            let threads = side
+                .threads()
+                .map_or(String::new(), |n| match pane.experiment {
+                    Experiment::Latency | Experiment::Convoy => {
+                        format!("{n} CPU threads beside it")
+                    }
+                    _ if n == 1 => "1 thread".to_string(),
+                    _ => format!("{n} threads"),
+                });
+            return fit_title(
+                &[
+                    (0, &name),
+                    (1, &threads),
+                    (2, &state),
+                    (3, "↑↓ threads"),
+                    (4, "+/- zoom"),
+                    (2, "Esc closes"),
+                ],
+                room,
+            );
+        }
         let name = format!("Experiment: {}", pane.experiment);
         fit_title(
             &[
@@ -226,7 +300,7 @@ impl ExperimentView<'_> {
                 (1, &state),
                 (2, "Esc closes"),
             ],
-            width.saturating_sub(2) as usize,
+            room,
         )
     }
 
@@ -318,6 +392,23 @@ impl Widget for ExperimentView<'_> {
         let inner = block.inner(area);
         block.render(area, buf);
         if inner.height < 4 || inner.width < 20 {
+            return;
+        }
+        if let Some(view) = &self.pane.side {
+            let [gauge, body] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(inner);
+            self.gauge().render(gauge, buf);
+            if let (Some(error), None) = (&self.pane.error, view.data()) {
+                Paragraph::new(error.as_str())
+                    .wrap(Wrap { trim: true })
+                    .render(body, buf);
+                return;
+            }
+            SideByView {
+                view,
+                theme: self.theme,
+            }
+            .render(body, buf);
             return;
         }
         let [gauge, legend, chart] = Layout::vertical([

@@ -208,6 +208,8 @@ pub struct TimelinePane<'a> {
     pub theme: &'a Theme,
     /// Whether it has the keyboard focus (its border says so).
     pub focused: bool,
+    /// The title's first item: what these lanes are (`GIL timeline`).
+    pub title: &'a str,
 }
 
 impl TimelinePane<'_> {
@@ -244,7 +246,7 @@ impl TimelinePane<'_> {
         let span = span_text(self.timeline.span_ms);
         let load = format!("load {:.0} %", load * 100.0);
         let title = fit_title(
-            &[(0, "GIL timeline"), (1, &span), (2, &load)],
+            &[(0, self.title), (1, &span), (2, &load)],
             width.saturating_sub(2) as usize,
         );
         let block = Block::default().borders(Borders::ALL).title(title);

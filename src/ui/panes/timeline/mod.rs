@@ -140,6 +140,12 @@ impl Timeline {
         self.ui_thread = Some(tag);
     }
 
+    /// Sets the span, within [`SPAN_RANGE_MS`].
+    pub(in crate::ui) fn set_span_ms(&mut self, span_ms: u64) {
+        let (min, max) = SPAN_RANGE_MS;
+        self.span_ms = span_ms.clamp(min, max);
+    }
+
     /// Halves (`zoom_in`) or doubles the span, within [`SPAN_RANGE_MS`].
     pub(in crate::ui) fn zoom(&mut self, zoom_in: bool) {
         let (min, max) = SPAN_RANGE_MS;
