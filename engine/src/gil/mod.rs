@@ -310,15 +310,15 @@ impl GilThread {
         match mode {
             Mode::Free => {
                 if self.holding {
-                    self.drop_gil();
-                    self.set_lane(Transition::Run);
+                    self.drop_gil(Some(Transition::Run));
                 }
+                self.set_lane(Transition::Run);
                 Ok(())
             }
             Mode::Gil => {
                 if self.holding && self.holding_legacy {
                     // Switched from legacy: trade Python 2's lock for the new GIL.
-                    self.drop_gil();
+                    self.drop_gil(Some(Transition::Wait));
                 }
                 if !self.holding {
                     self.take()
@@ -330,7 +330,7 @@ impl GilThread {
             }
             Mode::Legacy => {
                 if self.holding && !self.holding_legacy {
-                    self.drop_gil();
+                    self.drop_gil(Some(Transition::Wait));
                 }
                 if !self.holding {
                     return self.take();
@@ -338,8 +338,9 @@ impl GilThread {
                 self.ticks += 1;
                 if self.ticks >= self.gil.shared.legacy_ticks.load(Ordering::Relaxed) {
                     self.ticks = 0;
-                    // Python 2: release and immediately try to re-take.
-                    self.drop_gil();
+                    // Python 2: release and immediately try to re-take
+                    // (the lane shows a wait only if it has to wait).
+                    self.drop_gil(None);
                     self.take()
                 } else {
                     Ok(())
@@ -353,7 +354,7 @@ impl GilThread {
     /// re-take gives up with `Err(Cancelled)` if the token is cancelled.
     pub fn blocking<T>(&mut self, call: impl FnOnce() -> T) -> Result<T, Cancelled> {
         if self.holding {
-            self.drop_gil();
+            self.drop_gil(Some(Transition::Io));
         }
         self.set_lane(Transition::Io);
         let out = call();
@@ -373,7 +374,7 @@ impl GilThread {
     /// drop request for the next holder to clear.
     pub fn exit(&mut self) {
         if self.holding {
-            self.release(Release::Final);
+            self.release(Release::Final, Some(Transition::Exit));
         }
         if self.lane.is_some() && self.lane != Some(Transition::Exit) {
             self.set_lane(Transition::Exit);
@@ -387,7 +388,9 @@ impl GilThread {
             .forced_switches
             .fetch_add(1, Ordering::Relaxed);
         self.mark(Transition::ForcedDrop);
-        self.release(Release::Forced);
+        // No longer holding: waiting to run again, even if it gets the GIL
+        // straight back (then the wait lasts microseconds).
+        self.release(Release::Forced, Some(Transition::Wait));
         self.take()
     }
 
@@ -523,10 +526,12 @@ impl GilThread {
                 // in keeps the GIL for an interval; a waiter that lost the
                 // race asks again after its next timeout.
                 shared.drop_request.store(false, Ordering::Relaxed);
-                drop(core);
+                // Stamped while the GIL's lock is held, as the release is:
+                // no other thread can take or drop in between.
                 self.holding = true;
                 self.holding_legacy = false;
                 self.set_lane(Transition::Hold);
+                drop(core);
                 Ok(true)
             }
             Ok(Taken::RunFree) => {
@@ -539,26 +544,36 @@ impl GilThread {
         }
     }
 
-    /// Releases whichever lock this thread holds.
-    fn drop_gil(&mut self) {
-        self.release(Release::Ordinary);
+    /// Releases whichever lock this thread holds; its lane turns `next`.
+    fn drop_gil(&mut self, next: Option<Transition>) {
+        self.release(Release::Ordinary, next);
     }
 
-    /// Releases whichever lock this thread holds, as `release` says.
-    fn release(&mut self, release: Release) {
+    /// Releases whichever lock this thread holds, as `release` says. The
+    /// lane turns `next` (if any) *before* the lock is given up, so the
+    /// hold ends where CPython's `drop_gil` probe would stamp it: a thread
+    /// preempted right after releasing never shows holding beside the next
+    /// holder, and its hold time never includes that preemption.
+    fn release(&mut self, release: Release, next: Option<Transition>) {
         if self.holding_legacy {
+            if let Some(next) = next {
+                self.set_lane(next);
+            }
             self.holding = false;
             self.holding_legacy = false;
             self.gil.shared.legacy.release();
         } else {
-            self.drop_new_gil(release);
+            self.drop_new_gil(release, next);
         }
     }
 
     /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
-    fn drop_new_gil(&mut self, release: Release) {
+    fn drop_new_gil(&mut self, release: Release, next: Option<Transition>) {
         let shared = Arc::clone(&self.gil.shared);
         let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(next) = next {
+            self.set_lane(next);
+        }
         core.last_holder = self.tag;
         core.locked = false;
         self.holding = false;
@@ -569,11 +584,6 @@ impl GilThread {
         // request under `switch_mutex`: in that gap the woken waiter may
         // already have taken the GIL (and cleared the request).
         drop(core);
-        if release == Release::Forced {
-            // No longer holding: waiting to run again, even if it gets the
-            // GIL straight back (then the wait lasts microseconds).
-            self.set_lane(Transition::Wait);
-        }
         // A thread's last release (`final_release` in 3.13, a NULL thread
         // state in 3.12) neither waits for the switch nor clears a request:
         // the next holder does.
@@ -589,10 +599,9 @@ impl GilThread {
             let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
             if core.last_holder == self.tag {
                 shared.drop_request.store(false, Ordering::Relaxed);
-                if core.waiters > 0 {
-                    // Not holding any more, waiting to run: the wait lane.
-                    self.set_lane(Transition::Wait);
-                }
+                // The lane stays what the release made it: a forced drop
+                // waits to run again, a release for I/O is released (the
+                // real tracer, too, sees this wait inside `drop_gil`).
                 core.switch_waiters += 1;
                 while core.last_holder == self.tag
                     && core.waiters > 0
