@@ -127,3 +127,58 @@ fn q_in_the_attach_dashboard_detaches_and_the_program_runs_on() {
         "detaching left the program running"
     );
 }
+
+/// The experiment picker's second section: throughput run in the emulation
+/// and in python3 under the tracer, both timelines on one time scale with
+/// their distributions; `+` zooms both, `Esc` closes, `q` exits 0.
+#[test]
+fn the_side_by_side_shows_emulated_and_traced_lanes_on_one_time_scale() {
+    require_tracing!();
+    if which("python3").is_err() {
+        eprintln!("skipped: no python3 on PATH");
+        return;
+    }
+    let _turn = turn();
+    let mut pty = Pty::app_args(&[]);
+    pty.wait_dashboard();
+    pty.send(b"e");
+    pty.wait_for("Timelines: the emulation beside", SHOW);
+    pty.send(b"jjjj\r");
+    pty.wait_for("Emulated beside real: throughput", SHOW);
+    pty.wait_screen("both sides measured", Duration::from_secs(90), |screen| {
+        (screen.contains("· done ·") && screen.matches("cpu-2 ").count() == 2)
+            || screen.contains("failed:")
+            || screen.contains("not traced")
+    });
+    let screen = pty.screen();
+    assert!(!screen.contains("failed:"), "{}", pty.dump());
+    assert!(screen.contains("emulated gil"), "{}", pty.dump());
+    assert!(
+        screen.contains("(traced)"),
+        "the real side is traced\n{}",
+        pty.dump()
+    );
+    assert!(screen.contains("2 threads"), "{}", pty.dump());
+    assert!(
+        screen.contains("real ÷ emulated, p50: hold ×"),
+        "{}",
+        pty.dump()
+    );
+    assert_eq!(
+        screen.matches("· 100 ms ·").count(),
+        2,
+        "one time scale\n{}",
+        pty.dump()
+    );
+    pty.send(b"+");
+    pty.wait_screen("both zoomed to 50 ms", SHOW, |screen| {
+        screen.matches("· 50 ms ·").count() == 2
+    });
+    pty.send(b"\x1b");
+    pty.wait_for(" Workers (", SHOW);
+    pty.send(b"q");
+    let status = pty.wait_exit(SHOW);
+    assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
+    let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
+    assert!(events.trim().is_empty(), "no uprobe left: {events}");
+}

@@ -280,17 +280,17 @@ impl ExperimentView<'_> {
                     _ if n == 1 => "1 thread".to_string(),
                     _ => format!("{n} threads"),
                 });
-            return fit_title(
-                &[
-                    (0, &name),
-                    (1, &threads),
-                    (2, &state),
-                    (3, "↑↓ threads"),
-                    (4, "+/- zoom"),
-                    (2, "Esc closes"),
-                ],
-                room,
-            );
+            let mut parts = vec![(0, name.as_str())];
+            if !threads.is_empty() {
+                parts.push((1, &threads));
+            }
+            parts.extend([
+                (2, state.as_str()),
+                (3, "↑↓ threads"),
+                (4, "+/- zoom"),
+                (2, "Esc closes"),
+            ]);
+            return fit_title(&parts, room);
         }
         let name = format!("Experiment: {}", pane.experiment);
         fit_title(

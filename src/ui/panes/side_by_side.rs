@@ -135,7 +135,12 @@ impl SideView {
 /// The figures under one timeline: the experiment's own result and the
 /// GIL's distributions, as ratios of the emulation's where both exist.
 fn figures(experiment: Experiment, row: &BenchRow) -> Vec<Item<'static>> {
-    let ms = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
+    // The I/O thread's holds last microseconds: keep them readable.
+    let ms = |v: Option<f64>| match v {
+        Some(v) if v < 0.1 => format!("{v:.3}"),
+        Some(v) => format!("{v:.2}"),
+        None => "–".to_string(),
+    };
     let pair = |p50: Option<f64>, p99: Option<f64>| format!("{}/{}", ms(p50), ms(p99));
     let headline = match experiment {
         Experiment::Latency => row.latency_ms_p50.map(|v| format!("ping p50 {v:.2} ms")),
