@@ -82,7 +82,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         name: "experiments",
         action: Action::Experiments,
         default_keys: &["e"],
-        help: "experiments: run one in free, gil, legacy and real python3",
+        help: "experiments, emulated beside real",
         footer: "experiment",
     },
     CommandInfo {
