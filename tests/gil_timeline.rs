@@ -20,6 +20,11 @@ fn stays(events: &[GilEvent]) -> Vec<(ThreadTag, Transition, u64)> {
             .filter(|e| e.thread == tag && !e.what.is_mark())
             .collect();
         for pair in lanes.windows(2) {
+            // A wait restarted at `take_gil`'s entry (after the switch
+            // wait of a forced drop): only the part from there counts.
+            if pair[0].what == pair[1].what {
+                continue;
+            }
             out.push((tag, pair[0].what, pair[1].at_us - pair[0].at_us));
         }
     }

@@ -430,7 +430,7 @@ impl GilThread {
             }
             if !waited {
                 waited = true;
-                self.set_lane(Transition::Wait);
+                self.start_waiting();
             }
             lock.sleep(seen);
         }
@@ -478,7 +478,7 @@ impl GilThread {
             if !waiting {
                 waiting = true;
                 core.waiters += 1;
-                self.set_lane(Transition::Wait);
+                self.start_waiting();
             }
             {
                 let saved_switch = core.switch_number;
@@ -618,6 +618,22 @@ impl GilThread {
                 core.switch_waiters -= 1;
             }
         }
+    }
+
+    /// The moment CPython's `take_gil` starts to wait: a wait (on the
+    /// timeline and in the distributions) runs from here to the take, as
+    /// the tracer's `take_gil` entry and return probes measure it. A
+    /// thread that dropped the GIL on request already shows waiting (it
+    /// wants to run again) while it waits for the switch inside
+    /// `drop_gil`; that part ends here and is not counted as a GIL wait.
+    fn start_waiting(&mut self) {
+        if self.lane == Some(Transition::Wait) {
+            self.lane = None;
+            let stayed = self.since.elapsed();
+            self.stats
+                .add_time(Transition::Wait, stayed.as_nanos() as u64);
+        }
+        self.set_lane(Transition::Wait);
     }
 
     fn set_lane(&mut self, lane: Transition) {
