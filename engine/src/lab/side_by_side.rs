@@ -15,7 +15,7 @@ use crossbeam_channel::Sender;
 use super::compare::{self, Python, ScriptFile};
 use super::compare_trace::{self, TracedRunError};
 use super::{BenchConfig, BenchRow, Experiment, ProgressSink, SuiteEvent};
-use crate::gil::{Gil, GilEvent, Mode, ThreadTag};
+use crate::gil::{Gil, GilEvent, Mode, ThreadTag, Transition};
 
 /// One measurement (one thread count) of one side: its row, and what its
 /// threads did.
@@ -31,7 +31,8 @@ pub struct Measured {
     /// A label for each lane (`cpu-1`, `io`).
     pub names: Vec<(ThreadTag, String)>,
     /// Where a window on this measurement should end: the last moment all
-    /// of its threads were still at work (the first of them to stop).
+    /// of its threads were still at work (where the first of them ended its
+    /// last hold of the GIL).
     pub end_us: u64,
 }
 
@@ -105,7 +106,7 @@ fn lane_names(
 }
 
 /// Keeps only `tags`' events and finds the window's end (the earliest
-/// last change among them).
+/// end of a lane's last hold).
 fn measured(
     threads: u32,
     row: BenchRow,
@@ -118,12 +119,17 @@ fn measured(
         .filter(|e| tags.contains(&e.thread))
         .copied()
         .collect();
-    let mut last: HashMap<ThreadTag, u64> = HashMap::new();
+    // Where each lane's last hold ended: after it a thread only winds down
+    // (a traced thread may show released until the whole trace ends).
+    let mut last_hold_end: HashMap<ThreadTag, u64> = HashMap::new();
+    let mut holding: HashMap<ThreadTag, bool> = HashMap::new();
     for event in events.iter().filter(|e| !e.what.is_mark()) {
-        // Events are in time order: the last one seen is where it stopped.
-        last.insert(event.thread, event.at_us);
+        let held = holding.insert(event.thread, event.what == Transition::Hold);
+        if event.what == Transition::Hold || held == Some(true) {
+            last_hold_end.insert(event.thread, event.at_us);
+        }
     }
-    let end_us = last
+    let end_us = last_hold_end
         .values()
         .copied()
         .min()
@@ -275,7 +281,6 @@ pub(super) fn run_both(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gil::Transition;
 
     fn ev(at_us: u64, thread: ThreadTag, what: Transition) -> GilEvent {
         GilEvent {
@@ -306,9 +311,11 @@ mod tests {
             ev(5, 2, Hold),
             ev(5, 1, Wait),
             ev(6, 3, Hold), // another measurement's thread
-            ev(10, 2, Exit),
+            ev(9, 2, Io),   // thread 2's last hold ends here …
             ev(10, 1, Hold),
-            ev(12, 1, Exit),
+            ev(12, 1, Io),
+            ev(40, 2, Exit), // … though it is seen to exit only much later
+            ev(41, 1, Exit),
         ];
         let m = measured(
             2,
@@ -317,9 +324,9 @@ mod tests {
             vec![(1, "cpu-1".into()), (2, "cpu-2".into())],
         );
         assert!(m.events.iter().all(|e| e.thread != 3), "{:?}", m.events);
-        assert_eq!(m.events.len(), 8);
-        // Thread 2 stopped at 10 (its exit), thread 1 at 12: the window
-        // ends where the first of them stopped.
-        assert_eq!(m.end_us, 10);
+        assert_eq!(m.events.len(), 10);
+        // Thread 2 ended its last hold at 9, thread 1 at 12: the window ends
+        // where the first of them stopped working.
+        assert_eq!(m.end_us, 9);
     }
 }
