@@ -127,6 +127,10 @@ pub struct RunArgs {
     /// `counter += 1` can lose updates under the GIL (3.9 and before: yes).
     #[arg(long, value_name = "X.Y", value_parser = parse_python_version)]
     pub python_version: Option<PythonVersion>,
+    /// Where `w` writes the GIL timeline as Chrome trace JSON, the format
+    /// `trace --export` writes (default: threadlab-gil-SECONDS.json here).
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
     /// Turn mouse support off.
     #[arg(long)]
     pub no_mouse: bool,

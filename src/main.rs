@@ -179,6 +179,7 @@ fn run_dashboard(args: &RunArgs, config: &Config) -> ExitCode {
         keys: config.keys.clone(),
         python_cost: args.ui_python_ms.unwrap_or(config.python_cost),
         python_version: args.python_version.unwrap_or_default(),
+        export: args.export.clone(),
     };
     // The dashboard handles signals itself (they end it); this only
     // records one, so that a dashboard ended from outside exits 128 + signal

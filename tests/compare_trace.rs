@@ -95,9 +95,15 @@ fn throughput_holds_and_waits_real_and_emulated_near_the_switch_interval() {
     // other (a quiet release run agrees to the per cent).
     let ratio = |key: &str| num(real, key) / num(emulated, key);
     let wait = ratio("wait_ms_p50");
-    assert!((0.5..=2.0).contains(&wait), "real ÷ emulated wait p50 {wait}");
+    assert!(
+        (0.5..=2.0).contains(&wait),
+        "real ÷ emulated wait p50 {wait}"
+    );
     let hold = ratio("hold_ms_p50");
-    assert!((0.5..=2.0).contains(&hold), "real ÷ emulated hold p50 {hold}");
+    assert!(
+        (0.5..=2.0).contains(&hold),
+        "real ÷ emulated hold p50 {hold}"
+    );
     assert_eq!(
         real["thread_ids"].as_array().map(Vec::len),
         Some(2),

@@ -305,3 +305,69 @@ fn no_modelled_python_is_the_rust_ui_alone() {
     assert!(runner.app().ui_under_gil());
     assert_eq!(runner.python_work().executed(), 0);
 }
+
+/// `w` copies the timeline's lanes and writes them as Chrome trace JSON on
+/// a thread of its own; the loop hears back through its wait and says what
+/// it wrote. The file has a track per lane and their hold slices.
+#[test]
+fn w_writes_the_gil_timeline_as_chrome_trace_json_and_says_so() {
+    use threadlab::cancel::CancelToken;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gil.json");
+    let mut session = Session::start(&SessionOptions {
+        mode: Mode::Gil,
+        ..SessionOptions::default()
+    })
+    .expect("a session");
+    let app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_export_path(Some(path.clone()));
+    let terminal = Terminal::new(TestBackend::new(100, 30)).expect("a test terminal");
+    let mut runner = Runner::new(terminal, app, &session, 60, false);
+    let (feeds, _script) = feeds();
+    // Two threads' turns on the session's GIL: hold, I/O, hold; then hold.
+    let mut a = session.gil.register(CancelToken::new());
+    let mut b = session.gil.register(CancelToken::new());
+    a.enter().expect("a takes the GIL");
+    a.blocking(|| ()).expect("a's I/O");
+    a.exit();
+    b.enter().expect("b takes the GIL");
+    b.exit();
+    let t0 = Instant::now();
+    runner.step(Wake::Timer, &mut session, &feeds, t0);
+    runner.step(Wake::Input(key('w', t0)), &mut session, &feeds, t0);
+    assert!(
+        runner
+            .app()
+            .notice()
+            .is_some_and(|n| n.starts_with("writing the GIL timeline to")),
+        "{:?}",
+        runner.app().notice()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        assert!(Instant::now() < deadline, "the export never reported");
+        if let Wake::Exported(line) = runner.wait(&session, &feeds) {
+            break line;
+        }
+    };
+    runner.step(Wake::Exported(line), &mut session, &feeds, Instant::now());
+    let notice = runner.app().notice().unwrap_or_default().to_string();
+    assert!(notice.starts_with("wrote the GIL timeline ("), "{notice}");
+    assert!(notice.contains("gil.json"), "{notice}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the file")).expect("JSON");
+    let events = doc["traceEvents"].as_array().expect("traceEvents");
+    let tracks = events.iter().filter(|e| e["name"] == "thread_name").count();
+    assert!(tracks >= 2, "a track per lane: {doc}");
+    for tag in [a.tag(), b.tag()] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["ph"] == "X" && e["name"] == "holds GIL" && e["tid"] == tag),
+            "thread {tag} held the GIL: {doc}"
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["name"] == "blocked, GIL released"),
+        "a's I/O is a slice: {doc}"
+    );
+}

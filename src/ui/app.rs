@@ -46,6 +46,11 @@ pub struct App {
     zoomed: bool,
     quit: bool,
     notice: Option<String>,
+    /// Where `w` writes the GIL timeline (`--export FILE`; default: a
+    /// time-stamped file in the current directory).
+    export_path: Option<std::path::PathBuf>,
+    /// Where the last `w` asked the timeline to go.
+    export_target: Option<std::path::PathBuf>,
     cores: usize,
     ui_under_gil: bool,
     python_cost: PythonCost,
@@ -80,6 +85,8 @@ impl App {
             zoomed: false,
             quit: false,
             notice: None,
+            export_path: None,
+            export_target: None,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             ui_under_gil: false,
             python_cost: PythonCost::default(),
@@ -122,6 +129,12 @@ impl App {
     /// The same with this theme.
     pub fn with_theme(mut self, theme: Theme) -> Self {
         self.theme = theme;
+        self
+    }
+
+    /// The same, writing the GIL timeline to `path` on `w` (`--export`).
+    pub fn with_export_path(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.export_path = path;
         self
     }
 
@@ -199,6 +212,11 @@ impl App {
     /// Whether the user asked to quit.
     pub fn quit(&self) -> bool {
         self.quit
+    }
+
+    /// Where the last `w` asked the GIL timeline to be written.
+    pub fn export_target(&self) -> Option<&std::path::Path> {
+        self.export_target.as_deref()
     }
 
     /// The last notice for the footer.
@@ -289,6 +307,7 @@ impl App {
             AppEvent::Race(update) => self.races.apply(update),
             AppEvent::Scenario(update) => self.labs.apply(update),
             AppEvent::LaneNames(lanes) => self.timeline.name_lanes(&lanes),
+            AppEvent::Exported(line) => self.notice = Some(line),
             AppEvent::Logs(lines) => self.logs.extend(lines),
             AppEvent::Focus(pane) => self.focus = pane,
             AppEvent::ClickRow(index) => {
@@ -409,6 +428,15 @@ impl App {
             Action::Experiments => {
                 self.experiments.open_picker();
                 None
+            }
+            Action::Export => {
+                let path = self
+                    .export_path
+                    .clone()
+                    .unwrap_or_else(super::export::default_path);
+                self.notice = Some(format!("writing the GIL timeline to {}…", path.display()));
+                self.export_target = Some(path);
+                Some(Command::ExportTimeline)
             }
             Action::Race => {
                 if self.races.running() {

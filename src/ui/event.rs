@@ -53,6 +53,8 @@ pub enum AppEvent {
     Scenario(super::panes::lab::LabUpdate),
     /// Names for lanes of threads that are no worker's (`race-1`, `AB-1`).
     LaneNames(Vec<(ThreadTag, String)>),
+    /// An export of the GIL timeline ended: what it wrote, or why not.
+    Exported(String),
     /// New lines for the log pane.
     Logs(Vec<String>),
     /// A mouse click on the worker table's row `index` (0 = first worker).
@@ -96,6 +98,9 @@ pub enum Command {
     /// Run an experiment emulated and in a real traced python3, keeping
     /// each measurement's timeline for the side-by-side view.
     RunSideBySide(Experiment),
+    /// Write the GIL timeline to [`App::export_target`](super::app::App::export_target)
+    /// (the runner copies the lanes and writes on a thread of its own).
+    ExportTimeline,
     /// Stop the running experiment.
     CancelExperiment,
     /// Start a race with this loop body.

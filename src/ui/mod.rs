@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod event;
+pub mod export;
 pub mod keys;
 pub mod layout;
 pub mod panes;
@@ -50,6 +51,9 @@ pub struct UiOptions {
     pub python_cost: python_cost::PythonCost,
     /// Whose eval-breaker model the race runs (`--python-version`).
     pub python_version: crate::gil::model::PythonVersion,
+    /// Where `w` writes the GIL timeline (`--export`; default: a
+    /// time-stamped file in the current directory).
+    pub export: Option<std::path::PathBuf>,
 }
 
 impl Default for UiOptions {
@@ -62,6 +66,7 @@ impl Default for UiOptions {
             keys: keys::KeyMap::default(),
             python_cost: python_cost::PythonCost::default(),
             python_version: crate::gil::model::PythonVersion::DEFAULT,
+            export: None,
         }
     }
 }
@@ -114,7 +119,8 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
         .with_keys(options.keys.clone())
         .with_theme(options.theme)
         .with_python_cost(options.python_cost)
-        .with_python_version(options.python_version);
+        .with_python_version(options.python_version)
+        .with_export_path(options.export.clone());
     let feeds = Feeds {
         input,
         signals,

@@ -82,6 +82,8 @@ pub enum Wake {
     Lab(SuiteEvent),
     /// The experiment's thread ended (its channel closed).
     LabDone,
+    /// The timeline export ended: what it wrote, or why not.
+    Exported(String),
     /// A signal, or the input channel closed.
     Quit,
     /// The frame timer (or a closed lifecycle channel).
@@ -172,6 +174,8 @@ pub struct Runner<B: Backend> {
     /// instant is reckoned from the turn's `now`, so it adds this.
     key_work: Duration,
     fault_ui_panic: bool,
+    /// A timeline export being written (`w`), until it reports.
+    export: Option<Receiver<String>>,
 }
 
 impl<B: Backend> Runner<B> {
@@ -200,6 +204,7 @@ impl<B: Backend> Runner<B> {
             python,
             key_work: Duration::ZERO,
             fault_ui_panic,
+            export: None,
         }
     }
 
@@ -254,9 +259,11 @@ impl<B: Backend> Runner<B> {
             .suite
             .as_ref()
             .map_or_else(never, |suite| suite.events.clone());
+        let export = self.export.clone().unwrap_or_else(never);
         let wait = || {
             select! {
                 recv(lab) -> msg => msg.map_or(Wake::LabDone, Wake::Lab),
+                recv(export) -> msg => Wake::Exported(msg.unwrap_or_else(|_| "the export stopped".into())),
                 recv(feeds.input) -> msg => msg.map_or(Wake::Quit, Wake::Input),
                 recv(feeds.lifecycle) -> msg => msg.map_or(Wake::Timer, Wake::Worker),
                 recv(feeds.signals) -> _ => Wake::Quit,
@@ -282,6 +289,10 @@ impl<B: Backend> Runner<B> {
                 self.app.apply(AppEvent::Lab(event));
             }
             Wake::LabDone => session.suite = None, // joins the finished thread
+            Wake::Exported(line) => {
+                self.export = None;
+                self.app.apply(AppEvent::Exported(line));
+            }
             Wake::Quit => {
                 self.app.apply(AppEvent::InputClosed);
             }
@@ -458,8 +469,15 @@ impl<B: Backend> Runner<B> {
         };
         if let Some(event) = reduced {
             self.keys_waiting.push(input.read_at);
-            if let Some(command) = self.app.apply(event) {
-                execute(&mut self.app, session, command);
+            match self.app.apply(event) {
+                Some(Command::ExportTimeline) => {
+                    if let Some(path) = self.app.export_target() {
+                        let export = super::export::snapshot(&self.app);
+                        self.export = Some(super::export::spawn(export, path.to_path_buf()));
+                    }
+                }
+                Some(command) => execute(&mut self.app, session, command),
+                None => {}
             }
             if self.app.ui_under_gil() {
                 // The key's handler, as Python would run it.
@@ -532,6 +550,7 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
                 }
             }
         }
+        Command::ExportTimeline => {} // the runner writes it (it keeps the receiver)
         Command::CancelExperiment => {
             if let Some(suite) = session.suite.take() {
                 suite.cancel();

@@ -25,7 +25,7 @@ pub mod uprobe;
 
 pub use interp::Interpreter;
 pub use launch::{ProgramOutput, RunAs};
-pub use report::{ThreadReport, TraceReport, chrome_trace};
+pub use report::{ThreadReport, TraceReport, Track, chrome_trace, write_chrome};
 pub use session::{Trace, TraceEnd};
 
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::Interpreter;
-use super::recorder::Recorder;
+use super::recorder::{Recorder, Slice};
 use super::session::TraceEnd;
 use crate::gil::Transition;
 
@@ -222,14 +222,39 @@ impl TraceReport {
     }
 }
 
-/// Writes the trace as Chrome Trace Event JSON: one track per thread,
-/// slices "holds GIL", "waits for GIL" and "runs native code".
-pub fn chrome_trace(
-    report: &TraceReport,
-    recorder: &Recorder,
+/// One track of a Chrome trace: a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    /// The thread's id (a traced thread's OS id, or an emulated lane's tag).
+    pub tid: u32,
+    /// Its name, shown on the track.
+    pub name: String,
+}
+
+/// The slice name for a lane state, or `None` for states not exported.
+fn slice_name(lane: Transition) -> Option<&'static str> {
+    match lane {
+        Transition::Hold => Some("holds GIL"),
+        Transition::Wait => Some("waits for GIL"),
+        Transition::Run => Some("runs without the GIL"),
+        Transition::Io => Some("blocked, GIL released"),
+        Transition::Blocked => Some("waits on a lock, GIL released"),
+        _ => None,
+    }
+}
+
+/// Writes Chrome Trace Event JSON (opens in Perfetto and
+/// `chrome://tracing`): a process named `process`, one track per thread,
+/// a slice per lane interval. The traced (`trace --export`) and the
+/// emulated (the dashboard's `w`) timelines both go through here, so the
+/// two open side by side with the same names.
+pub fn write_chrome(
     out: &mut impl Write,
+    process: &str,
+    pid: u32,
+    tracks: &[Track],
+    slices: impl IntoIterator<Item = Slice>,
 ) -> std::io::Result<()> {
-    let pid = report.pid;
     let mut first = true;
     let mut item = |out: &mut dyn Write, value: serde_json::Value| -> std::io::Result<()> {
         if !first {
@@ -242,21 +267,18 @@ pub fn chrome_trace(
     item(
         out,
         serde_json::json!({"ph": "M", "name": "process_name", "pid": pid,
-            "args": {"name": format!("python {} (pid {pid})", report.python.version)}}),
+            "args": {"name": process}}),
     )?;
-    for thread in recorder.threads() {
+    for track in tracks {
         item(
             out,
-            serde_json::json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": thread.tid,
-                "args": {"name": format!("{} ({})", thread.name, thread.tid)}}),
+            serde_json::json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": track.tid,
+                "args": {"name": track.name}}),
         )?;
     }
-    for slice in recorder.slices() {
-        let name = match slice.lane {
-            Transition::Hold => "holds GIL",
-            Transition::Wait => "waits for GIL",
-            Transition::Run => "runs native code",
-            _ => continue,
+    for slice in slices {
+        let Some(name) = slice_name(slice.lane) else {
+            continue;
         };
         item(
             out,
@@ -266,4 +288,30 @@ pub fn chrome_trace(
     }
     out.write_all(b"\n]}\n")?;
     out.flush()
+}
+
+/// Writes the trace as Chrome Trace Event JSON: one track per thread,
+/// slices "holds GIL", "waits for GIL" and "runs without the GIL" (native
+/// code that released it).
+pub fn chrome_trace(
+    report: &TraceReport,
+    recorder: &Recorder,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let pid = report.pid;
+    let tracks: Vec<Track> = recorder
+        .threads()
+        .iter()
+        .map(|thread| Track {
+            tid: thread.tid,
+            name: format!("{} ({})", thread.name, thread.tid),
+        })
+        .collect();
+    write_chrome(
+        out,
+        &format!("python {} (pid {pid})", report.python.version),
+        pid,
+        &tracks,
+        recorder.slices().iter().copied(),
+    )
 }

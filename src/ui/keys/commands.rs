@@ -86,6 +86,13 @@ pub const COMMANDS: &[CommandInfo] = &[
         footer: "experiment",
     },
     CommandInfo {
+        name: "export",
+        action: Action::Export,
+        default_keys: &["w"],
+        help: "write the GIL timeline (Perfetto)",
+        footer: "",
+    },
+    CommandInfo {
         name: "race",
         action: Action::Race,
         default_keys: &["r"],

@@ -60,6 +60,8 @@ pub enum Action {
     Confirm,
     /// Open the experiment picker.
     Experiments,
+    /// Write the GIL timeline as Chrome trace JSON (Perfetto).
+    Export,
     /// Start a race (the coordination lab): threads increment one counter.
     Race,
     /// Run the two-locks deadlock (opposite orders, then the fix in turn).
