@@ -3,7 +3,9 @@
 //! [`lab`] drives the worker engine against its own server and work dir
 //! (`tests/workers.rs`, `tests/faults_*.rs`), [`process`] runs it without
 //! a terminal and watches it live (`tests/faults_signals.rs`), [`http`]
-//! speaks raw HTTP to the embedded server. Each test crate declares
+//! speaks raw HTTP to the embedded server, [`quiet`] waits for a quiet
+//! machine before a timing test (`tests/emulation.rs`,
+//! `tests/compare_trace.rs`). Each test crate declares
 //! `mod common;` and uses what it needs.
 
 // Each test crate uses its own subset of the harness.
@@ -14,6 +16,7 @@ pub mod lab;
 pub mod process;
 pub mod pty;
 pub mod pty_reader;
+pub mod quiet;
 pub mod screen;
 pub mod terminal;
 
