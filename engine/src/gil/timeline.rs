@@ -81,7 +81,7 @@ impl Default for Timeline {
 
 impl Timeline {
     /// Events kept; older ones are overwritten.
-    pub const CAPACITY: usize = 1 << 16;
+    pub(crate) const CAPACITY: usize = 1 << 16;
 
     /// Appends an event, dropping the oldest when full.
     ///
@@ -89,7 +89,7 @@ impl Timeline {
     /// takes the ring's lock, so another thread's later stamp may get in
     /// first; such an event is moved up to the newest stamp (microseconds at
     /// most), never before it — readers sum intervals between neighbours.
-    pub fn push(&self, event: GilEvent) {
+    pub(crate) fn push(&self, event: GilEvent) {
         self.ring.push_fitted(event, |newest, event| {
             event.at_us = event.at_us.max(newest.at_us);
         });

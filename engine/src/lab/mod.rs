@@ -138,7 +138,7 @@ impl BenchConfig {
     }
 
     /// How many measurements one mode of `experiment` takes.
-    pub fn measurements(&self, experiment: Experiment) -> usize {
+    pub(crate) fn measurements(&self, experiment: Experiment) -> usize {
         match experiment {
             Experiment::Throughput | Experiment::Io => experiments::thread_counts(self).len(),
             Experiment::Latency | Experiment::Convoy => experiments::cpu_counts(self).len(),

@@ -189,7 +189,7 @@ fn yes() -> bool {
 }
 
 /// Parses `race.py`'s output: one JSON object per line.
-pub fn parse_race_output(text: &str) -> Result<Vec<RealRace>, String> {
+pub(crate) fn parse_race_output(text: &str) -> Result<Vec<RealRace>, String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {

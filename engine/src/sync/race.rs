@@ -233,11 +233,6 @@ impl Race {
         &self.lanes
     }
 
-    /// The GIL mode it started in.
-    pub fn mode(&self) -> Mode {
-        self.gil.mode()
-    }
-
     /// Whose eval-breaker model it runs.
     pub fn python_version(&self) -> PythonVersion {
         self.version

@@ -52,7 +52,7 @@ struct ElfFacts {
 /// running program, from the search path at exec time); it gets the
 /// executable's own `RUNPATH`/`RPATH` directories, `$ORIGIN` expanded.
 /// `Ok(None)`: not Python at all (a shell, a launcher) — keep following.
-pub fn classify(
+pub(crate) fn classify(
     exe: &Path,
     read_path: &Path,
     resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
@@ -285,7 +285,7 @@ fn version_hint(path: &Path) -> Option<String> {
 /// Finds library `name` the way the dynamic loader would for a program
 /// about to start: its `RUNPATH`/`RPATH` dirs, `LD_LIBRARY_PATH` from its
 /// environment, then the system directories (`/etc/ld.so.conf.d` included).
-pub fn search_library(
+pub(crate) fn search_library(
     name: &str,
     dirs: &[PathBuf],
     ld_library_path: Option<&str>,

@@ -119,7 +119,7 @@ pub enum ProgramOutput {
 
 /// A program started and stopped at the moment it became Python, probes open.
 #[derive(Debug)]
-pub struct Launched {
+pub(crate) struct Launched {
     /// The child, detached from ptrace, running.
     pub child: Child,
     /// The interpreter it runs.
@@ -130,7 +130,7 @@ pub struct Launched {
 
 /// Starts `program` (argv), follows its execs, opens the probes once it is
 /// a Python interpreter, and lets it run.
-pub fn launch(
+pub(crate) fn launch(
     program: &[OsString],
     run_as: Option<&RunAs>,
     output: ProgramOutput,
