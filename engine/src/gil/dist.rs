@@ -33,10 +33,10 @@ pub(crate) fn percentile_ms(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub(crate) struct LaneDist {
     /// Each stay in the hold lane: from taking the GIL to letting it go.
-    pub hold: Histogram<u64>,
+    pub(crate) hold: Histogram<u64>,
     /// Each stay in the wait lane: from asking for the GIL to getting it (or
     /// giving up).
-    pub wait: Histogram<u64>,
+    pub(crate) wait: Histogram<u64>,
 }
 
 impl Default for LaneDist {

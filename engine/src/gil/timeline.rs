@@ -126,19 +126,19 @@ pub struct ThreadStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Time spent holding the GIL.
-    pub holding: Duration,
+    pub(crate) holding: Duration,
     /// Time spent waiting for it.
-    pub waiting: Duration,
+    pub(crate) waiting: Duration,
     /// Time spent in blocking calls with it released.
-    pub io: Duration,
+    pub(crate) io: Duration,
     /// Time spent running without it (`free` mode).
-    pub running: Duration,
+    pub(crate) running: Duration,
     /// Times this thread took the GIL from another thread.
     pub switches: u64,
     /// Times this thread dropped it because another asked.
     pub forced_drops: u64,
     /// Times this thread asked the holder to drop it.
-    pub drop_requests: u64,
+    pub(crate) drop_requests: u64,
 }
 
 impl ThreadStats {

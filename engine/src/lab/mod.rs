@@ -106,7 +106,7 @@ pub struct BenchConfig {
     /// Switch interval for `gil` mode.
     pub interval: SwitchInterval,
     /// Length of each measurement.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Cancelling it ends the current measurement early and skips the rest.
     pub cancel: CancelToken,
     /// Told after each finished measurement (progress from the work).

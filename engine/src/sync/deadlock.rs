@@ -26,16 +26,16 @@ pub(crate) struct WaitsFor {
     /// The waiting thread.
     pub thread: ThreadTag,
     /// The lock's name.
-    pub lock: String,
+    pub(crate) lock: String,
     /// Who holds it.
-    pub holder: ThreadTag,
+    pub(crate) holder: ThreadTag,
 }
 
 /// A cycle in the wait-for graph, starting at its lowest thread tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Cycle {
     /// The edges in order; the last one's holder is the first one's thread.
-    pub edges: Vec<WaitsFor>,
+    pub(crate) edges: Vec<WaitsFor>,
 }
 
 impl Cycle {
@@ -161,7 +161,7 @@ pub struct DeadlockOutcome {
     /// detection, in microseconds.
     pub detection_us: Option<u64>,
     /// From the start of the run to the detection, in milliseconds.
-    pub detected_after_ms: Option<f64>,
+    pub(crate) detected_after_ms: Option<f64>,
     /// From the cancel to both threads having stopped, in milliseconds.
     pub broken_in_ms: Option<f64>,
     /// Both threads took both locks and finished.

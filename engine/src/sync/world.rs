@@ -153,7 +153,7 @@ pub struct SyncEvent {
     /// The thread.
     pub thread: ThreadTag,
     /// The object ([`World::name`] names it).
-    pub object: ObjectId,
+    pub(crate) object: ObjectId,
     /// What happened.
     pub what: SyncAction,
 }

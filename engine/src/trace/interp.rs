@@ -20,16 +20,16 @@ pub struct Interpreter {
     /// The program's executable (`/proc/PID/exe`).
     pub executable: PathBuf,
     /// The `libpythonX.Y.so` holding the GIL functions, for a shared build.
-    pub library: Option<PathBuf>,
+    pub(crate) library: Option<PathBuf>,
     /// The version, e.g. `3.11.7`.
     pub version: String,
     /// The file the probes go on: `library` if set, else `executable`.
-    pub probe_file: PathBuf,
+    pub(crate) probe_file: PathBuf,
     /// File offsets of every copy of `take_gil` (LTO and constant
     /// propagation may leave more than one, e.g. `take_gil.constprop.0`).
-    pub take_gil: Vec<u64>,
+    pub(crate) take_gil: Vec<u64>,
     /// File offsets of every copy of `drop_gil`.
-    pub drop_gil: Vec<u64>,
+    pub(crate) drop_gil: Vec<u64>,
 }
 
 /// What one ELF file says about Python.

@@ -22,15 +22,15 @@ use super::{TraceError, procfs};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
     /// User id (`SUDO_UID`).
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Primary group id (`SUDO_GID`).
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// That user's supplementary groups.
-    pub groups: Vec<u32>,
+    pub(crate) groups: Vec<u32>,
     /// Login name, for `USER`/`LOGNAME`.
     pub name: Option<String>,
     /// Home directory, for `HOME`.
-    pub home: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
 }
 
 impl RunAs {
@@ -121,11 +121,11 @@ pub enum ProgramOutput {
 #[derive(Debug)]
 pub(crate) struct Launched {
     /// The child, detached from ptrace, running.
-    pub child: Child,
+    pub(crate) child: Child,
     /// The interpreter it runs.
-    pub python: Interpreter,
+    pub(crate) python: Interpreter,
     /// The probes on it.
-    pub probes: Probes,
+    pub(crate) probes: Probes,
 }
 
 /// Starts `program` (argv), follows its execs, opens the probes once it is

@@ -50,9 +50,9 @@ pub struct Slice {
     /// Hold, Wait or Run (native).
     pub lane: Transition,
     /// Start, nanoseconds since the trace's epoch.
-    pub start_ns: u64,
+    pub(crate) start_ns: u64,
     /// Length in nanoseconds.
-    pub len_ns: u64,
+    pub(crate) len_ns: u64,
 }
 
 /// Most slices kept for an export (about 24 MB).
@@ -68,19 +68,19 @@ pub(crate) struct TracedThread {
     /// Its name (`comm`) when first seen.
     pub name: String,
     /// Running totals, as the emulation keeps them.
-    pub stats: Arc<ThreadStats>,
+    pub(crate) stats: Arc<ThreadStats>,
     /// Its lane now (`None` before its first event).
     pub lane: Option<Transition>,
     /// When the lane began, ns since epoch.
     since_ns: u64,
     /// Lengths of finished holds, in microseconds.
-    pub holds_us: Histogram<u64>,
+    pub(crate) holds_us: Histogram<u64>,
     /// Lengths of finished waits, in microseconds.
-    pub waits_us: Histogram<u64>,
+    pub(crate) waits_us: Histogram<u64>,
     /// Times it returned from `take_gil`.
-    pub takes: u64,
+    pub(crate) takes: u64,
     /// Whether it has exited.
-    pub exited: bool,
+    pub(crate) exited: bool,
 }
 
 /// Everything a trace has recorded so far.

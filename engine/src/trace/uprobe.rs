@@ -47,7 +47,7 @@ pub(crate) struct ProbeHit {
     /// `CLOCK_MONOTONIC` nanoseconds.
     pub time_ns: u64,
     /// Process id.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Thread id.
     pub tid: u32,
     /// Which probe.

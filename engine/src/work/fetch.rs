@@ -27,7 +27,7 @@ pub struct BadUrl {
     /// What was given.
     pub url: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl FetchTarget {

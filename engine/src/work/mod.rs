@@ -244,7 +244,7 @@ pub struct WorkSettings {
     /// The pause between the seed example's prints.
     pub seed_sleep: Duration,
     /// Stack size of each worker thread.
-    pub stack_size: usize,
+    pub(crate) stack_size: usize,
     /// Niceness each worker thread adds to its own (0: none), so the UI
     /// thread wins the CPU when workers outnumber the cores.
     pub nice: u8,
@@ -309,11 +309,11 @@ pub(crate) struct WorkerCtx {
     /// This thread's membership in the GIL.
     pub gil: GilThread,
     /// Progress and console output.
-    pub report: Reporter,
+    pub(crate) report: Reporter,
     /// The pool's settings.
-    pub settings: std::sync::Arc<WorkSettings>,
+    pub(crate) settings: std::sync::Arc<WorkSettings>,
     /// The shared HTTP client (one connection pool and runtime for all fetches).
-    pub http: Option<HttpClient>,
+    pub(crate) http: Option<HttpClient>,
 }
 
 /// Runs one worker's work to completion on the calling thread, returning the
