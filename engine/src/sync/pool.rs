@@ -66,8 +66,10 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `workers` threads (named `<name>-1` …) in `world`.
-    pub fn new(world: &World, name: &str, workers: u32) -> std::io::Result<Self> {
+    /// Starts `workers` threads (named `<name>-1` …) in `world`, each
+    /// lowered to `nice` first (0: as they are; the dashboard gives its
+    /// workers' nice so that the pool never takes the CPU from the UI).
+    pub fn new(world: &World, name: &str, workers: u32, nice: u8) -> std::io::Result<Self> {
         let queue = Queue::new(world, &format!("{name} jobs"), QUEUE_LIMIT);
         let table: Arc<Mutex<Table>> = Arc::default();
         let mut pool = Self {
@@ -87,6 +89,7 @@ impl Pool {
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-{}", index + 1))
                 .spawn(move || {
+                    crate::work::lower_priority(nice);
                     let _ = work(&mut thread, &queue, &table);
                     thread.exit();
                 })?;

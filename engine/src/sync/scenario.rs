@@ -188,7 +188,7 @@ impl Scenario {
             interrupted: OnceLock::new(),
             nice: config.nice,
         };
-        let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url)?;
+        let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url, config.nice)?;
         scenario.queue = plan.queue;
         scenario.extra = plan.extra;
         for (name, body) in plan.threads {
