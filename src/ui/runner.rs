@@ -20,10 +20,11 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::{App, AppEvent, Command};
+use super::keys::KeyMap;
 use super::python_cost::{PythonWork, steps_per_ms};
 use super::view;
 use crate::cancel::CancelToken;
-use crate::gil::{GilEvent, GilThread, Mode};
+use crate::gil::{Gil, GilEvent, GilThread, Mode};
 use crate::lab::{BenchConfig, Suite, SuiteEvent};
 use crate::session::Session;
 use crate::sync::{Race, RaceConfig};
@@ -55,6 +56,36 @@ pub struct Input {
     pub read_at: Instant,
 }
 
+impl Input {
+    /// True if this input ends the dashboard: a key bound to a quitting
+    /// action ([`Action::quits`](super::keys::Action::quits)) or a terminal
+    /// that is gone.
+    pub fn quits(&self, keys: &KeyMap) -> bool {
+        match &self.event {
+            Ok(Event::Key(key)) => keys.action_for(key).is_some_and(|a| a.quits()),
+            Ok(_) => false,
+            Err(_) => true,
+        }
+    }
+}
+
+/// Lets other threads (input, signals) end the UI thread's waits for the
+/// emulated GIL: once a quit is decided, the UI thread never waits for the
+/// GIL again and its next turn quits.
+#[derive(Debug, Clone)]
+pub struct Quitter {
+    token: CancelToken,
+    gil: Gil,
+}
+
+impl Quitter {
+    /// Cancels the UI thread's GIL membership and wakes it if it waits.
+    pub fn quit(&self) {
+        self.token.cancel();
+        self.gil.wake_all();
+    }
+}
+
 /// The channels the UI thread listens to.
 #[derive(Debug, Clone)]
 pub struct Feeds {
@@ -83,6 +114,17 @@ pub enum Wake {
     Quit,
     /// The frame timer (or a closed lifecycle channel).
     Timer,
+}
+
+impl Wake {
+    /// True if this wake ends the dashboard (see [`Input::quits`]).
+    fn quits(&self, keys: &KeyMap) -> bool {
+        match self {
+            Wake::Quit => true,
+            Wake::Input(input) => input.quits(keys),
+            _ => false,
+        }
+    }
 }
 
 /// Whether the loop goes on.
@@ -162,6 +204,9 @@ pub struct Runner<B: Backend> {
     /// the GIL" is on: then it holds the GIL to handle events and draw, and
     /// releases it only while it waits, as a Python UI would.
     ui_gil: GilThread,
+    /// `ui_gil`'s cancel token, cancelled once a quit is decided: from then
+    /// on the UI thread's GIL waits give up at once (see [`Quitter`]).
+    quit: CancelToken,
     /// The Python work the UI thread runs per key and frame while under
     /// the GIL (see [`super::python_cost`]).
     python: PythonWork,
@@ -181,7 +226,8 @@ impl<B: Backend> Runner<B> {
         fps: u32,
         fault_ui_panic: bool,
     ) -> Self {
-        let ui_gil = session.gil.register(CancelToken::new());
+        let quit = CancelToken::new();
+        let ui_gil = session.gil.register(quit.clone());
         app.apply(AppEvent::UiLane(ui_gil.tag()));
         let python = PythonWork::new(app.python_cost(), steps_per_ms());
         Self {
@@ -194,6 +240,7 @@ impl<B: Backend> Runner<B> {
             log_lines: Vec::new(),
             keys_waiting: Vec::new(),
             ui_gil,
+            quit,
             python,
             key_work: Duration::ZERO,
             fault_ui_panic,
@@ -214,6 +261,14 @@ impl<B: Backend> Runner<B> {
     /// (none while the UI is not under the GIL).
     pub fn python_work(&self) -> &PythonWork {
         &self.python
+    }
+
+    /// A handle that ends this runner's GIL waits from another thread.
+    pub fn quitter(&self) -> Quitter {
+        Quitter {
+            token: self.quit.clone(),
+            gil: self.ui_gil.gil().clone(),
+        }
     }
 
     /// The frame pacing.
@@ -263,7 +318,19 @@ impl<B: Backend> Runner<B> {
         if self.app.ui_under_gil() {
             // Py_BEGIN_ALLOW_THREADS around the wait; re-taking the GIL after
             // it is where a Python UI loses its time behind CPU-bound threads.
-            self.ui_gil.blocking(wait).unwrap_or(Wake::Quit)
+            // A wake that quits cancels the re-take: quitting never waits for
+            // the GIL (nor does a quit the input or signal thread decided
+            // while the re-take waits: that cancels it too).
+            let (keys, quit) = (self.app.keys(), &self.quit);
+            let mut woke = None;
+            let _ = self.ui_gil.blocking(|| {
+                let wake = wait();
+                if wake.quits(keys) {
+                    quit.cancel();
+                }
+                woke = Some(wake);
+            });
+            woke.unwrap_or(Wake::Quit)
         } else {
             wait()
         }
@@ -285,6 +352,11 @@ impl<B: Backend> Runner<B> {
             Wake::Timer => {}
         }
         self.drain(session, feeds, now);
+        if self.quit.is_cancelled() && !self.app.quit() {
+            // The input or signal thread decided to quit while this thread
+            // waited for the GIL; its key or signal may still be queued.
+            self.app.apply(AppEvent::InputClosed);
+        }
         if self.app.quit() {
             self.ui_gil.exit();
             return Flow::Quit;
@@ -457,6 +529,11 @@ impl<B: Backend> Runner<B> {
             self.keys_waiting.push(input.read_at);
             if let Some(command) = self.app.apply(event) {
                 execute(&mut self.app, session, command);
+            }
+            if self.app.quit() {
+                // No Python for a quit: nothing more waits for the GIL.
+                self.quit.cancel();
+                return;
             }
             if self.app.ui_under_gil() {
                 // The key's handler, as Python would run it.
