@@ -12,37 +12,10 @@ use crate::ui::panes::lab::ToolboxOutcome;
 impl App {
     /// A key action: what it changes, and the command it asks for.
     pub(super) fn on_action(&mut self, action: Action) -> Option<Command> {
-        if let Some(selected) = self.experiments.picker() {
-            return match self.experiments.picker_key(selected, action) {
-                PickerOutcome::Nothing => None,
-                PickerOutcome::Run(experiment) => Some(Command::RunExperiment(experiment)),
-                PickerOutcome::Quit => {
-                    self.quit = true;
-                    Some(Command::Quit)
-                }
-            };
+        if let Some(handled) = self.on_overlay_key(action) {
+            return handled;
         }
-        if let Some(selected) = self.labs.picker() {
-            return match self.labs.picker_key(selected, action) {
-                ToolboxOutcome::Nothing => None,
-                ToolboxOutcome::Run(kind) => Some(Command::RunScenario(kind)),
-                ToolboxOutcome::Quit => {
-                    self.quit = true;
-                    Some(Command::Quit)
-                }
-            };
-        }
-        if action == Action::CloseOverlay && !self.help {
-            if let Some(running) = self.experiments.close_pane() {
-                return running.then_some(Command::CancelExperiment);
-            }
-            if let Some(command) = self.on_lab_close() {
-                return command;
-            }
-            let running = self.races.close().unwrap_or(false);
-            return running.then_some(Command::CancelRace);
-        }
-        if self.help && !matches!(action, Action::Quit | Action::ForceQuit | Action::Help) {
+        if self.help && !(action.quits() || action == Action::Help) {
             // Any other key closes the overlay first.
             self.help = false;
             if action == Action::CloseOverlay {
@@ -119,6 +92,43 @@ impl App {
                 Some(Command::Quit)
             }
         }
+    }
+
+    /// A key while a picker is open (it takes every key), or Esc closing a
+    /// pane (the experiment, the lab, the race: a running one is cancelled).
+    /// `None`: no overlay took the key.
+    fn on_overlay_key(&mut self, action: Action) -> Option<Option<Command>> {
+        if let Some(selected) = self.experiments.picker() {
+            return Some(match self.experiments.picker_key(selected, action) {
+                PickerOutcome::Nothing => None,
+                PickerOutcome::Run(experiment) => Some(Command::RunExperiment(experiment)),
+                PickerOutcome::Quit => {
+                    self.quit = true;
+                    Some(Command::Quit)
+                }
+            });
+        }
+        if let Some(selected) = self.labs.picker() {
+            return Some(match self.labs.picker_key(selected, action) {
+                ToolboxOutcome::Nothing => None,
+                ToolboxOutcome::Run(kind) => Some(Command::RunScenario(kind)),
+                ToolboxOutcome::Quit => {
+                    self.quit = true;
+                    Some(Command::Quit)
+                }
+            });
+        }
+        if action == Action::CloseOverlay && !self.help {
+            if let Some(running) = self.experiments.close_pane() {
+                return Some(running.then_some(Command::CancelExperiment));
+            }
+            if let Some(command) = self.on_lab_close() {
+                return Some(command);
+            }
+            let running = self.races.close().unwrap_or(false);
+            return Some(running.then_some(Command::CancelRace));
+        }
+        None
     }
 
     /// Esc with the lab pane up: a running scenario is cancelled (a
