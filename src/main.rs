@@ -99,8 +99,8 @@ fn main() -> ExitCode {
             Some(lab) => threadlab::lab_cli::compare(lab),
             None => compare_cmd::compare(&args),
         },
-        Some(Command::Trace(args)) => trace_cmd::trace(&args, &cli.run),
-        Some(Command::Attach(args)) => trace_cmd::attach(&args, &cli.run),
+        Some(Command::Trace(args)) => trace_cmd::trace(&args, &cli.run, &config),
+        Some(Command::Attach(args)) => trace_cmd::attach(&args, &cli.run, &config),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "threadlab", &mut std::io::stdout());

@@ -92,14 +92,14 @@ fn signal_channel() -> Result<Receiver<i32>, ExitCode> {
     Ok(rx)
 }
 
-/// The dashboard's options, when stdout is a terminal and no `--json`.
-fn dashboard_options(json: bool, run: &RunArgs) -> Result<Option<UiOptions>, ExitCode> {
+/// The dashboard's options, when stdout is a terminal and no `--json`, from
+/// the command line over `config` (read once, by `main`).
+fn dashboard_options(json: bool, run: &RunArgs, config: &Config) -> Option<UiOptions> {
     if json || !std::io::stdout().is_terminal() {
-        return Ok(None);
+        return None;
     }
-    let config = Config::load(run.config.as_deref()).map_err(|error| fail(2, error))?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    Ok(Some(UiOptions {
+    Some(UiOptions {
         fps: run.fps.unwrap_or(config.fps),
         fault_ui_panic: false,
         theme: Theme::resolve(run.theme.unwrap_or(config.theme), no_color),
@@ -107,23 +107,28 @@ fn dashboard_options(json: bool, run: &RunArgs) -> Result<Option<UiOptions>, Exi
         keys: config.keys.clone(),
         // The traced program's own GIL is real: no modelled UI cost.
         ..UiOptions::default()
-    }))
+    })
 }
 
 /// What `trace` and `attach` both set up before the probes: the dashboard's
 /// options (none headless), the export file, and the signal channel.
 type Prepared = (Option<UiOptions>, Option<Export>, Receiver<i32>);
 
-fn prepare(json: bool, export: Option<&Path>, run: &RunArgs) -> Result<Prepared, ExitCode> {
+fn prepare(
+    json: bool,
+    export: Option<&Path>,
+    run: &RunArgs,
+    config: &Config,
+) -> Result<Prepared, ExitCode> {
     Ok((
-        dashboard_options(json, run)?,
+        dashboard_options(json, run, config),
         Export::create(export)?,
         signal_channel()?,
     ))
 }
 
 /// `threadlab trace [--json] [--export FILE] [--as-root] -- PROGRAM ARGS...`
-pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
+pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
     let run_as = if args.as_root {
         None
     } else {
@@ -132,7 +137,8 @@ pub fn trace(args: &TraceArgs, run: &RunArgs) -> ExitCode {
             Err(error) => return trace_failed(&error),
         }
     };
-    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run) {
+    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run, config)
+    {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -227,8 +233,9 @@ fn stop_program(pid: u32, ended: &Receiver<TraceEnd>) -> TraceEnd {
 }
 
 /// `threadlab attach PID [--json] [--export FILE]`
-pub fn attach(args: &AttachArgs, run: &RunArgs) -> ExitCode {
-    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run) {
+pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
+    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run, config)
+    {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };

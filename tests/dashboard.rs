@@ -225,6 +225,38 @@ fn reducer_follows_a_scripted_sequence_of_worker_events() {
     assert!(app.quit());
 }
 
+/// The actions the run loop treats as a quit before the reducer sees them
+/// (so that it need not take the GIL back for them) quit from every state —
+/// plain, help open, either picker open — and no other action quits.
+#[test]
+fn the_actions_that_quit_quit_from_every_state() {
+    use threadlab::ui::keys::COMMANDS;
+    let states: [(&str, Option<Action>); 4] = [
+        ("plain", None),
+        ("help", Some(Action::Help)),
+        ("experiment picker", Some(Action::Experiments)),
+        ("toolbox picker", Some(Action::Toolbox)),
+    ];
+    let actions = COMMANDS.iter().map(|c| c.action).chain([Action::ForceQuit]);
+    for action in actions {
+        for (name, opener) in states {
+            let mut app = App::new(Mode::Free, SwitchInterval::DEFAULT);
+            if let Some(opener) = opener {
+                app.apply(AppEvent::Action(opener));
+            }
+            let command = app.apply(AppEvent::Action(action));
+            assert_eq!(app.quit(), action.quits(), "{action:?} in the {name} state");
+            if action.quits() {
+                assert_eq!(
+                    command,
+                    Some(Command::Quit),
+                    "{action:?} in the {name} state"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn help_overlay_opens_and_any_key_closes_it() {
     let mut app = App::new(Mode::Free, SwitchInterval::DEFAULT);

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use threadlab::gil::model::PythonVersion;
 use threadlab::gil::{Mode, SwitchInterval};
 use threadlab::sync::{Body, Extend, RaceConfig, RaceOutcome, run_race};
@@ -127,41 +129,11 @@ fn exact_increments_without_extension_and_cancel_stops_a_race() {
     assert_eq!(result.expect_err("cancelled"), "cancelled");
 }
 
-/// The nice values of this process's threads named `name`
-/// (`/proc/self/task/TID/stat`, field 19). Tests run side by side, so more
-/// than one race's `race-1` may be alive.
-fn nices_of_threads(name: &str) -> Vec<i64> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name)
-        })
-        .filter_map(|task| {
-            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-            let after_name = &stat[stat.rfind(')')? + 2..];
-            // Fields from the third (state) on: nice is field 19, index 16 here.
-            after_name.split_whitespace().nth(16)?.parse().ok()
-        })
-        .collect()
-}
-
 /// A race given the dashboard's workers' nice runs its threads there, so a
 /// race never takes the CPU from the UI (the worker rule, for the lab).
 #[test]
 fn racing_threads_run_at_the_nice_they_are_given() {
-    let base: i64 = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            s[s.rfind(')')? + 2..]
-                .split_whitespace()
-                .nth(16)?
-                .parse()
-                .ok()
-        })
-        .expect("this process's nice");
+    let base = common::process_nice();
     let mut config = RaceConfig::new(Body::Locked, 2, u64::MAX / 4, Mode::Gil);
     config.nice = 7;
     let cancel = config.cancel.clone();
@@ -169,7 +141,7 @@ fn racing_threads_run_at_the_nice_they_are_given() {
     while race.progress().expected < 1_000 {
         std::thread::yield_now();
     }
-    let nices = nices_of_threads("race-1");
+    let nices = common::nices_of_threads("race-1");
     cancel.cancel();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(race.wait()));

@@ -306,6 +306,104 @@ fn no_modelled_python_is_the_rust_ui_alone() {
     assert_eq!(runner.python_work().executed(), 0);
 }
 
+/// A thread that takes the session's GIL and keeps it — a C extension that
+/// never releases it, or CPU workers the UI would queue behind for as long —
+/// until `release` says so (or 20 s, so that a broken runner fails the test
+/// instead of hanging it). When it holds the GIL it calls `holding`.
+fn gil_holder(
+    session: &Session,
+    holding: impl FnOnce() + Send + 'static,
+) -> (
+    Sender<()>,
+    std::thread::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut thread = session.gil.register(threadlab::cancel::CancelToken::new());
+    let released = std::sync::Arc::new(AtomicBool::new(false));
+    let (release, told) = unbounded::<()>();
+    let handle = std::thread::spawn({
+        let released = released.clone();
+        move || {
+            thread.enter().expect("the holder takes the GIL");
+            holding();
+            let _ = told.recv_timeout(Duration::from_secs(20));
+            released.store(true, Ordering::SeqCst);
+            thread.exit();
+        }
+    });
+    (release, handle, released)
+}
+
+/// With the UI under the GIL, `q`, Ctrl-C and a signal end the loop while
+/// another thread holds the GIL and never lets go: the runner does not take
+/// the GIL back for a wake that quits, nor run the key's Python.
+#[test]
+fn quitting_under_the_gil_never_waits_for_the_gil() {
+    use std::sync::atomic::Ordering;
+    let ctrl_c = || Input {
+        event: Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        ))),
+        read_at: Instant::now(),
+    };
+    for how in ["q", "ctrl-c", "signal"] {
+        let (mut runner, mut session, t0) = runner_with_python(2.0);
+        let (feeds, script) = feeds();
+        runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
+        assert!(runner.app().ui_under_gil());
+        let executed = runner.python_work().executed();
+        // The holder gets the GIL once the UI releases it to wait; then the
+        // quit arrives.
+        let (input, signals) = (script.input.clone(), script._signals.clone());
+        let (release, holder, released) = gil_holder(&session, move || match how {
+            "q" => input.send(key('q', Instant::now())).expect("runner alive"),
+            "ctrl-c" => input.send(ctrl_c()).expect("runner alive"),
+            _ => signals.send(15).expect("runner alive"),
+        });
+        let wake = runner.wait(&session, &feeds);
+        let flow = runner.step(wake, &mut session, &feeds, Instant::now());
+        let waited = released.load(Ordering::SeqCst);
+        let _ = release.send(()); // gone after 20 s if the runner waited
+        holder.join().expect("the holder ends");
+        assert!(!waited, "{how}: the runner waited for the GIL to quit");
+        assert_eq!(flow, Flow::Quit, "{how}");
+        assert!(runner.app().quit(), "{how}");
+        assert_eq!(
+            runner.python_work().executed(),
+            executed,
+            "{how}: no Python ran for the quit"
+        );
+    }
+}
+
+/// A quit decided by another thread (the input or signal thread, through
+/// the runner's `Quitter`) ends the UI thread's wait for the GIL after a
+/// wake that does not quit, and the next turn quits.
+#[test]
+fn a_quitter_ends_the_ui_threads_wait_for_the_gil() {
+    use std::sync::atomic::Ordering;
+    let (mut runner, mut session, t0) = runner_with_python(2.0);
+    let (feeds, script) = feeds();
+    runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
+    let quitter = runner.quitter();
+    let input = script.input.clone();
+    let (release, holder, released) = gil_holder(&session, move || {
+        // A key that does not quit wakes the runner, which then wants the
+        // GIL back; meanwhile the input thread sees `q` and quits.
+        input.send(key('j', Instant::now())).expect("runner alive");
+        quitter.quit();
+    });
+    let wake = runner.wait(&session, &feeds);
+    let flow = runner.step(wake, &mut session, &feeds, Instant::now());
+    let waited = released.load(Ordering::SeqCst);
+    let _ = release.send(()); // gone after 20 s if the runner waited
+    holder.join().expect("the holder ends");
+    assert!(!waited, "the runner waited for the GIL");
+    assert_eq!(flow, Flow::Quit);
+}
+
 /// `w` copies the timeline's lanes and writes them as Chrome trace JSON on
 /// a thread of its own; the loop hears back through its wait and says what
 /// it wrote. The file has a track per lane and their hold slices.

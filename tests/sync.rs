@@ -17,6 +17,8 @@ use threadlab::sync::{
     SyncError, World, run_deadlock,
 };
 
+mod common;
+
 const BOUND: Duration = Duration::from_secs(20);
 
 fn world() -> World {
@@ -356,7 +358,7 @@ fn the_same_lock_order_runs_to_the_end() {
 fn a_pool_runs_every_job_on_at_most_its_workers_and_shuts_down() {
     use threadlab::sync::Pool;
     let world = world();
-    let pool = Pool::new(&world, "pool", 3).expect("pool");
+    let pool = Pool::new(&world, "pool", 3, 0).expect("pool");
     let running = Arc::new(AtomicU64::new(0));
     let most = Arc::new(AtomicU64::new(0));
     let rx = {
@@ -392,11 +394,65 @@ fn a_pool_runs_every_job_on_at_most_its_workers_and_shuts_down() {
     );
 }
 
+/// The executor's threads lower themselves to the nice they are given (the
+/// dashboard's workers'), as workers, race and lab threads do, so the pool
+/// scenario never takes the CPU from the UI. Read from /proc while every
+/// worker is inside a job.
+#[test]
+fn pool_threads_run_at_the_nice_they_are_given() {
+    use threadlab::sync::Pool;
+    const WORKERS: u32 = 2;
+    let base = common::process_nice();
+    let world = world();
+    // A name no other test's threads have (tests run side by side).
+    let pool = Pool::new(&world, "nicepool", WORKERS, 7).expect("pool");
+    let all_in = Barrier::new(&world, "all in", WORKERS + 1);
+    let release = Event::new(&world, "release");
+    let (inside_tx, inside_rx) = mpsc::channel();
+    let main = {
+        let release = release.clone();
+        spawn(&world, move |thread| -> Result<(), SyncError> {
+            let futures = (0..WORKERS)
+                .map(|_| {
+                    let (all_in, release) = (all_in.clone(), release.clone());
+                    pool.submit(thread, move |worker| {
+                        all_in.wait(worker)?;
+                        release.wait(worker)?;
+                        Ok(0)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            all_in.wait(thread)?;
+            inside_tx.send(()).expect("the test waits");
+            for future in &futures {
+                future.result(thread)?;
+            }
+            pool.shutdown(thread)
+        })
+    };
+    inside_rx
+        .recv_timeout(BOUND)
+        .expect("every pool worker runs a job");
+    let nices: Vec<i64> = (1..=WORKERS)
+        .flat_map(|i| common::nices_of_threads(&format!("nicepool-{i}")))
+        .collect();
+    release.set();
+    main.recv_timeout(BOUND)
+        .expect("the pool ends")
+        .expect("ok");
+    let expected = (base + 7).min(19);
+    assert_eq!(
+        nices,
+        vec![expected; WORKERS as usize],
+        "pool threads' nice (process at {base})"
+    );
+}
+
 #[test]
 fn cancel_stops_a_pool_and_its_waiting_futures() {
     use threadlab::sync::Pool;
     let world = world();
-    let pool = Pool::new(&world, "pool", 2).expect("pool");
+    let pool = Pool::new(&world, "pool", 2, 0).expect("pool");
     let never = Event::new(&world, "never");
     let (submitted_tx, submitted_rx) = mpsc::channel();
     let waiter = spawn(&world, move |thread| -> Result<u64, SyncError> {

@@ -53,7 +53,7 @@ impl CancelToken {
 
     /// `Err(Cancelled)` once cancelled, for `?` in worker loops.
     #[inline]
-    pub fn check(&self) -> Result<(), Cancelled> {
+    pub(crate) fn check(&self) -> Result<(), Cancelled> {
         if self.is_cancelled() {
             Err(Cancelled)
         } else {
@@ -62,7 +62,7 @@ impl CancelToken {
     }
 
     /// Sleeps for `duration`, returning early with `Err(Cancelled)` on cancel.
-    pub fn sleep(&self, duration: Duration) -> Result<(), Cancelled> {
+    pub(crate) fn sleep(&self, duration: Duration) -> Result<(), Cancelled> {
         let deadline = Instant::now() + duration;
         let mut guard = self
             .shared

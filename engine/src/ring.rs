@@ -36,11 +36,6 @@ impl<T: Clone> SeqRing<T> {
         }
     }
 
-    /// How many items it keeps.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Appends `item`, dropping the oldest when full.
     pub fn push(&self, item: T) {
         let mut inner = self.lock();
@@ -53,7 +48,7 @@ impl<T: Clone> SeqRing<T> {
 
     /// Appends `item` after `fit` adjusted it to the newest item, both under
     /// the ring's lock (the GIL timeline keeps its stamps in order this way).
-    pub fn push_fitted(&self, mut item: T, fit: impl FnOnce(&T, &mut T)) {
+    pub(crate) fn push_fitted(&self, mut item: T, fit: impl FnOnce(&T, &mut T)) {
         let mut inner = self.lock();
         if let Some(newest) = inner.items.back() {
             fit(newest, &mut item);

@@ -11,7 +11,7 @@ use crate::server::{Limits, Server, ServerError};
 use crate::work::{FetchTarget, Pool, PoolReceivers, WorkSettings};
 
 /// The default download: 8 MiB at 4 MiB/s, two visible seconds.
-pub const DEFAULT_FETCH_PATH: &str = "/bytes/8388608?rate=4194304";
+pub(crate) const DEFAULT_FETCH_PATH: &str = "/bytes/8388608?rate=4194304";
 
 /// How a session is set up.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +85,7 @@ impl Workdir {
     }
 
     /// A fresh temp dir.
-    pub fn temp() -> Result<Self, SessionError> {
+    pub(crate) fn temp() -> Result<Self, SessionError> {
         tempfile::Builder::new()
             .prefix("threadlab-")
             .tempdir()
@@ -94,7 +94,7 @@ impl Workdir {
     }
 
     /// A user-chosen directory: it must exist, be a directory and be writable.
-    pub fn given(path: &Path) -> Result<Self, SessionError> {
+    pub(crate) fn given(path: &Path) -> Result<Self, SessionError> {
         let fail = |reason: String| SessionError::Workdir {
             path: path.to_path_buf(),
             reason,

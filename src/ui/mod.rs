@@ -32,7 +32,7 @@ use crossbeam_channel::Receiver;
 use crate::session::Session;
 
 use app::App;
-use runner::{Feeds, Input, Runner};
+use runner::{Feeds, Input, Quitter, Runner};
 
 /// Extra knobs for the dashboard.
 #[derive(Debug, Clone)]
@@ -71,14 +71,37 @@ impl Default for UiOptions {
     }
 }
 
+/// Reads the terminal.
 fn spawn_input_thread() -> std::io::Result<Receiver<Input>> {
+    read_input(|_| {})
+}
+
+/// Reads the terminal; a quit key (or a terminal gone) also ends the UI
+/// thread's wait for the GIL at once, in case it waits there.
+fn spawn_quitting_input_thread(
+    keys: keys::KeyMap,
+    quitter: Quitter,
+) -> std::io::Result<Receiver<Input>> {
+    read_input(move |input| {
+        if input.quits(&keys) {
+            quitter.quit();
+        }
+    })
+}
+
+/// The input thread: each terminal event, stamped, is shown to `seen`, then sent.
+fn read_input(seen: impl Fn(&Input) + Send + 'static) -> std::io::Result<Receiver<Input>> {
     let (tx, rx) = crossbeam_channel::unbounded();
     thread::Builder::new().name("input".into()).spawn(move || {
         loop {
             let event = crossterm::event::read();
-            let read_at = Instant::now();
-            let failed = event.is_err();
-            if tx.send(Input { event, read_at }).is_err() || failed {
+            let input = Input {
+                event,
+                read_at: Instant::now(),
+            };
+            let failed = input.event.is_err();
+            seen(&input);
+            if tx.send(input).is_err() || failed {
                 break;
             }
         }
@@ -86,19 +109,35 @@ fn spawn_input_thread() -> std::io::Result<Receiver<Input>> {
     Ok(rx)
 }
 
-fn spawn_signal_thread() -> std::io::Result<(Receiver<i32>, signal_hook::iterator::Handle)> {
+/// SIGINT, SIGTERM and SIGHUP, registered before the terminal is touched
+/// (one that comes early waits in `Signals` for [`forward_signals`]).
+fn catch_signals() -> std::io::Result<signal_hook::iterator::Signals> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+}
+
+/// SIGINT, SIGTERM and SIGHUP as a channel, and the handle that stops them.
+fn spawn_signal_thread() -> std::io::Result<(Receiver<i32>, signal_hook::iterator::Handle)> {
+    let signals = catch_signals()?;
     let handle = signals.handle();
+    Ok((forward_signals(signals, |_| {})?, handle))
+}
+
+/// The signal thread: each signal is shown to `seen`, then sent.
+fn forward_signals(
+    mut signals: signal_hook::iterator::Signals,
+    seen: impl Fn(i32) + Send + 'static,
+) -> std::io::Result<Receiver<i32>> {
     let (tx, rx) = crossbeam_channel::bounded(4);
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
+                seen(signal);
                 let _ = tx.try_send(signal);
             }
         })?;
-    Ok((rx, handle))
+    Ok(rx)
 }
 
 /// Why the dashboard stopped abnormally.
@@ -112,22 +151,26 @@ pub enum UiError {
 /// Runs the dashboard until the user quits; always restores the terminal,
 /// then cancels and joins every worker and removes the temp work dir.
 pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
-    let (signals, signal_handle) = spawn_signal_thread()?;
+    let caught = catch_signals()?;
+    let signal_handle = caught.handle();
     let (guard, terminal) = terminal::TerminalGuard::enter(options.mouse)?;
-    let input = spawn_input_thread()?;
     let app = App::new(session.gil.mode(), session.gil.interval())
         .with_keys(options.keys.clone())
         .with_theme(options.theme)
         .with_python_cost(options.python_cost)
         .with_python_version(options.python_version)
         .with_export_path(options.export.clone());
+    let mut runner = Runner::new(terminal, app, &session, options.fps, options.fault_ui_panic);
     let feeds = Feeds {
-        input,
-        signals,
+        input: spawn_quitting_input_thread(options.keys.clone(), runner.quitter())?,
+        // Each signal ends the UI thread's wait for the GIL first.
+        signals: forward_signals(caught, {
+            let quitter = runner.quitter();
+            move |_| quitter.quit()
+        })?,
         progress: session.receivers.progress.clone(),
         lifecycle: session.receivers.lifecycle.clone(),
     };
-    let mut runner = Runner::new(terminal, app, &session, options.fps, options.fault_ui_panic);
     runner.run(&mut session, &feeds);
     drop(runner);
     drop(guard);

@@ -35,6 +35,42 @@ pub fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The nice values of this process's threads named `name`
+/// (`/proc/self/task/TID/stat`, field 19). Tests run side by side, so more
+/// than one race's `race-1` may be alive.
+pub fn nices_of_threads(name: &str) -> Vec<i64> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            // Fields from the third (state) on: nice is field 19, index 16 here.
+            after_name.split_whitespace().nth(16)?.parse().ok()
+        })
+        .collect()
+}
+
+/// This process's nice (`/proc/self/stat`, field 19): the level threads
+/// lowered "by N" are counted from.
+pub fn process_nice() -> i64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            s[s.rfind(')')? + 2..]
+                .split_whitespace()
+                .nth(16)?
+                .parse()
+                .ok()
+        })
+        .expect("this process's nice")
+}
+
 /// The names of a directory's entries, sorted.
 pub fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

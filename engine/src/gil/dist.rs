@@ -19,24 +19,24 @@ pub fn micros_histogram() -> Histogram<u64> {
 }
 
 /// Records `duration` in a [`micros_histogram`], clamped to its range.
-pub fn record_micros(histogram: &mut Histogram<u64>, duration: Duration) {
+pub(crate) fn record_micros(histogram: &mut Histogram<u64>, duration: Duration) {
     histogram.saturating_record(duration.as_micros().min(u128::from(u64::MAX)) as u64);
 }
 
 /// The `q`th percentile of a [`micros_histogram`] in milliseconds; `None`
 /// when it is empty.
-pub fn percentile_ms(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
+pub(crate) fn percentile_ms(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
     (!histogram.is_empty()).then(|| histogram.value_at_percentile(q) as f64 / 1000.0)
 }
 
 /// One or more threads' hold and wait times.
 #[derive(Debug, Clone)]
-pub struct LaneDist {
+pub(crate) struct LaneDist {
     /// Each stay in the hold lane: from taking the GIL to letting it go.
-    pub hold: Histogram<u64>,
+    pub(crate) hold: Histogram<u64>,
     /// Each stay in the wait lane: from asking for the GIL to getting it (or
     /// giving up).
-    pub wait: Histogram<u64>,
+    pub(crate) wait: Histogram<u64>,
 }
 
 impl Default for LaneDist {
@@ -50,7 +50,7 @@ impl Default for LaneDist {
 
 impl LaneDist {
     /// Adds `other`'s samples to these.
-    pub fn merge(&mut self, other: &LaneDist) {
+    pub(crate) fn merge(&mut self, other: &LaneDist) {
         // Same bounds on both sides, and saturating: adding cannot fail.
         let _ = self.hold.add(&other.hold);
         let _ = self.wait.add(&other.wait);

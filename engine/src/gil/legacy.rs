@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Python 2's `sys.setcheckinterval` default: release every 100 ticks.
-pub const DEFAULT_LEGACY_TICKS: u32 = 100;
+pub(crate) const DEFAULT_LEGACY_TICKS: u32 = 100;
 
 /// Python 2's interpreter lock as it ran on Linux: a POSIX semaphore
 /// (`sem_post` / `sem_wait`), i.e. a futex word. Release sets it free and

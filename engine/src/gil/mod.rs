@@ -39,10 +39,12 @@ mod mode;
 pub mod model;
 mod timeline;
 
-pub use dist::{LaneDist, micros_histogram, percentile_ms, record_micros};
-pub use legacy::DEFAULT_LEGACY_TICKS;
+pub use dist::micros_histogram;
+pub(crate) use dist::{LaneDist, percentile_ms, record_micros};
+pub(crate) use legacy::DEFAULT_LEGACY_TICKS;
 pub use mode::{IntervalOutOfRange, Mode, SwitchInterval, UnknownMode};
-pub use timeline::{GilEvent, StatsSnapshot, ThreadStats, ThreadTag, Timeline, Transition};
+pub(crate) use timeline::ThreadStats;
+pub use timeline::{GilEvent, ThreadTag, Timeline, Transition};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -148,19 +150,19 @@ impl Gil {
 
     /// Ticks between releases in `legacy` mode ([`DEFAULT_LEGACY_TICKS`]
     /// unless set; the race lab sets 2.7's own count).
-    pub fn legacy_ticks(&self) -> u32 {
+    pub(crate) fn legacy_ticks(&self) -> u32 {
         self.shared.legacy_ticks.load(Ordering::Relaxed)
     }
 
     /// Sets the ticks between releases in `legacy` mode (at least 1).
-    pub fn set_legacy_ticks(&self, ticks: u32) {
+    pub(crate) fn set_legacy_ticks(&self, ticks: u32) {
         self.shared
             .legacy_ticks
             .store(ticks.max(1), Ordering::Relaxed);
     }
 
     /// Times a holder was made to drop it (forced switches), over all threads.
-    pub fn forced_switches(&self) -> u64 {
+    pub(crate) fn forced_switches(&self) -> u64 {
         self.shared.forced_switches.load(Ordering::Relaxed)
     }
 
@@ -204,7 +206,7 @@ impl Gil {
     }
 
     /// Times the GIL passed from one thread to another (any mode).
-    pub fn switches(&self) -> u64 {
+    pub(crate) fn switches(&self) -> u64 {
         self.shared.switches.load(Ordering::Relaxed)
     }
 
@@ -273,7 +275,7 @@ impl GilThread {
     /// From now on, keeps the distribution of this thread's hold and wait
     /// times (two histograms, some 280 kB), read with
     /// [`distributions`](Self::distributions).
-    pub fn record_distributions(&mut self) {
+    pub(crate) fn record_distributions(&mut self) {
         if self.dist.is_none() {
             self.dist = Some(Box::default());
         }
@@ -281,7 +283,7 @@ impl GilThread {
 
     /// This thread's hold and wait times so far (finished stays only), if
     /// [`record_distributions`](Self::record_distributions) was called.
-    pub fn distributions(&self) -> Option<&LaneDist> {
+    pub(crate) fn distributions(&self) -> Option<&LaneDist> {
         self.dist.as_deref()
     }
 

@@ -26,7 +26,7 @@ impl Mode {
     pub const ALL: [Mode; 3] = [Mode::Free, Mode::Gil, Mode::Legacy];
 
     /// The mode's name as typed on the command line.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Free => "free",
             Mode::Gil => "gil",

@@ -22,7 +22,7 @@ use super::Mode;
 
 /// One emulated bytecode instruction, named after CPython's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
+pub(crate) enum Op {
     /// `FOR_ITER`: the loop's next step (the run may stop here).
     ForIter,
     /// `STORE_FAST`: the loop variable.
@@ -57,33 +57,13 @@ impl Op {
     /// True for instructions CPython 2.7 – 3.9 end with `FAST_DISPATCH()`,
     /// which goes on to the next instruction without looking at the eval
     /// breaker (or counting a tick).
-    pub fn is_fast_dispatch(self) -> bool {
+    pub(crate) fn is_fast_dispatch(self) -> bool {
         matches!(self, Op::LoadFast | Op::LoadConst | Op::StoreFast)
     }
 
     /// True for instructions that call a function.
-    pub fn is_call(self) -> bool {
+    pub(crate) fn is_call(self) -> bool {
         matches!(self, Op::Call | Op::Acquire | Op::Release)
-    }
-
-    /// The instruction's CPython name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::ForIter => "FOR_ITER",
-            Op::StoreFast => "STORE_FAST",
-            Op::LoadFast => "LOAD_FAST",
-            Op::LoadConst => "LOAD_CONST",
-            Op::LoadGlobal => "LOAD_GLOBAL",
-            Op::LoadCounter => "LOAD_GLOBAL counter",
-            Op::Add => "BINARY_OP +",
-            Op::StoreCounter => "STORE_GLOBAL counter",
-            Op::Call => "CALL",
-            Op::Resume => "RESUME",
-            Op::Return => "RETURN_VALUE",
-            Op::JumpBackward => "JUMP_BACKWARD",
-            Op::Acquire => "CALL lock.__enter__",
-            Op::Release => "CALL lock.__exit__",
-        }
     }
 }
 
@@ -104,7 +84,7 @@ pub enum EvalBreakerModel {
 impl EvalBreakerModel {
     /// True if the interpreter looks at the eval breaker right after `op`
     /// (before the next instruction runs): only there can it drop the GIL.
-    pub fn checks_after(self, op: Op) -> bool {
+    pub(crate) fn checks_after(self, op: Op) -> bool {
         match self {
             EvalBreakerModel::Ticks(_) | EvalBreakerModel::EveryInstruction => {
                 !op.is_fast_dispatch()
@@ -120,7 +100,7 @@ impl EvalBreakerModel {
     /// release every 101 ticks — which is why, over many holds, the release
     /// point walks through every position of a short loop body instead of
     /// always landing on the same instruction.
-    pub fn ticks_per_release(self) -> Option<u32> {
+    pub(crate) fn ticks_per_release(self) -> Option<u32> {
         match self {
             EvalBreakerModel::Ticks(n) => Some(n + 1),
             _ => None,
@@ -178,11 +158,6 @@ impl PythonVersion {
         self.major
     }
 
-    /// The minor version.
-    pub fn minor(self) -> u8 {
-        self.minor
-    }
-
     /// Where this version looks at its eval breaker.
     pub fn model(self) -> EvalBreakerModel {
         match (self.major, self.minor) {
@@ -194,7 +169,7 @@ impl PythonVersion {
 
     /// The version whose model `mode` runs: `legacy` is always Python 2.7;
     /// `gil` and `free` keep this one.
-    pub fn for_mode(self, mode: Mode) -> Self {
+    pub(crate) fn for_mode(self, mode: Mode) -> Self {
         if mode == Mode::Legacy {
             Self::PY27
         } else {
@@ -247,8 +222,8 @@ mod tests {
     fn versions_parse_with_a_clear_error() {
         assert_eq!("3.12".parse::<PythonVersion>(), Ok(PythonVersion::DEFAULT));
         assert_eq!(" 2.7 ".parse::<PythonVersion>(), Ok(PythonVersion::PY27));
-        assert_eq!("3.2".parse::<PythonVersion>().map(|v| v.minor()), Ok(2));
-        assert_eq!("3.14".parse::<PythonVersion>().map(|v| v.minor()), Ok(14));
+        assert_eq!("3.2".parse::<PythonVersion>().map(|v| v.minor), Ok(2));
+        assert_eq!("3.14".parse::<PythonVersion>().map(|v| v.minor), Ok(14));
         for bad in ["3.1", "3.15", "2.6", "4.0", "3", "3.x", "", "3.12.1"] {
             let err = bad.parse::<PythonVersion>().expect_err(bad).to_string();
             assert!(err.contains("2.7 or 3.2 to 3.14"), "{bad}: {err}");

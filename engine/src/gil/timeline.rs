@@ -81,7 +81,7 @@ impl Default for Timeline {
 
 impl Timeline {
     /// Events kept; older ones are overwritten.
-    pub const CAPACITY: usize = 1 << 16;
+    pub(crate) const CAPACITY: usize = 1 << 16;
 
     /// Appends an event, dropping the oldest when full.
     ///
@@ -89,7 +89,7 @@ impl Timeline {
     /// takes the ring's lock, so another thread's later stamp may get in
     /// first; such an event is moved up to the newest stamp (microseconds at
     /// most), never before it — readers sum intervals between neighbours.
-    pub fn push(&self, event: GilEvent) {
+    pub(crate) fn push(&self, event: GilEvent) {
         self.ring.push_fitted(event, |newest, event| {
             event.at_us = event.at_us.max(newest.at_us);
         });
@@ -126,19 +126,19 @@ pub struct ThreadStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Time spent holding the GIL.
-    pub holding: Duration,
+    pub(crate) holding: Duration,
     /// Time spent waiting for it.
-    pub waiting: Duration,
+    pub(crate) waiting: Duration,
     /// Time spent in blocking calls with it released.
-    pub io: Duration,
+    pub(crate) io: Duration,
     /// Time spent running without it (`free` mode).
-    pub running: Duration,
+    pub(crate) running: Duration,
     /// Times this thread took the GIL from another thread.
     pub switches: u64,
     /// Times this thread dropped it because another asked.
     pub forced_drops: u64,
     /// Times this thread asked the holder to drop it.
-    pub drop_requests: u64,
+    pub(crate) drop_requests: u64,
 }
 
 impl ThreadStats {

@@ -21,13 +21,13 @@ use super::{BenchConfig, BenchRow, Experiment, Interpreter, Report};
 use crate::gil::Mode;
 
 /// The Python side of the experiments, shipped inside the binary.
-pub const SCRIPT: &str = include_str!("../../../assets/python/threadlab_bench.py");
+pub(crate) const SCRIPT: &str = include_str!("../../../assets/python/threadlab_bench.py");
 
 /// How often a waiting child run looks at its cancel token.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Interpreter names looked up on PATH when none is given.
-pub const DEFAULT_NAMES: &[&str] = &[
+pub(crate) const DEFAULT_NAMES: &[&str] = &[
     "python3",
     "python3.14",
     "python3.14t",
@@ -57,7 +57,7 @@ pub fn run_bounded(command: Command, timeout: Duration) -> Result<String, String
 }
 
 /// [`run_bounded`], also killed (within ~50 ms) when `cancel` fires.
-pub fn run_cancellable(
+pub(crate) fn run_cancellable(
     mut command: Command,
     timeout: Duration,
     cancel: &CancelToken,
@@ -153,7 +153,7 @@ sys.stdout.write(json.dumps({'version': platform.python_version(), \
 'executable': sys.executable}))\n";
 
 /// Asks an interpreter what it is.
-pub fn probe(path: &Path) -> Result<Interpreter, String> {
+pub(crate) fn probe(path: &Path) -> Result<Interpreter, String> {
     let mut command = Command::new(path);
     command.arg("-c").arg(PROBE);
     let out = run_bounded(command, Duration::from_secs(15))?;
@@ -162,7 +162,7 @@ pub fn probe(path: &Path) -> Result<Interpreter, String> {
 
 /// Paths to try: `explicit` ones, or the default names found on PATH plus
 /// pyenv's installed versions.
-pub fn candidates(explicit: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn candidates(explicit: &[PathBuf]) -> Vec<PathBuf> {
     if !explicit.is_empty() {
         return explicit.to_vec();
     }
@@ -245,13 +245,13 @@ impl ScriptFile {
 }
 
 /// How long one script run may take before it is killed.
-pub fn script_timeout(experiment: Experiment, config: &BenchConfig) -> Duration {
+pub(crate) fn script_timeout(experiment: Experiment, config: &BenchConfig) -> Duration {
     let measurements = config.measurements(experiment) as u32;
     config.duration * measurements * 3 + Duration::from_secs(30)
 }
 
 /// The script's command-line arguments for one experiment.
-pub fn script_args(
+pub(crate) fn script_args(
     script: &Path,
     experiment: Experiment,
     config: &BenchConfig,
@@ -291,7 +291,11 @@ pub fn run_python(
 }
 
 /// Parses and checks what the script printed for `experiment`.
-pub fn parse_report(python: &Python, experiment: Experiment, out: &str) -> Result<Report, String> {
+pub(crate) fn parse_report(
+    python: &Python,
+    experiment: Experiment,
+    out: &str,
+) -> Result<Report, String> {
     let label = python.info.label();
     let report: Report = serde_json::from_str(out.trim()).map_err(|e| {
         format!(
@@ -309,7 +313,7 @@ pub fn parse_report(python: &Python, experiment: Experiment, out: &str) -> Resul
 /// print: that experiment, a description of the interpreter, and at least
 /// one row. Anything else would be shown beside the emulation as if it had
 /// been measured.
-pub fn check_report(report: &Report, experiment: Experiment) -> Result<(), String> {
+pub(crate) fn check_report(report: &Report, experiment: Experiment) -> Result<(), String> {
     if report.experiment != experiment.name() {
         return Err(format!(
             "it reported experiment '{}' when asked for '{experiment}'",
@@ -332,7 +336,7 @@ pub fn check_report(report: &Report, experiment: Experiment) -> Result<(), Strin
 }
 
 /// The number a comparison table shows for one row, and what it means.
-pub fn metric(experiment: Experiment) -> (&'static str, fn(&BenchRow) -> Option<f64>) {
+pub(crate) fn metric(experiment: Experiment) -> (&'static str, fn(&BenchRow) -> Option<f64>) {
     match experiment {
         Experiment::Latency => ("ping latency p50 (ms)", |r| r.latency_ms_p50),
         Experiment::Convoy => ("round trips/s", |r| r.round_trips_per_s),

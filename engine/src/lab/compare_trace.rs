@@ -29,7 +29,7 @@ const POLL: Duration = Duration::from_millis(50);
 /// returns in a few µs (probe cost included), while the emulation records a
 /// wait only when the GIL was held. 50 µs is far above an uncontended take
 /// and far below any wait for a holder (the switch interval is ≥ 100 µs).
-pub const CONTENDED_WAIT_US: u64 = 50;
+pub(crate) const CONTENDED_WAIT_US: u64 = 50;
 
 /// Why this process cannot trace at all (no uprobe PMU, not root), or
 /// `None` when it can.
@@ -196,7 +196,7 @@ fn finish_traced(
     });
     let deadline = Instant::now() + script_timeout(experiment, config);
     let mut stopped = None;
-    let timeline = std::sync::Arc::clone(trace.timeline());
+    let timeline = std::sync::Arc::clone(trace.recorder().timeline());
     let mut seq = 0;
     let status = loop {
         drain(&timeline, &mut seq, &mut keep);
@@ -290,7 +290,7 @@ fn quantile_ms(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
 
 /// Fills one real row's distributions from the trace, by its thread ids
 /// (waits: only those of at least [`CONTENDED_WAIT_US`]).
-pub fn fill_row(row: &mut BenchRow, recorder: &Recorder) {
+pub(crate) fn fill_row(row: &mut BenchRow, recorder: &Recorder) {
     if let Some((holds, waits)) = row.thread_ids.as_deref().and_then(|t| merged(recorder, t)) {
         row.hold_ms_p50 = quantile_ms(&holds, 0.5);
         row.hold_ms_p99 = quantile_ms(&holds, 0.99);
@@ -306,7 +306,7 @@ pub fn fill_row(row: &mut BenchRow, recorder: &Recorder) {
 }
 
 /// Whether any row of `report` carries a traced distribution.
-pub fn is_traced(report: &Report) -> bool {
+pub(crate) fn is_traced(report: &Report) -> bool {
     report.interpreter.is_some() && report.rows.iter().any(|r| r.hold_ms_p50.is_some())
 }
 

@@ -107,7 +107,7 @@ pub struct BenchConfig {
     /// Switch interval for `gil` mode.
     pub interval: SwitchInterval,
     /// Length of each measurement.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Cancelling it ends the current measurement early and skips the rest.
     pub cancel: CancelToken,
     /// Told after each finished measurement (progress from the work).
@@ -150,7 +150,7 @@ impl BenchConfig {
     }
 
     /// How many measurements one mode of `experiment` takes.
-    pub fn measurements(&self, experiment: Experiment) -> usize {
+    pub(crate) fn measurements(&self, experiment: Experiment) -> usize {
         match experiment {
             Experiment::Throughput | Experiment::Io => experiments::thread_counts(self).len(),
             Experiment::Latency | Experiment::Convoy => experiments::cpu_counts(self).len(),

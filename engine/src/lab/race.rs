@@ -167,7 +167,7 @@ pub fn render_deadlock(outcomes: &[DeadlockOutcome]) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealRace {
     /// The loop body.
-    pub body: Body,
+    pub(crate) body: Body,
     /// Threads.
     pub threads: u32,
     /// Increments per thread.
@@ -189,7 +189,7 @@ fn yes() -> bool {
 }
 
 /// Parses `race.py`'s output: one JSON object per line.
-pub fn parse_race_output(text: &str) -> Result<Vec<RealRace>, String> {
+pub(crate) fn parse_race_output(text: &str) -> Result<Vec<RealRace>, String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -306,7 +306,7 @@ pub struct RaceColumn {
     /// (the interpreter is not installed here).
     pub real: Option<Result<Vec<RealRace>, String>>,
     /// The emulation with the matching model.
-    pub emulated: Vec<RaceOutcome>,
+    pub(crate) emulated: Vec<RaceOutcome>,
 }
 
 /// Runs `race.py` in `python` and the emulation beside it.

@@ -261,7 +261,7 @@ pub fn render_table(reports: &[Report]) -> String {
 /// Lays out `lines` (the first is the header) as a table under `title`:
 /// columns two spaces apart, a rule under the header, numbers right-aligned
 /// (and the first column left-aligned when `label_first`).
-pub fn aligned_table(title: &str, lines: &[Vec<String>], label_first: bool) -> String {
+pub(crate) fn aligned_table(title: &str, lines: &[Vec<String>], label_first: bool) -> String {
     let columns = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

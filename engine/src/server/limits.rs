@@ -8,28 +8,28 @@ use std::time::Duration;
 pub const MAX_BYTES: u64 = 1 << 30;
 
 /// The default number of bytes per write for `/bytes` and `/abort`.
-pub const DEFAULT_CHUNK: usize = 16 * 1024;
+pub(crate) const DEFAULT_CHUNK: usize = 16 * 1024;
 
 /// The largest `chunk` (bytes per write); larger values are clamped to it.
-pub const MAX_CHUNK: usize = 1 << 20;
+pub(crate) const MAX_CHUNK: usize = 1 << 20;
 
 /// The longest delay `/delay/{ms}` accepts, in milliseconds.
-pub const MAX_DELAY_MS: u64 = 60_000;
+pub(crate) const MAX_DELAY_MS: u64 = 60_000;
 
 /// The longest a throttled response waits between two writes, and so the
 /// longest a client that hung up can keep a thread busy without being
 /// noticed by a failed write (hang-ups are also polled for while waiting).
-pub const MAX_WRITE_GAP: Duration = Duration::from_secs(1);
+pub(crate) const MAX_WRITE_GAP: Duration = Duration::from_secs(1);
 
 /// How often a waiting response looks for a hang-up or a stop (a stop also
 /// wakes it at once by shutting its socket down).
-pub const STOP_POLL: Duration = Duration::from_millis(100);
+pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// How long a connection may sit idle between requests before it is closed.
 ///
 /// Longer than reqwest's default pool idle timeout (90 s), so a pooled client
 /// connection is never closed under a client that is about to reuse it.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a single socket write may block before the connection is dropped.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -53,7 +53,7 @@ pub const MAX_REQUEST_BODY: u64 = 64 * 1024;
 
 /// How long a request's head and body may take to arrive once its first byte
 /// has (default of [`Limits::head_timeout`]); slower ones get 408.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most connections served at once (default of
 /// [`Limits::max_connections`]); one more gets 503 and is closed. Lowered
@@ -63,14 +63,14 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// The listen backlog: enough for a burst of a thousand connects to wait for
 /// the accept thread instead of being dropped (the kernel may cap it at
 /// `net.core.somaxconn`, 4096 by default).
-pub const LISTEN_BACKLOG: i32 = 4096;
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
 
 /// File descriptors kept free for everything that is not a connection (the
 /// listener, the spare descriptor, logs, the rest of the process).
 pub const FD_RESERVE: u64 = 64;
 
 /// The longest chain `/redirect/{n}` makes.
-pub const MAX_REDIRECTS: u64 = 100;
+pub(crate) const MAX_REDIRECTS: u64 = 100;
 
 /// What one client may cost the server; see the module docs' *Limits*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl Default for Limits {
 impl Limits {
     /// These limits with the connection cap lowered to what the process's
     /// file-descriptor limit allows (each connection holds one descriptor).
-    pub fn within_fd_limit(self) -> Self {
+    pub(crate) fn within_fd_limit(self) -> Self {
         Self {
             max_connections: self.max_connections.min(fd_cap()),
             ..self
@@ -126,7 +126,7 @@ pub fn nofile_limit() -> Option<u64> {
 
 /// How many connections fit in the file-descriptor limit: one descriptor
 /// each, with [`FD_RESERVE`] kept for the rest of the process (at least 1).
-pub fn fd_cap() -> usize {
+pub(crate) fn fd_cap() -> usize {
     match nofile_limit() {
         Some(limit) => {
             usize::try_from(limit.saturating_sub(FD_RESERVE).max(1)).unwrap_or(usize::MAX)

@@ -24,7 +24,7 @@ impl Body {
     pub const ALL: [Body; 3] = [Body::Plain, Body::Call, Body::Locked];
 
     /// The name as typed.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Body::Plain => "plain",
             Body::Call => "call",
@@ -42,7 +42,7 @@ impl Body {
     }
 
     /// One loop iteration as bytecode, from `FOR_ITER` to the jump back.
-    pub fn program(self) -> &'static [Op] {
+    pub(crate) fn program(self) -> &'static [Op] {
         use Op::*;
         match self {
             Body::Plain => &[

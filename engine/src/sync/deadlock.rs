@@ -22,25 +22,25 @@ use super::world::{ObjectState, State, SyncAction, SyncError, World};
 
 /// One edge of a cycle: `thread` waits for `lock`, held by `holder`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitsFor {
+pub(crate) struct WaitsFor {
     /// The waiting thread.
     pub thread: ThreadTag,
     /// The lock's name.
-    pub lock: String,
+    pub(crate) lock: String,
     /// Who holds it.
-    pub holder: ThreadTag,
+    pub(crate) holder: ThreadTag,
 }
 
 /// A cycle in the wait-for graph, starting at its lowest thread tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cycle {
+pub(crate) struct Cycle {
     /// The edges in order; the last one's holder is the first one's thread.
-    pub edges: Vec<WaitsFor>,
+    pub(crate) edges: Vec<WaitsFor>,
 }
 
 impl Cycle {
     /// The threads in the cycle.
-    pub fn threads(&self) -> Vec<ThreadTag> {
+    pub(crate) fn threads(&self) -> Vec<ThreadTag> {
         self.edges.iter().map(|e| e.thread).collect()
     }
 }
@@ -48,7 +48,7 @@ impl Cycle {
 impl Cycle {
     /// The cycle in words with the threads named by `name`: "AB-1 waits
     /// for lock B held by BA-2, which waits for lock A held by AB-1".
-    pub fn named(&self, name: impl Fn(ThreadTag) -> String) -> String {
+    pub(crate) fn named(&self, name: impl Fn(ThreadTag) -> String) -> String {
         let mut out = String::new();
         for (i, edge) in self.edges.iter().enumerate() {
             if i == 0 {
@@ -119,14 +119,8 @@ pub(crate) fn find_cycle(state: &State) -> Option<Cycle> {
 
 impl World {
     /// The deadlock among this world's threads right now, if any.
-    pub fn find_deadlock(&self) -> Option<Cycle> {
+    pub(crate) fn find_deadlock(&self) -> Option<Cycle> {
         find_cycle(&self.lock())
-    }
-
-    /// Sleeps until a deadlock forms (returned) or `timeout` passes or the
-    /// world is cancelled (`None`). Wakes on every change, not on a timer.
-    pub fn wait_for_deadlock(&self, timeout: Duration) -> Option<Cycle> {
-        self.watch(Instant::now() + timeout, find_cycle)
     }
 }
 
@@ -167,7 +161,7 @@ pub struct DeadlockOutcome {
     /// detection, in microseconds.
     pub detection_us: Option<u64>,
     /// From the start of the run to the detection, in milliseconds.
-    pub detected_after_ms: Option<f64>,
+    pub(crate) detected_after_ms: Option<f64>,
     /// From the cancel to both threads having stopped, in milliseconds.
     pub broken_in_ms: Option<f64>,
     /// Both threads took both locks and finished.

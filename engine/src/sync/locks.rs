@@ -50,13 +50,8 @@ impl Lock {
     }
 
     /// Its id in the world.
-    pub fn id(&self) -> ObjectId {
+    pub(crate) fn id(&self) -> ObjectId {
         self.id
-    }
-
-    /// Its name.
-    pub fn name(&self) -> String {
-        self.world.name(self.id)
     }
 
     /// Takes the lock, waiting with the GIL released while another holds it.
@@ -65,18 +60,6 @@ impl Lock {
         self.world.wait_for(thread, id, |state, tag| {
             let holder = lock_holder(state, id);
             Ok(holder.is_none().then(|| *holder = Some(tag)))
-        })
-    }
-
-    /// Takes the lock if it is free; never waits.
-    pub fn try_acquire(&self, thread: &GilThread) -> bool {
-        let tag = thread.tag();
-        self.world.change(|state| {
-            let holder = lock_holder(state, self.id);
-            holder.is_none() && {
-                *holder = Some(tag);
-                true
-            }
         })
     }
 
@@ -117,11 +100,6 @@ impl RLock {
             world: world.clone(),
             id,
         }
-    }
-
-    /// Its id in the world.
-    pub fn id(&self) -> ObjectId {
-        self.id
     }
 
     /// Takes it (again, if this thread holds it already).
@@ -187,11 +165,6 @@ impl Semaphore {
             world: world.clone(),
             id,
         }
-    }
-
-    /// Its id in the world.
-    pub fn id(&self) -> ObjectId {
-        self.id
     }
 
     /// Takes one unit, waiting with the GIL released while none is left.

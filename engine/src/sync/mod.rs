@@ -16,22 +16,22 @@
 //!   toolbox (producer/consumer, semaphore, event, barrier), polled live.
 
 mod body;
-pub mod deadlock;
+pub(crate) mod deadlock;
 mod locks;
-pub mod pool;
-pub mod race;
+pub(crate) mod pool;
+pub(crate) mod race;
 pub mod scenario;
 mod scenario_bodies;
 mod signals;
 mod status;
 mod world;
 
-pub use deadlock::{Cycle, DeadlockConfig, DeadlockOutcome, WaitsFor, run_deadlock};
+pub use deadlock::{DeadlockConfig, DeadlockOutcome, run_deadlock};
 pub use locks::{Lock, RLock, Semaphore};
-pub use pool::{Job, Pool, PoolFuture};
+pub use pool::{Pool, PoolFuture};
 pub use race::{Body, Extend, Race, RaceConfig, RaceOutcome, RaceProgress, run_race};
 pub use scenario::{
     LabCounters, LabThread, LabThreadState, Scenario, ScenarioConfig, ScenarioKind, ScenarioStatus,
 };
 pub use signals::{Barrier, Condition, Event, Queue};
-pub use world::{EVENT_CAPACITY, ObjectId, SyncAction, SyncError, SyncEvent, World};
+pub use world::{SyncAction, SyncError, World};

@@ -20,7 +20,7 @@ use super::signals::{Event, Queue};
 use super::world::{SyncError, World};
 
 /// What a job is: "Python" run on a pool worker, answering a number.
-pub type Job = Box<dyn FnOnce(&mut GilThread) -> Result<u64, SyncError> + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&mut GilThread) -> Result<u64, SyncError> + Send>;
 
 /// The job id that tells a worker to stop.
 const STOP: u64 = u64::MAX;
@@ -39,22 +39,11 @@ struct Table {
 /// The pending result of a submitted job.
 #[derive(Debug, Clone)]
 pub struct PoolFuture {
-    id: u64,
     done: Event,
     slot: Slot,
 }
 
 impl PoolFuture {
-    /// The job's number, in submit order from 0.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// True once the job ran.
-    pub fn is_done(&self) -> bool {
-        self.done.is_set()
-    }
-
     /// Waits (GIL released) until the job ran and returns what it answered.
     pub fn result(&self, thread: &mut GilThread) -> Result<u64, SyncError> {
         self.done.wait(thread)?;
@@ -69,7 +58,6 @@ impl PoolFuture {
 /// A fixed set of worker threads running submitted jobs.
 pub struct Pool {
     world: World,
-    name: String,
     queue: Queue,
     table: Arc<Mutex<Table>>,
     next: AtomicU64,
@@ -78,13 +66,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `workers` threads (named `<name>-1` …) in `world`.
-    pub fn new(world: &World, name: &str, workers: u32) -> std::io::Result<Self> {
+    /// Starts `workers` threads (named `<name>-1` …) in `world`, each
+    /// lowered to `nice` first (0: as they are; the dashboard gives its
+    /// workers' nice so that the pool never takes the CPU from the UI).
+    pub fn new(world: &World, name: &str, workers: u32, nice: u8) -> std::io::Result<Self> {
         let queue = Queue::new(world, &format!("{name} jobs"), QUEUE_LIMIT);
         let table: Arc<Mutex<Table>> = Arc::default();
         let mut pool = Self {
             world: world.clone(),
-            name: name.to_string(),
             queue,
             table,
             next: AtomicU64::new(0),
@@ -100,6 +89,7 @@ impl Pool {
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-{}", index + 1))
                 .spawn(move || {
+                    crate::work::lower_priority(nice);
                     let _ = work(&mut thread, &queue, &table);
                     thread.exit();
                 })?;
@@ -109,18 +99,13 @@ impl Pool {
     }
 
     /// Each worker's lane on the timeline and its name (`pool-1` …).
-    pub fn lanes(&self) -> &[(crate::gil::ThreadTag, String)] {
+    pub(crate) fn lanes(&self) -> &[(crate::gil::ThreadTag, String)] {
         &self.lanes
     }
 
     /// The queue its jobs wait in (its length is the backlog).
-    pub fn queue(&self) -> &Queue {
+    pub(crate) fn queue(&self) -> &Queue {
         &self.queue
-    }
-
-    /// Worker threads.
-    pub fn workers(&self) -> usize {
-        self.handles.len()
     }
 
     /// Queues `job`; its future answers once a worker ran it.
@@ -138,7 +123,7 @@ impl Pool {
             .jobs
             .insert(id, (Box::new(job), Arc::clone(&slot), done.clone()));
         self.queue.put(thread, id)?;
-        Ok(PoolFuture { id, done, slot })
+        Ok(PoolFuture { done, slot })
     }
 
     /// Lets the queued jobs finish, stops the workers and waits for them
@@ -154,11 +139,6 @@ impl Pool {
             }
         })?;
         Ok(())
-    }
-
-    /// The pool's name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 

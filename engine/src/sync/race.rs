@@ -38,7 +38,7 @@ pub struct Extend {
 #[derive(Debug, Clone)]
 pub struct RaceConfig {
     /// The loop body.
-    pub body: Body,
+    pub(crate) body: Body,
     /// Threads racing.
     pub threads: u32,
     /// Increments per thread.
@@ -50,7 +50,7 @@ pub struct RaceConfig {
     /// The switch interval (ignored when [`gil`](Self::gil) is given).
     pub interval: SwitchInterval,
     /// CPU steps of work per op: one is about one Python bytecode.
-    pub op_cost: u32,
+    pub(crate) op_cost: u32,
     /// Race on past the increments until this much happened.
     pub extend: Option<Extend>,
     /// Stop, whatever happened, after this long.
@@ -89,7 +89,7 @@ impl RaceConfig {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RaceOutcome {
     /// The loop body.
-    pub body: Body,
+    pub(crate) body: Body,
     /// Threads that raced.
     pub threads: u32,
     /// Increments each thread was asked for.
@@ -109,7 +109,7 @@ pub struct RaceOutcome {
     /// GIL hand-overs between threads.
     pub switches: u64,
     /// Forced switches (drop requests honoured).
-    pub forced_switches: u64,
+    pub(crate) forced_switches: u64,
     /// Wall time.
     pub wall_s: f64,
     /// Stopped by the timeout rather than by finishing.
@@ -231,11 +231,6 @@ impl Race {
     /// Each racing thread's lane on the timeline and its name (`race-1` …).
     pub fn lanes(&self) -> &[(crate::gil::ThreadTag, String)] {
         &self.lanes
-    }
-
-    /// The GIL mode it started in.
-    pub fn mode(&self) -> Mode {
-        self.gil.mode()
     }
 
     /// Whose eval-breaker model it runs.

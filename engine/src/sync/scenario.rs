@@ -116,7 +116,7 @@ pub const ORDERED_ROUNDS: u64 = 80;
 pub const PARTIES: usize = 4;
 
 /// Threads of the pool scenario's executor.
-pub const POOL_THREADS: u32 = 3;
+pub(crate) const POOL_THREADS: u32 = 3;
 
 const RUNNING: u8 = 0;
 const DONE: u8 = 1;
@@ -162,7 +162,6 @@ pub struct Scenario {
     producer_blocks: u64,
     wakes: Vec<u64>,
     detection_us: Option<u64>,
-    started: Instant,
     interrupted: OnceLock<Instant>,
     nice: u8,
 }
@@ -186,11 +185,10 @@ impl Scenario {
             producer_blocks: 0,
             wakes: Vec::new(),
             detection_us: None,
-            started: Instant::now(),
             interrupted: OnceLock::new(),
             nice: config.nice,
         };
-        let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url)?;
+        let plan = bodies::plan(config.kind, &world, &shared, &config.fetch_url, config.nice)?;
         scenario.queue = plan.queue;
         scenario.extra = plan.extra;
         for (name, body) in plan.threads {
@@ -244,11 +242,6 @@ impl Scenario {
         Ok(())
     }
 
-    /// Which scenario it is.
-    pub fn kind(&self) -> ScenarioKind {
-        self.kind
-    }
-
     /// Each thread's lane and name, in start order.
     pub fn lanes(&self) -> Vec<(ThreadTag, String)> {
         self.threads
@@ -258,13 +251,8 @@ impl Scenario {
             .collect()
     }
 
-    /// Time since it started.
-    pub fn elapsed(&self) -> std::time::Duration {
-        self.started.elapsed()
-    }
-
     /// True once every thread has stopped.
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.threads.iter().all(|t| t.handle.is_finished())
     }
 

@@ -54,6 +54,7 @@ pub(crate) fn plan(
     world: &World,
     shared: &Arc<Shared>,
     url: &str,
+    nice: u8,
 ) -> std::io::Result<Plan> {
     let threads = match kind {
         ScenarioKind::Deadlock => deadlock(world),
@@ -66,7 +67,7 @@ pub(crate) fn plan(
                 extra: Vec::new(),
             });
         }
-        ScenarioKind::Pool => return pool(world, shared, url),
+        ScenarioKind::Pool => return pool(world, shared, url, nice),
         ScenarioKind::Semaphore => semaphore(world, shared, url),
         ScenarioKind::Event => event(world, shared),
         ScenarioKind::Barrier => barrier(world, shared),
@@ -306,8 +307,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A pool of [`POOL_THREADS`] and a `main` thread that submits [`TASKS`],
 /// then waits for each result in submission order (blocked on "future
 /// N" while the pool works) and shuts the pool down.
-fn pool(world: &World, shared: &Arc<Shared>, url: &str) -> std::io::Result<Plan> {
-    let executor = Pool::new(world, "pool", POOL_THREADS)?;
+fn pool(world: &World, shared: &Arc<Shared>, url: &str, nice: u8) -> std::io::Result<Plan> {
+    let executor = Pool::new(world, "pool", POOL_THREADS, nice)?;
     let extra = executor.lanes().to_vec();
     let queue = executor.queue().clone();
     let names: Arc<HashMap<ThreadTag, String>> = Arc::new(extra.iter().cloned().collect());

@@ -152,7 +152,7 @@ impl Condition {
     }
 
     /// Wakes up to `n` waiters, oldest first. The caller must hold the lock.
-    pub fn notify(&self, thread: &GilThread, n: usize) -> Result<(), SyncError> {
+    pub(crate) fn notify(&self, thread: &GilThread, n: usize) -> Result<(), SyncError> {
         let tag = thread.tag();
         let id = self.id;
         if self.lock.holder() != Some(tag) {

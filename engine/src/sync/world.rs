@@ -27,10 +27,10 @@ use crate::gil::{Gil, GilEvent, GilThread, ThreadTag, Transition};
 const CANCEL_SLICE: Duration = Duration::from_millis(20);
 
 /// Events kept in a world's ring.
-pub const EVENT_CAPACITY: usize = 4096;
+pub(crate) const EVENT_CAPACITY: usize = 4096;
 
 /// The index of one object in its [`World`].
-pub type ObjectId = usize;
+pub(crate) type ObjectId = usize;
 
 /// What went wrong with a coordination-lab call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,7 +153,7 @@ pub struct SyncEvent {
     /// The thread.
     pub thread: ThreadTag,
     /// The object ([`World::name`] names it).
-    pub object: ObjectId,
+    pub(crate) object: ObjectId,
     /// What happened.
     pub what: SyncAction,
 }
@@ -206,7 +206,7 @@ impl World {
     }
 
     /// The name of object `id`.
-    pub fn name(&self, id: ObjectId) -> String {
+    pub(crate) fn name(&self, id: ObjectId) -> String {
         self.lock().name(id)
     }
 
@@ -221,7 +221,7 @@ impl World {
 
     /// Every thread blocked right now, with what it is blocked on
     /// ("lock A"), read under one lock.
-    pub fn blocked_names(&self) -> HashMap<ThreadTag, String> {
+    pub(crate) fn blocked_names(&self) -> HashMap<ThreadTag, String> {
         let state = self.lock();
         state
             .blocked

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::ring::SeqRing;
 
 /// Lines kept; older ones are dropped.
-pub const CONSOLE_LINES: usize = 2000;
+pub(crate) const CONSOLE_LINES: usize = 2000;
 /// Longest line kept, in characters (the rest is cut).
 const MAX_LINE: usize = 4096;
 
@@ -102,11 +102,6 @@ impl ConsoleLog {
         self.lock().partial.clone()
     }
 
-    /// True once every stream has reached its end.
-    pub fn closed(&self) -> bool {
-        self.lock().open == 0
-    }
-
     /// Waits up to `timeout` for every stream to end; true if they did.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
         let streams = self.lock();
@@ -130,7 +125,7 @@ impl ConsoleLog {
 /// steps back, tabs expand, escape sequences (CSI, OSC, two-byte) and other
 /// control characters vanish, invalid UTF-8 becomes U+FFFD.
 #[derive(Debug, Default)]
-pub struct LineCleaner {
+pub(crate) struct LineCleaner {
     line: Vec<char>,
     col: usize,
     escape: Escape,
@@ -154,7 +149,7 @@ enum Escape {
 
 impl LineCleaner {
     /// Feeds bytes; calls `line` for every finished line.
-    pub fn feed(&mut self, bytes: &[u8], mut line: impl FnMut(String)) {
+    pub(crate) fn feed(&mut self, bytes: &[u8], mut line: impl FnMut(String)) {
         let mut data = std::mem::take(&mut self.pending);
         data.extend_from_slice(bytes);
         let mut rest: &[u8] = &data;
@@ -231,12 +226,12 @@ impl LineCleaner {
     }
 
     /// The unfinished line as it looks now.
-    pub fn partial(&self) -> String {
+    pub(crate) fn partial(&self) -> String {
         self.line.iter().collect::<String>().trim_end().to_string()
     }
 
     /// The unfinished line, if any, once the stream has ended.
-    pub fn finish(&mut self) -> Option<String> {
+    pub(crate) fn finish(&mut self) -> Option<String> {
         (!self.line.is_empty()).then(|| self.take_line())
     }
 }

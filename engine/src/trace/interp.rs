@@ -20,16 +20,16 @@ pub struct Interpreter {
     /// The program's executable (`/proc/PID/exe`).
     pub executable: PathBuf,
     /// The `libpythonX.Y.so` holding the GIL functions, for a shared build.
-    pub library: Option<PathBuf>,
+    pub(crate) library: Option<PathBuf>,
     /// The version, e.g. `3.11.7`.
     pub version: String,
     /// The file the probes go on: `library` if set, else `executable`.
-    pub probe_file: PathBuf,
+    pub(crate) probe_file: PathBuf,
     /// File offsets of every copy of `take_gil` (LTO and constant
     /// propagation may leave more than one, e.g. `take_gil.constprop.0`).
-    pub take_gil: Vec<u64>,
+    pub(crate) take_gil: Vec<u64>,
     /// File offsets of every copy of `drop_gil`.
-    pub drop_gil: Vec<u64>,
+    pub(crate) drop_gil: Vec<u64>,
 }
 
 /// What one ELF file says about Python.
@@ -52,7 +52,7 @@ struct ElfFacts {
 /// running program, from the search path at exec time); it gets the
 /// executable's own `RUNPATH`/`RPATH` directories, `$ORIGIN` expanded.
 /// `Ok(None)`: not Python at all (a shell, a launcher) — keep following.
-pub fn classify(
+pub(crate) fn classify(
     exe: &Path,
     read_path: &Path,
     resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
@@ -285,7 +285,7 @@ fn version_hint(path: &Path) -> Option<String> {
 /// Finds library `name` the way the dynamic loader would for a program
 /// about to start: its `RUNPATH`/`RPATH` dirs, `LD_LIBRARY_PATH` from its
 /// environment, then the system directories (`/etc/ld.so.conf.d` included).
-pub fn search_library(
+pub(crate) fn search_library(
     name: &str,
     dirs: &[PathBuf],
     ld_library_path: Option<&str>,

@@ -22,15 +22,15 @@ use super::{TraceError, procfs};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
     /// User id (`SUDO_UID`).
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Primary group id (`SUDO_GID`).
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// That user's supplementary groups.
-    pub groups: Vec<u32>,
+    pub(crate) groups: Vec<u32>,
     /// Login name, for `USER`/`LOGNAME`.
     pub name: Option<String>,
     /// Home directory, for `HOME`.
-    pub home: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
 }
 
 impl RunAs {
@@ -119,18 +119,18 @@ pub enum ProgramOutput {
 
 /// A program started and stopped at the moment it became Python, probes open.
 #[derive(Debug)]
-pub struct Launched {
+pub(crate) struct Launched {
     /// The child, detached from ptrace, running.
-    pub child: Child,
+    pub(crate) child: Child,
     /// The interpreter it runs.
-    pub python: Interpreter,
+    pub(crate) python: Interpreter,
     /// The probes on it.
-    pub probes: Probes,
+    pub(crate) probes: Probes,
 }
 
 /// Starts `program` (argv), follows its execs, opens the probes once it is
 /// a Python interpreter, and lets it run.
-pub fn launch(
+pub(crate) fn launch(
     program: &[OsString],
     run_as: Option<&RunAs>,
     output: ProgramOutput,

@@ -21,11 +21,11 @@ pub struct ThreadRow {
     /// % waiting for it.
     pub wait_pct: f64,
     /// % released (blocked or native).
-    pub released_pct: f64,
+    pub(crate) released_pct: f64,
     /// % released and running native code.
-    pub native_pct: f64,
+    pub(crate) native_pct: f64,
     /// Times it took the GIL.
-    pub takes: u64,
+    pub(crate) takes: u64,
     /// Times it took the GIL from another thread.
     pub switches: u64,
     /// Its longest finished wait, ms.

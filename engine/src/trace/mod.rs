@@ -13,15 +13,15 @@
 //! traced program runs as the user behind `sudo`.
 
 pub mod console;
-pub mod interp;
-pub mod launch;
+pub(crate) mod interp;
+pub(crate) mod launch;
 pub mod live;
 pub mod process;
-pub mod procfs;
+pub(crate) mod procfs;
 pub mod recorder;
 mod report;
 mod session;
-pub mod uprobe;
+pub(crate) mod uprobe;
 
 pub use interp::Interpreter;
 pub use launch::{ProgramOutput, RunAs};
@@ -155,7 +155,7 @@ impl TraceError {
 
 /// Whether this process may open uprobes: root, or `CAP_SYS_ADMIN` or
 /// `CAP_PERFMON` in its effective set. Checked before starting anything.
-pub fn permitted() -> bool {
+pub(crate) fn permitted() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
@@ -172,7 +172,7 @@ pub fn permitted() -> bool {
 }
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the probes stamp with.
-pub fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

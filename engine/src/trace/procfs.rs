@@ -17,7 +17,7 @@ pub enum SchedState {
 
 /// The scheduler state of thread `tid` of process `pid`, or `None` when the
 /// thread is gone.
-pub fn thread_state(pid: u32, tid: u32) -> Option<SchedState> {
+pub(crate) fn thread_state(pid: u32, tid: u32) -> Option<SchedState> {
     let stat = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
     parse_state(&stat)
 }
@@ -37,14 +37,14 @@ fn parse_state(stat: &[u8]) -> Option<SchedState> {
 }
 
 /// Thread `tid`'s name (`comm`), or `"?"` when it cannot be read.
-pub fn thread_name(pid: u32, tid: u32) -> String {
+pub(crate) fn thread_name(pid: u32, tid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
         .map(|s| s.trim_end().to_string())
         .unwrap_or_else(|_| "?".to_string())
 }
 
 /// True while process `pid` exists (a zombie counts as gone).
-pub fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     match std::fs::read(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(parse_state_char(&stat), Some(b'Z' | b'X')),
         Err(_) => false,
@@ -60,13 +60,13 @@ fn parse_state_char(stat: &[u8]) -> Option<u8> {
 }
 
 /// The executable of process `pid` (`/proc/PID/exe`).
-pub fn exe(pid: u32) -> std::io::Result<PathBuf> {
+pub(crate) fn exe(pid: u32) -> std::io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe"))
 }
 
 /// The regular files mapped executable into process `pid`, each once, in
 /// the order of `/proc/PID/maps`.
-pub fn mapped_executables(pid: u32) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn mapped_executables(pid: u32) -> std::io::Result<Vec<PathBuf>> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
     Ok(parse_maps(&maps))
 }
@@ -92,21 +92,12 @@ fn parse_maps(maps: &str) -> Vec<PathBuf> {
 }
 
 /// A variable of process `pid`'s environment as it was at its exec.
-pub fn environ_var(pid: u32, name: &str) -> Option<String> {
+pub(crate) fn environ_var(pid: u32, name: &str) -> Option<String> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     environ.split(|&b| b == 0).find_map(|entry| {
         let rest = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
         Some(String::from_utf8_lossy(rest).into_owned())
     })
-}
-
-/// The ids of process `pid`'s threads now.
-pub fn thread_ids(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
 }
 
 #[cfg(test)]
@@ -147,7 +138,6 @@ mod tests {
         let tid = unsafe { libc::gettid() } as u32;
         assert!(process_alive(pid));
         assert_eq!(thread_state(pid, tid), Some(SchedState::Running));
-        assert!(thread_ids(pid).contains(&tid));
         assert!(!thread_name(pid, tid).is_empty());
         assert!(!process_alive(u32::MAX - 1));
     }

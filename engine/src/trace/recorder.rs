@@ -60,7 +60,7 @@ const MAX_SLICES: usize = 1 << 20;
 
 /// One traced thread.
 #[derive(Debug)]
-pub struct TracedThread {
+pub(crate) struct TracedThread {
     /// Its tag on the timeline.
     pub tag: ThreadTag,
     /// OS thread id.
@@ -68,19 +68,19 @@ pub struct TracedThread {
     /// Its name (`comm`) when first seen.
     pub name: String,
     /// Running totals, as the emulation keeps them.
-    pub stats: Arc<ThreadStats>,
+    pub(crate) stats: Arc<ThreadStats>,
     /// Its lane now (`None` before its first event).
     pub lane: Option<Transition>,
     /// When the lane began, ns since epoch.
     since_ns: u64,
     /// Lengths of finished holds, in microseconds.
-    pub holds_us: Histogram<u64>,
+    pub(crate) holds_us: Histogram<u64>,
     /// Lengths of finished waits, in microseconds.
-    pub waits_us: Histogram<u64>,
+    pub(crate) waits_us: Histogram<u64>,
     /// Times it returned from `take_gil`.
-    pub takes: u64,
+    pub(crate) takes: u64,
     /// Whether it has exited.
-    pub exited: bool,
+    pub(crate) exited: bool,
 }
 
 /// Everything a trace has recorded so far.
@@ -94,7 +94,6 @@ pub struct Recorder {
     held_ns: u64,
     events: u64,
     slices: Vec<Slice>,
-    slices_dropped: u64,
     name_of: Box<dyn Fn(u32) -> String + Send>,
 }
 
@@ -126,7 +125,6 @@ impl Recorder {
             held_ns: 0,
             events: 0,
             slices: Vec::new(),
-            slices_dropped: 0,
             name_of: Box::new(name_of),
         }
     }
@@ -231,20 +229,18 @@ impl Recorder {
                 }
                 _ => {}
             }
+            // Past MAX_SLICES the export keeps what it has.
             if matches!(
                 previous,
                 Transition::Hold | Transition::Wait | Transition::Run
-            ) {
-                if self.slices.len() < MAX_SLICES {
-                    self.slices.push(Slice {
-                        tid: thread.tid,
-                        lane: previous,
-                        start_ns: thread.since_ns,
-                        len_ns: len,
-                    });
-                } else {
-                    self.slices_dropped += 1;
-                }
+            ) && self.slices.len() < MAX_SLICES
+            {
+                self.slices.push(Slice {
+                    tid: thread.tid,
+                    lane: previous,
+                    start_ns: thread.since_ns,
+                    len_ns: len,
+                });
             }
         }
         thread.lane = Some(lane);
@@ -258,7 +254,7 @@ impl Recorder {
 
     /// Ends every live lane at `end_ns` (the trace is over): their time is
     /// counted and each thread is marked gone.
-    pub fn finish(&mut self, end_ns: u64) {
+    pub(crate) fn finish(&mut self, end_ns: u64) {
         for tid in self.threads.iter().map(|t| t.tid).collect::<Vec<_>>() {
             self.apply(Stamped {
                 time_ns: end_ns,
@@ -269,7 +265,7 @@ impl Recorder {
     }
 
     /// The threads seen so far, in order of first appearance.
-    pub fn threads(&self) -> &[TracedThread] {
+    pub(crate) fn threads(&self) -> &[TracedThread] {
         &self.threads
     }
 
@@ -279,17 +275,17 @@ impl Recorder {
     }
 
     /// Hand-overs of the GIL between threads.
-    pub fn switches(&self) -> u64 {
+    pub(crate) fn switches(&self) -> u64 {
         self.switches
     }
 
     /// Total time anyone held the GIL (finished holds), nanoseconds.
-    pub fn held_ns(&self) -> u64 {
+    pub(crate) fn held_ns(&self) -> u64 {
         self.held_ns
     }
 
     /// Probe records applied.
-    pub fn events(&self) -> u64 {
+    pub(crate) fn events(&self) -> u64 {
         self.events
     }
 
@@ -297,21 +293,11 @@ impl Recorder {
     pub fn slices(&self) -> &[Slice] {
         &self.slices
     }
-
-    /// Slices not kept because the export buffer was full.
-    pub fn slices_dropped(&self) -> u64 {
-        self.slices_dropped
-    }
-
-    /// Nanoseconds since the epoch of `time_ns` (a `CLOCK_MONOTONIC` time).
-    pub fn since_epoch(&self, time_ns: u64) -> u64 {
-        time_ns.saturating_sub(self.epoch_ns)
-    }
 }
 
 impl TracedThread {
     /// When its current lane began, ns since the trace's epoch.
-    pub fn lane_since_ns(&self) -> u64 {
+    pub(crate) fn lane_since_ns(&self) -> u64 {
         self.since_ns
     }
 }

@@ -18,7 +18,7 @@ pub struct PythonReport {
     /// The program's executable.
     pub executable: String,
     /// The shared library probed, for a shared build.
-    pub library: Option<String>,
+    pub(crate) library: Option<String>,
 }
 
 /// One thread's share of the trace.
@@ -33,11 +33,11 @@ pub struct ThreadReport {
     /// % waiting for it.
     pub wait_pct: f64,
     /// % with it released (blocked or native); hold + wait + released = 100.
-    pub released_pct: f64,
+    pub(crate) released_pct: f64,
     /// The part of `released_pct` spent running (native code without the GIL).
-    pub native_pct: f64,
+    pub(crate) native_pct: f64,
     /// Times it took the GIL.
-    pub takes: u64,
+    pub(crate) takes: u64,
     /// Median hold, ms.
     pub hold_ms_p50: f64,
     /// 99th percentile hold, ms.
@@ -47,29 +47,29 @@ pub struct ThreadReport {
     /// 99th percentile wait, ms.
     pub wait_ms_p99: f64,
     /// Longest wait, ms.
-    pub wait_ms_max: f64,
+    pub(crate) wait_ms_max: f64,
 }
 
 /// The summary `trace --json` prints.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TraceReport {
     /// The traced program's argv.
-    pub program: Vec<String>,
+    pub(crate) program: Vec<String>,
     /// Its process id.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Its interpreter.
-    pub python: PythonReport,
+    pub(crate) python: PythonReport,
     /// Seconds traced.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Fraction of the time someone held the GIL (0–1).
-    pub gil_load: f64,
+    pub(crate) gil_load: f64,
     /// Hand-overs between threads per second.
     pub switches_per_s: f64,
     /// Probe records applied.
     pub events: u64,
     /// Probe records the kernel dropped because a ring was full (records of
     /// other processes of the same interpreter fill the rings too).
-    pub lost_events: u64,
+    pub(crate) lost_events: u64,
     /// The program's exit code (128 + signal if killed); `null` when
     /// attached or detached.
     pub exit_code: Option<i32>,

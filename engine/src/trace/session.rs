@@ -51,7 +51,6 @@ pub struct Trace {
     python: Interpreter,
     child: Option<Child>,
     recorder: Arc<Mutex<Recorder>>,
-    timeline: Arc<Timeline>,
     epoch: Instant,
     epoch_ns: u64,
     lost: Arc<AtomicU64>,
@@ -143,10 +142,9 @@ impl Trace {
         probes: Probes,
         (epoch, epoch_ns): (Instant, u64),
     ) -> Trace {
-        let timeline = Arc::new(Timeline::default());
         let recorder = Arc::new(Mutex::new(Recorder::new(
             epoch_ns,
-            Arc::clone(&timeline),
+            Arc::new(Timeline::default()),
             move |tid| procfs::thread_name(pid, tid),
         )));
         let lost = Arc::new(AtomicU64::new(0));
@@ -166,7 +164,6 @@ impl Trace {
             python,
             child,
             recorder,
-            timeline,
             epoch,
             epoch_ns,
             lost,
@@ -191,24 +188,13 @@ impl Trace {
         self.child.take()
     }
 
-    /// The timeline the tracer writes (timestamps: µs since [`Trace::epoch`]).
-    pub fn timeline(&self) -> &Arc<Timeline> {
-        &self.timeline
-    }
-
     /// The instant the timeline's clock counts from.
     pub fn epoch(&self) -> Instant {
         self.epoch
     }
 
-    /// Nanoseconds since the epoch now: the clock of [`Recorder`] and of
-    /// [`live::thread_rows`](super::live::thread_rows).
-    pub fn elapsed_ns(&self) -> u64 {
-        monotonic_ns().saturating_sub(self.epoch_ns)
-    }
-
     /// The recorder, locked: threads, stats, switches so far.
-    pub fn recorder(&self) -> MutexGuard<'_, Recorder> {
+    pub(crate) fn recorder(&self) -> MutexGuard<'_, Recorder> {
         self.recorder.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

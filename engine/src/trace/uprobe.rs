@@ -32,7 +32,7 @@ use super::TraceError;
 
 /// Which probe a record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeKind {
+pub(crate) enum ProbeKind {
     /// `take_gil` entry: the thread starts waiting.
     TakeEntry,
     /// `take_gil` return: the thread holds the GIL.
@@ -43,11 +43,11 @@ pub enum ProbeKind {
 
 /// One probe hit, as read from a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProbeHit {
+pub(crate) struct ProbeHit {
     /// `CLOCK_MONOTONIC` nanoseconds.
     pub time_ns: u64,
     /// Process id.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Thread id.
     pub tid: u32,
     /// Which probe.
@@ -60,7 +60,7 @@ const RING_PAGES: usize = 256;
 
 /// The open probes and their per-CPU rings; dropping it removes them.
 #[derive(Debug)]
-pub struct Probes {
+pub(crate) struct Probes {
     rings: Vec<Ring>,
     /// Every event fd; the kernel's probes live exactly as long as these.
     _fds: Vec<OwnedFd>,
@@ -71,7 +71,11 @@ pub struct Probes {
 impl Probes {
     /// Opens entry probes on `take_gil` and `drop_gil` and return probes on
     /// `take_gil` at the given file offsets of `file`, on every CPU.
-    pub fn open(file: &Path, take_gil: &[u64], drop_gil: &[u64]) -> Result<Probes, TraceError> {
+    pub(crate) fn open(
+        file: &Path,
+        take_gil: &[u64],
+        drop_gil: &[u64],
+    ) -> Result<Probes, TraceError> {
         let pmu = read_sysfs_number("/sys/bus/event_source/devices/uprobe/type")
             .ok_or(TraceError::NoUprobes)? as u32;
         let retprobe_bit = retprobe_bit().ok_or(TraceError::NoUprobes)?;
@@ -138,7 +142,7 @@ impl Probes {
 
     /// Appends every record now in the rings to `out` (unordered across
     /// CPUs) and frees their space. Never blocks.
-    pub fn drain(&mut self, out: &mut Vec<ProbeHit>) {
+    pub(crate) fn drain(&mut self, out: &mut Vec<ProbeHit>) {
         let ids = &self.ids;
         let mut lost = 0;
         for ring in &mut self.rings {
@@ -165,7 +169,7 @@ impl Probes {
     }
 
     /// Records the kernel dropped because a ring was full (`PERF_RECORD_LOST`).
-    pub fn lost(&self) -> u64 {
+    pub(crate) fn lost(&self) -> u64 {
         self.lost
     }
 }
@@ -214,7 +218,7 @@ fn open_uprobe(
 }
 
 /// True when this kernel has the uprobe PMU.
-pub fn uprobes_available() -> bool {
+pub(crate) fn uprobes_available() -> bool {
     read_sysfs_number("/sys/bus/event_source/devices/uprobe/type").is_some()
 }
 

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use super::{WorkError, WorkerCtx};
 
 /// Steps between two progress reports (and two clock reads).
-pub const STEPS_PER_REPORT: u64 = 4096;
+pub(crate) const STEPS_PER_REPORT: u64 = 4096;
 
 /// One round of Marsaglia's xorshift64 (shifts 13, 7, 17): the engine's only
 /// copy, used for CPU work here and for the file worker's bytes.

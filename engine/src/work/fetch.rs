@@ -27,7 +27,7 @@ pub struct BadUrl {
     /// What was given.
     pub url: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl FetchTarget {
@@ -65,7 +65,7 @@ impl FetchTarget {
 /// within tens of milliseconds of a cancel in any state, while the work
 /// still runs on the worker's thread (one OS thread per worker).
 #[derive(Clone)]
-pub struct HttpClient {
+pub(crate) struct HttpClient {
     runtime: Arc<tokio::runtime::Runtime>,
     client: reqwest::Client,
 }
@@ -85,12 +85,12 @@ impl std::fmt::Debug for HttpClient {
 ///   answer that could point elsewhere;
 /// * anything else goes to `getaddrinfo` (on tokio's blocking pool).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LocalFirstResolver;
+pub(crate) struct LocalFirstResolver;
 
 impl LocalFirstResolver {
     /// The local answer for `host`, if it is a special-use name:
     /// `Some(Ok(loopback addresses))` or `Some(Err(reason))`.
-    pub fn special(host: &str) -> Option<Result<Vec<std::net::SocketAddr>, String>> {
+    pub(crate) fn special(host: &str) -> Option<Result<Vec<std::net::SocketAddr>, String>> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let is = |tld: &str| host == tld || host.ends_with(&format!(".{tld}"));
         if is("invalid") {
@@ -145,7 +145,7 @@ impl HttpClient {
     /// [`HttpClient::new`] whose runtime threads (which drive every
     /// connection's socket I/O) run `nice` steps below the caller's
     /// priority, like the workers they serve.
-    pub fn with_nice(
+    pub(crate) fn with_nice(
         connect_timeout: Duration,
         read_timeout: Duration,
         nice: u8,
@@ -202,7 +202,7 @@ impl HttpClient {
     }
 
     /// The next chunk of a response body (`None` at the end).
-    pub fn next_chunk(
+    pub(crate) fn next_chunk(
         &self,
         response: &mut reqwest::Response,
         cancel: &CancelToken,
@@ -213,7 +213,7 @@ impl HttpClient {
     }
 
     /// GETs `url` and reads the whole body; `Err` on any HTTP or network error.
-    pub fn get_all(
+    pub(crate) fn get_all(
         &self,
         url: &str,
         cancel: &CancelToken,

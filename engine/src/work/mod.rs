@@ -15,10 +15,11 @@ mod pool;
 mod report;
 mod seed;
 
-pub use cpu::{STEPS_PER_REPORT, cpu_step, xorshift64};
-pub use fetch::{BadUrl, FetchTarget, HttpClient, LocalFirstResolver};
+pub use cpu::{cpu_step, xorshift64};
+pub use fetch::FetchTarget;
+pub(crate) use fetch::{BadUrl, HttpClient};
 pub use pool::{Pool, PoolReceivers, SpawnError};
-pub use report::Reporter;
+pub(crate) use report::Reporter;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -186,7 +187,7 @@ pub enum ConsoleSide {
 
 /// How a worker's run ended, short of success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WorkError {
+pub(crate) enum WorkError {
     /// Its cancel token was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -243,7 +244,7 @@ pub struct WorkSettings {
     /// The pause between the seed example's prints.
     pub seed_sleep: Duration,
     /// Stack size of each worker thread.
-    pub stack_size: usize,
+    pub(crate) stack_size: usize,
     /// Niceness each worker thread adds to its own (0: none), so the UI
     /// thread wins the CPU when workers outnumber the cores.
     pub nice: u8,
@@ -284,7 +285,7 @@ impl WorkSettings {
 /// thread started by a worker (the seed demo's second thread, the HTTP
 /// runtime's helpers) lands at the same level, not lower still. Lowering a
 /// priority needs no privilege; a failure is logged and ignored.
-pub fn lower_priority(nice: u8) {
+pub(crate) fn lower_priority(nice: u8) {
     use rustix::process::{getpid, getpriority_process, setpriority_process};
     if nice == 0 {
         return;
@@ -300,7 +301,7 @@ pub fn lower_priority(nice: u8) {
 }
 
 /// What a worker thread gets: who it is, how to stop, the GIL, and where to report.
-pub struct WorkerCtx {
+pub(crate) struct WorkerCtx {
     /// The worker's id.
     pub id: WorkerId,
     /// Checked between chunks and steps.
@@ -308,16 +309,16 @@ pub struct WorkerCtx {
     /// This thread's membership in the GIL.
     pub gil: GilThread,
     /// Progress and console output.
-    pub report: Reporter,
+    pub(crate) report: Reporter,
     /// The pool's settings.
-    pub settings: std::sync::Arc<WorkSettings>,
+    pub(crate) settings: std::sync::Arc<WorkSettings>,
     /// The shared HTTP client (one connection pool and runtime for all fetches).
-    pub http: Option<HttpClient>,
+    pub(crate) http: Option<HttpClient>,
 }
 
 /// Runs one worker's work to completion on the calling thread, returning the
 /// units done and a one-line summary.
-pub fn run_kind(kind: WorkerKind, ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
+pub(crate) fn run_kind(kind: WorkerKind, ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
     ctx.gil.enter()?;
     match kind {
         WorkerKind::Fetch => fetch::run(ctx),
@@ -344,7 +345,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// The first four bytes of a digest in hex, enough to tell two apart by eye.
-pub fn short_hex(digest: &[u8]) -> String {
+pub(crate) fn short_hex(digest: &[u8]) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 

@@ -120,11 +120,6 @@ impl Pool {
         )
     }
 
-    /// The settings every worker gets.
-    pub fn settings(&self) -> &WorkSettings {
-        &self.settings
-    }
-
     /// The GIL the workers share.
     pub fn gil(&self) -> &Gil {
         &self.gil

@@ -14,7 +14,7 @@ use super::{ConsoleSide, WorkerEvent, WorkerId};
 
 /// Sends one worker's progress and console lines.
 #[derive(Debug, Clone)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     id: WorkerId,
     progress: Sender<WorkerEvent>,
     lifecycle: Sender<WorkerEvent>,
@@ -24,7 +24,7 @@ pub struct Reporter {
 
 impl Reporter {
     /// The shortest gap between two progress messages of one worker.
-    pub const GAP: Duration = Duration::from_millis(8);
+    pub(crate) const GAP: Duration = Duration::from_millis(8);
 
     /// A reporter for worker `id`.
     pub fn new(
@@ -42,13 +42,13 @@ impl Reporter {
     }
 
     /// Sets the total, once known (e.g. from Content-Length), and reports it.
-    pub fn set_total(&mut self, total: Option<u64>) {
+    pub(crate) fn set_total(&mut self, total: Option<u64>) {
         self.total = total;
         self.send_progress(0, Instant::now());
     }
 
     /// Reports `done` units, unless one was sent less than [`GAP`](Self::GAP) ago.
-    pub fn progress(&mut self, done: u64) {
+    pub(crate) fn progress(&mut self, done: u64) {
         let now = Instant::now();
         let due = self
             .last_sent
@@ -70,7 +70,7 @@ impl Reporter {
     }
 
     /// Prints a console line (never dropped).
-    pub fn console(&self, side: ConsoleSide, text: impl Into<String>) {
+    pub(crate) fn console(&self, side: ConsoleSide, text: impl Into<String>) {
         let _ = self.lifecycle.send(WorkerEvent::Console {
             id: self.id,
             side,
@@ -79,7 +79,7 @@ impl Reporter {
     }
 
     /// Sends a lifecycle event (never dropped).
-    pub fn lifecycle(&self, event: WorkerEvent) {
+    pub(crate) fn lifecycle(&self, event: WorkerEvent) {
         let _ = self.lifecycle.send(event);
     }
 }

@@ -74,6 +74,15 @@ pub enum Action {
     ForceQuit,
 }
 
+impl Action {
+    /// True for the actions that end the dashboard whatever is open (help,
+    /// a picker, a pane): `q` and Ctrl-C. The run loop asks before it takes
+    /// the GIL back for a key, so that quitting never waits for the GIL.
+    pub fn quits(self) -> bool {
+        matches!(self, Action::Quit | Action::ForceQuit)
+    }
+}
+
 /// A key as written in the config: `f`, `X`, `?`, `enter`, `f5`, `ctrl-x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeySpec {

@@ -9,6 +9,14 @@
 //! what woke it and everything else pending, then draws once if a frame is
 //! due. A key's frame goes out at once; progress and the timeline wait for
 //! the next frame unless keys kept them waiting for [`CATCH_UP`].
+//!
+//! Beside it: `pacer.rs` ([`Pacer`]: frame pacing and catch-up),
+//! `feeds.rs` (what wakes the loop, and the [`Quitter`]), `execute.rs`
+//! ([`execute`]: the reducer's commands carried out on the session).
+
+mod execute;
+mod feeds;
+mod pacer;
 
 use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
@@ -23,132 +31,15 @@ use super::app::{App, AppEvent, Command};
 use super::python_cost::{PythonWork, steps_per_ms};
 use super::view;
 use crate::cancel::CancelToken;
-use crate::gil::{GilEvent, GilThread, Mode};
-use crate::lab::{BenchConfig, Suite, SuiteEvent};
+use crate::gil::{GilEvent, GilThread};
 use crate::session::Session;
-use crate::sync::{Race, RaceConfig};
 use crate::ui::panes::lab;
-use crate::ui::panes::race::{RACE_INCREMENTS, RACE_THREADS, RaceUpdate};
+use crate::ui::panes::race::RaceUpdate;
 use crate::work::WorkerEvent;
 
-/// The longest a run of key frames may put off applying progress and GIL
-/// events (so a held-down key never freezes the workers' display).
-pub const CATCH_UP: Duration = Duration::from_millis(50);
-
-/// The frame gap while workers live but nothing on screen has changed for
-/// [`STILL_AFTER`] (sleeping or blocked workers: only clocks move, and the
-/// time column has 0.1 s resolution).
-pub const STILL_FRAME_GAP: Duration = Duration::from_millis(100);
-
-/// How long after the last change the frame rate drops to [`STILL_FRAME_GAP`].
-pub const STILL_AFTER: Duration = Duration::from_millis(250);
-
-/// How long each measurement of an experiment started from the dashboard runs.
-const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
-/// Each measurement of a side-by-side run: long enough for its
-/// distributions (some 200 holds of 5 ms) and a steady stretch to draw.
-const SIDE_BY_SIDE_MEASUREMENT: Duration = Duration::from_secs(1);
-
-/// A terminal event stamped with the instant it was read.
-#[derive(Debug)]
-pub struct Input {
-    /// What the terminal said (an error: the terminal is gone).
-    pub event: std::io::Result<Event>,
-    /// When the input thread read it.
-    pub read_at: Instant,
-}
-
-/// The channels the UI thread listens to.
-#[derive(Debug, Clone)]
-pub struct Feeds {
-    /// Terminal events from the input thread.
-    pub input: Receiver<Input>,
-    /// SIGINT, SIGTERM, SIGHUP.
-    pub signals: Receiver<i32>,
-    /// Worker progress (drained each turn, never waited on).
-    pub progress: Receiver<WorkerEvent>,
-    /// Worker lifecycle and console lines.
-    pub lifecycle: Receiver<WorkerEvent>,
-}
-
-/// What woke the UI thread.
-#[derive(Debug)]
-pub enum Wake {
-    /// A terminal event.
-    Input(Input),
-    /// A worker's lifecycle event.
-    Worker(WorkerEvent),
-    /// News from the experiment.
-    Lab(SuiteEvent),
-    /// The experiment's thread ended (its channel closed).
-    LabDone,
-    /// The timeline export ended: what it wrote, or why not.
-    Exported(String),
-    /// A signal, or the input channel closed.
-    Quit,
-    /// The frame timer (or a closed lifecycle channel).
-    Timer,
-}
-
-/// Whether the loop goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Keep going.
-    Continue,
-    /// The user quit or the terminal is gone.
-    Quit,
-}
-
-/// Frame pacing: full rate while anything moves, a few frames a second
-/// while workers only wait, and no timer at all when nothing can change.
-#[derive(Debug, Clone)]
-pub struct Pacer {
-    frame_gap: Duration,
-    next_frame: Instant,
-    last_frame: Instant,
-    last_change: Instant,
-    last_catch_up: Instant,
-}
-
-impl Pacer {
-    /// Pacing at `fps` frames a second at most, starting at `now`.
-    pub fn new(fps: u32, now: Instant) -> Self {
-        Self {
-            frame_gap: Duration::from_secs(1) / fps.max(1),
-            next_frame: now,
-            last_frame: now,
-            last_change: now,
-            last_catch_up: now,
-        }
-    }
-
-    /// When the next frame is due (whether a timer is armed is the runner's call).
-    pub fn next_frame(&self) -> Instant {
-        self.next_frame
-    }
-
-    /// When the last frame went out.
-    pub fn last_frame(&self) -> Instant {
-        self.last_frame
-    }
-
-    /// Whether background updates may be applied now: no key is waiting
-    /// for its frame, or keys have kept them waiting for [`CATCH_UP`].
-    fn catch_up(&self, keys_waiting: bool, now: Instant) -> bool {
-        !keys_waiting || now >= self.last_catch_up + CATCH_UP
-    }
-
-    /// A frame went out at `drawn`; the screen last changed at `last_change`.
-    fn drawn(&mut self, drawn: Instant) {
-        self.last_frame = drawn;
-        self.next_frame = drawn
-            + if drawn.duration_since(self.last_change) < STILL_AFTER {
-                self.frame_gap
-            } else {
-                STILL_FRAME_GAP.max(self.frame_gap)
-            };
-    }
-}
+pub use execute::execute;
+pub use feeds::{Feeds, Flow, Input, Quitter, Wake};
+pub use pacer::{CATCH_UP, Pacer, STILL_AFTER, STILL_FRAME_GAP};
 
 /// The dashboard's run loop and everything it keeps between turns.
 pub struct Runner<B: Backend> {
@@ -167,6 +58,9 @@ pub struct Runner<B: Backend> {
     /// the GIL" is on: then it holds the GIL to handle events and draw, and
     /// releases it only while it waits, as a Python UI would.
     ui_gil: GilThread,
+    /// `ui_gil`'s cancel token, cancelled once a quit is decided: from then
+    /// on the UI thread's GIL waits give up at once (see [`Quitter`]).
+    quit: CancelToken,
     /// The Python work the UI thread runs per key and frame while under
     /// the GIL (see [`super::python_cost`]).
     python: PythonWork,
@@ -188,7 +82,8 @@ impl<B: Backend> Runner<B> {
         fps: u32,
         fault_ui_panic: bool,
     ) -> Self {
-        let ui_gil = session.gil.register(CancelToken::new());
+        let quit = CancelToken::new();
+        let ui_gil = session.gil.register(quit.clone());
         app.apply(AppEvent::UiLane(ui_gil.tag()));
         let python = PythonWork::new(app.python_cost(), steps_per_ms());
         Self {
@@ -201,6 +96,7 @@ impl<B: Backend> Runner<B> {
             log_lines: Vec::new(),
             keys_waiting: Vec::new(),
             ui_gil,
+            quit,
             python,
             key_work: Duration::ZERO,
             fault_ui_panic,
@@ -224,6 +120,11 @@ impl<B: Backend> Runner<B> {
         &self.python
     }
 
+    /// A handle that ends this runner's GIL waits from another thread.
+    pub fn quitter(&self) -> Quitter {
+        Quitter::new(self.quit.clone(), self.ui_gil.gil().clone())
+    }
+
     /// The frame pacing.
     pub fn pacer(&self) -> &Pacer {
         &self.pacer
@@ -233,7 +134,7 @@ impl<B: Backend> Runner<B> {
     /// nothing changed and no worker is alive, so nothing can move.
     pub fn deadline(&self) -> Option<Instant> {
         (self.app.dirty() || self.app.live() > 0 || self.animating())
-            .then_some(self.pacer.next_frame)
+            .then_some(self.pacer.next_frame())
     }
 
     /// Runs turns until the user quits or the terminal goes away.
@@ -273,7 +174,19 @@ impl<B: Backend> Runner<B> {
         if self.app.ui_under_gil() {
             // Py_BEGIN_ALLOW_THREADS around the wait; re-taking the GIL after
             // it is where a Python UI loses its time behind CPU-bound threads.
-            self.ui_gil.blocking(wait).unwrap_or(Wake::Quit)
+            // A wake that quits cancels the re-take: quitting never waits for
+            // the GIL (nor does a quit the input or signal thread decided
+            // while the re-take waits: that cancels it too).
+            let (keys, quit) = (self.app.keys(), &self.quit);
+            let mut woke = None;
+            let _ = self.ui_gil.blocking(|| {
+                let wake = wait();
+                if wake.quits(keys) {
+                    quit.cancel();
+                }
+                woke = Some(wake);
+            });
+            woke.unwrap_or(Wake::Quit)
         } else {
             wait()
         }
@@ -299,6 +212,11 @@ impl<B: Backend> Runner<B> {
             Wake::Timer => {}
         }
         self.drain(session, feeds, now);
+        if self.quit.is_cancelled() && !self.app.quit() {
+            // The input or signal thread decided to quit while this thread
+            // waited for the GIL; its key or signal may still be queued.
+            self.app.apply(AppEvent::InputClosed);
+        }
         if self.app.quit() {
             self.ui_gil.exit();
             return Flow::Quit;
@@ -307,7 +225,7 @@ impl<B: Backend> Runner<B> {
             self.ui_gil.exit();
         }
         let animate = self.app.live() > 0 || self.animating();
-        let due = (self.app.dirty() || animate) && now >= self.pacer.next_frame;
+        let due = (self.app.dirty() || animate) && now >= self.pacer.next_frame();
         if (!self.keys_waiting.is_empty() || due) && !self.frame(session, now) {
             self.ui_gil.exit();
             return Flow::Quit;
@@ -360,10 +278,10 @@ impl<B: Backend> Runner<B> {
     /// log ring, draws, and books the frame. `false`: the terminal is gone.
     fn frame(&mut self, session: &Session, now: Instant) -> bool {
         if self.app.dirty() || !self.keys_waiting.is_empty() {
-            self.pacer.last_change = now;
+            self.pacer.changed(now);
         }
         if self.pacer.catch_up(!self.keys_waiting.is_empty(), now) {
-            self.pacer.last_catch_up = now;
+            self.pacer.caught_up(now);
             self.read_timeline(session, now);
         }
         self.app.apply(AppEvent::Clock(session.gil.now_us()));
@@ -413,7 +331,7 @@ impl<B: Backend> Runner<B> {
             self.gil_seq = next;
         }
         if !self.gil_events.is_empty() {
-            self.pacer.last_change = now;
+            self.pacer.changed(now);
             let events = std::mem::take(&mut self.gil_events);
             self.app.apply(AppEvent::Gil(events));
         }
@@ -479,6 +397,11 @@ impl<B: Backend> Runner<B> {
                 Some(command) => execute(&mut self.app, session, command),
                 None => {}
             }
+            if self.app.quit() {
+                // No Python for a quit: nothing more waits for the GIL.
+                self.quit.cancel();
+                return;
+            }
             if self.app.ui_under_gil() {
                 // The key's handler, as Python would run it.
                 let started = Instant::now();
@@ -493,101 +416,5 @@ impl<B: Backend> Runner<B> {
             session.pool.reap(event.id());
         }
         self.app.apply(AppEvent::Worker(event));
-    }
-}
-
-/// Carries out a command from the reducer on the pool and the GIL.
-pub fn execute(app: &mut App, session: &mut Session, command: Command) {
-    match command {
-        Command::Spawn(kind) => match session.pool.spawn(kind) {
-            Ok(id) => {
-                app.apply(AppEvent::Spawned {
-                    id,
-                    kind,
-                    at: Instant::now(),
-                });
-            }
-            Err(error) => {
-                app.apply(AppEvent::SpawnFailed(format!(
-                    "cannot spawn {kind}: {error}"
-                )));
-            }
-        },
-        Command::Cancel(id) => {
-            session.pool.cancel(id);
-        }
-        Command::CancelAll => {
-            session.pool.cancel_all();
-        }
-        Command::SetMode(mode) => session.gil.set_mode(mode),
-        Command::SetInterval(interval) => session.gil.set_interval(interval),
-        Command::SetUiUnderGil(_) => {} // the runner reads app.ui_under_gil()
-        Command::RunExperiment(experiment) => {
-            if let Some(old) = session.suite.take() {
-                old.cancel();
-            }
-            let config = BenchConfig::new(vec![1, 2, 4], app.interval(), EXPERIMENT_MEASUREMENT);
-            match Suite::spawn(experiment, Mode::ALL.to_vec(), config, true) {
-                Ok(suite) => session.suite = Some(suite),
-                Err(error) => {
-                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
-                        "cannot start the experiment: {error}"
-                    ))));
-                }
-            }
-        }
-        Command::RunSideBySide(experiment) => {
-            if let Some(old) = session.suite.take() {
-                old.cancel();
-            }
-            let config = BenchConfig::new(vec![1, 2, 4], app.interval(), SIDE_BY_SIDE_MEASUREMENT);
-            match Suite::spawn_side_by_side(experiment, config, None) {
-                Ok(suite) => session.suite = Some(suite),
-                Err(error) => {
-                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
-                        "cannot start the experiment: {error}"
-                    ))));
-                }
-            }
-        }
-        Command::ExportTimeline => {} // the runner writes it (it keeps the receiver)
-        Command::CancelExperiment => {
-            if let Some(suite) = session.suite.take() {
-                suite.cancel();
-            }
-        }
-        Command::RunRace(body) => {
-            if let Some(old) = session.race.take() {
-                old.cancel();
-            }
-            lab::run::stop_for_race(app, session);
-            let mode = session.gil.mode();
-            let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
-            config.gil = Some(session.gil.clone());
-            config.python_version = app.python_version();
-            config.nice = session.worker_nice;
-            let update = match Race::spawn(config) {
-                Ok(race) => {
-                    let version = race.python_version();
-                    app.apply(AppEvent::LaneNames(race.lanes().to_vec()));
-                    session.race = Some(race);
-                    RaceUpdate::Started {
-                        body,
-                        mode,
-                        version,
-                    }
-                }
-                Err(error) => RaceUpdate::Failed(format!("cannot start the race: {error}")),
-            };
-            app.apply(AppEvent::Race(update));
-        }
-        Command::CancelRace => {
-            if let Some(race) = session.race.take() {
-                race.cancel();
-            }
-        }
-        Command::RunScenario(kind) => lab::run::start(app, session, kind),
-        Command::CancelScenario => lab::run::cancel(session),
-        Command::Quit => {} // the reducer already set quit
     }
 }

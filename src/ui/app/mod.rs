@@ -5,15 +5,18 @@
 //! it, and key actions come back out as [`Command`]s for the run loop to
 //! carry out on the pool and the GIL. The state itself lives with the pane
 //! that shows it (see [`super::panes`]); tests drive it without a terminal.
+//! What each key action does is in `actions.rs`.
+
+mod actions;
 
 use crate::gil::{Mode, SwitchInterval, ThreadTag};
 use crate::work::WorkerEvent;
 
-use super::keys::{Action, KeyMap};
+use super::keys::KeyMap;
 use super::layout::PaneId;
 use super::panes::console::Console;
-use super::panes::experiment::{Experiments, PickerOutcome};
-use super::panes::lab::{Labs, ToolboxOutcome};
+use super::panes::experiment::Experiments;
+use super::panes::lab::Labs;
 use super::panes::logs::Logs;
 use super::panes::meter::Meter;
 use super::panes::race::Races;
@@ -331,224 +334,6 @@ impl App {
             WorkerEvent::Console { side, text, .. } => self.console.push(side, text),
             event => self.workers.apply(event),
         }
-    }
-
-    fn on_action(&mut self, action: Action) -> Option<Command> {
-        if let Some(selected) = self.experiments.picker() {
-            return match self.experiments.picker_key(selected, action) {
-                PickerOutcome::Nothing => None,
-                PickerOutcome::Run(experiment) => Some(Command::RunExperiment(experiment)),
-                PickerOutcome::RunSideBySide(experiment) => {
-                    Some(Command::RunSideBySide(experiment))
-                }
-                PickerOutcome::Quit => {
-                    self.quit = true;
-                    Some(Command::Quit)
-                }
-            };
-        }
-        if let Some(selected) = self.labs.picker() {
-            return match self.labs.picker_key(selected, action) {
-                ToolboxOutcome::Nothing => None,
-                ToolboxOutcome::Run(kind) => Some(Command::RunScenario(kind)),
-                ToolboxOutcome::Quit => {
-                    self.quit = true;
-                    Some(Command::Quit)
-                }
-            };
-        }
-        if !self.help && self.experiments.side_key(action) {
-            return None;
-        }
-        if action == Action::CloseOverlay && !self.help {
-            if let Some(running) = self.experiments.close_pane() {
-                return running.then_some(Command::CancelExperiment);
-            }
-            if let Some(command) = self.on_lab_close() {
-                return command;
-            }
-            let running = self.races.close().unwrap_or(false);
-            return running.then_some(Command::CancelRace);
-        }
-        if self.help && !matches!(action, Action::Quit | Action::ForceQuit | Action::Help) {
-            // Any other key closes the overlay first.
-            self.help = false;
-            if action == Action::CloseOverlay {
-                return None;
-            }
-        }
-        match action {
-            Action::Spawn(kind) => Some(Command::Spawn(kind)),
-            Action::ToggleGil | Action::CycleGilKind => self.on_gil_key(action),
-            Action::IntervalDown | Action::IntervalUp => {
-                self.interval = if action == Action::IntervalDown {
-                    self.interval.halved()
-                } else {
-                    self.interval.doubled()
-                };
-                self.notice = Some(format!(
-                    "switch interval {:.1} ms",
-                    self.interval.as_millis_f64()
-                ));
-                Some(Command::SetInterval(self.interval))
-            }
-            Action::Up
-            | Action::Down
-            | Action::Top
-            | Action::Bottom
-            | Action::FocusPane
-            | Action::NextPane => {
-                self.on_move(action);
-                None
-            }
-            Action::Cancel if self.labs.deadlocked() => {
-                // `x` on a deadlock breaks it, whichever worker is selected.
-                self.labs.breaking();
-                Some(Command::CancelScenario)
-            }
-            Action::Cancel => self.on_cancel(),
-            Action::CancelAll => {
-                self.notice = Some(format!("cancelling {} workers", self.live()));
-                Some(Command::CancelAll)
-            }
-            Action::Help => {
-                self.help = !self.help;
-                None
-            }
-            Action::ToggleLogs => {
-                self.logs.toggle();
-                None
-            }
-            Action::ToggleUiGil => self.on_ui_gil_key(),
-            Action::ZoomIn | Action::ZoomOut => {
-                self.timeline.zoom(action == Action::ZoomIn);
-                None
-            }
-            Action::CloseOverlay | Action::Confirm => None,
-            Action::Experiments => {
-                self.experiments.open_picker();
-                None
-            }
-            Action::Export => {
-                let path = self
-                    .export_path
-                    .clone()
-                    .unwrap_or_else(super::export::default_path);
-                self.notice = Some(format!("writing the GIL timeline to {}…", path.display()));
-                self.export_target = Some(path);
-                Some(Command::ExportTimeline)
-            }
-            Action::Race => {
-                if self.races.running() {
-                    self.notice = Some("a race is running: Esc stops it".to_string());
-                    None
-                } else {
-                    Some(Command::RunRace(self.races.take_next_body()))
-                }
-            }
-            Action::Deadlock => Some(Command::RunScenario(self.labs.take_next_deadlock())),
-            Action::Toolbox => {
-                self.labs.open_picker();
-                None
-            }
-            Action::Quit | Action::ForceQuit => {
-                self.quit = true;
-                Some(Command::Quit)
-            }
-        }
-    }
-
-    /// Esc with the lab pane up: a running scenario is cancelled (a
-    /// deadlock broken) and stays to show how it ended; a finished one
-    /// closes. `None`: no lab pane, Esc goes on to the race pane.
-    fn on_lab_close(&mut self) -> Option<Option<Command>> {
-        if self.labs.running() {
-            self.labs.breaking();
-            return Some(Some(Command::CancelScenario));
-        }
-        self.labs.close().map(|_| None)
-    }
-
-    /// Keys that move the selection, the lanes or the focus.
-    fn on_move(&mut self, action: Action) {
-        match action {
-            Action::Up | Action::Down if self.focus == PaneId::Timeline => {
-                // Up shows older lanes (above), down the newer ones again.
-                self.timeline.scroll_by_one(action == Action::Up);
-            }
-            Action::Up | Action::Down => {
-                self.workers.step(action == Action::Down);
-            }
-            Action::FocusPane => {
-                self.zoomed = !self.zoomed;
-            }
-            Action::NextPane => {
-                self.focus = self.focus.next();
-            }
-            Action::Top => {
-                self.workers.select(0);
-            }
-            Action::Bottom => {
-                self.workers.select(usize::MAX);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_gil_key(&mut self, action: Action) -> Option<Command> {
-        if action == Action::ToggleGil {
-            self.mode = if self.mode == Mode::Free {
-                self.on_mode
-            } else {
-                Mode::Free
-            };
-            self.notice = Some(format!("GIL emulation: {}", self.mode_label()));
-            return Some(Command::SetMode(self.mode));
-        }
-        self.on_mode = if self.on_mode == Mode::Gil {
-            Mode::Legacy
-        } else {
-            Mode::Gil
-        };
-        if self.mode != Mode::Free {
-            self.mode = self.on_mode;
-        }
-        self.notice = Some(format!(
-            "GIL kind: {} ({})",
-            self.on_mode,
-            if self.mode == Mode::Free {
-                "press g to switch it on"
-            } else {
-                "in force"
-            }
-        ));
-        (self.mode != Mode::Free).then_some(Command::SetMode(self.mode))
-    }
-
-    fn on_cancel(&mut self) -> Option<Command> {
-        match self.workers.selected_row() {
-            Some(row) if row.life == Life::Live => Some(Command::Cancel(row.id)),
-            Some(row) => {
-                self.notice = Some(format!("worker {} is not running", row.id));
-                None
-            }
-            None => {
-                self.notice = Some("no worker selected".into());
-                None
-            }
-        }
-    }
-
-    fn on_ui_gil_key(&mut self) -> Option<Command> {
-        self.ui_under_gil = !self.ui_under_gil;
-        self.notice = Some(if !self.ui_under_gil {
-            "UI under the GIL: off — the Rust UI runs free".to_string()
-        } else if self.mode == Mode::Free {
-            "UI under the GIL: on — press g to switch the GIL on and feel it".to_string()
-        } else {
-            "UI under the GIL: on — every key now waits for the GIL like a Python UI".to_string()
-        });
-        Some(Command::SetUiUnderGil(self.ui_under_gil))
     }
 
     /// Text for the mode in the header: `off · free threads`, `on · gil · 5.0 ms`.

@@ -1,6 +1,8 @@
-//! The TOML configuration: defaults embedded from `assets/config.toml`
-//! (which `threadlab config` prints), overlaid by the user's file, then
-//! validated. Every error is one line naming the file, the line and the key.
+//! Validation: the raw shapes of the TOML file (every key optional, with
+//! its place in the file), the built-in configuration parsed once as the
+//! source of every default, and [`Config::from_toml`], which overlays the
+//! user's values on it and checks each, naming the file, the line and the
+//! column of a bad one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,14 +11,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::{Config, ConfigError, DEFAULT_TOML};
 use crate::gil::{Mode, SwitchInterval};
 use crate::ui::keys::KeyMap;
 use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
-
-/// The default configuration, documented.
-pub const DEFAULT_TOML: &str = include_str!("../assets/config.toml");
 
 /// A key or a list of keys in `[keys]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,116 +78,6 @@ struct RawConfig {
     log: RawLog,
 }
 
-/// The configuration in force.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// GIL mode at start.
-    pub mode: Mode,
-    /// Switch interval at start.
-    pub interval: SwitchInterval,
-    /// Fetch targets, used in turn (empty: the embedded server).
-    pub fetch_urls: Vec<FetchTarget>,
-    /// File worker size, MiB.
-    pub file_mib: u64,
-    /// CPU steps per cpu worker.
-    pub cpu_steps: u64,
-    /// Pause between the seed demo's prints.
-    pub seed_sleep: Duration,
-    /// Most live workers.
-    pub max_workers: usize,
-    /// Niceness added to worker threads (0 to 19).
-    pub nice: u8,
-    /// Frame rate cap.
-    pub fps: u32,
-    /// Colour theme.
-    pub theme: ThemeName,
-    /// Mouse support.
-    pub mouse: bool,
-    /// Python work modelled per key while the UI is under the GIL.
-    pub python_cost: PythonCost,
-    /// The key map.
-    pub keys: KeyMap,
-    /// Log file, if any.
-    pub log_file: Option<PathBuf>,
-    /// Log level (env-filter syntax).
-    pub log_level: String,
-}
-
-/// A configuration problem, as one line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("config {file}{line}: {message}")]
-pub struct ConfigError {
-    /// The file (or `(built-in)`).
-    pub file: String,
-    /// `, line N` when known.
-    pub line: String,
-    /// What is wrong and what is allowed.
-    pub message: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self::from_toml(None, "").expect("the built-in configuration is valid")
-    }
-}
-
-/// Where the config file is looked up when `--config` is not given.
-pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "threadlab")
-        .map(|dirs| dirs.config_dir().join("config.toml"))
-}
-
-/// The largest config file read (the defaults, documented, are ~4 KiB).
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// Reads `path` as UTF-8, refusing more than [`MAX_CONFIG_BYTES`] (so
-/// `--config /dev/zero` is an error, not a process eating memory).
-fn read_capped(path: &Path) -> Result<String, ConfigError> {
-    use std::io::Read as _;
-    let fail = |message: String| ConfigError {
-        file: path.display().to_string(),
-        line: String::new(),
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(fail(format!(
-            "larger than {} KiB; a config file is a few lines of TOML (threadlab config prints one)",
-            MAX_CONFIG_BYTES >> 10
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        fail(format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
-}
-
-/// The environment variable naming the config file when --config is not
-/// given (empty counts as unset).
-pub const CONFIG_ENV: &str = "THREADLAB_CONFIG";
-
-/// The config file asked for: `flag` (--config), else a non-empty
-/// THREADLAB_CONFIG.
-pub fn given_path(flag: Option<&Path>) -> Option<PathBuf> {
-    flag.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os(CONFIG_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-}
-
-/// The config file a command reads: the one asked for ([`given_path`]),
-/// else the default path (which may not exist).
-pub fn path_in_effect(flag: Option<&Path>) -> Option<PathBuf> {
-    given_path(flag).or_else(default_path)
-}
-
 /// The 1-based line and column (in characters) of byte offset `at` in `text`.
 fn line_column(text: &str, at: usize) -> (usize, usize) {
     let mut at = at.min(text.len());
@@ -203,23 +93,6 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
 }
 
 impl Config {
-    /// Loads `path` (--config) or THREADLAB_CONFIG if given (it must
-    /// exist), else the default path if a file is there, else the built-in
-    /// defaults.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let chosen = match given_path(path) {
-            Some(path) => Some(path),
-            None => default_path().filter(|p| p.is_file()),
-        };
-        match chosen {
-            Some(path) => {
-                let text = read_capped(&path)?;
-                Self::from_toml(Some(&path), &text)
-            }
-            None => Self::from_toml(None, ""),
-        }
-    }
-
     /// The built-in defaults overlaid with `text` (the contents of `file`).
     /// Every error names the file, and the line and column of the value (or
     /// the syntax error) as the TOML parser's spans place them.
