@@ -74,15 +74,7 @@ impl App {
                 self.experiments.open_picker();
                 None
             }
-            Action::Export => {
-                let path = self
-                    .export_path
-                    .clone()
-                    .unwrap_or_else(crate::ui::export::default_path);
-                self.notice = Some(format!("writing the GIL timeline to {}…", path.display()));
-                self.export_target = Some(path);
-                Some(Command::ExportTimeline)
-            }
+            Action::Export => self.on_export(),
             Action::Race => {
                 if self.races.running() {
                     self.notice = Some("a race is running: Esc stops it".to_string());
@@ -101,6 +93,18 @@ impl App {
                 Some(Command::Quit)
             }
         }
+    }
+
+    /// `w`: where the timeline goes (`--export`, else a time-stamped file
+    /// here); the run loop writes it.
+    fn on_export(&mut self) -> Option<Command> {
+        let path = self
+            .export_path
+            .clone()
+            .unwrap_or_else(crate::ui::export::default_path);
+        self.notice = Some(format!("writing the GIL timeline to {}…", path.display()));
+        self.export_target = Some(path);
+        Some(Command::ExportTimeline)
     }
 
     /// A key while a picker is open (it takes every key), or Esc closing a

@@ -44,34 +44,14 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
         Command::SetMode(mode) => session.gil.set_mode(mode),
         Command::SetInterval(interval) => session.gil.set_interval(interval),
         Command::SetUiUnderGil(_) => {} // the runner reads app.ui_under_gil()
-        Command::RunExperiment(experiment) => {
-            if let Some(old) = session.suite.take() {
-                old.cancel();
-            }
-            let config = BenchConfig::new(vec![1, 2, 4], app.interval(), EXPERIMENT_MEASUREMENT);
-            match Suite::spawn(experiment, Mode::ALL.to_vec(), config, true) {
-                Ok(suite) => session.suite = Some(suite),
-                Err(error) => {
-                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
-                        "cannot start the experiment: {error}"
-                    ))));
-                }
-            }
-        }
-        Command::RunSideBySide(experiment) => {
-            if let Some(old) = session.suite.take() {
-                old.cancel();
-            }
-            let config = BenchConfig::new(vec![1, 2, 4], app.interval(), SIDE_BY_SIDE_MEASUREMENT);
-            match Suite::spawn_side_by_side(experiment, config, None) {
-                Ok(suite) => session.suite = Some(suite),
-                Err(error) => {
-                    app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
-                        "cannot start the experiment: {error}"
-                    ))));
-                }
-            }
-        }
+        Command::RunExperiment(experiment) => start_suite(app, session, |interval| {
+            let config = BenchConfig::new(vec![1, 2, 4], interval, EXPERIMENT_MEASUREMENT);
+            Suite::spawn(experiment, Mode::ALL.to_vec(), config, true)
+        }),
+        Command::RunSideBySide(experiment) => start_suite(app, session, |interval| {
+            let config = BenchConfig::new(vec![1, 2, 4], interval, SIDE_BY_SIDE_MEASUREMENT);
+            Suite::spawn_side_by_side(experiment, config, None)
+        }),
         Command::ExportTimeline => {} // the runner writes it (it keeps the receiver)
         Command::CancelExperiment => {
             if let Some(suite) = session.suite.take() {
@@ -111,5 +91,25 @@ pub fn execute(app: &mut App, session: &mut Session, command: Command) {
         Command::RunScenario(kind) => lab::run::start(app, session, kind),
         Command::CancelScenario => lab::run::cancel(session),
         Command::Quit => {} // the reducer already set quit
+    }
+}
+
+/// Starts an experiment from the dashboard (the one running is cancelled
+/// first); `spawn` gets the switch interval in force.
+fn start_suite(
+    app: &mut App,
+    session: &mut Session,
+    spawn: impl FnOnce(crate::gil::SwitchInterval) -> std::io::Result<Suite>,
+) {
+    if let Some(old) = session.suite.take() {
+        old.cancel();
+    }
+    match spawn(app.interval()) {
+        Ok(suite) => session.suite = Some(suite),
+        Err(error) => {
+            app.apply(AppEvent::Lab(SuiteEvent::Failed(format!(
+                "cannot start the experiment: {error}"
+            ))));
+        }
     }
 }
