@@ -550,7 +550,10 @@ mod tests {
         assert_eq!(Config::default().python_cost, PythonCost::default());
         let set = Config::from_toml(None, "[ui]\npython_ms = 3.5\n").unwrap();
         let refresh = PythonCost::DEFAULT_REFRESH_MS;
-        assert_eq!(set.python_cost, PythonCost::with_refresh(3.5, refresh).unwrap());
+        assert_eq!(
+            set.python_cost,
+            PythonCost::with_refresh(3.5, refresh).unwrap()
+        );
         let set = Config::from_toml(None, "[ui]\npython_refresh_ms = 0\n").unwrap();
         let key = PythonCost::DEFAULT_KEY_MS;
         assert_eq!(set.python_cost, PythonCost::from_millis(key).unwrap());

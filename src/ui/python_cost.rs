@@ -67,9 +67,7 @@ pub struct PythonCost {
 
 /// A cost outside 0 to [`MAX_MS`] ms, or not a number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "Python cost {0:?} is not KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,33)"
-)]
+#[error("Python cost {0:?} is not KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,33)")]
 pub struct CostOutOfRange(pub String);
 
 impl PythonCost {

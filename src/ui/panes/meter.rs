@@ -150,10 +150,7 @@ impl MeterPane<'_> {
         let key = self.keys.label(Action::ToggleUiGil);
         let cost = self.python_cost;
         let (assumes, brief) = if !cost.is_none() {
-            (
-                format!("assumes Python: {cost}"),
-                format!("Python {cost}"),
-            )
+            (format!("assumes Python: {cost}"), format!("Python {cost}"))
         } else {
             (
                 "assumes no Python work".to_string(),
