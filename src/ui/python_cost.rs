@@ -27,7 +27,14 @@
 //! threads, on CPython 3.11.7 and 3.12.1, spends its main thread
 //! 29–38 % of a core refreshing when no key comes (so 29–38 ms per refresh;
 //! [`PythonCost::DEFAULT_REFRESH_MS`]) and 3.5–5.6 ms more per key
-//! ([`PythonCost::DEFAULT_KEY_MS`]).
+//! ([`PythonCost::DEFAULT_KEY_MS`]), in as many event-loop iterations as
+//! [`KEY_ITERATIONS`] and [`REFRESH_ITERATIONS`] say.
+//!
+//! What it does not model: the real app's key also crosses two more Python
+//! threads (Textual's input thread and its writer thread each take the GIL
+//! once per key, and wait for it behind the CPU threads: 5.2 and 9.6 ms p50
+//! traced beside two of them), while threadlab's input and terminal output
+//! stay Rust threads outside the GIL.
 
 use std::fmt;
 use std::str::FromStr;
