@@ -12,12 +12,14 @@
 //! The emulated one is threadlab with the UI under the GIL (`u`) and 0 or
 //! 2 cpu workers in `--mode gil`, measured like `benches/latency.rs` (`?` /
 //! Esc toggling the help overlay), with its default modelled Python cost per
-//! key and frame, and once with none (`--ui-python-ms 0`, the UI's own
+//! key and per refresh, and once with none (`--ui-python-ms 0`, the UI's own
 //! microseconds only) for contrast.
 //!
-//! With 0 CPU threads the Textual app's CPU time per key is measured too
-//! (all its threads, from `/proc/PID/task/*/schedstat`, less its idle rate
-//! measured just before): that is what the default cost is calibrated from.
+//! With 0 CPU threads the Textual app's CPU time is measured too (all its
+//! threads, from `/proc/PID/task/*/schedstat`): its rate while no key comes
+//! (its 10 Hz refresh: the rate × 100 ms is the CPU per refresh) and what
+//! each key adds to it. Those two are what the default cost is calibrated
+//! from (`src/ui/python_cost.rs`).
 //!
 //! Target: threadlab's p50 and p99 with 2 cpu workers within 0.5×–2× of the
 //! Textual app's with 2 CPU threads.
@@ -194,6 +196,9 @@ struct Run {
     latency: Summary,
     /// The Textual app's CPU per key (ms), measured with no CPU threads.
     cpu_per_key_ms: Option<f64>,
+    /// The Textual app's CPU per 100-ms refresh while no key comes (ms),
+    /// measured with no CPU threads.
+    cpu_per_refresh_ms: Option<f64>,
     /// threadlab's own key→screen p50/p99 from its Responsiveness pane.
     app_key_ms: Option<(f64, f64)>,
     foreign: f64,
@@ -236,19 +241,22 @@ fn run_textual(python: &Python, threads: u32) -> Run {
     }
     let presses_to = (Instant::now(), process_cpu_ns(pty.pid()));
     let foreign = interference.foreign_cores();
-    let cpu_per_key_ms = match (threads, idle_from.1, idle_to.1, presses_to.1) {
+    let (cpu_per_key_ms, cpu_per_refresh_ms) = match (threads, idle_from.1, idle_to.1, presses_to.1)
+    {
         (0, Some(a), Some(b), Some(c)) => {
             let idle_rate = (b - a) as f64 / idle_to.0.duration_since(idle_from.0).as_secs_f64();
             let pressing = presses_to.0.duration_since(idle_to.0).as_secs_f64();
             let extra = (c - b) as f64 - idle_rate * pressing;
-            Some(extra / PRESSES as f64 / 1e6)
+            // ns per s × 0.1 s per refresh → ms per refresh.
+            (Some(extra / PRESSES as f64 / 1e6), Some(idle_rate / 1e7))
         }
-        _ => None,
+        _ => (None, None),
     };
     pty.quit();
     Run {
         latency: Summary::of(&samples),
         cpu_per_key_ms,
+        cpu_per_refresh_ms,
         app_key_ms: None,
         foreign,
     }
@@ -312,6 +320,7 @@ fn run_threadlab(bin: &Path, workers: u64, cost: Option<&str>) -> Run {
     Run {
         latency: Summary::of(&samples),
         cpu_per_key_ms: None,
+        cpu_per_refresh_ms: None,
         app_key_ms,
         foreign,
     }
@@ -340,7 +349,10 @@ fn measure(name: &str, runs: usize, mut once: impl FnMut() -> Run) -> Row {
             ms(l.min),
             l.n,
             run.cpu_per_key_ms
-                .map_or(String::new(), |c| format!(", CPU per key {c:.1} ms")),
+                .zip(run.cpu_per_refresh_ms)
+                .map_or(String::new(), |(k, r)| format!(
+                    ", CPU per key {k:.1} ms, per refresh {r:.1} ms"
+                )),
             run.app_key_ms.map_or(String::new(), |(a, b)| format!(
                 ", app: key p50/p99 {a}/{b} ms"
             )),

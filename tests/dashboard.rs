@@ -775,7 +775,8 @@ fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
     MeterPane {
         meter: &meter,
         ui_under_gil,
-        python_cost: PythonCost::from_millis(cost).expect("a cost in range"),
+        python_cost: PythonCost::with_refresh(cost, if cost > 0.0 { 33.0 } else { 0.0 })
+            .expect("a cost in range"),
         keys: &keys,
         theme: &theme,
         focused: false,
@@ -788,14 +789,17 @@ fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
 
 #[test]
 fn the_meter_says_what_python_cost_the_ui_under_the_gil_assumes() {
-    let wide = meter_text(100, true, 12.0).join("\n");
-    assert!(wide.contains("assumes 12 ms of Python per key"), "{wide}");
-    let mid = meter_text(45, true, 12.0).join("\n");
-    assert!(mid.contains("12 ms Python/key"), "{mid}");
+    let wide = meter_text(120, true, 12.0).join("\n");
+    assert!(
+        wide.contains("assumes Python: 12 ms/key + 33 ms/refresh every 100 ms"),
+        "{wide}"
+    );
+    let mid = meter_text(60, true, 12.0).join("\n");
+    assert!(mid.contains("Python 12 ms/key + 33 ms/refresh"), "{mid}");
     let none = meter_text(100, true, 0.0).join("\n");
     assert!(none.contains("assumes no Python work"), "{none}");
     let off = meter_text(100, false, 12.0).join("\n");
-    assert!(!off.contains("Python per key"), "{off}");
+    assert!(!off.contains("ms/key"), "{off}");
     for width in 12..=100 {
         for line in meter_text(width, true, 2.5) {
             // Whole words only: a choice either fits inside the border or is left out.

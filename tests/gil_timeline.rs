@@ -70,10 +70,13 @@ fn bench_distributions_agree_with_the_recorded_timeline() {
     let experiments: [(&str, Experiment); 2] = [("convoy", lab::convoy), ("latency", lab::latency)];
     for (name, experiment) in experiments {
         let (tx, rx) = crossbeam_channel::unbounded();
+        // Short enough that the ring holds every event: alone, the convoy's
+        // I/O thread makes ~100k round trips/s at most, 4 events each (it
+        // releases and re-takes the GIL for the send and for the receive).
         let mut config = BenchConfig::new(
             vec![2],
             SwitchInterval::from_millis_f64(1.0).unwrap(),
-            Duration::from_millis(200),
+            Duration::from_millis(60),
         );
         config.gils = Some(tx);
         let rows = experiment(Mode::Gil, &config).expect("the experiment runs");

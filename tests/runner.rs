@@ -234,11 +234,12 @@ fn ui_under_the_gil_is_a_key_the_runner_obeys() {
     assert!(!runner.app().ui_under_gil());
 }
 
-/// A runner like [`runner`] modelling `ms` of Python per key, its GIL on.
-fn runner_with_python(ms: f64) -> (Runner<TestBackend>, Session, Instant) {
+/// A runner like [`runner`] modelling `key` ms of Python per key and
+/// `refresh` ms per refresh, its GIL on.
+fn runner_with_python(key: f64, refresh: f64) -> (Runner<TestBackend>, Session, Instant) {
     let session = Session::start(&SessionOptions::default()).expect("a session");
     session.gil.set_mode(Mode::Gil);
-    let cost = PythonCost::from_millis(ms).expect("a cost in range");
+    let cost = PythonCost::with_refresh(key, refresh).expect("a cost in range");
     let app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_python_cost(cost);
     let terminal = Terminal::new(TestBackend::new(100, 30)).expect("a test terminal");
     let runner = Runner::new(terminal, app, &session, 60, false);
@@ -247,59 +248,70 @@ fn runner_with_python(ms: f64) -> (Runner<TestBackend>, Session, Instant) {
 
 #[test]
 fn the_modelled_python_runs_only_while_the_ui_is_under_the_gil() {
-    let (mut runner, mut session, t0) = runner_with_python(2.0);
+    let (mut runner, mut session, t0) = runner_with_python(2.0, 3.0);
     let (feeds, _script) = feeds();
     let work = runner.python_work().clone();
-    assert!(work.key_steps() > 0 && work.frame_steps() > 0);
+    let (per_key, per_refresh) = (work.key_steps(), work.refresh_steps());
+    assert!(per_key > 0 && per_refresh > per_key);
     let at = |ms: u64| t0 + Duration::from_millis(ms);
 
-    // Off: keys and frames run no Python.
+    // Off: keys and timer turns run no Python, and no refresh timer is armed.
     runner.step(Wake::Input(key('j', at(0))), &mut session, &feeds, at(0));
-    runner.step(Wake::Timer, &mut session, &feeds, at(100));
+    runner.step(Wake::Timer, &mut session, &feeds, at(500));
     assert_eq!(runner.python_work().executed(), 0);
+    assert_eq!(runner.deadline(), None, "nothing moves, no timer");
 
     // On: the key that turns it on is handled in Python, and so is each
-    // key and frame after it, exactly the configured steps.
+    // key after it, exactly the configured steps.
     runner.step(
-        Wake::Input(key('u', at(200))),
+        Wake::Input(key('u', at(1000))),
         &mut session,
         &feeds,
-        at(200),
+        at(1000),
     );
-    let per_key = work.key_steps() + work.frame_steps();
     assert_eq!(runner.python_work().executed(), per_key);
     runner.step(
-        Wake::Input(key('j', at(300))),
+        Wake::Input(key('j', at(1050))),
         &mut session,
         &feeds,
-        at(300),
+        at(1050),
     );
     assert_eq!(runner.python_work().executed(), 2 * per_key);
     assert!(
-        screen(&runner).contains("2 ms"),
+        screen(&runner).contains("Python 2+3 ms"),
         "the pane says what is assumed:\n{}",
         screen(&runner)
     );
+    // The refresh timer runs with nothing else moving: one refresh 100 ms
+    // after the UI went under the GIL, the next on the timer's grid.
+    assert_eq!(runner.deadline(), Some(at(1100)));
+    runner.step(Wake::Timer, &mut session, &feeds, at(1100));
+    assert_eq!(runner.python_work().refreshes(), 1);
+    assert_eq!(runner.python_work().executed(), 2 * per_key + per_refresh);
+    assert_eq!(runner.deadline(), Some(at(1200)));
 
-    // Off again: nothing more runs.
+    // Off again: nothing more runs, and the timer is gone.
     runner.step(
-        Wake::Input(key('u', at(400))),
+        Wake::Input(key('u', at(1150))),
         &mut session,
         &feeds,
-        at(400),
+        at(1150),
     );
     runner.step(
-        Wake::Input(key('j', at(500))),
+        Wake::Input(key('j', at(1300))),
         &mut session,
         &feeds,
-        at(500),
+        at(1300),
     );
-    assert_eq!(runner.python_work().executed(), 2 * per_key);
+    runner.step(Wake::Timer, &mut session, &feeds, at(2000));
+    assert_eq!(runner.python_work().executed(), 2 * per_key + per_refresh);
+    assert_eq!(runner.python_work().refreshes(), 1);
+    assert_eq!(runner.deadline(), None);
 }
 
 #[test]
 fn no_modelled_python_is_the_rust_ui_alone() {
-    let (mut runner, mut session, t0) = runner_with_python(0.0);
+    let (mut runner, mut session, t0) = runner_with_python(0.0, 0.0);
     let (feeds, _script) = feeds();
     runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
     assert!(runner.app().ui_under_gil());
@@ -349,7 +361,7 @@ fn quitting_under_the_gil_never_waits_for_the_gil() {
         read_at: Instant::now(),
     };
     for how in ["q", "ctrl-c", "signal"] {
-        let (mut runner, mut session, t0) = runner_with_python(2.0);
+        let (mut runner, mut session, t0) = runner_with_python(2.0, 0.0);
         let (feeds, script) = feeds();
         runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
         assert!(runner.app().ui_under_gil());
@@ -384,7 +396,7 @@ fn quitting_under_the_gil_never_waits_for_the_gil() {
 #[test]
 fn a_quitter_ends_the_ui_threads_wait_for_the_gil() {
     use std::sync::atomic::Ordering;
-    let (mut runner, mut session, t0) = runner_with_python(2.0);
+    let (mut runner, mut session, t0) = runner_with_python(2.0, 0.0);
     let (feeds, script) = feeds();
     runner.step(Wake::Input(key('u', t0)), &mut session, &feeds, t0);
     let quitter = runner.quitter();

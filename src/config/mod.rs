@@ -49,7 +49,7 @@ pub struct Config {
     pub theme: ThemeName,
     /// Mouse support.
     pub mouse: bool,
-    /// Python work modelled per key while the UI is under the GIL.
+    /// Python work modelled per key and per refresh while the UI is under the GIL.
     pub python_cost: PythonCost,
     /// The key map.
     pub keys: KeyMap,

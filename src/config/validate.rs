@@ -54,6 +54,7 @@ struct RawUi {
     theme: At<String>,
     mouse: At<bool>,
     python_ms: At<f64>,
+    python_refresh_ms: At<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +202,14 @@ impl Config {
         let (python_ms, at) = pick(&user.ui.python_ms, &defaults.ui.python_ms, "[ui] python_ms");
         let python_cost = PythonCost::from_millis(python_ms)
             .map_err(|e| fail(at, format!("[ui] python_ms: {e}")))?;
+        let (refresh_ms, at) = pick(
+            &user.ui.python_refresh_ms,
+            &defaults.ui.python_refresh_ms,
+            "[ui] python_refresh_ms",
+        );
+        let python_cost = python_cost
+            .refresh(refresh_ms)
+            .map_err(|e| fail(at, format!("[ui] python_refresh_ms: {e}")))?;
 
         let spans: BTreeMap<String, std::ops::Range<usize>> = user
             .keys
@@ -413,7 +422,16 @@ mod tests {
     fn the_python_cost_per_key_is_a_ui_key_with_a_range() {
         assert_eq!(Config::default().python_cost, PythonCost::default());
         let set = Config::from_toml(None, "[ui]\npython_ms = 3.5\n").unwrap();
-        assert_eq!(set.python_cost, PythonCost::from_millis(3.5).unwrap());
+        let refresh = PythonCost::DEFAULT_REFRESH_MS;
+        assert_eq!(
+            set.python_cost,
+            PythonCost::with_refresh(3.5, refresh).unwrap()
+        );
+        let set = Config::from_toml(None, "[ui]\npython_refresh_ms = 0\n").unwrap();
+        let key = PythonCost::DEFAULT_KEY_MS;
+        assert_eq!(set.python_cost, PythonCost::from_millis(key).unwrap());
+        let bad = Config::from_toml(None, "[ui]\npython_refresh_ms = 1e9\n").unwrap_err();
+        assert!(bad.to_string().contains("[ui] python_refresh_ms"), "{bad}");
         let bad = Config::from_toml(Some(Path::new("c.toml")), "[ui]\npython_ms = -2\n")
             .unwrap_err()
             .to_string();

@@ -1,99 +1,185 @@
 //! What a Python UI would spend in Python: with "UI under the GIL" on, the
 //! UI thread runs a modelled amount of interpreted work for each key it
-//! handles and each frame it draws, so forced switches interrupt it as they
-//! interrupt a Python TUI's handlers and rendering.
+//! handles and for each refresh of its data on a timer, so forced switches
+//! interrupt it as they interrupt a Python TUI's handlers and rendering.
 //!
 //! The work is the engine's CPU step (one "bytecode", the cpu workers' own
 //! [`cpu_step`]) with the eval-breaker check ([`GilThread::check`]) between
 //! steps. Milliseconds become steps with this machine's step rate, measured
-//! once per process ([`steps_per_ms`]), so "12 ms" is 12 ms of work here.
+//! once per process ([`steps_per_ms`]), so "4 ms" is 4 ms of work here.
 //!
-//! The default is calibrated from a real Textual dashboard
-//! (`benches/ui_gil.rs`, BENCHMARKS.md): [`PythonCost::DEFAULT_MS`] per key,
-//! of which [`FRAME_SHARE`] is the frame that shows it; every frame the UI
-//! draws, with or without a key, costs that frame share.
+//! Two costs, as a Python TUI has them (a Textual app: a key's handler and
+//! the repaint it causes; a `set_interval` refresh that updates a table and
+//! repaints it, whether or not keys come):
+//!
+//! * **per key** — the handler and the repaint that shows the key;
+//! * **per refresh** — every [`REFRESH_GAP`] the UI refreshes its data and
+//!   repaints; ticks that come while a refresh runs make one more refresh
+//!   right after it (Textual's timer marks widgets dirty, its compositor
+//!   repaints them once). A key handled while a refresh is due waits for it,
+//!   as a key's repaint in Textual includes the pending one. Threadlab's
+//!   own extra frames (up to `--fps`) cost nothing modelled: a Python UI
+//!   would not draw them.
+//!
+//! The defaults are measured, not guessed (`benches/ui_gil.rs`,
+//! BENCHMARKS.md "UI under the GIL, calibrated"): the bench's Textual
+//! dashboard (a 30-row table refreshed 10 times a second) with no CPU
+//! threads, on CPython 3.11.7 and 3.12.1, spends its main thread
+//! 29–38 % of a core refreshing when no key comes (so 29–38 ms per refresh;
+//! [`PythonCost::DEFAULT_REFRESH_MS`]) and 3.5–5.6 ms more per key
+//! ([`PythonCost::DEFAULT_KEY_MS`]), in as many event-loop iterations as
+//! [`KEY_ITERATIONS`] and [`REFRESH_ITERATIONS`] say.
+//!
+//! What it does not model: the real app's key also crosses two more Python
+//! threads (Textual's input thread and its writer thread each take the GIL
+//! once per key, and wait for it behind the CPU threads: 5.2 and 9.6 ms p50
+//! traced beside two of them), while threadlab's input and terminal output
+//! stay Rust threads outside the GIL.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 use crate::gil::{Gil, GilThread, Mode, SwitchInterval};
 use crate::work::cpu_step;
 
-/// The share of a key's cost that is the frame showing it (and what any
-/// other frame costs).
-pub const FRAME_SHARE: f64 = 0.25;
+/// How often a Python UI refreshes its data and repaints, whether or not
+/// keys come: the bench's Textual dashboard's `set_interval(0.1)`.
+pub const REFRESH_GAP: Duration = Duration::from_millis(100);
 
-/// The most Python per key that can be configured, in ms.
+/// Event-loop iterations a key's Python runs in: a Python TUI's event loop
+/// (asyncio, under Textual) handles a key as a chain of messages, one
+/// callback per loop iteration, and each iteration starts with a `select`
+/// that releases the GIL (`Py_BEGIN_ALLOW_THREADS`, even with a zero
+/// timeout). Measured on the bench's Textual app with 0 CPU threads: 7.8
+/// more `selector.select` calls per second per key pressed per second.
+pub const KEY_ITERATIONS: u32 = 8;
+
+/// Event-loop iterations a refresh runs in: the same app, no keys, made 73
+/// `select` calls a second at 10 refreshes a second.
+pub const REFRESH_ITERATIONS: u32 = 7;
+
+/// The most Python per key or per refresh that can be configured, in ms.
 pub const MAX_MS: f64 = 1000.0;
 
-/// Modelled Python time per key (its handler plus its frame), in ms.
+/// Modelled Python time per key (its handler and the repaint that shows
+/// it) and per refresh (every [`REFRESH_GAP`]), in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PythonCost(f64);
+pub struct PythonCost {
+    key_ms: f64,
+    refresh_ms: f64,
+}
 
 /// A cost outside 0 to [`MAX_MS`] ms, or not a number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Python cost per key {0:?} is not a number of milliseconds from 0 to 1000")]
+#[error("Python cost {0:?} is not KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,33)")]
 pub struct CostOutOfRange(pub String);
 
 impl PythonCost {
-    /// The calibrated default, ms per key (BENCHMARKS.md, "UI under the GIL, calibrated").
-    pub const DEFAULT_MS: f64 = 12.0;
+    /// The calibrated default per key, ms (BENCHMARKS.md, "UI under the GIL, calibrated").
+    pub const DEFAULT_KEY_MS: f64 = 4.5;
+
+    /// The calibrated default per refresh, ms (same source).
+    pub const DEFAULT_REFRESH_MS: f64 = 33.0;
 
     /// No modelled cost: the Rust UI's own microseconds only.
-    pub const NONE: Self = Self(0.0);
+    pub const NONE: Self = Self {
+        key_ms: 0.0,
+        refresh_ms: 0.0,
+    };
 
-    /// `ms` of Python per key, 0 to [`MAX_MS`].
+    /// `ms` of Python per key and none per refresh, 0 to [`MAX_MS`].
     pub fn from_millis(ms: f64) -> Result<Self, CostOutOfRange> {
-        if ms.is_finite() && (0.0..=MAX_MS).contains(&ms) {
-            Ok(Self(ms))
+        Self::with_refresh(ms, 0.0)
+    }
+
+    /// `key_ms` per key and `refresh_ms` per refresh, each 0 to [`MAX_MS`].
+    pub fn with_refresh(key_ms: f64, refresh_ms: f64) -> Result<Self, CostOutOfRange> {
+        let ok = |ms: f64| ms.is_finite() && (0.0..=MAX_MS).contains(&ms);
+        if ok(key_ms) && ok(refresh_ms) {
+            Ok(Self { key_ms, refresh_ms })
         } else {
-            Err(CostOutOfRange(ms.to_string()))
+            Err(CostOutOfRange(format!("{key_ms},{refresh_ms}")))
         }
     }
 
-    /// Per key, handler and frame together, in ms.
+    /// This cost with `refresh_ms` per refresh instead.
+    pub fn refresh(self, refresh_ms: f64) -> Result<Self, CostOutOfRange> {
+        Self::with_refresh(self.key_ms, refresh_ms)
+    }
+
+    /// Per key, handler and repaint together, in ms.
     pub fn per_key_ms(self) -> f64 {
-        self.0
+        self.key_ms
     }
 
-    /// Per frame drawn, in ms.
-    pub fn per_frame_ms(self) -> f64 {
-        self.0 * FRAME_SHARE
+    /// Per refresh (one every [`REFRESH_GAP`]), in ms.
+    pub fn per_refresh_ms(self) -> f64 {
+        self.refresh_ms
     }
 
-    /// The key handler's part, in ms.
-    pub fn handler_ms(self) -> f64 {
-        self.0 - self.per_frame_ms()
+    /// True when nothing is modelled.
+    pub fn is_none(self) -> bool {
+        self.key_ms == 0.0 && self.refresh_ms == 0.0
     }
 }
 
 impl Default for PythonCost {
     fn default() -> Self {
-        Self(Self::DEFAULT_MS)
+        Self {
+            key_ms: Self::DEFAULT_KEY_MS,
+            refresh_ms: Self::DEFAULT_REFRESH_MS,
+        }
     }
 }
 
+/// "12", "2.5", "0.25": no trailing zeros.
+fn millis(ms: f64) -> String {
+    let text = format!("{ms:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 impl fmt::Display for PythonCost {
+    /// "4.5 ms/key + 33 ms/refresh", or "4.5 ms/key" without refreshes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // "12", "2.5", "0.25": no trailing zeros.
-        let text = format!("{:.2}", self.0);
-        let text = text.trim_end_matches('0').trim_end_matches('.');
-        write!(f, "{text} ms")
+        write!(f, "{} ms/key", millis(self.key_ms))?;
+        if self.refresh_ms > 0.0 {
+            write!(f, " + {} ms/refresh", millis(self.refresh_ms))?;
+        }
+        Ok(())
+    }
+}
+
+impl PythonCost {
+    /// The short form: "4.5+33 ms" (per key + per refresh), "2 ms" without
+    /// refreshes.
+    pub fn brief(self) -> String {
+        if self.refresh_ms > 0.0 {
+            format!("{}+{} ms", millis(self.key_ms), millis(self.refresh_ms))
+        } else {
+            format!("{} ms", millis(self.key_ms))
+        }
     }
 }
 
 impl FromStr for PythonCost {
     type Err = CostOutOfRange;
 
+    /// `KEY` or `KEY,REFRESH`, each in ms with an optional `ms` suffix.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let text = s.trim();
-        let ms = text.strip_suffix("ms").unwrap_or(text).trim();
-        ms.parse::<f64>()
-            .map_err(|_| CostOutOfRange(s.to_string()))
-            .and_then(Self::from_millis)
+        let bad = || CostOutOfRange(s.to_string());
+        let number = |text: &str| -> Result<f64, CostOutOfRange> {
+            let text = text.trim();
+            let ms = text.strip_suffix("ms").unwrap_or(text).trim();
+            ms.parse::<f64>().map_err(|_| bad())
+        };
+        let (key, refresh) = match s.split_once(',') {
+            Some((key, refresh)) => (number(key)?, number(refresh)?),
+            None => (number(s)?, 0.0),
+        };
+        Self::with_refresh(key, refresh).map_err(|_| bad())
     }
 }
 
@@ -123,12 +209,15 @@ pub fn steps_per_ms() -> u64 {
     })
 }
 
-/// The modelled work in steps, and what has been executed.
+/// The modelled work in steps, what has been executed, and when the next
+/// refresh is due.
 #[derive(Debug, Clone)]
 pub struct PythonWork {
     key_steps: u64,
-    frame_steps: u64,
+    refresh_steps: u64,
     executed: u64,
+    refreshes: u64,
+    next_refresh: Option<Instant>,
     state: u64,
 }
 
@@ -137,9 +226,11 @@ impl PythonWork {
     pub fn new(cost: PythonCost, rate: u64) -> Self {
         let steps = |ms: f64| (ms * rate as f64).round() as u64;
         Self {
-            key_steps: steps(cost.handler_ms()),
-            frame_steps: steps(cost.per_frame_ms()),
+            key_steps: steps(cost.per_key_ms()),
+            refresh_steps: steps(cost.per_refresh_ms()),
             executed: 0,
+            refreshes: 0,
+            next_refresh: None,
             state: 0x9E37_79B9_7F4A_7C15,
         }
     }
@@ -149,9 +240,9 @@ impl PythonWork {
         self.key_steps
     }
 
-    /// Steps run for each frame drawn.
-    pub fn frame_steps(&self) -> u64 {
-        self.frame_steps
+    /// Steps run for each refresh.
+    pub fn refresh_steps(&self) -> u64 {
+        self.refresh_steps
     }
 
     /// Steps executed so far.
@@ -159,14 +250,73 @@ impl PythonWork {
         self.executed
     }
 
-    /// A key's handler, run by `thread` (which takes the GIL if it must).
-    pub fn key(&mut self, thread: &mut GilThread) {
-        self.run(thread, self.key_steps);
+    /// Refreshes run so far.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes
     }
 
-    /// A frame's rendering, run by `thread`.
-    pub fn frame(&mut self, thread: &mut GilThread) {
-        self.run(thread, self.frame_steps);
+    /// A key's handler and repaint, run by `thread` (which takes the GIL if
+    /// it must).
+    pub fn key(&mut self, thread: &mut GilThread) {
+        self.run_iterations(thread, self.key_steps, KEY_ITERATIONS);
+    }
+
+    /// When the next refresh is due, if refreshes are modelled and the
+    /// timer runs (see [`start_refreshes`](Self::start_refreshes)).
+    pub fn next_refresh(&self) -> Option<Instant> {
+        self.next_refresh.filter(|_| self.refresh_steps > 0)
+    }
+
+    /// Starts the refresh timer: the first refresh is due one
+    /// [`REFRESH_GAP`] after `now` (the UI just went under the GIL).
+    pub fn start_refreshes(&mut self, now: Instant) {
+        if self.next_refresh.is_none() {
+            self.next_refresh = Some(now + REFRESH_GAP);
+        }
+    }
+
+    /// Stops the refresh timer (the UI left the GIL).
+    pub fn stop_refreshes(&mut self) {
+        self.next_refresh = None;
+    }
+
+    /// Runs a refresh with `thread` if one is due at `now`. The timer ticks
+    /// every [`REFRESH_GAP`] on a fixed grid and only marks the data stale;
+    /// a refresh takes in every tick before it started, so the next is due
+    /// at the first tick after `now`. A refresh that outlasts the gap (a UI
+    /// that gets too little of the GIL) is followed straight away by the
+    /// next, as a Textual app's timer keeps requesting repaints that its
+    /// compositor coalesces. True if one ran.
+    pub fn refresh_if_due(&mut self, thread: &mut GilThread, now: Instant) -> bool {
+        let Some(due) = self.next_refresh() else {
+            return false;
+        };
+        if now < due {
+            return false;
+        }
+        self.run_iterations(thread, self.refresh_steps, REFRESH_ITERATIONS);
+        self.refreshes += 1;
+        let taken = now.duration_since(due).as_nanos() / REFRESH_GAP.as_nanos();
+        let ticks = u32::try_from(taken + 1).unwrap_or(u32::MAX);
+        self.next_refresh = Some(due + REFRESH_GAP * ticks);
+        true
+    }
+
+    /// `steps` steps split evenly over `iterations` event-loop iterations:
+    /// between two iterations the thread releases the GIL and takes it
+    /// back, as the loop's `select` does. Released while a drop request is
+    /// pending, the GIL goes to a waiting thread (forced switching), and
+    /// the UI queues for it again: a Python UI's loop hands the GIL over at
+    /// every iteration once a CPU thread has asked.
+    fn run_iterations(&mut self, thread: &mut GilThread, steps: u64, iterations: u32) {
+        let n = u64::from(iterations.max(1));
+        for i in 0..n {
+            if i > 0 && steps > 0 && thread.blocking(|| ()).is_err() {
+                return;
+            }
+            let chunk = steps * (i + 1) / n - steps * i / n;
+            self.run(thread, chunk);
+        }
     }
 
     /// `steps` steps with the eval-breaker check before each, as the cpu
@@ -193,36 +343,74 @@ mod tests {
     fn parses_and_bounds_the_cost() {
         assert_eq!("12".parse::<PythonCost>(), PythonCost::from_millis(12.0));
         assert_eq!("2.5 ms".parse::<PythonCost>(), PythonCost::from_millis(2.5));
-        assert!("-1".parse::<PythonCost>().is_err());
-        assert!("1001".parse::<PythonCost>().is_err());
-        assert!("NaN".parse::<PythonCost>().is_err());
-        assert!("twelve".parse::<PythonCost>().is_err());
-        assert_eq!(PythonCost::default().to_string(), "12 ms");
+        assert_eq!(
+            "4.5,33".parse::<PythonCost>(),
+            PythonCost::with_refresh(4.5, 33.0)
+        );
+        assert_eq!(
+            "4.5 ms, 33 ms".parse::<PythonCost>(),
+            PythonCost::with_refresh(4.5, 33.0)
+        );
+        for bad in ["-1", "1001", "NaN", "twelve", "4,", "4,-1", "4,1001", ",3"] {
+            assert!(bad.parse::<PythonCost>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            PythonCost::default().to_string(),
+            "4.5 ms/key + 33 ms/refresh"
+        );
         assert_eq!(
             PythonCost::from_millis(2.5).map(|c| c.to_string()),
-            Ok("2.5 ms".into())
+            Ok("2.5 ms/key".into())
         );
+        assert!(PythonCost::NONE.is_none() && !PythonCost::default().is_none());
+        assert_eq!(PythonCost::default().brief(), "4.5+33 ms");
     }
 
     #[test]
-    fn the_split_adds_up_to_the_key_cost() {
-        let cost = PythonCost::from_millis(8.0).expect("in range");
-        assert_eq!(cost.per_frame_ms(), 2.0);
-        assert_eq!(cost.handler_ms() + cost.per_frame_ms(), 8.0);
+    fn costs_become_steps() {
+        let cost = PythonCost::with_refresh(8.0, 30.0).expect("in range");
         let work = PythonWork::new(cost, 1000);
-        assert_eq!((work.key_steps(), work.frame_steps()), (6000, 2000));
+        assert_eq!((work.key_steps(), work.refresh_steps()), (8000, 30_000));
     }
 
     #[test]
     fn runs_exactly_its_steps_under_a_held_gil() {
         let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
         let mut thread = gil.register(CancelToken::new());
-        let mut work = PythonWork::new(PythonCost::from_millis(4.0).expect("in range"), 100);
+        let cost = PythonCost::with_refresh(4.0, 2.0).expect("in range");
+        let mut work = PythonWork::new(cost, 100);
         work.key(&mut thread);
         assert!(thread.is_holding(), "the work takes the GIL");
-        work.frame(&mut thread);
-        assert_eq!(work.executed(), 300 + 100);
+        let t0 = Instant::now();
+        assert!(!work.refresh_if_due(&mut thread, t0 + REFRESH_GAP * 5));
+        work.start_refreshes(t0);
+        assert!(!work.refresh_if_due(&mut thread, t0), "not due yet");
+        assert!(work.refresh_if_due(&mut thread, t0 + REFRESH_GAP));
+        assert_eq!(work.executed(), 400 + 200);
         assert!(steps_per_ms() > 0);
+        thread.exit();
+    }
+
+    #[test]
+    fn a_late_refresh_takes_in_the_ticks_before_it() {
+        let gil = Gil::new(Mode::Free, SwitchInterval::DEFAULT);
+        let mut thread = gil.register(CancelToken::new());
+        let mut work = PythonWork::new(PythonCost::with_refresh(0.0, 1.0).expect("in range"), 10);
+        let t0 = Instant::now();
+        work.start_refreshes(t0);
+        let due = work.next_refresh().expect("the timer runs");
+        // Woken 3.5 gaps late: one refresh for all the ticks it missed, then
+        // the next tick on the grid.
+        let late = due + REFRESH_GAP * 7 / 2;
+        assert!(work.refresh_if_due(&mut thread, late));
+        assert_eq!(work.next_refresh(), Some(due + REFRESH_GAP * 4));
+        assert_eq!(work.refreshes(), 1);
+        work.stop_refreshes();
+        assert_eq!(work.next_refresh(), None);
+        // No refresh cost: no timer.
+        let mut keys_only = PythonWork::new(PythonCost::from_millis(1.0).expect("in range"), 10);
+        keys_only.start_refreshes(t0);
+        assert_eq!(keys_only.next_refresh(), None);
         thread.exit();
     }
 }

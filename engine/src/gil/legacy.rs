@@ -2,8 +2,14 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Python 2's `sys.setcheckinterval` default: release every 100 ticks.
-pub(crate) const DEFAULT_LEGACY_TICKS: u32 = 100;
+/// Python 2's `sys.getcheckinterval()` default: 100.
+pub(crate) const CHECK_INTERVAL: u32 = 100;
+
+/// Ticks per release of Python 2's lock at the default check interval:
+/// 101. CPython 2.7's eval loop resets `_Py_Ticker` to the check interval
+/// and releases when `--_Py_Ticker < 0`, so an interval of 100 lets 101
+/// ticks run between two releases.
+pub(crate) const DEFAULT_LEGACY_TICKS: u32 = CHECK_INTERVAL + 1;
 
 /// Python 2's interpreter lock as it ran on Linux: a POSIX semaphore
 /// (`sem_post` / `sem_wait`), i.e. a futex word. Release sets it free and

@@ -18,7 +18,8 @@
 //!   a bit on the holder's thread state instead, which a new holder clears
 //!   for itself — the same behaviour for the threads emulated here.
 //! * `legacy` — Python 2's GIL: a plain lock that the holder releases and
-//!   re-takes every N "ticks", with no timeout and no forced hand-over.
+//!   re-takes every 101 "ticks" (2.7's check interval of 100, see
+//!   [`DEFAULT_LEGACY_TICKS`]), with no timeout and no forced hand-over.
 //!
 //! A thread takes part through its own [`GilThread`]: [`GilThread::check`] is
 //! the eval-breaker check a worker calls between its small steps, and
@@ -41,7 +42,7 @@ mod timeline;
 
 pub use dist::micros_histogram;
 pub(crate) use dist::{LaneDist, percentile_ms, record_micros};
-pub(crate) use legacy::DEFAULT_LEGACY_TICKS;
+pub(crate) use legacy::{CHECK_INTERVAL, DEFAULT_LEGACY_TICKS};
 pub use mode::{IntervalOutOfRange, Mode, SwitchInterval, UnknownMode};
 pub(crate) use timeline::ThreadStats;
 pub use timeline::{GilEvent, ThreadTag, Timeline, Transition};
@@ -734,6 +735,21 @@ mod tests {
             thread.check().unwrap();
         }
         assert!(!thread.is_holding());
+    }
+
+    #[test]
+    fn legacy_mode_releases_after_101_ticks_as_python_27() {
+        let gil = Gil::new(Mode::Legacy, SwitchInterval::DEFAULT);
+        let mut thread = gil.register(CancelToken::new());
+        thread.enter().unwrap();
+        for _ in 0..100 {
+            thread.check().unwrap();
+        }
+        assert_eq!(thread.ticks, 100, "100 ticks run without a release");
+        thread.check().unwrap();
+        assert_eq!(thread.ticks, 0, "the 101st tick releases and re-takes");
+        assert!(thread.is_holding());
+        thread.exit();
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! | interpreter | where the holder looks | `counter += 1` |
 //! |---|---|---|
-//! | 2.x (`legacy`) | every instruction is a tick; every 100 ticks it releases | loses updates |
+//! | 2.x (`legacy`) | every instruction is a tick; with the check interval of 100 it releases every 101 ticks | loses updates |
 //! | 3.2 – 3.9 | at the top of every instruction that was dispatched the slow way (`DISPATCH()`); those ending in `FAST_DISPATCH()` — `LOAD_FAST`, `LOAD_CONST`, `STORE_FAST` — skip it | loses updates: it can switch between the load and the store |
 //! | 3.10 + | only at backward jumps, calls and function entry (`RESUME`) | loses none: nothing between the load and the store looks |
 //!
@@ -161,7 +161,7 @@ impl PythonVersion {
     /// Where this version looks at its eval breaker.
     pub fn model(self) -> EvalBreakerModel {
         match (self.major, self.minor) {
-            (2, _) => EvalBreakerModel::Ticks(super::DEFAULT_LEGACY_TICKS),
+            (2, _) => EvalBreakerModel::Ticks(super::CHECK_INTERVAL),
             (3, m) if m <= 9 => EvalBreakerModel::EveryInstruction,
             _ => EvalBreakerModel::JumpsAndCalls,
         }

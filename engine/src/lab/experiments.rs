@@ -365,12 +365,16 @@ pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>
                 if io_thread.enter().is_ok() {
                     loop {
                         let sent = Instant::now();
-                        let trip = io_thread.blocking(|| {
-                            client.write_all(&buf)?;
-                            client.read_exact(&mut buf)
-                        });
+                        // As the Python script's `sendall` and `recv`: each
+                        // releases the GIL and takes it back, so a round
+                        // trip queues for the GIL twice.
+                        let wrote = io_thread.blocking(|| client.write_all(&buf));
+                        if !matches!(wrote, Ok(Ok(()))) {
+                            break;
+                        }
+                        let read = io_thread.blocking(|| client.read_exact(&mut buf));
                         // Back from the socket: handling the reply needs the GIL.
-                        if !matches!(trip, Ok(Ok(()))) || io_thread.check().is_err() {
+                        if !matches!(read, Ok(Ok(()))) || io_thread.check().is_err() {
                             break;
                         }
                         let _ = hist.record((sent.elapsed().as_micros() as u64).max(1));

@@ -171,10 +171,11 @@ impl Race {
         if let Some(ticks) = version.model().ticks_per_release()
             && gil.legacy_ticks() == crate::gil::DEFAULT_LEGACY_TICKS
         {
-            // Python 2.7's ticker releases every 101 ticks, not 100; with
-            // 100 and a loop of five check points the release would always
-            // land on the same instruction and `counter += 1` could never
-            // lose an update. A tick count set on purpose is left alone.
+            // The version's own ticks per release (2.7: 101, which legacy
+            // mode now uses by default too: with 100 and a loop of five
+            // check points the release would always land on the same
+            // instruction and `counter += 1` could never lose an update).
+            // A tick count set on purpose is left alone.
             gil.set_legacy_ticks(ticks);
         }
         let world = World::new(gil.clone(), config.cancel.clone());

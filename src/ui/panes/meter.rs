@@ -105,7 +105,7 @@ pub struct MeterPane<'a> {
     pub meter: &'a Meter,
     /// Whether the UI thread takes the GIL (the pane says so loudly).
     pub ui_under_gil: bool,
-    /// The Python work modelled per key under the GIL (the pane says what).
+    /// The Python work modelled per key and refresh under the GIL (the pane says what).
     pub python_cost: PythonCost,
     /// For the key that toggles it.
     pub keys: &'a KeyMap,
@@ -149,22 +149,25 @@ impl MeterPane<'_> {
         ];
         let key = self.keys.label(Action::ToggleUiGil);
         let cost = self.python_cost;
-        let (assumes, brief) = if cost.per_key_ms() > 0.0 {
-            (
-                format!("assumes {cost} of Python per key"),
-                format!("{cost} Python/key"),
-            )
+        let (assumes, brief) = if !cost.is_none() {
+            (format!("assumes Python: {cost}"), format!("Python {cost}"))
         } else {
             (
                 "assumes no Python work".to_string(),
                 "no Python work".to_string(),
             )
         };
+        let every = if cost.per_refresh_ms() > 0.0 {
+            " every 100 ms"
+        } else {
+            ""
+        };
         let choices = if self.ui_under_gil {
             vec![
-                format!(" {key}: the UI takes the GIL for every key and frame · {assumes}"),
+                format!(" {key}: the UI takes the GIL for every key and frame · {assumes}{every}"),
                 format!(" {key}: UI under the GIL · {assumes}"),
                 format!(" {key}: UI takes the GIL · {brief}"),
+                format!(" {key}: UI takes the GIL · Python {}", cost.brief()),
                 format!(" {key}: UI takes the GIL"),
             ]
         } else {

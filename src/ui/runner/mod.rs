@@ -61,10 +61,11 @@ pub struct Runner<B: Backend> {
     /// `ui_gil`'s cancel token, cancelled once a quit is decided: from then
     /// on the UI thread's GIL waits give up at once (see [`Quitter`]).
     quit: CancelToken,
-    /// The Python work the UI thread runs per key and frame while under
-    /// the GIL (see [`super::python_cost`]).
+    /// The Python work the UI thread runs per key and per refresh while
+    /// under the GIL (see [`super::python_cost`]).
     python: PythonWork,
-    /// Time this turn spent in modelled key handlers: the frame's `drawn`
+    /// Time this turn spent in modelled Python that a waiting key's frame
+    /// waited for (its handler, a refresh before it): the frame's `drawn`
     /// instant is reckoned from the turn's `now`, so it adds this.
     key_work: Duration,
     fault_ui_panic: bool,
@@ -114,8 +115,8 @@ impl<B: Backend> Runner<B> {
         &self.terminal
     }
 
-    /// The modelled Python work: steps per key and frame, and how many ran
-    /// (none while the UI is not under the GIL).
+    /// The modelled Python work: steps per key and per refresh, and how
+    /// many ran (none while the UI is not under the GIL).
     pub fn python_work(&self) -> &PythonWork {
         &self.python
     }
@@ -133,8 +134,14 @@ impl<B: Backend> Runner<B> {
     /// When the frame timer fires, or `None` when no timer is armed:
     /// nothing changed and no worker is alive, so nothing can move.
     pub fn deadline(&self) -> Option<Instant> {
-        (self.app.dirty() || self.app.live() > 0 || self.animating())
-            .then_some(self.pacer.next_frame())
+        let frame = (self.app.dirty() || self.app.live() > 0 || self.animating())
+            .then_some(self.pacer.next_frame());
+        // A Python UI's refresh timer runs whether or not anything moves.
+        let refresh = self
+            .python
+            .next_refresh()
+            .filter(|_| self.app.ui_under_gil());
+        frame.into_iter().chain(refresh).min()
     }
 
     /// Runs turns until the user quits or the terminal goes away.
@@ -224,6 +231,7 @@ impl<B: Backend> Runner<B> {
         if !self.app.ui_under_gil() && self.ui_gil.is_holding() {
             self.ui_gil.exit();
         }
+        self.refresh(now);
         let animate = self.app.live() > 0 || self.animating();
         let due = (self.app.dirty() || animate) && now >= self.pacer.next_frame();
         if (!self.keys_waiting.is_empty() || due) && !self.frame(session, now) {
@@ -296,10 +304,6 @@ impl<B: Backend> Runner<B> {
             self.app.apply(AppEvent::Logs(lines));
         }
         let started = Instant::now();
-        if self.app.ui_under_gil() {
-            // A Python UI renders in Python: forced switches cut into it.
-            self.python.frame(&mut self.ui_gil);
-        }
         if let Err(error) = self.draw(now) {
             // The terminal is gone (closed window, hang-up): quit and clean
             // up like any other quit.
@@ -319,6 +323,22 @@ impl<B: Backend> Runner<B> {
         }
         self.pacer.drawn(drawn);
         true
+    }
+
+    /// The modelled Python UI's timer-driven refresh, while the UI is
+    /// under the GIL: its data update and repaint, in Python, whether or
+    /// not keys come. A key read before it waits for it, as a key waits
+    /// behind a running `set_interval` callback in a Python UI.
+    fn refresh(&mut self, now: Instant) {
+        if !self.app.ui_under_gil() {
+            self.python.stop_refreshes();
+            return;
+        }
+        self.python.start_refreshes(now);
+        let started = Instant::now();
+        if self.python.refresh_if_due(&mut self.ui_gil, now) && !self.keys_waiting.is_empty() {
+            self.key_work += started.elapsed();
+        }
     }
 
     fn read_timeline(&mut self, session: &Session, now: Instant) {
