@@ -398,17 +398,17 @@ fn write_config(dir: &Path, text: &str) -> String {
 #[test]
 fn a_key_remapped_in_the_config_spawns_the_worker_and_the_old_key_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // `w` is bound to nothing by default (`z` fills the screen with a pane).
-    let config = write_config(dir.path(), "[keys]\ncpu = \"w\"\n");
+    // `v` is bound to nothing by default.
+    let config = write_config(dir.path(), "[keys]\ncpu = \"v\"\n");
     let mut pty = Pty::app_args(&["--config", &config]);
     pty.wait_dashboard();
     // The footer shows the key in force.
-    pty.wait_screen("the footer showing w for cpu", SHOW, |screen| {
-        squash(screen).contains("w cpu")
+    pty.wait_screen("the footer showing v for cpu", SHOW, |screen| {
+        squash(screen).contains("v cpu")
     });
-    // Input is handled in order: once w's worker shows, c was handled too.
+    // Input is handled in order: once v's worker shows, c was handled too.
     pty.send(b"c");
-    pty.send(b"w");
+    pty.send(b"v");
     pty.wait_screen("a cpu row", SHOW, |screen| has_worker(screen, "cpu", ""));
     let rows = worker_lines(&pty.screen());
     assert_eq!(rows.len(), 1, "c is no longer bound\n{}", pty.dump());
