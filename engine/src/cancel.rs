@@ -87,6 +87,25 @@ impl CancelToken {
     }
 }
 
+/// Joins the threads that end by `deadline` and leaves the others to end
+/// on their own (a thread at a low priority on a saturated machine may not
+/// run for seconds; an exiting program must not wait for it). Returns how
+/// many were left.
+pub fn join_by<T>(handles: Vec<std::thread::JoinHandle<T>>, deadline: Instant) -> usize {
+    let mut waiting = handles;
+    loop {
+        let (done, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|h| h.is_finished());
+        for handle in done {
+            let _ = handle.join();
+        }
+        waiting = rest;
+        if waiting.is_empty() || Instant::now() >= deadline {
+            return waiting.len();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +130,22 @@ mod tests {
         let token = CancelToken::new();
         assert_eq!(token.sleep(Duration::from_millis(1)), Ok(()));
         assert!(token.check().is_ok());
+    }
+
+    #[test]
+    fn join_by_joins_the_finished_and_leaves_a_stuck_thread_at_the_deadline() {
+        let (release, held) = crossbeam_channel::bounded::<()>(0);
+        let stuck = std::thread::spawn(move || {
+            let _ = held.recv();
+        });
+        let quick = std::thread::spawn(|| ());
+        let started = Instant::now();
+        let left = join_by(vec![stuck, quick], started + Duration::from_millis(50));
+        assert_eq!(left, 1, "the stuck thread is left, the quick one joined");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "returned at the deadline, not when the thread ended"
+        );
+        let _ = release.send(());
     }
 }

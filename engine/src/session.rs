@@ -189,19 +189,28 @@ impl Session {
         })
     }
 
-    /// Cancels and joins every worker (up to `timeout`), then stops the
-    /// server and removes a temp work dir. Returns workers left running.
+    /// Cancels and joins every worker, race and lab thread (up to
+    /// `timeout` in all), then stops the server and removes a temp work
+    /// dir. Returns the threads left running.
     pub fn shutdown(mut self, timeout: Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
         if let Some(suite) = self.suite.take() {
             suite.cancel();
         }
+        // Race and lab threads run at the workers' nice: on a saturated
+        // machine they may not run for seconds, and the exit waits for
+        // none of them past the deadline.
+        let mut left = 0;
         if let Some(race) = self.race.take() {
-            race.cancel();
+            left += race.cancel_by(deadline);
         }
         if let Some(lab) = self.lab.take() {
-            lab.cancel();
+            left += lab.cancel_by(deadline);
         }
-        let left = self.pool.shutdown(timeout);
+        let left = left
+            + self
+                .pool
+                .shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         drop(self.pool);
         self.server.shutdown();
         drop(self.workdir);

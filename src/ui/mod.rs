@@ -177,7 +177,7 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     signal_handle.close();
     let left = session.shutdown(Duration::from_secs(1));
     if left > 0 {
-        tracing::warn!(left, "workers still running after 1 s at exit");
+        tracing::warn!(left, "threads still running after 1 s at exit");
     }
     Ok(())
 }

@@ -302,6 +302,13 @@ impl Race {
             let _ = handle.join();
         }
     }
+
+    /// Cancels the race and joins its threads until `deadline`, leaving
+    /// any that have not ended by then (the dashboard's exit).
+    pub fn cancel_by(mut self, deadline: std::time::Instant) -> usize {
+        self.world.cancel();
+        crate::cancel::join_by(std::mem::take(&mut self.handles), deadline)
+    }
 }
 
 impl Drop for Race {
