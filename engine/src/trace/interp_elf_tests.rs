@@ -6,6 +6,7 @@
 //! `Py_Version`, and for a free-threaded build `_Py_MergeZeroLocalRefcount`
 //! and the "free-threading build" version text), and a `python` executable
 //! that needs it through `DT_NEEDED` and `RUNPATH`, as pyenv's builds do.
+//! The stand-ins' sources are `testdata/libpython.c` and `testdata/python.c`.
 //! Each refusal is checked as the exact one line the user reads; a control
 //! build with the GIL is found traceable, so a refusal comes from the mark
 //! under test and not from a broken stand-in.
@@ -13,128 +14,13 @@
 //! Skipped, with the reason printed, where no C compiler is installed.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::{TraceError, classify, search_library};
+use standin::Build;
 
-/// A stand-in for `libpythonX.Y.so`. `-D` switches: `FREE_SYMBOLS` (the
-/// biased-refcount exports), `FREE_TEXT` (the version text), `NO_TAKE_GIL`
-/// (inlined away).
-const LIBPYTHON_C: &str = r#"
-const unsigned long Py_Version = 0x030D00F0;
-#ifdef FREE_TEXT
-static const char version[] = "3.13.0 experimental free-threading build (main) [GCC]";
-#else
-static const char version[] = "3.13.0 (main) [GCC]";
-#endif
-const char *Py_GetVersion(void) { return version; }
-
-static volatile int gil_locked;
-#ifndef NO_TAKE_GIL
-__attribute__((noinline, used)) static void take_gil(void) { gil_locked = 1; }
-#endif
-__attribute__((noinline, used)) static void drop_gil(void) { gil_locked = 0; }
-
-void Py_Initialize(void) {
-#ifndef NO_TAKE_GIL
-    take_gil();
-#else
-    gil_locked = 1;
-#endif
-    drop_gil();
-}
-
-#ifdef FREE_SYMBOLS
-void _Py_MergeZeroLocalRefcount(void *op) { (void)op; }
-void _Py_DecRefShared(void *op) { (void)op; }
-#endif
-"#;
-
-/// The `python` executable: calls into its library.
-const PYTHON_C: &str = r#"
-void Py_Initialize(void);
-int main(void) { Py_Initialize(); return 0; }
-"#;
-
-/// A prefix like pyenv's (`bin/`, `lib/`) built by `cc`, or why not.
-struct Build {
-    dir: tempfile::TempDir,
-}
-
-impl Build {
-    fn new() -> Result<Self, String> {
-        let probe = Command::new("cc").arg("--version").output();
-        if !probe.is_ok_and(|o| o.status.success()) {
-            return Err("no C compiler (cc) to build stand-in interpreters".into());
-        }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        for sub in ["bin", "lib"] {
-            std::fs::create_dir(dir.path().join(sub)).map_err(|e| e.to_string())?;
-        }
-        std::fs::write(dir.path().join("libpython.c"), LIBPYTHON_C).map_err(|e| e.to_string())?;
-        std::fs::write(dir.path().join("python.c"), PYTHON_C).map_err(|e| e.to_string())?;
-        Ok(Self { dir })
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn cc(&self, args: &[&str]) {
-        let out = Command::new("cc")
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .expect("run cc");
-        assert!(
-            out.status.success(),
-            "cc {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `lib/NAME` built with `defines` (`-DFREE_TEXT`…), stripped if `strip`.
-    fn library(&self, name: &str, defines: &[&str], strip: bool) -> PathBuf {
-        let out = format!("lib/{name}");
-        let soname = format!("-Wl,-soname,{name}");
-        let mut args = vec!["-shared", "-fPIC", "-O1", "-o", &out, &soname];
-        args.extend_from_slice(defines);
-        if strip {
-            args.push("-s");
-        }
-        args.push("libpython.c");
-        self.cc(&args);
-        self.path(&out)
-    }
-
-    /// `bin/NAME`, needing `lib/LIBRARY` through `DT_NEEDED` and `RUNPATH`.
-    fn executable(&self, name: &str, library: &str) -> PathBuf {
-        let out = format!("bin/{name}");
-        let link = format!("-l:{library}");
-        self.cc(&[
-            "-o",
-            &out,
-            "python.c",
-            "-Llib",
-            &link,
-            "-Wl,-rpath,$ORIGIN/../lib",
-        ]);
-        self.path(&out)
-    }
-}
-
-/// Builds or skips the test, saying why.
-macro_rules! build_or_skip {
-    () => {
-        match Build::new() {
-            Ok(build) => build,
-            Err(why) => {
-                eprintln!("skipped: {why}");
-                return;
-            }
-        }
-    };
-}
+#[path = "testdata/standin.rs"]
+#[macro_use]
+mod standin;
 
 fn resolve(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     search_library(name, dirs, None)
