@@ -13,9 +13,10 @@
 //! loopback round trips beside a CPU thread, the most GIL events per
 //! second). Each runs alone and under `threadlab trace --json`, alternated,
 //! `THREADLAB_BENCH_RUNS` times each (default 5); the row gives every run's
-//! work, the medians, the slowdown of the medians (budgets: CPU-bound ≤ 3 %,
-//! convoy ≤ 15 %) and the probe events and lost events the traced runs
-//! reported. Each run first waits for a quiet machine and notes the CPU
+//! work, the medians, the slowdown of the medians, a verdict against the
+//! budget (CPU-bound ≤ 3 %, convoy ≤ 15 %) from the quiet pairs only (other
+//! processes ≤ 0.15 cores; none without 3 of them), and the probe events
+//! and lost events the traced runs reported. Each run first waits for a quiet machine and notes the CPU
 //! other processes used meanwhile. The CPU-bound script also prints its own
 //! CPU time, so the row adds work per CPU second alone and traced: the
 //! probes' traps run on the program's threads, so that ratio shows their
