@@ -1,43 +1,71 @@
-//! The real-GIL tracer's cost to the traced program.
+//! The real-GIL tracer's cost to the traced program, two ways.
 //!
-//! Runs `assets/python/trace_rate.py` (a loop of `os.fstat`, each call
-//! dropping and re-taking the GIL: three probe hits) with pyenv's 3.11,
+//! `rate`: runs `assets/python/trace_rate.py` (a loop of `os.fstat`, each
+//! call dropping and re-taking the GIL: three probe hits) with pyenv's 3.11,
 //! reads its calls per 100 ms alone, then with `threadlab attach` (release
 //! build), then after detaching. Prints the medians and the probes' cost per
 //! GIL release + re-take. A CPU-bound program switches ~200 times a second,
 //! so its cost is that figure × 200 per second.
 //!
+//! `overhead`: the side-by-side rows. Two programs, each run for 2 s
+//! of its own wall clock and printing the work it did: two CPU-bound threads
+//! (`trace_cpu.py`: loop iterations) and the convoy (`trace_convoy.py`:
+//! loopback round trips beside a CPU thread, the most GIL events per
+//! second). Each runs alone and under `threadlab trace --json`, alternated,
+//! `THREADLAB_BENCH_RUNS` times each (default 5); the row gives every run's
+//! work, the medians, the slowdown of the medians, a verdict against the
+//! budget (CPU-bound ≤ 3 %, convoy ≤ 15 %) from the quiet pairs only (other
+//! processes ≤ 0.15 cores; none without 3 of them), and the probe events
+//! and lost events the traced runs reported. Each run first waits for a quiet machine and notes the CPU
+//! other processes used meanwhile. The CPU-bound script also prints its own
+//! CPU time, so the row adds work per CPU second alone and traced: the
+//! probes' traps run on the program's threads, so that ratio shows their
+//! cost even when other processes take the cores (wall-clock work then
+//! says more about them than about the tracer).
+//!
 //! Needs root and the uprobe PMU; skips with a message otherwise.
 //!
-//! Run: `cargo build --release && sudo cargo bench --bench trace`.
+//! Run: `cargo build --release && sudo cargo bench --bench trace [-- rate|overhead|overhead-cpu|overhead-convoy]`.
 
 mod common;
+#[path = "trace/overhead.rs"]
+mod overhead;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
+
+/// Rate windows (100 ms each) per phase of the `rate` measurement.
+const WINDOWS: usize = 20;
 
 fn main() {
     if !common::should_run("trace") {
         return;
     }
-    if !rustix::process::geteuid().is_root()
-        || !Path::new("/sys/bus/event_source/devices/uprobe/type").exists()
-    {
-        println!("trace: skipped (needs root and the uprobe PMU)");
+    if let Some(why) = common::cannot_trace() {
+        println!("trace: skipped ({why})");
         return;
     }
-    let Some(python) = pyenv_311() else {
-        println!("trace: skipped (no pyenv 3.11 under /root/.pyenv/versions)");
+    let Some(python) = common::pyenv_python("3.11") else {
+        println!("trace: skipped (no pyenv 3.11)");
         return;
     };
     let bin = common::release_binary();
     println!("{}", common::machine_line());
-    let windows = common::runs(20);
+    let filters = common::filters();
+    if common::wanted(&filters, "rate") {
+        rate(&bin, &python);
+    }
+    overhead::run(&bin, &python, common::runs(5), &filters);
+}
+
+/// The probes' cost per GIL release + re-take, attached to a running loop.
+fn rate(bin: &Path, python: &Path) {
+    let windows = WINDOWS;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/python/trace_rate.py");
-    let mut program = Command::new(&python)
+    let mut program = Command::new(python)
         .arg(&script)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -46,7 +74,7 @@ fn main() {
     let rx = rates(program.stdout.take().expect("stdout"));
     skip(&rx, 5);
     let alone = median_of(&rx, windows);
-    let mut tracer = Command::new(&bin)
+    let mut tracer = Command::new(bin)
         .args(["attach", &program.id().to_string(), "--json"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -71,17 +99,6 @@ fn main() {
         per_call(traced) - per_call(alone),
         (per_call(traced) - per_call(alone)) * 200.0 / 1000.0
     );
-}
-
-fn pyenv_311() -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/root/.pyenv/versions")
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("bin/python3.11"))
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    found.pop()
 }
 
 fn rates(out: impl std::io::Read + Send + 'static) -> Receiver<f64> {

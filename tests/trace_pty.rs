@@ -54,10 +54,25 @@ fn the_dashboard_shows_the_programs_lanes_and_output_and_stays_until_q() {
     assert!(!screen.contains("[32m"), "{}", pty.dump());
     pty.send(b"g");
     pty.wait_for("does not apply", SHOW);
+    // The help overlay: the keys that work here, and those that do not.
+    pty.wait_for("? help", SHOW);
+    pty.send(b"?");
+    pty.wait_screen("the trace help overlay", SHOW, |screen| {
+        screen.contains("Help · keys")
+            && screen.contains("zoom the GIL timeline in")
+            && screen.contains("quit (the program has ended)")
+            && screen.contains("Not while tracing")
+            && screen.contains("f d c s g m [ ] e r D t u x X")
+    });
+    pty.send(b"\x1b");
+    pty.wait_screen("the help overlay closed by Esc", SHOW, |screen| {
+        !screen.contains("Help · keys") && screen.contains("Threads · 3")
+    });
     pty.send(b"q");
     let run = pty.finish_wrapped(SHOW);
     assert_eq!(run.code, 0, "{}", run.describe());
-    run.assert_terminal_restored_except_mouse();
+    // Mouse reporting was on, and is off again.
+    run.assert_terminal_restored();
 }
 
 #[test]

@@ -157,3 +157,66 @@ pub fn machine_line() -> String {
         kernel.trim()
     )
 }
+
+/// pyenv's newest CPython `minor` (e.g. `3.11`) interpreter, if installed
+/// (`$(pyenv root)/versions`, or `/root/.pyenv/versions`).
+pub fn pyenv_python(minor: &str) -> Option<PathBuf> {
+    let mut roots = Vec::new();
+    if let Ok(out) = std::process::Command::new("pyenv").arg("root").output()
+        && out.status.success()
+    {
+        roots.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    roots.push(PathBuf::from("/root/.pyenv"));
+    roots.into_iter().find_map(|root| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+            .ok()?
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&format!("{minor}.")))
+            })
+            .map(|e| e.path().join(format!("bin/python{minor}")))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+/// `pid` and every process below it (children, their children…), from
+/// `/proc/PID/task/*/children`.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = vec![pid];
+    let mut next = 0;
+    while next < tree.len() {
+        let parent = tree[next];
+        next += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                if !tree.contains(&child) {
+                    tree.push(child);
+                }
+            }
+        }
+    }
+    tree
+}
+
+/// Whether this machine can run the tracer: root and the uprobe PMU
+/// (`None`), or why not.
+pub fn cannot_trace() -> Option<&'static str> {
+    if !rustix::process::geteuid().is_root() {
+        Some("needs root")
+    } else if !Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
+        Some("no uprobe PMU in this kernel")
+    } else {
+        None
+    }
+}

@@ -6,24 +6,26 @@
 //! timeline state and draws it with the usual timeline pane, beside a table
 //! of the program's threads and its output. When the program ends the
 //! picture stays, frozen, until `q`. Keys that drive the emulation say in
-//! one line that they do not apply.
+//! one line that they do not apply; `?` opens the dashboard's help overlay
+//! listing the keys that work here and those that do not.
 
 use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, after, never, select};
-use crossterm::event::Event;
+use crossterm::event::{Event, MouseEvent};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::layout::{Constraint, Layout, Rect};
 
+use super::panes::help::ModeHelp;
 use super::panes::timeline::draw::TimelinePane;
 use super::panes::workers::Workers;
 use super::runner::Input;
 use super::terminal::{TerminalGuard, Tui};
 use super::trace_panes::{ThreadTable, TraceConsole, TraceFooter, TraceHeader};
-use super::trace_screen::TraceScreen;
+use super::trace_screen::{INAPPLICABLE, TraceScreen};
 use super::{UiError, UiOptions, spawn_input_thread, spawn_signal_thread};
 use crate::trace::console::ConsoleLog;
 use crate::trace::recorder::Recorder;
@@ -103,6 +105,18 @@ fn draw<B: Backend>(
             },
             footer,
         );
+        if screen.help_open() {
+            frame.render_widget(
+                ModeHelp {
+                    keys: screen.keys(),
+                    entries: &screen.help_entries(),
+                    inapplicable: INAPPLICABLE,
+                    why: "Not while tracing (emulation keys: they say so instead of acting)",
+                    mode: "tracing a real program",
+                },
+                frame.area(),
+            );
+        }
     })?;
     Ok(())
 }
@@ -110,7 +124,7 @@ fn draw<B: Backend>(
 /// Shows `run` until the user quits; the terminal is restored on return.
 pub fn run(run: TraceRun, options: &UiOptions) -> Result<TraceClosed, UiError> {
     let (signals, signal_handle) = spawn_signal_thread()?;
-    let (guard, terminal) = TerminalGuard::enter(false)?;
+    let (guard, terminal) = TerminalGuard::enter(options.mouse)?;
     let mut terminal = ManuallyDrop::new(terminal);
     let input = spawn_input_thread()?;
     let python = run.trace.python().version.clone();
@@ -125,6 +139,15 @@ pub fn run(run: TraceRun, options: &UiOptions) -> Result<TraceClosed, UiError> {
     drop(guard);
     signal_handle.close();
     Ok(closed)
+}
+
+/// Hands a mouse event to the screen, saying whether it is over the timeline.
+fn on_mouse(screen: &mut TraceScreen, terminal: &Tui, mouse: &MouseEvent, console: bool) {
+    let Ok(size) = terminal.size() else { return };
+    let area = Rect::new(0, 0, size.width, size.height);
+    let timeline = layout(area, screen.rows().len(), console)[2];
+    let over = timeline.contains(ratatui::layout::Position::new(mouse.column, mouse.row));
+    screen.on_mouse(mouse.kind, over);
 }
 
 fn event_loop(
@@ -171,6 +194,9 @@ fn event_loop(
                         break;
                     }
                 }
+                Ok(Input { event: Ok(Event::Mouse(mouse)), .. }) => {
+                    on_mouse(screen, terminal, &mouse, console.is_some());
+                }
                 Ok(Input { event: Ok(_), .. }) => {}
                 _ => break,
             },
@@ -214,6 +240,76 @@ mod tests {
 
     fn screen() -> TraceScreen {
         TraceScreen::new("3.11.7", 100, false, Theme::default(), KeyMap::default())
+    }
+
+    fn text(terminal: &Terminal<TestBackend>) -> String {
+        let buffer = terminal.backend().buffer();
+        let width = buffer.area.width as usize;
+        let cells: Vec<&str> = buffer.content().iter().map(|c| c.symbol()).collect();
+        cells
+            .chunks(width)
+            .map(|row| row.concat())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn question_mark_draws_the_help_overlay_over_the_trace_and_esc_removes_it() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut screen = screen();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("test terminal");
+        draw(&mut terminal, &screen, true).expect("draw");
+        let before = text(&terminal);
+        assert!(!before.contains("Help · keys"));
+        assert!(before.contains("? help"), "the footer names the help key");
+        screen.on_key(&KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+        draw(&mut terminal, &screen, true).expect("draw");
+        let open = text(&terminal);
+        for needle in [
+            "Help · keys · tracing a real program · Esc closes",
+            "+ =  zoom the GIL timeline in (down to 25 ms)",
+            "-  zoom the GIL timeline out (up to 10 s)",
+            "↑ k  scroll the lanes to older threads",
+            "?  this help",
+            "Esc  close this help",
+            "q  stop the program (SIGINT, then SIGTERM, then SIGKILL) and quit",
+            "Ctrl-C  quit (always)",
+            "Not while tracing (emulation keys: they say so instead of acting):",
+            "f d c s g m [ ] e r D t u x X Home End l z Tab Enter",
+        ] {
+            assert!(open.contains(needle), "{needle:?} missing\n{open}");
+        }
+        // Emulation commands are not offered as if they worked.
+        assert!(!open.contains("spawn a cpu worker"), "{open}");
+        screen.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        draw(&mut terminal, &screen, true).expect("draw");
+        assert_eq!(text(&terminal), before, "Esc leaves the picture as it was");
+    }
+
+    #[test]
+    fn the_wheel_over_the_timeline_scrolls_its_lanes_and_elsewhere_does_nothing() {
+        use crossterm::event::MouseEventKind;
+        let mut screen = screen();
+        screen.on_mouse(MouseEventKind::ScrollUp, false);
+        assert_eq!(screen.timeline().scroll(), 0);
+        let recorder = Mutex::new(Recorder::new(0, Arc::new(GilTimeline::default()), |tid| {
+            format!("py-{tid}")
+        }));
+        {
+            let mut rec = recorder.lock().expect("recorder");
+            for tid in [100, 101, 102] {
+                rec.apply(Stamped {
+                    time_ns: u64::from(tid) * 1000,
+                    tid,
+                    what: Happening::TakeEntry,
+                });
+            }
+        }
+        screen.pull(&recorder, 1_000_000, 0);
+        screen.on_mouse(MouseEventKind::ScrollUp, true);
+        assert_eq!(screen.timeline().scroll(), 1);
+        screen.on_mouse(MouseEventKind::ScrollDown, true);
+        assert_eq!(screen.timeline().scroll(), 0);
     }
 
     #[test]

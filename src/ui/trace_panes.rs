@@ -9,6 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget};
 
+use super::keys::Action;
 use super::theme::{Role, Theme};
 use super::trace_screen::TraceScreen;
 use crate::gil::Transition;
@@ -137,14 +138,27 @@ pub struct TraceFooter<'a> {
 impl Widget for TraceFooter<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let screen = self.screen;
-        let quit = if screen.attached() {
-            "q detach"
-        } else if screen.ended().is_some() {
-            "q quit"
-        } else {
-            "q stop the program and quit"
+        let keys = screen.keys();
+        // The first key of each command: the footer is a reminder, the
+        // help overlay lists them all.
+        let key = |action| {
+            let label = keys.label(action);
+            label.split(' ').next().unwrap_or_default().to_string()
         };
-        let mut spans = vec![Span::raw(format!(" {quit} · +/- zoom "))];
+        let quit = if screen.attached() {
+            "detach"
+        } else if screen.ended().is_some() {
+            "quit"
+        } else {
+            "stop the program and quit"
+        };
+        let mut spans = vec![Span::raw(format!(
+            " {} {quit} · {}/{} zoom · {} help ",
+            key(Action::Quit),
+            key(Action::ZoomIn),
+            key(Action::ZoomOut),
+            key(Action::Help)
+        ))];
         if let Some(notice) = screen.notice() {
             spans.push(Span::styled(
                 format!("· {notice}"),

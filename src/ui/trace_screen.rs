@@ -1,13 +1,13 @@
 //! The trace dashboard's state: the program's threads, its GIL lanes in
 //! the dashboard's usual timeline state, its output, how it ended, and what
-//! the keys do while tracing (only quit, zoom and help; the emulation's keys
-//! say they do not apply).
+//! the keys do while tracing (quit, zoom, lane scrolling and help; the
+//! emulation's keys say they do not apply).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseEventKind};
 
 use super::keys::{Action, KeyMap};
 use super::panes::timeline::Timeline;
@@ -16,9 +16,36 @@ use crate::gil::ThreadTag;
 use crate::trace::console::ConsoleLog;
 use crate::trace::live::{ThreadRow, thread_rows};
 use crate::trace::recorder::Recorder;
+use crate::work::WorkerKind;
 
 /// Console lines kept on screen.
 const CONSOLE_KEEP: usize = 500;
+
+/// Commands that drive the emulation or its panes: while tracing they say
+/// so instead of acting, and the help overlay lists their keys as such.
+pub const INAPPLICABLE: &[Action] = &[
+    Action::Spawn(WorkerKind::Fetch),
+    Action::Spawn(WorkerKind::File),
+    Action::Spawn(WorkerKind::Cpu),
+    Action::Spawn(WorkerKind::Sleep),
+    Action::ToggleGil,
+    Action::CycleGilKind,
+    Action::IntervalDown,
+    Action::IntervalUp,
+    Action::Experiments,
+    Action::Race,
+    Action::Deadlock,
+    Action::Toolbox,
+    Action::ToggleUiGil,
+    Action::Cancel,
+    Action::CancelAll,
+    Action::Top,
+    Action::Bottom,
+    Action::ToggleLogs,
+    Action::FocusPane,
+    Action::NextPane,
+    Action::Confirm,
+];
 
 /// What the trace dashboard shows.
 #[derive(Debug)]
@@ -35,6 +62,7 @@ pub struct TraceScreen {
     partial: String,
     ended: Option<String>,
     notice: Option<String>,
+    help: bool,
     lost: u64,
     attached: bool,
     theme: Theme,
@@ -57,6 +85,7 @@ impl TraceScreen {
             partial: String::new(),
             ended: None,
             notice: None,
+            help: false,
             lost: 0,
             attached,
             theme,
@@ -192,42 +221,88 @@ impl TraceScreen {
         self.ended = Some(text);
     }
 
-    /// A key press; true to quit.
+    /// Whether the help overlay is open.
+    pub fn help_open(&self) -> bool {
+        self.help
+    }
+
+    /// The key map in force.
+    pub fn keys(&self) -> &KeyMap {
+        &self.keys
+    }
+
+    /// What each key that works while tracing does, in the help
+    /// overlay's order (`q` depends on attached, launched or ended).
+    pub fn help_entries(&self) -> Vec<(Action, String)> {
+        let quit = if self.attached {
+            "detach: the probes go, the program keeps running"
+        } else if self.ended.is_some() {
+            "quit (the program has ended)"
+        } else {
+            "stop the program (SIGINT, then SIGTERM, then SIGKILL) and quit"
+        };
+        [
+            (Action::ZoomIn, "zoom the GIL timeline in (down to 25 ms)"),
+            (Action::ZoomOut, "zoom the GIL timeline out (up to 10 s)"),
+            (
+                Action::Up,
+                "scroll the lanes to older threads (or the mouse wheel)",
+            ),
+            (Action::Down, "scroll the lanes back to newer threads"),
+            (Action::Help, "this help"),
+            (Action::CloseOverlay, "close this help"),
+            (Action::Quit, quit),
+        ]
+        .into_iter()
+        .map(|(action, text)| (action, text.to_string()))
+        .collect()
+    }
+
+    /// A key press; true to quit. While the help is open, any key but
+    /// quit and help closes it first (Esc only closes it), as on the main
+    /// dashboard.
     pub fn on_key(&mut self, key: &KeyEvent) -> bool {
         let Some(action) = self.keys.action_for(key) else {
             return false;
         };
+        if self.help && !matches!(action, Action::Quit | Action::ForceQuit | Action::Help) {
+            self.help = false;
+            if action == Action::CloseOverlay {
+                return false;
+            }
+        }
         match action {
             Action::Quit | Action::ForceQuit => return true,
             Action::ZoomIn => self.timeline.zoom(true),
             Action::ZoomOut => self.timeline.zoom(false),
-            Action::Help => {
-                self.notice = Some(
-                    "tracing a real program: q quits, +/- zoom the timeline; the other keys drive the emulation"
-                        .to_string(),
-                );
-            }
-            Action::Spawn(_)
-            | Action::ToggleGil
-            | Action::CycleGilKind
-            | Action::IntervalDown
-            | Action::IntervalUp
-            | Action::Cancel
-            | Action::CancelAll
-            | Action::ToggleUiGil
-            | Action::Experiments
-            | Action::Confirm => {
+            // Up shows older lanes (above), down the newer ones again.
+            Action::Up | Action::Down => self.timeline.scroll_by_one(action == Action::Up),
+            Action::Help => self.help = !self.help,
+            Action::CloseOverlay => {}
+            _ if INAPPLICABLE.contains(&action) => {
                 let name = match key.code {
                     KeyCode::Char(c) => c.to_string(),
                     other => format!("{other:?}"),
                 };
                 self.notice = Some(format!(
-                    "{name}: drives the emulation; it does not apply to a traced program"
+                    "{name}: an emulation key; it does not apply to a traced program"
                 ));
             }
             _ => {}
         }
         false
+    }
+
+    /// The mouse wheel over the timeline (`over_timeline`) scrolls its
+    /// lanes, as on the main dashboard; other mouse events do nothing.
+    pub fn on_mouse(&mut self, kind: MouseEventKind, over_timeline: bool) {
+        if over_timeline {
+            match kind {
+                MouseEventKind::ScrollUp => self.timeline.scroll_by_one(true),
+                MouseEventKind::ScrollDown => self.timeline.scroll_by_one(false),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -258,6 +333,52 @@ mod tests {
         screen.on_key(&key('-'));
         assert_eq!(screen.timeline().span_ms(), span * 2);
         assert!(screen.on_key(&key('q')));
+    }
+
+    #[test]
+    fn help_toggles_with_its_key_closes_on_esc_and_on_any_other_key() {
+        let mut screen = screen();
+        let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+        assert!(!screen.on_key(&key('?')));
+        assert!(screen.help_open());
+        assert!(!screen.on_key(&key('?')));
+        assert!(!screen.help_open(), "? closes it again");
+        screen.on_key(&key('?'));
+        assert!(!screen.on_key(&esc));
+        assert!(!screen.help_open(), "Esc closes it");
+        // Esc with the help closed does nothing (it never quits).
+        assert!(!screen.on_key(&esc));
+        // Another key closes the help and then acts.
+        screen.on_key(&key('?'));
+        let span = screen.timeline().span_ms();
+        screen.on_key(&key('-'));
+        assert!(!screen.help_open());
+        assert_eq!(screen.timeline().span_ms(), span * 2);
+        // q quits even with the help open.
+        screen.on_key(&key('?'));
+        assert!(screen.on_key(&key('q')));
+    }
+
+    #[test]
+    fn the_help_names_what_q_does_in_each_case() {
+        let quit = |screen: &TraceScreen| {
+            screen
+                .help_entries()
+                .into_iter()
+                .find(|(action, _)| *action == Action::Quit)
+                .map(|(_, text)| text)
+                .unwrap_or_default()
+        };
+        let mut launched = screen();
+        assert!(quit(&launched).starts_with("stop the program"));
+        launched.set_ended("exited with code 0".into());
+        assert!(quit(&launched).starts_with("quit"));
+        let attached = TraceScreen::new("3.11.7", 100, true, Theme::default(), KeyMap::default());
+        assert!(quit(&attached).starts_with("detach"));
+        // Nothing is both listed as working and as not applying.
+        for (action, _) in launched.help_entries() {
+            assert!(!INAPPLICABLE.contains(&action), "{action:?}");
+        }
     }
 
     #[test]

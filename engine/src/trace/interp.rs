@@ -6,6 +6,14 @@
 //! symbol table (`.symtab`) names them; the dynamic one never does. A
 //! shared build (`--enable-shared`, as pyenv builds here) keeps them in
 //! `libpythonX.Y.so`, which the `python` binary lists in `DT_NEEDED`.
+//!
+//! A free-threaded build (`--disable-gil`, `Py_GIL_DISABLED`) still has
+//! `take_gil` (the GIL can be switched back on at run time), so it is told
+//! apart by any of three marks, each present in 3.13t and 3.14t: the `t`
+//! ABI flag in the file name (`python3.13t`, `libpython3.13t.so.1.0`), the
+//! exported functions only that build has (`_Py_MergeZeroLocalRefcount`,
+//! `_Py_DecRefShared`: biased reference counting, in `.dynsym` even when
+//! stripped), and `Py_GetVersion`'s "free-threading build" text.
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +73,11 @@ pub(crate) fn classify(
     let dirs: Vec<PathBuf> = facts
         .search_dirs
         .iter()
-        .map(|d| PathBuf::from(d.replace("$ORIGIN", &origin.to_string_lossy())))
+        .map(|d| {
+            tidy(&PathBuf::from(
+                d.replace("$ORIGIN", &origin.to_string_lossy()),
+            ))
+        })
         .collect();
     if let Some(name) = facts.needed.iter().find(|n| n.starts_with("libpython")) {
         let Some(lib) = resolve(name, &dirs) else {
@@ -84,6 +96,25 @@ pub(crate) fn classify(
         return Err(untraceable(exe, &facts));
     }
     Ok(None)
+}
+
+/// `path` with `dir/..` pairs taken out (`…/bin/../lib` → `…/lib`), so
+/// messages and the summary name the library as a user would. Lexical is
+/// right here: `$ORIGIN` is the executable's resolved directory.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn interpreter(
@@ -117,11 +148,15 @@ fn interpreter(
     })
 }
 
-/// The error for an interpreter file without a usable `take_gil`.
+/// The error for an interpreter file without a usable `take_gil`. A
+/// free-threaded build says so first: stripped or not, it has no GIL to
+/// trace.
 fn untraceable(file: &Path, facts: &ElfFacts) -> TraceError {
     let file = file.to_path_buf();
     let version = facts.version.clone().or_else(|| version_hint(&file));
-    if version.as_deref().is_some_and(|v| v.starts_with("2.")) {
+    if facts.free_threaded {
+        TraceError::FreeThreaded { file }
+    } else if version.as_deref().is_some_and(|v| v.starts_with("2.")) {
         TraceError::Python2 { file }
     } else if !facts.has_symtab {
         TraceError::NoSymbolTable { file }
@@ -171,7 +206,10 @@ fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
                 facts.exports_python |= symbol.is_definition();
             }
             "Py_Version" if symbol.is_definition() => py_version_at = Some(symbol.address()),
-            "_Py_MergeZeroLocalRefcount" if symbol.is_definition() => facts.free_threaded = true,
+            // Biased reference counting: exported by free-threaded builds only.
+            "_Py_MergeZeroLocalRefcount" | "_Py_DecRefShared" if symbol.is_definition() => {
+                facts.free_threaded = true;
+            }
             _ => {}
         }
     }
@@ -179,13 +217,7 @@ fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
         .and_then(|addr| read_u32_at(&file, addr))
         .map(format_hex_version)
         .or_else(|| rodata_version(&file, version_hint(named).as_deref()));
-    if named
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.contains("t.so") || n.ends_with('t') && n.starts_with("python3."))
-    {
-        facts.free_threaded = true;
-    }
+    facts.free_threaded |= abi_flags(named).contains('t') || says_free_threading(&file);
     read_dynamic(&file, &mut facts);
     Ok(facts)
 }
@@ -270,6 +302,46 @@ fn rodata_version(file: &ElfFile64<Endianness>, hint: Option<&str>) -> Option<St
     })
 }
 
+/// The ABI flags after the version in a file name: `t` (free-threaded)
+/// from `python3.13t` and `libpython3.13t.so.1.0`, `td` from
+/// `python3.13td`, `m` from `libpython3.6m.so`; empty for `python3.11`.
+fn abi_flags(path: &Path) -> String {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return String::new();
+    };
+    let Some(at) = name.find("python") else {
+        return String::new();
+    };
+    let rest = &name[at + "python".len()..];
+    let version = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    if !rest[..version].contains('.') {
+        return String::new();
+    }
+    let flags: String = rest[version..]
+        .chars()
+        .take_while(char::is_ascii_lowercase)
+        .collect();
+    // The flags end the name or come before `.so` / `-config`.
+    let after = &rest[version + flags.len()..];
+    if after.is_empty() || after.starts_with(".so") {
+        flags
+    } else {
+        String::new()
+    }
+}
+
+/// `Py_GetVersion`'s text in a free-threaded build: "3.13.0 experimental
+/// free-threading build (…)" (3.14: "free-threading build").
+fn says_free_threading(file: &ElfFile64<Endianness>) -> bool {
+    const MARK: &[u8] = b"free-threading build";
+    file.section_by_name(".rodata")
+        .and_then(|section| section.data().ok())
+        .is_some_and(|data| data.windows(MARK.len()).any(|w| w == MARK))
+}
+
 /// `3.11` from `python3.11`, `libpython3.11.so.1.0`, `libpython3.6m.so`.
 fn version_hint(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
@@ -333,8 +405,38 @@ pub(crate) fn search_library(
 }
 
 #[cfg(test)]
+#[path = "interp_elf_tests.rs"]
+mod elf_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_relative_directories_are_tidied() {
+        assert_eq!(
+            tidy(Path::new("/root/.pyenv/versions/3.11.7/bin/../lib")),
+            Path::new("/root/.pyenv/versions/3.11.7/lib")
+        );
+        assert_eq!(tidy(Path::new("/../lib/./x")), Path::new("/../lib/x"));
+    }
+
+    #[test]
+    fn abi_flags_come_from_the_file_name() {
+        for (name, flags) in [
+            ("/usr/bin/python3.13t", "t"),
+            ("/x/lib/libpython3.13t.so.1.0", "t"),
+            ("/x/lib/libpython3.14td.so", "td"),
+            ("/x/libpython3.6m.so.1.0", "m"),
+            ("/usr/bin/python3.11", ""),
+            ("/x/lib/libpython3.11.so.1.0", ""),
+            ("/usr/bin/python3", ""),
+            ("/usr/bin/python3.13-config", ""),
+            ("/opt/pythonista", ""),
+        ] {
+            assert_eq!(abi_flags(Path::new(name)), flags, "{name}");
+        }
+    }
 
     #[test]
     fn versions_read_from_hex_and_file_names() {

@@ -70,7 +70,9 @@ pub enum TraceError {
         file: PathBuf,
     },
     /// A free-threaded build.
-    #[error("{file} is a free-threaded build (GIL disabled): there is no GIL to trace")]
+    #[error(
+        "{file} is a free-threaded build (GIL disabled): there is no GIL to trace; trace the same Python's default build (e.g. python3.13, not python3.13t)"
+    )]
     FreeThreaded {
         /// The interpreter file.
         file: PathBuf,
