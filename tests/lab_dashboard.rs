@@ -88,6 +88,61 @@ fn the_deadlock_is_found_named_and_broken_and_the_ordered_fix_finishes() {
     assert_eq!(status.counters.rounds, 80);
 }
 
+/// The dashboard's UI thread, under the GIL (`u`), may stop a scenario
+/// whose threads are waiting for that very GIL: cancelling must wake them,
+/// or joining them waits forever (found by a key storm: `u`, `m`, `D`, `r`).
+#[test]
+fn stopping_a_scenario_while_holding_the_gil_its_threads_wait_for_returns() {
+    use threadlab::cancel::CancelToken;
+    for mode in [Mode::Legacy, Mode::Gil] {
+        let gil = Gil::new(mode, SwitchInterval::DEFAULT);
+        let mut ui = gil.register(CancelToken::new());
+        ui.enter().expect("the UI thread takes the GIL");
+        let scenario = Scenario::spawn(ScenarioConfig {
+            kind: ScenarioKind::Deadlock,
+            gil: gil.clone(),
+            fetch_url: String::new(),
+            nice: 0,
+        })
+        .expect("scenario threads start");
+        // Its threads queue behind the GIL this thread holds (and never
+        // releases: it does not check in this test); wait until both do.
+        let started = Instant::now();
+        loop {
+            let mut events = Vec::new();
+            gil.timeline().read_since(0, &mut events);
+            let mut waiting: Vec<_> = events
+                .iter()
+                .filter(|e| e.thread != ui.tag() && e.what == threadlab::gil::Transition::Wait)
+                .map(|e| e.thread)
+                .collect();
+            waiting.sort_unstable();
+            waiting.dedup();
+            if waiting.len() == 2 {
+                break;
+            }
+            assert!(
+                started.elapsed() < RUN_BOUND,
+                "{mode}: the threads never waited"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (done, stopped) = crossbeam_channel::bounded(1);
+        let stopper = std::thread::spawn(move || {
+            scenario.cancel();
+            let _ = done.send(());
+        });
+        // `cancel` from another thread stands for the UI thread's own call:
+        // the GIL stays held by `ui` either way.
+        assert!(
+            stopped.recv_timeout(RUN_BOUND).is_ok(),
+            "{mode}: stopping the scenario hung on threads waiting for the GIL"
+        );
+        stopper.join().expect("the stopper ends");
+        ui.exit();
+    }
+}
+
 #[test]
 fn producers_block_on_the_full_queue_and_every_item_is_consumed() {
     let mut run = spawn(ScenarioKind::ProducerConsumer, Mode::Gil, "");

@@ -198,11 +198,18 @@ impl World {
     }
 
     /// Cancels the run: every thread blocked in this world wakes at once
-    /// with [`SyncError::Cancelled`], and later waits fail the same way.
+    /// with [`SyncError::Cancelled`], and later waits fail the same way. A
+    /// thread waiting for the GIL wakes too: whoever cancels may hold the
+    /// GIL itself (the dashboard's UI thread, under the GIL with `u`, when
+    /// it stops a scenario and joins its threads), and a waiter left asleep
+    /// on Python 2's lock would never see the cancel.
     pub fn cancel(&self) {
         self.inner.cancel.cancel();
-        let _state = self.lock();
-        self.inner.changed.notify_all();
+        {
+            let _state = self.lock();
+            self.inner.changed.notify_all();
+        }
+        self.inner.gil.wake_all();
     }
 
     /// The name of object `id`.
