@@ -54,7 +54,9 @@ pub fn snapshot(app: &App) -> Export {
         });
         let ends = lane.changes.iter().skip(1).map(|c| c.0).chain([now_us]);
         for (&(at, state), end) in lane.changes.iter().zip(ends) {
-            if state == Transition::Exit || end <= at {
+            // A stay shorter than the timeline's microsecond is kept (as a
+            // slice of no length): it happened.
+            if state == Transition::Exit || end < at {
                 continue;
             }
             slices.push(Slice {
