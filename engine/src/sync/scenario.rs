@@ -266,9 +266,12 @@ impl Scenario {
         let extra = self.extra.iter().map(|(tag, name)| LabThread {
             tag: *tag,
             name: name.clone(),
+            // Once the run is over (its own threads joined the pool's), an
+            // extra thread still listed as blocked is a wait it was woken
+            // from as it ended: done.
             state: match blocked.get(tag) {
+                _ if finished => LabThreadState::Done,
                 Some(on) => LabThreadState::Blocked(on.clone()),
-                None if finished => LabThreadState::Done,
                 None => LabThreadState::Running,
             },
         });
