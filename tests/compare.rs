@@ -2,7 +2,6 @@
 //! `bench --json`, and broken or hanging interpreters are reported and
 //! killed, never left behind.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,8 +26,21 @@ fn fake_python(dir: &Path, name: &str, body: &str) -> PathBuf {
     let script = format!(
         "#!/bin/sh\nif [ \"$1\" = \"-c\" ]; then\n  echo '{{\"version\": \"3.99.0\", \"implementation\": \"FakePython\", \"gil_enabled\": true, \"executable\": \"fake\"}}'\n  exit 0\nfi\n{body}\n"
     );
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by another process: while this test process holds a file
+    // open for writing, a fork by a test running beside it copies that
+    // descriptor, and executing the file then fails with "Text file busy"
+    // (ETXTBSY) until that child has exec'd. `install` writes and closes it
+    // in a process of its own.
+    let source = dir.join(format!("{name}.src"));
+    std::fs::write(&source, script).unwrap();
+    let status = std::process::Command::new("install")
+        .arg("-m")
+        .arg("755")
+        .arg(&source)
+        .arg(&path)
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install {} failed", path.display());
     path
 }
 
