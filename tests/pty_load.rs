@@ -364,7 +364,12 @@ fn ten_thousand_random_keys_and_a_hundred_resizes() {
     // modelled 12 ms of Python per key, 10,000 keys would take minutes to
     // work through, by design. This test is about surviving the storm, so
     // the UI under the GIL costs only what the Rust UI costs.
-    let mut pty = Pty::wrapped(&["--ui-python-ms", "0"]);
+    // Random keys include `w`: its timeline exports go into a temp dir
+    // removed with the test, never into the working directory.
+    let exports = tempfile::tempdir().expect("a temp dir for exports");
+    let export = exports.path().join("gil.json");
+    let export = export.to_str().expect("a UTF-8 temp path");
+    let mut pty = Pty::wrapped(&["--ui-python-ms", "0", "--export", export]);
     pty.wait_dashboard();
     // Something in the table: two seed demos (calm: they mostly sleep).
     pty.send(b"ss");
