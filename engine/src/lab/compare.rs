@@ -344,10 +344,6 @@ pub(crate) fn metric(experiment: Experiment) -> (&'static str, fn(&BenchRow) -> 
     }
 }
 
-fn row_key(row: &BenchRow) -> u32 {
-    row.threads.or(row.cpu_threads).unwrap_or(0)
-}
-
 /// Renders one experiment's emulated and real reports side by side, with
 /// each interpreter's ratio to the emulation mode it corresponds to.
 pub fn render_comparison(experiment: Experiment, reports: &[Report]) -> String {
@@ -356,7 +352,7 @@ pub fn render_comparison(experiment: Experiment, reports: &[Report]) -> String {
     let real: Vec<&Report> = reports.iter().filter(|r| r.interpreter.is_some()).collect();
     let mut keys: Vec<u32> = reports
         .iter()
-        .flat_map(|r| r.rows.iter().map(row_key))
+        .flat_map(|r| r.rows.iter().map(BenchRow::key))
         .collect();
     keys.sort_unstable();
     keys.dedup();
@@ -374,7 +370,7 @@ pub fn render_comparison(experiment: Experiment, reports: &[Report]) -> String {
         report
             .rows
             .iter()
-            .find(|row| row_key(row) == key)
+            .find(|row| row.key() == key)
             .and_then(pick)
     };
     let fmt = |v: Option<f64>| match v {

@@ -101,6 +101,14 @@ pub struct Interpreter {
     pub executable: String,
 }
 
+impl BenchRow {
+    /// The thread count the row stands for: its threads, or the CPU
+    /// threads beside the measured one (latency, convoy).
+    pub fn key(&self) -> u32 {
+        self.threads.or(self.cpu_threads).unwrap_or(0)
+    }
+}
+
 impl Interpreter {
     /// A short label: `py3.11`, `py3.13t` (free-threaded), `py2.7`.
     pub fn label(&self) -> String {

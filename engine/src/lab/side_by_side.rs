@@ -71,11 +71,6 @@ impl SideBySide {
     }
 }
 
-/// The thread count a row stands for.
-fn row_key(row: &BenchRow) -> u32 {
-    row.threads.or(row.cpu_threads).unwrap_or(0)
-}
-
 /// Lane labels for a measurement whose threads are `tags` in the order
 /// they were started; `io` is the I/O (or responder) thread, if any.
 fn lane_names(
@@ -160,7 +155,7 @@ fn emulated(experiment: Experiment, config: &BenchConfig) -> Result<Side, String
         measured: Vec::new(),
     };
     for (threads, gil) in gils {
-        let Some(row) = report.rows.iter().find(|r| row_key(r) == threads) else {
+        let Some(row) = report.rows.iter().find(|r| r.key() == threads) else {
             continue;
         };
         let mut events = Vec::new();
@@ -210,7 +205,7 @@ fn real(python: &Python, experiment: Experiment, config: &BenchConfig) -> Result
         let io = row.io_thread_id.and_then(|t| tag_of.get(&t).copied());
         let names = lane_names(experiment, &tags, io);
         side.measured
-            .push(measured(row_key(row), row.clone(), &events, names));
+            .push(measured(row.key(), row.clone(), &events, names));
     }
     Ok(side)
 }

@@ -338,7 +338,7 @@ impl ExperimentView<'_> {
     /// Bars grouped by thread count, in the order the first report lists them.
     fn chart(&self, first: &Report, width: u16) -> BarChart<'static> {
         let pane = self.pane;
-        let key = |row: &BenchRow| row.threads.or(row.cpu_threads).unwrap_or(0);
+        let key = BenchRow::key;
         let groups: Vec<BarGroup> = first
             .rows
             .iter()

@@ -47,10 +47,6 @@ fn ratio(real: Option<f64>, emulated: Option<f64>) -> String {
     }
 }
 
-fn row_key(row: &BenchRow) -> u32 {
-    row.threads.or(row.cpu_threads).unwrap_or(0)
-}
-
 /// Renders the traced interpreters' GIL distributions beside the emulated
 /// ones (ms, `p50/p99`, and the real ÷ emulated ratio of each), one line
 /// per row and measure; `None` when no report was traced. `notes` (one per
@@ -85,12 +81,11 @@ pub fn render_distributions(
         }
         let mut keys: Vec<u32> = reports
             .iter()
-            .flat_map(|r| r.rows.iter().map(row_key))
+            .flat_map(|r| r.rows.iter().map(BenchRow::key))
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let find =
-            |report: &Report, key: u32| report.rows.iter().find(|r| row_key(r) == key).cloned();
+        let find = |report: &Report, key: u32| report.rows.iter().find(|r| r.key() == key).cloned();
         let mut lines = vec![header];
         for key in keys {
             for (name, pick) in measures(experiment) {
