@@ -452,11 +452,7 @@ fn main() {
                 run.ours,
                 run.foreign,
                 run.steal_ms,
-                if run.foreign > common::DISTURBED_CORES {
-                    " ⚠ DISTURBED"
-                } else {
-                    ""
-                },
+                common::disturbed_mark(run.foreign),
             );
             p50s.push(ms(l.p50));
             p99s.push(ms(l.p99));

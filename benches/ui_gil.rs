@@ -357,11 +357,7 @@ fn measure(name: &str, runs: usize, mut once: impl FnMut() -> Run) -> Row {
                 ", app: key p50/p99 {a}/{b} ms"
             )),
             run.foreign,
-            if run.foreign > common::DISTURBED_CORES {
-                " ⚠ DISTURBED"
-            } else {
-                ""
-            },
+            common::disturbed_mark(run.foreign),
         );
         p50s.push(ms(l.p50));
         p99s.push(ms(l.p99));

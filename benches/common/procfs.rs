@@ -181,6 +181,16 @@ pub fn wait_quiet(patience: Duration) -> bool {
 /// Above this many cores used by other processes, a run counts as disturbed.
 pub const DISTURBED_CORES: f64 = 0.15;
 
+/// The mark a run's line gets when other processes used more than
+/// [`DISTURBED_CORES`] during it (empty otherwise).
+pub fn disturbed_mark(foreign: f64) -> &'static str {
+    if foreign > DISTURBED_CORES {
+        " ⚠ DISTURBED"
+    } else {
+        ""
+    }
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
 pub fn clock_ticks_per_s() -> u64 {
     Command::new("getconf")
