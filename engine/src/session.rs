@@ -207,13 +207,24 @@ impl Session {
         if let Some(lab) = self.lab.take() {
             left += lab.cancel_by(deadline);
         }
+        let started = deadline - timeout;
         let left = left
             + self
                 .pool
                 .shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         drop(self.pool);
+        let joined = started.elapsed();
         self.server.shutdown();
+        let stopped = started.elapsed();
         drop(self.workdir);
+        // One line that says where an exit's time went when it is slow.
+        tracing::info!(
+            left,
+            joined_ms = joined.as_millis() as u64,
+            server_ms = (stopped - joined).as_millis() as u64,
+            workdir_ms = (started.elapsed() - stopped).as_millis() as u64,
+            "session shut down"
+        );
         left
     }
 }

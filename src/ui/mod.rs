@@ -173,7 +173,9 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     };
     runner.run(&mut session, &feeds);
     drop(runner);
+    tracing::info!("dashboard loop ended");
     drop(guard);
+    tracing::info!("terminal restored");
     signal_handle.close();
     let left = session.shutdown(Duration::from_secs(1));
     if left > 0 {

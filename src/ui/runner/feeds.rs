@@ -53,6 +53,7 @@ impl Quitter {
 
     /// Cancels the UI thread's GIL membership and wakes it if it waits.
     pub fn quit(&self) {
+        tracing::info!("quit requested");
         self.token.cancel();
         self.gil.wake_all();
     }
