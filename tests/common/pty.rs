@@ -67,7 +67,14 @@ pub const HIDE_CURSOR: &[u8] = b"\x1b[?25l";
 /// The shell script around the program: terminal settings before, the run,
 /// its exit code, terminal settings after. `$0 "$@"` is the program and its
 /// arguments, so nothing needs quoting.
-pub const WRAPPER: &str = r#"echo "@@BEFORE"; stty -a; echo "@@RUN"; "$0" "$@"; echo "@@EXIT=$?"; stty -a; echo "@@DONE""#;
+///
+/// The shell then waits for a line from the test before it exits: it is the
+/// pty's session leader, and the kernel hangs the terminal up when a session
+/// leader exits, discarding output the test has not read yet (seen under
+/// load: `@@DONE` and half of `stty -a` lost). [`Pty::finish_wrapped`]
+/// sends `@@GO` once it has read `@@DONE`; keys the program left unread
+/// are read and dropped on the way, unechoed.
+pub const WRAPPER: &str = r#"echo "@@BEFORE"; stty -a; echo "@@RUN"; "$0" "$@"; echo "@@EXIT=$?"; stty -a; stty -echo; echo "@@DONE"; while read -r _line; do case "$_line" in *@@GO) break;; esac; done"#;
 
 /// Where the program looks for its config in a pty run: nowhere, so the
 /// tests see the defaults.
@@ -370,6 +377,8 @@ impl Pty {
     /// For a wrapped run: waits for the shell to finish and returns what it reported.
     pub fn finish_wrapped(&mut self, timeout: Duration) -> Wrapped {
         self.wait_raw(b"@@DONE", timeout);
+        // Everything is read: the shell may exit (see WRAPPER).
+        self.send(b"@@GO\n");
         let status = self.wait_exit(timeout);
         assert!(
             status.success(),
