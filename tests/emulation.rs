@@ -374,6 +374,10 @@ fn legacy_cpu_threads_get_slower_with_more_threads_on_several_cores() {
             return;
         }
         let speedup = speedup_at(&rows, 2);
+        eprintln!(
+            "legacy at 2 threads: speedup {speedup:.2}, {:?} switches/s, hold p50 {:?} ms",
+            two.switches_per_s, two.hold_ms_p50
+        );
         assert!(speedup < 0.95, "legacy speedup at 2 threads: {speedup:.2}");
     });
 }
