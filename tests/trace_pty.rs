@@ -197,3 +197,44 @@ fn the_side_by_side_shows_emulated_and_traced_lanes_on_one_time_scale() {
     let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
     assert!(events.trim().is_empty(), "no uprobe left: {events}");
 }
+
+#[path = "../engine/src/trace/testdata/standin.rs"]
+#[macro_use]
+mod standin;
+
+use standin::Build;
+
+/// A free-threaded build (a `cc` stand-in: none is installed here) in the
+/// dashboard: the header says the GIL is disabled, the table tells the
+/// thread on a CPU from the one asleep, and `q` stops the program.
+#[test]
+fn a_free_threaded_build_shows_thread_states_under_a_gil_disabled_header() {
+    let build = build_or_skip!();
+    build.library("libpython3.13t.so.1.0", &["-DFREE_SYMBOLS"], true);
+    let exe = build.executable("python3.13t", "libpython3.13t.so.1.0");
+    let args = [
+        "trace".to_string(),
+        "--".to_string(),
+        exe.display().to_string(),
+        "30".to_string(),
+        "threads".to_string(),
+    ];
+    let mut pty = Pty::start(Spec::new(&args).wrapped(""));
+    pty.wait_for("GIL disabled (free-threaded): thread states only", SHOW);
+    pty.wait_for("Thread states · no GIL", SHOW);
+    pty.wait_screen("the spinner running, the napper blocked", SHOW, |screen| {
+        let row = |name: &str| screen.lines().find(|l| l.contains(name)).map(str::to_owned);
+        row("spinner").is_some_and(|r| r.contains("▒ running"))
+            && row("napper").is_some_and(|r| r.contains("⇅ blocked"))
+    });
+    pty.send(b"q");
+    let run = pty.finish_wrapped(SHOW);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    run.assert_terminal_restored();
+    let left: Vec<_> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|p| p == exe))
+        .collect();
+    assert!(left.is_empty(), "q left the program running");
+}

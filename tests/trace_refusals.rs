@@ -1,13 +1,14 @@
-//! `threadlab trace` and `attach` refuse the builds they cannot trace — a
-//! free-threaded CPython, one whose `take_gil` was inlined away — in one
-//! line with exit code 2, leaving nothing behind: the launched program is
-//! gone, an attached one runs on. No such build is installed here, so the
-//! interpreters are stand-ins compiled with `cc` from
-//! `engine/src/trace/testdata` (real ELF files linked as pyenv links
-//! CPython; see `standin.rs` there).
+//! `threadlab trace` and `attach` on the builds that have no GIL to probe
+//! or hide it: a free-threaded CPython is traced by its threads' scheduler
+//! states alone (no probe, no root needed), one whose `take_gil` was
+//! inlined away is refused in one line with exit code 2, leaving nothing
+//! behind. No such build is installed here, so the interpreters are
+//! stand-ins compiled with `cc` from `engine/src/trace/testdata` (real ELF
+//! files linked as pyenv links CPython; see `standin.rs` there).
 //!
-//! Needs root and the uprobe PMU (the permission check comes first) and a C
-//! compiler; without them each test says why and returns.
+//! The refusals need root and the uprobe PMU (the permission check comes
+//! first); every test needs a C compiler. Without them each test says why
+//! and returns.
 
 #[path = "trace_support/mod.rs"]
 #[macro_use]
@@ -33,13 +34,6 @@ fn assert_refused(done: &Run, line: &str) {
     assert!(done.stdout.is_empty(), "{}", done.stdout);
 }
 
-fn free_threaded_line(library: &Path) -> String {
-    format!(
-        "threadlab: {} is a free-threaded build (GIL disabled): there is no GIL to trace; trace the same Python's default build (e.g. python3.13, not python3.13t)",
-        library.display()
-    )
-}
-
 /// Processes running `exe`, from `/proc/*/exe`.
 fn running(exe: &Path) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -60,39 +54,78 @@ impl Drop for Program {
     }
 }
 
-/// Starts `exe 30` and waits until it has mapped its libpython.
-fn start(exe: &Path) -> Program {
-    let program = Program(
-        Command::new(exe)
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the stand-in"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let maps = format!("/proc/{}/maps", program.0.id());
-    while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("libpython")) {
-        assert!(
-            Instant::now() < deadline,
-            "the stand-in never mapped libpython"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+/// The threads of a states-only summary by name: (native %, hold %).
+fn states(summary: &serde_json::Value) -> std::collections::HashMap<String, (f64, f64)> {
+    summary["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or("?").to_string(),
+                (num(t, "native_pct"), num(t, "hold_pct")),
+            )
+        })
+        .collect()
+}
+
+/// `command` as the unprivileged user `nobody` when this test runs as root
+/// and `nobody` may run the binary here; else unchanged. Says which.
+fn as_nobody_if_possible(mut command: Command, build: &Build) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() {
+        return command;
     }
-    program
+    let _ = std::fs::set_permissions(build.path(""), std::fs::Permissions::from_mode(0o755));
+    let can = Command::new(BIN)
+        .arg("--version")
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if can {
+        command.uid(65534).gid(65534);
+    } else {
+        eprintln!("nobody cannot run {BIN} here: traced as root");
+    }
+    command
 }
 
 #[test]
-fn trace_refuses_a_free_threaded_build_and_leaves_no_program() {
-    require_tracing!();
+fn trace_shows_a_free_threaded_build_s_thread_states_without_probes() {
     let build = build_or_skip!();
-    let lib = build.library(
+    build.library(
         "libpython3.13t.so.1.0",
         &["-DFREE_SYMBOLS", "-DFREE_TEXT"],
         false,
     );
     let exe = build.executable("python3.13t", "libpython3.13t.so.1.0");
-    let done = run(trace_cmd(&[], &[exe.to_str().expect("utf-8"), "30"]));
-    assert_refused(&done, &free_threaded_line(&lib));
+    // Only the probes need root, and a build without a GIL gets none.
+    let command = as_nobody_if_possible(
+        trace_cmd(&["--json"], &[exe.to_str().expect("utf-8"), "2", "threads"]),
+        &build,
+    );
+    let done = run(command);
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&done.stdout).expect("one JSON document");
+    assert_eq!(summary["python"]["gil_disabled"], true, "{summary}");
+    assert_eq!(summary["exit_code"], 0, "{summary}");
+    assert_eq!(summary["events"], 0, "no probe, no probe record: {summary}");
+    let threads = states(&summary);
+    // The thread on a CPU and the one asleep, told apart by /proc alone;
+    // nobody holds a GIL that does not exist.
+    let (spinner, napper) = (threads.get("spinner"), threads.get("napper"));
+    assert!(
+        spinner.is_some_and(|&(native, hold)| native > 60.0 && hold == 0.0),
+        "{summary}"
+    );
+    assert!(
+        napper.is_some_and(|&(native, hold)| native < 40.0 && hold == 0.0),
+        "{summary}"
+    );
     assert_eq!(
         running(&exe),
         Vec::<u32>::new(),
@@ -101,22 +134,94 @@ fn trace_refuses_a_free_threaded_build_and_leaves_no_program() {
 }
 
 #[test]
-fn attach_refuses_a_free_threaded_process_and_it_runs_on() {
-    require_tracing!();
+fn trace_of_a_free_threaded_build_says_the_gil_is_disabled() {
     let build = build_or_skip!();
-    let lib = build.library("libpython3.13t.so.1.0", &["-DFREE_SYMBOLS"], true);
+    build.library("libpython3.13t.so.1.0", &["-DFREE_SYMBOLS"], true);
     let exe = build.executable("python3.13t", "libpython3.13t.so.1.0");
-    let mut program = start(&exe);
-    let pid = program.0.id().to_string();
-    let done = run({
-        let mut command = Command::new(BIN);
-        command.args(["attach", &pid]);
-        command
-    });
-    assert_refused(&done, &free_threaded_line(&lib));
+    let done = run(trace_cmd(&[], &[exe.to_str().expect("utf-8"), "0"]));
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    assert!(
+        done.stdout
+            .contains("GIL disabled (free-threaded build): thread states only"),
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn attach_to_a_free_threaded_process_shows_its_threads_and_it_runs_on() {
+    let build = build_or_skip!();
+    build.library("libpython3.13t.so.1.0", &["-DFREE_SYMBOLS"], true);
+    let exe = build.executable("python3.13t", "libpython3.13t.so.1.0");
+    let mut program = Program(
+        Command::new(&exe)
+            .args(["30", "threads"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the stand-in"),
+    );
+    let pid = program.0.id();
+    // Attach once both named threads run.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let names = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+                    .map(|n| n.trim_end().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    while !(names().iter().any(|n| n == "spinner") && names().iter().any(|n| n == "napper")) {
+        assert!(
+            Instant::now() < deadline,
+            "the stand-in's threads never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut tracer = Command::new(BIN)
+        .args(["attach", &pid.to_string(), "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn threadlab attach");
+    // Detach once its reader thread runs (it samples before it waits).
+    let tracer_pid = tracer.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reader_up = || {
+        std::fs::read_dir(format!("/proc/{tracer_pid}/task")).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .is_ok_and(|n| n.trim_end() == "gil-tracer")
+            })
+        })
+    };
+    while !reader_up() {
+        if let Ok(Some(status)) = tracer.try_wait() {
+            let mut err = String::new();
+            let _ =
+                std::io::Read::read_to_string(&mut tracer.stderr.take().expect("stderr"), &mut err);
+            panic!("attach ended before tracing: {status:?}\n{err}");
+        }
+        assert!(Instant::now() < deadline, "attach never started tracing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(tracer_pid, rustix::process::Signal::INT);
+    let out = tracer.wait_with_output().expect("wait for threadlab");
+    assert!(out.status.success(), "{:?}", out.status);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(summary["python"]["gil_disabled"], true, "{summary}");
+    assert_eq!(summary["exit_code"], serde_json::Value::Null, "{summary}");
+    let threads = states(&summary);
+    for name in ["spinner", "napper"] {
+        assert!(threads.contains_key(name), "{name} missing: {summary}");
+    }
     assert!(
         program.0.try_wait().expect("try_wait").is_none(),
-        "a refused attach left the program alone"
+        "detaching left the program running"
     );
 }
 
@@ -133,6 +238,31 @@ fn trace_refuses_an_interpreter_whose_take_gil_was_inlined() {
             "threadlab: {} has a symbol table but no take_gil/drop_gil (inlined by the compiler?): use a build that keeps them — pyenv's, python.org's or uv's",
             lib.display()
         ),
+    );
+    assert_eq!(
+        running(&exe),
+        Vec::<u32>::new(),
+        "the program was left running"
+    );
+}
+
+#[test]
+fn without_root_a_build_with_the_gil_is_refused_and_left_not_running() {
+    let build = build_or_skip!();
+    build.library("libpython3.13.so.1.0", &[], false);
+    let exe = build.executable("python3.13", "libpython3.13.so.1.0");
+    let command = as_nobody_if_possible(
+        trace_cmd(&[], &[exe.to_str().expect("utf-8"), "30"]),
+        &build,
+    );
+    let done = run(command);
+    if done.status.success() {
+        eprintln!("skipped: this test runs with the right to trace");
+        return;
+    }
+    assert_refused(
+        &done,
+        "threadlab: tracing needs root: uprobes can only be opened by root or with CAP_SYS_ADMIN/CAP_PERFMON; run it with sudo",
     );
     assert_eq!(
         running(&exe),

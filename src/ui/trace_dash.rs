@@ -91,7 +91,11 @@ fn draw<B: Backend>(
                 workers: &workers,
                 theme: screen.theme(),
                 focused: false,
-                title: "GIL timeline",
+                title: if screen.is_gil_disabled() {
+                    "Thread states · no GIL (▒ running, ▏ blocked)"
+                } else {
+                    "GIL timeline"
+                },
             },
             timeline,
         );
@@ -135,6 +139,9 @@ pub fn run(run: TraceRun, options: &UiOptions) -> Result<TraceClosed, UiError> {
         options.theme,
         options.keys.clone(),
     );
+    if run.trace.python().gil_disabled {
+        screen = screen.gil_disabled();
+    }
     let closed = event_loop(run, &mut screen, &mut terminal, &input, &signals);
     drop(guard);
     signal_handle.close();

@@ -80,7 +80,11 @@ impl Widget for ThreadTable<'_> {
         ])
         .style(Style::new().add_modifier(Modifier::BOLD));
         let rows = screen.rows().iter().map(|row| {
-            let (word, role) = lane_word(row.lane);
+            let (word, role) = match lane_word(row.lane) {
+                // Without a GIL a thread on a CPU runs Python itself.
+                ("▒ native", role) if screen.is_gil_disabled() => ("▒ running", role),
+                other => other,
+            };
             Row::new(vec![
                 Span::raw(row.tid.to_string()),
                 Span::raw(row.name.clone()),

@@ -57,6 +57,7 @@ pub struct TraceScreen {
     rows: Vec<ThreadRow>,
     rate_base: HashMap<ThreadTag, (u64, Instant)>,
     rates: HashMap<ThreadTag, f64>,
+    gil_disabled: bool,
     console: VecDeque<String>,
     console_seq: u64,
     partial: String,
@@ -74,6 +75,7 @@ impl TraceScreen {
     pub fn new(version: &str, pid: u32, attached: bool, theme: Theme, keys: KeyMap) -> Self {
         Self {
             title: format!("python {version} · pid {pid} · real GIL"),
+            gil_disabled: false,
             pid,
             timeline: Timeline::default(),
             seq: 0,
@@ -91,6 +93,22 @@ impl TraceScreen {
             theme,
             keys,
         }
+    }
+
+    /// This screen for a free-threaded build: there is no GIL, the title
+    /// says so and the lanes are the threads' scheduler states only.
+    pub fn gil_disabled(mut self) -> Self {
+        self.title = self.title.replace(
+            "real GIL",
+            "GIL disabled (free-threaded): thread states only",
+        );
+        self.gil_disabled = true;
+        self
+    }
+
+    /// True for a free-threaded build's trace.
+    pub fn is_gil_disabled(&self) -> bool {
+        self.gil_disabled
     }
 
     /// `python 3.11.7 · pid 4242 · real GIL`.

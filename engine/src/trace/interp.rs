@@ -13,7 +13,9 @@
 //! ABI flag in the file name (`python3.13t`, `libpython3.13t.so.1.0`), the
 //! exported functions only that build has (`_Py_MergeZeroLocalRefcount`,
 //! `_Py_DecRefShared`: biased reference counting, in `.dynsym` even when
-//! stripped), and `Py_GetVersion`'s "free-threading build" text.
+//! stripped), and `Py_GetVersion`'s "free-threading build" text. Such a
+//! build is traced without probes: its threads' scheduler states only
+//! ([`Interpreter::gil_disabled`]), stripped or not.
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,9 @@ pub struct Interpreter {
     pub(crate) take_gil: Vec<u64>,
     /// File offsets of every copy of `drop_gil`.
     pub(crate) drop_gil: Vec<u64>,
+    /// A free-threaded build: no GIL to probe, the threads' scheduler
+    /// states only (`take_gil`/`drop_gil` are left empty).
+    pub gil_disabled: bool,
 }
 
 /// What one ELF file says about Python.
@@ -87,12 +92,15 @@ pub(crate) fn classify(
             });
         };
         let lib_facts = elf_facts(&lib, &lib)?;
-        if lib_facts.take_gil.is_empty() {
+        if lib_facts.take_gil.is_empty() && !lib_facts.free_threaded {
             return Err(untraceable(&lib, &lib_facts));
         }
         return interpreter(exe, Some(lib.clone()), &lib, lib_facts).map(Some);
     }
     if facts.exports_python {
+        if facts.free_threaded {
+            return interpreter(exe, None, read_path, facts).map(Some);
+        }
         return Err(untraceable(exe, &facts));
     }
     Ok(None)
@@ -123,12 +131,7 @@ fn interpreter(
     probe_file: &Path,
     facts: ElfFacts,
 ) -> Result<Interpreter, TraceError> {
-    if facts.free_threaded {
-        return Err(TraceError::FreeThreaded {
-            file: probe_file.to_path_buf(),
-        });
-    }
-    if facts.drop_gil.is_empty() {
+    if facts.drop_gil.is_empty() && !facts.free_threaded {
         return Err(TraceError::NoGilSymbols {
             file: probe_file.to_path_buf(),
         });
@@ -143,20 +146,27 @@ fn interpreter(
         library,
         version,
         probe_file: probe_file.to_path_buf(),
-        take_gil: facts.take_gil,
-        drop_gil: facts.drop_gil,
+        // A free-threaded build's take_gil is never probed: its GIL is off.
+        take_gil: if facts.free_threaded {
+            Vec::new()
+        } else {
+            facts.take_gil
+        },
+        drop_gil: if facts.free_threaded {
+            Vec::new()
+        } else {
+            facts.drop_gil
+        },
+        gil_disabled: facts.free_threaded,
     })
 }
 
-/// The error for an interpreter file without a usable `take_gil`. A
-/// free-threaded build says so first: stripped or not, it has no GIL to
-/// trace.
+/// The error for an interpreter file (with the GIL) without a usable
+/// `take_gil`.
 fn untraceable(file: &Path, facts: &ElfFacts) -> TraceError {
     let file = file.to_path_buf();
     let version = facts.version.clone().or_else(|| version_hint(&file));
-    if facts.free_threaded {
-        TraceError::FreeThreaded { file }
-    } else if version.as_deref().is_some_and(|v| v.starts_with("2.")) {
+    if version.as_deref().is_some_and(|v| v.starts_with("2.")) {
         TraceError::Python2 { file }
     } else if !facts.has_symtab {
         TraceError::NoSymbolTable { file }

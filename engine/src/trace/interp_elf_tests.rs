@@ -1,4 +1,5 @@
-//! The builds that cannot be traced, tested on real ELF files: no
+//! The builds that cannot be traced (and the free-threaded ones, traced
+//! by thread states only), tested on real ELF files: no
 //! free-threaded or GIL-less CPython is installed here, so these tests
 //! compile small stand-ins with the C compiler (`cc`) — a shared library
 //! with the symbols a `libpythonX.Y.so` shows the classifier (`take_gil`,
@@ -15,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{TraceError, classify, search_library};
+use super::{Interpreter, TraceError, classify, search_library};
 use standin::Build;
 
 #[path = "testdata/standin.rs"]
@@ -34,11 +35,17 @@ fn refusal(file: &Path) -> String {
     }
 }
 
-fn free_threaded_line(file: &Path) -> String {
-    format!(
-        "{} is a free-threaded build (GIL disabled): there is no GIL to trace; trace the same Python's default build (e.g. python3.13, not python3.13t)",
-        file.display()
-    )
+/// `file` accepted as a free-threaded build: no probes, thread states only.
+fn gil_less(file: &Path) -> Interpreter {
+    let python = classify(file, file, &resolve)
+        .unwrap_or_else(|e| panic!("{} was refused: {e}", file.display()))
+        .unwrap_or_else(|| panic!("{} is not Python", file.display()));
+    assert!(python.gil_disabled, "{python:?}");
+    assert!(
+        python.take_gil.is_empty() && python.drop_gil.is_empty(),
+        "no probe may go on a free-threaded build: {python:?}"
+    );
+    python
 }
 
 #[test]
@@ -56,7 +63,7 @@ fn a_build_with_the_gil_is_traceable_the_control_for_the_refusals() {
 }
 
 #[test]
-fn a_free_threaded_build_is_refused_through_its_python_executable() {
+fn a_free_threaded_build_is_recognised_through_its_python_executable() {
     let build = build_or_skip!();
     let lib = build.library(
         "libpython3.13t.so.1.0",
@@ -64,30 +71,34 @@ fn a_free_threaded_build_is_refused_through_its_python_executable() {
         false,
     );
     let exe = build.executable("python3.13t", "libpython3.13t.so.1.0");
-    assert_eq!(refusal(&exe), free_threaded_line(&lib));
+    let python = gil_less(&exe);
+    assert_eq!(python.library.as_deref(), Some(lib.as_path()));
+    assert_eq!(python.version, "3.13.0");
 }
 
 #[test]
 fn each_mark_of_a_free_threaded_build_is_enough_alone() {
     let build = build_or_skip!();
+    // The control: the same library without any mark has the GIL.
+    let plain = build.library("libpython3.13.so.1.2", &[], false);
+    let python = classify(&plain, &plain, &resolve)
+        .expect("traceable")
+        .expect("Python");
+    assert!(!python.gil_disabled && !python.take_gil.is_empty());
     // The `t` ABI flag in the name, nothing else.
-    let named = build.library("libpython3.13t.so.1.0", &[], false);
-    assert_eq!(refusal(&named), free_threaded_line(&named));
+    gil_less(&build.library("libpython3.13t.so.1.0", &[], false));
     // The biased-refcount exports, under a name without the flag.
-    let exports = build.library("libpython3.13.so.1.0", &["-DFREE_SYMBOLS"], false);
-    assert_eq!(refusal(&exports), free_threaded_line(&exports));
+    gil_less(&build.library("libpython3.13.so.1.0", &["-DFREE_SYMBOLS"], false));
     // The version text alone.
-    let text = build.library("libpython3.13.so.1.1", &["-DFREE_TEXT"], false);
-    assert_eq!(refusal(&text), free_threaded_line(&text));
+    gil_less(&build.library("libpython3.13.so.1.1", &["-DFREE_TEXT"], false));
 }
 
 #[test]
-fn a_stripped_free_threaded_build_is_refused_as_free_threaded() {
+fn a_stripped_free_threaded_build_is_recognised_as_free_threaded() {
     let build = build_or_skip!();
-    // No .symtab, so no take_gil: still the free-threaded line, read from
-    // what stripping keeps (the exports in .dynsym, the version text).
-    let lib = build.library("libpython3.13.so.1.0", &["-DFREE_SYMBOLS"], true);
-    assert_eq!(refusal(&lib), free_threaded_line(&lib));
+    // No .symtab, so no take_gil: still free-threaded, read from what
+    // stripping keeps (the exports in .dynsym, the version text).
+    gil_less(&build.library("libpython3.13.so.1.0", &["-DFREE_SYMBOLS"], true));
 }
 
 #[test]

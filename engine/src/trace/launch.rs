@@ -124,8 +124,8 @@ pub(crate) struct Launched {
     pub(crate) child: Child,
     /// The interpreter it runs.
     pub(crate) python: Interpreter,
-    /// The probes on it.
-    pub(crate) probes: Probes,
+    /// The probes on it (`None` for a free-threaded build: states only).
+    pub(crate) probes: Option<Probes>,
 }
 
 /// Starts `program` (argv), follows its execs, opens the probes once it is
@@ -242,11 +242,19 @@ fn follow_execs(child: Child) -> Result<Launched, TraceError> {
                 unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, 0) };
             }
             Ok(Some(python)) => {
-                let probes =
-                    match Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil) {
-                        Ok(probes) => probes,
+                // Only the probes need root; a free-threaded build has no
+                // GIL to probe and is watched through /proc alone.
+                let probes = if python.gil_disabled {
+                    None
+                } else {
+                    let opened = super::session::preflight().and_then(|()| {
+                        Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil)
+                    });
+                    match opened {
+                        Ok(probes) => Some(probes),
                         Err(error) => return Err(kill_and_reap(child, error)),
-                    };
+                    }
+                };
                 // SAFETY: `pid` is our stopped tracee; it runs on untraced.
                 unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
                 return Ok(Launched {

@@ -69,14 +69,6 @@ pub enum TraceError {
         /// The interpreter file.
         file: PathBuf,
     },
-    /// A free-threaded build.
-    #[error(
-        "{file} is a free-threaded build (GIL disabled): there is no GIL to trace; trace the same Python's default build (e.g. python3.13, not python3.13t)"
-    )]
-    FreeThreaded {
-        /// The interpreter file.
-        file: PathBuf,
-    },
     /// The shared library the interpreter needs could not be found.
     #[error("{exe} needs {library}, which was not found on its library path")]
     LibraryNotFound {

@@ -36,6 +36,16 @@ fn parse_state(stat: &[u8]) -> Option<SchedState> {
     })
 }
 
+/// The ids of process `pid`'s threads now (none once it is gone).
+pub(crate) fn thread_ids(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Thread `tid`'s name (`comm`), or `"?"` when it cannot be read.
 pub(crate) fn thread_name(pid: u32, tid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))

@@ -95,6 +95,9 @@ pub struct Recorder {
     events: u64,
     slices: Vec<Slice>,
     name_of: Box<dyn Fn(u32) -> String + Send>,
+    /// No probes (a free-threaded build): threads appear with their first
+    /// scheduler sample, and their lanes are only running or blocked.
+    states_only: bool,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -126,7 +129,20 @@ impl Recorder {
             events: 0,
             slices: Vec::new(),
             name_of: Box::new(name_of),
+            states_only: false,
         }
+    }
+
+    /// This recorder for a program without a GIL (a free-threaded build):
+    /// scheduler samples alone make its threads' lanes.
+    pub fn states_only(mut self) -> Self {
+        self.states_only = true;
+        self
+    }
+
+    /// True for a program without a GIL: lanes show scheduler states only.
+    pub fn is_states_only(&self) -> bool {
+        self.states_only
     }
 
     /// Applies one input; inputs must come in time order per thread.
@@ -154,7 +170,12 @@ impl Recorder {
             }
             Some(&i) => i,
             None => {
-                if matches!(input.what, Happening::Sampled(_) | Happening::Exit) {
+                let announces = match input.what {
+                    Happening::Sampled(_) => self.states_only,
+                    Happening::Exit => false,
+                    _ => true,
+                };
+                if !announces {
                     return;
                 }
                 self.add_thread(input.tid, at)
@@ -177,7 +198,8 @@ impl Recorder {
             }
             Happening::Sampled(state) => {
                 let lane = self.threads[index].lane;
-                if matches!(lane, Some(Transition::Io | Transition::Run)) {
+                let free = self.states_only && lane.is_none();
+                if free || matches!(lane, Some(Transition::Io | Transition::Run)) {
                     let next = match state {
                         SchedState::Running => Transition::Run,
                         SchedState::Blocked => Transition::Io,

@@ -19,6 +19,9 @@ pub struct PythonReport {
     pub executable: String,
     /// The shared library probed, for a shared build.
     pub(crate) library: Option<String>,
+    /// A free-threaded build: no GIL, so the trace holds thread states only
+    /// (every thread 100 % released, split into native and blocked).
+    pub gil_disabled: bool,
 }
 
 /// One thread's share of the trace.
@@ -150,6 +153,7 @@ impl TraceReport {
                 version: python.version.clone(),
                 executable: python.executable.display().to_string(),
                 library: python.library.as_ref().map(|p| p.display().to_string()),
+                gil_disabled: python.gil_disabled,
             },
             duration_s: (seconds * 1000.0).round() / 1000.0,
             gil_load: if seconds > 0.0 {
@@ -175,17 +179,24 @@ impl TraceReport {
         let exit = self
             .exit_code
             .map_or_else(|| "still running".to_string(), |c| format!("exit code {c}"));
-        out.push_str(&format!(
-            "python {} · pid {} · real GIL · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
-            self.python.version,
-            self.pid,
-            self.duration_s,
-            self.gil_load * 100.0,
-            self.switches_per_s,
-            self.events,
-            self.lost_events,
-            exit
-        ));
+        if self.python.gil_disabled {
+            out.push_str(&format!(
+                "python {} · pid {} · GIL disabled (free-threaded build): thread states only · {:.2} s · {}\n",
+                self.python.version, self.pid, self.duration_s, exit
+            ));
+        } else {
+            out.push_str(&format!(
+                "python {} · pid {} · real GIL · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
+                self.python.version,
+                self.pid,
+                self.duration_s,
+                self.gil_load * 100.0,
+                self.switches_per_s,
+                self.events,
+                self.lost_events,
+                exit
+            ));
+        }
         out.push_str(&format!(
             "{:>8}  {:<16} {:>6} {:>6} {:>9} {:>7} {:>7} {:>15} {:>22}\n",
             "tid",

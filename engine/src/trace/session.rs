@@ -66,7 +66,12 @@ impl Trace {
         run_as: Option<&RunAs>,
         output: ProgramOutput,
     ) -> Result<Trace, TraceError> {
-        preflight()?;
+        // Said before anything starts; the permission itself is checked
+        // once the program is Python and needs probes (a free-threaded
+        // build does not).
+        if !super::uprobe::uprobes_available() && super::permitted() {
+            return Err(TraceError::NoUprobes);
+        }
         let launched = launch::launch(program, run_as, output)?;
         // The clock starts with the probes: a launcher's time is not traced.
         let epoch = (Instant::now(), monotonic_ns());
@@ -87,7 +92,6 @@ impl Trace {
 
     /// Traces the running process `pid` from now on.
     pub fn attach(pid: u32) -> Result<Trace, TraceError> {
-        preflight()?;
         if !procfs::process_alive(pid) {
             return Err(TraceError::NoSuchProcess { pid });
         }
@@ -116,12 +120,22 @@ impl Trace {
             Err(error) => return Err(error),
         };
         let epoch = (Instant::now(), monotonic_ns());
-        let probe_file = if python.library.is_some() {
-            python.probe_file.clone()
+        let probes = if python.gil_disabled {
+            // Free-threaded: no GIL to probe, the threads' states only.
+            None
         } else {
-            read_path
+            preflight()?;
+            let probe_file = if python.library.is_some() {
+                python.probe_file.clone()
+            } else {
+                read_path
+            };
+            Some(Probes::open(
+                &probe_file,
+                &python.take_gil,
+                &python.drop_gil,
+            )?)
         };
-        let probes = Probes::open(&probe_file, &python.take_gil, &python.drop_gil)?;
         if !procfs::process_alive(pid) {
             return Err(TraceError::ExitedWhileAttaching { pid });
         }
@@ -139,14 +153,16 @@ impl Trace {
         program: Vec<String>,
         python: Interpreter,
         child: Option<Child>,
-        probes: Probes,
+        probes: Option<Probes>,
         (epoch, epoch_ns): (Instant, u64),
     ) -> Trace {
-        let recorder = Arc::new(Mutex::new(Recorder::new(
-            epoch_ns,
-            Arc::new(Timeline::default()),
-            move |tid| procfs::thread_name(pid, tid),
-        )));
+        let mut recorder = Recorder::new(epoch_ns, Arc::new(Timeline::default()), move |tid| {
+            procfs::thread_name(pid, tid)
+        });
+        if probes.is_none() {
+            recorder = recorder.states_only();
+        }
+        let recorder = Arc::new(Mutex::new(recorder));
         let lost = Arc::new(AtomicU64::new(0));
         let stop = CancelToken::new();
         let reader = {
@@ -241,7 +257,9 @@ impl Drop for Trace {
     }
 }
 
-fn preflight() -> Result<(), TraceError> {
+/// Whether probes can be opened here: the kernel has the uprobe PMU and
+/// this process the privilege.
+pub(super) fn preflight() -> Result<(), TraceError> {
     if !super::uprobe::uprobes_available() {
         return Err(TraceError::NoUprobes);
     }
@@ -254,7 +272,7 @@ fn preflight() -> Result<(), TraceError> {
 /// The reader thread: drain, sample, sort, apply, until stopped; then once
 /// more with nothing held back.
 fn read_loop(
-    mut probes: Probes,
+    mut probes: Option<Probes>,
     pid: u32,
     recorder: &Mutex<Recorder>,
     lost: &AtomicU64,
@@ -265,10 +283,18 @@ fn read_loop(
     let mut released: HashSet<u32> = HashSet::new();
     let mut known: HashSet<u32> = HashSet::new();
     let mut last_scan = Instant::now();
+    let states_only = probes.is_none();
+    if states_only {
+        // No probes announce threads: every thread is sampled, found by
+        // listing the process's tasks (again at each exit scan).
+        released.extend(procfs::thread_ids(pid));
+    }
     loop {
         let stopping = stop.is_cancelled();
         hits.clear();
-        probes.drain(&mut hits);
+        if let Some(probes) = probes.as_mut() {
+            probes.drain(&mut hits);
+        }
         for hit in hits.iter().filter(|h| h.pid == pid) {
             let what = match hit.kind {
                 ProbeKind::TakeEntry => Happening::TakeEntry,
@@ -305,6 +331,9 @@ fn read_loop(
         }
         if last_scan.elapsed() >= EXIT_SCAN_EVERY {
             last_scan = Instant::now();
+            if states_only {
+                released.extend(procfs::thread_ids(pid));
+            }
             for &tid in known.difference(&released) {
                 if procfs::thread_state(pid, tid).is_none() {
                     gone.push(tid);
@@ -333,7 +362,9 @@ fn read_loop(
                 recorder.apply(input);
             }
         }
-        lost.store(probes.lost(), Ordering::Relaxed);
+        if let Some(probes) = &probes {
+            lost.store(probes.lost(), Ordering::Relaxed);
+        }
         if stopping {
             break;
         }

@@ -1,15 +1,51 @@
 /* A stand-in for the python executable, for threadlab's tests: it needs
- * libpython through DT_NEEDED; with an argument it sleeps that many seconds
- * (a process to attach to). */
+ * libpython through DT_NEEDED. With an argument it sleeps that many seconds
+ * (a process to attach to); with a second argument `threads` it also runs
+ * two named threads for that long, one always on a CPU ("spinner") and one
+ * almost always asleep ("napper"): what a free-threaded build's states-only
+ * trace must tell apart. */
+#define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void Py_Initialize(void);
 
+static volatile int stop;
+
+static void *spin(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "spinner");
+    while (!stop) {
+    }
+    return 0;
+}
+
+static void *nap(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "napper");
+    while (!stop) {
+        usleep(20000);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     Py_Initialize();
-    if (argc > 1) {
-        sleep((unsigned)atoi(argv[1]));
+    unsigned seconds = argc > 1 ? (unsigned)atoi(argv[1]) : 0;
+    if (argc > 2 && strcmp(argv[2], "threads") == 0) {
+        pthread_t spinner, napper;
+        pthread_create(&spinner, 0, spin, 0);
+        pthread_create(&napper, 0, nap, 0);
+        sleep(seconds);
+        stop = 1;
+        pthread_join(spinner, 0);
+        pthread_join(napper, 0);
+        return 0;
+    }
+    if (seconds) {
+        sleep(seconds);
     }
     return 0;
 }

@@ -72,6 +72,7 @@ impl Build {
         let out = format!("bin/{name}");
         let link = format!("-l:{library}");
         self.cc(&[
+            "-pthread",
             "-o",
             &out,
             "python.c",
