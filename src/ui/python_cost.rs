@@ -413,4 +413,49 @@ mod tests {
         assert_eq!(keys_only.next_refresh(), None);
         thread.exit();
     }
+
+    /// Beside two CPU threads the UI's refresh is forced off again and
+    /// again, as the real main thread is beside them (traced: hold p50 =
+    /// the switch interval, wait p50 two intervals): its Python is
+    /// interrupted by the eval breaker like any thread's. A UI whose work
+    /// never checked for drop requests would keep the GIL for a whole
+    /// refresh and show none.
+    #[test]
+    fn a_refresh_beside_cpu_threads_is_forced_off_mid_repaint() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinners: Vec<_> = (0..2)
+            .map(|_| {
+                let mut cpu = gil.register(CancelToken::new());
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut state = 1u64;
+                    while !stop.load(Ordering::Relaxed) && cpu.check().is_ok() {
+                        state = cpu_step(state);
+                    }
+                    cpu.exit();
+                    std::hint::black_box(state);
+                })
+            })
+            .collect();
+        let mut ui = gil.register(CancelToken::new());
+        let cost = PythonCost::with_refresh(0.0, PythonCost::DEFAULT_REFRESH_MS).expect("in range");
+        let mut work = PythonWork::new(cost, steps_per_ms());
+        let t0 = Instant::now();
+        work.start_refreshes(t0);
+        for n in 1..=5 {
+            assert!(work.refresh_if_due(&mut ui, t0 + REFRESH_GAP * n));
+        }
+        let forced = ui.stats().snapshot().forced_drops;
+        ui.exit();
+        stop.store(true, Ordering::Relaxed);
+        for spinner in spinners {
+            spinner.join().expect("a CPU thread");
+        }
+        // About six per 33 ms refresh at a 5 ms interval; five in all only
+        // fails when the UI was (nearly) never forced off.
+        assert!(forced >= 5, "forced off {forced} times in 5 refreshes");
+    }
 }
