@@ -222,6 +222,12 @@ fn a_free_threaded_build_shows_thread_states_under_a_gil_disabled_header() {
     let mut pty = Pty::start(Spec::new(&args).wrapped(""));
     pty.wait_for("GIL disabled (free-threaded): thread states only", SHOW);
     pty.wait_for("Thread states · no GIL", SHOW);
+    pty.wait_for("no GIL: nobody holds or waits", SHOW);
+    assert!(
+        !pty.screen().contains("forced"),
+        "GIL marks in the legend\n{}",
+        pty.dump()
+    );
     pty.wait_screen("the spinner running, the napper blocked", SHOW, |screen| {
         let row = |name: &str| screen.lines().find(|l| l.contains(name)).map(str::to_owned);
         row("spinner").is_some_and(|r| r.contains("▒ running"))

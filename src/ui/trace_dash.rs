@@ -92,10 +92,11 @@ fn draw<B: Backend>(
                 theme: screen.theme(),
                 focused: false,
                 title: if screen.is_gil_disabled() {
-                    "Thread states · no GIL (▒ running, ▏ blocked)"
+                    "Thread states · no GIL"
                 } else {
                     "GIL timeline"
                 },
+                states_only: screen.is_gil_disabled(),
             },
             timeline,
         );

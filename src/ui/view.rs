@@ -84,6 +84,7 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
                 theme,
                 focused,
                 title: "GIL timeline",
+                states_only: false,
             };
             frame.render_widget(pane, area);
         }

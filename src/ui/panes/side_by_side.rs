@@ -230,6 +230,7 @@ impl SideByView<'_> {
                     theme: self.theme,
                     focused: false,
                     title: label,
+                    states_only: false,
                 }
                 .render(lanes, buf);
             }

@@ -210,6 +210,9 @@ pub struct TimelinePane<'a> {
     pub focused: bool,
     /// The title's first item: what these lanes are (`GIL timeline`).
     pub title: &'a str,
+    /// Lanes of a program without a GIL (a free-threaded build's trace):
+    /// the legend names only the states that occur, running and blocked.
+    pub states_only: bool,
 }
 
 impl TimelinePane<'_> {
@@ -222,6 +225,17 @@ impl TimelinePane<'_> {
                 vec![Span::styled(glyph, theme.fg(role)), Span::raw(text)],
             )
         };
+        if self.states_only {
+            return fit_line(
+                vec![
+                    key(0, "▒", Role::Free, " running"),
+                    key(0, "▏", Role::Io, " blocked"),
+                    Item::new(1, " · ", "no GIL: nobody holds or waits"),
+                    Item::new(2, " · ", "+/- zoom"),
+                ],
+                room,
+            );
+        }
         fit_line(
             vec![
                 key(0, "█", Role::Hold, " holds"),
