@@ -141,7 +141,16 @@ fn racing_threads_run_at_the_nice_they_are_given() {
     while race.progress().expected < 1_000 {
         std::thread::yield_now();
     }
-    let nices = common::nices_of_threads("race-1");
+    // The other thread alone may have made the progress: wait until race-1
+    // has set its own nice (a thread sets it as it starts), up to a bound
+    // that only catches a thread that never does.
+    let want = (base + 7).min(19);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut nices = common::nices_of_threads("race-1");
+    while !nices.contains(&want) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        nices = common::nices_of_threads("race-1");
+    }
     cancel.cancel();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(race.wait()));
@@ -149,9 +158,8 @@ fn racing_threads_run_at_the_nice_they_are_given() {
         .recv_timeout(Duration::from_secs(10))
         .expect("a cancelled race stops");
     assert!(
-        nices.contains(&(base + 7).min(19)),
-        "no race-1 at nice {} (race-1 threads alive: {nices:?})",
-        (base + 7).min(19)
+        nices.contains(&want),
+        "no race-1 at nice {want} (race-1 threads alive: {nices:?})"
     );
 }
 
