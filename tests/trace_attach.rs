@@ -10,9 +10,7 @@
 #[macro_use]
 mod support;
 
-#[path = "common/quiet.rs"]
-#[allow(dead_code)]
-mod quiet;
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -109,7 +107,7 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
     let rx = rates(program.0.stdout.take().expect("stdout"));
     // The baseline on a quiet machine: measured while a build still ends,
     // it was so low that the probes' slowdown did not reach half of it.
-    quiet::wait_quiet(Duration::from_secs(15));
+    common::quiet::wait_quiet(Duration::from_secs(15));
     let _stale = rx.try_iter().count();
     let baseline = median_rate(&rx, 5);
     let slowed = |r: u64| r * 2 < baseline;

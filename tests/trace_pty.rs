@@ -237,10 +237,6 @@ fn a_free_threaded_build_shows_thread_states_under_a_gil_disabled_header() {
     let run = pty.finish_wrapped(SHOW);
     assert_eq!(run.code, 0, "{}", run.describe());
     run.assert_terminal_restored();
-    let left: Vec<_> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|p| p == exe))
-        .collect();
-    assert!(left.is_empty(), "q left the program running");
+    let left = common::process::processes_running(&exe.display().to_string());
+    assert!(left.is_empty(), "q left the program running: {left:?}");
 }

@@ -15,6 +15,8 @@
 #[allow(unused_macros)]
 mod support;
 
+mod common;
+
 #[path = "../engine/src/trace/testdata/standin.rs"]
 #[macro_use]
 mod standin;
@@ -23,6 +25,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::thread_names;
 use standin::Build;
 use support::*;
 
@@ -163,17 +166,8 @@ fn attach_to_a_free_threaded_process_shows_its_threads_and_it_runs_on() {
     let pid = program.0.id();
     // Attach once both named threads run.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let names = || -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-                    .map(|n| n.trim_end().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    while !(names().iter().any(|n| n == "spinner") && names().iter().any(|n| n == "napper")) {
+    let runs = |pid: u32, name: &str| thread_names(pid).iter().any(|n| n == name);
+    while !(runs(pid, "spinner") && runs(pid, "napper")) {
         assert!(
             Instant::now() < deadline,
             "the stand-in's threads never started"
@@ -190,15 +184,7 @@ fn attach_to_a_free_threaded_process_shows_its_threads_and_it_runs_on() {
     // Detach once its reader thread runs (it samples before it waits).
     let tracer_pid = tracer.id();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let reader_up = || {
-        std::fs::read_dir(format!("/proc/{tracer_pid}/task")).is_ok_and(|d| {
-            d.flatten().any(|e| {
-                std::fs::read_to_string(e.path().join("comm"))
-                    .is_ok_and(|n| n.trim_end() == "gil-tracer")
-            })
-        })
-    };
-    while !reader_up() {
+    while !runs(tracer_pid, "gil-tracer") {
         if let Ok(Some(status)) = tracer.try_wait() {
             let mut err = String::new();
             let _ =

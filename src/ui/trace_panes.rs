@@ -15,11 +15,14 @@ use super::trace_screen::TraceScreen;
 use crate::gil::Transition;
 
 /// A lane as a word and the role that colours it (never colour alone).
-pub fn lane_word(lane: Option<Transition>) -> (&'static str, Role) {
+/// Without a GIL (a free-threaded build) a thread on a CPU runs Python
+/// itself, not native code beside it.
+pub fn lane_word(lane: Option<Transition>, gil_disabled: bool) -> (&'static str, Role) {
     match lane {
         Some(Transition::Hold) => ("▶ holds GIL", Role::Hold),
         Some(Transition::Wait) => ("… waits", Role::Wait),
         Some(Transition::Io) => ("⇅ blocked", Role::Io),
+        Some(Transition::Run) if gil_disabled => ("▒ running", Role::Free),
         Some(Transition::Run) => ("▒ native", Role::Free),
         Some(Transition::Exit) => ("✓ exited", Role::Muted),
         _ => ("·", Role::Muted),
@@ -80,11 +83,7 @@ impl Widget for ThreadTable<'_> {
         ])
         .style(Style::new().add_modifier(Modifier::BOLD));
         let rows = screen.rows().iter().map(|row| {
-            let (word, role) = match lane_word(row.lane) {
-                // Without a GIL a thread on a CPU runs Python itself.
-                ("▒ native", role) if screen.is_gil_disabled() => ("▒ running", role),
-                other => other,
-            };
+            let (word, role) = lane_word(row.lane, screen.is_gil_disabled());
             Row::new(vec![
                 Span::raw(row.tid.to_string()),
                 Span::raw(row.name.clone()),

@@ -141,22 +141,19 @@ fn interpreter(
         .or_else(|| version_hint(probe_file))
         .or_else(|| version_hint(exe))
         .unwrap_or_else(|| "3.?".to_string());
+    // A free-threaded build's take_gil is never probed: its GIL is off.
+    let (take_gil, drop_gil) = if facts.free_threaded {
+        (Vec::new(), Vec::new())
+    } else {
+        (facts.take_gil, facts.drop_gil)
+    };
     Ok(Interpreter {
         executable: exe.to_path_buf(),
         library,
         version,
         probe_file: probe_file.to_path_buf(),
-        // A free-threaded build's take_gil is never probed: its GIL is off.
-        take_gil: if facts.free_threaded {
-            Vec::new()
-        } else {
-            facts.take_gil
-        },
-        drop_gil: if facts.free_threaded {
-            Vec::new()
-        } else {
-            facts.drop_gil
-        },
+        take_gil,
+        drop_gil,
         gil_disabled: facts.free_threaded,
     })
 }

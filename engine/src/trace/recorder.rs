@@ -140,11 +140,6 @@ impl Recorder {
         self
     }
 
-    /// True for a program without a GIL: lanes show scheduler states only.
-    pub fn is_states_only(&self) -> bool {
-        self.states_only
-    }
-
     /// Applies one input; inputs must come in time order per thread.
     pub fn apply(&mut self, input: Stamped) {
         let at = input.time_ns.saturating_sub(self.epoch_ns);

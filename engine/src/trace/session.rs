@@ -66,12 +66,9 @@ impl Trace {
         run_as: Option<&RunAs>,
         output: ProgramOutput,
     ) -> Result<Trace, TraceError> {
-        // Said before anything starts; the permission itself is checked
-        // once the program is Python and needs probes (a free-threaded
-        // build does not).
-        if !super::uprobe::uprobes_available() && super::permitted() {
-            return Err(TraceError::NoUprobes);
-        }
+        // Probes, and so the privilege and the kernel's uprobes, are checked
+        // once the program is Python and needs them (a free-threaded build
+        // does not): `launch` calls `preflight` there.
         let launched = launch::launch(program, run_as, output)?;
         // The clock starts with the probes: a launcher's time is not traced.
         let epoch = (Instant::now(), monotonic_ns());
