@@ -407,7 +407,7 @@ pub fn shorten_quoted(message: &str) -> String {
 }
 
 /// The longest quoted value [`shorten_quoted`] leaves whole.
-pub const QUOTE_MAX: usize = 60;
+pub(crate) const QUOTE_MAX: usize = 60;
 
 /// A clap error as one line: its message, and what clap says under it (the
 /// missing arguments, the possible values, a tip), without the usage and

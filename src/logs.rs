@@ -14,12 +14,12 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 /// Lines the ring keeps.
-pub const RING_LINES: usize = 1000;
+pub(crate) const RING_LINES: usize = 1000;
 
 /// The log pane's ring of formatted lines: the engine's sequence ring, so
 /// the UI reads it without blocking ([`SeqRing::try_read_since`]) as it
 /// reads the GIL timeline.
-pub type LogRing = SeqRing<String>;
+pub(crate) type LogRing = SeqRing<String>;
 
 /// The process's log ring.
 pub fn ring() -> &'static LogRing {

@@ -55,7 +55,7 @@ impl SignalStop {
     }
 
     /// The signal that stopped the command, if one did.
-    pub fn received(&self) -> Option<i32> {
+    pub(crate) fn received(&self) -> Option<i32> {
         match self.received.load(Ordering::SeqCst) {
             0 => None,
             signal => Some(signal),
@@ -69,7 +69,7 @@ impl SignalStop {
 }
 
 /// The shell's exit code for a process ended by `signal`.
-pub fn exit_code_for(signal: i32) -> ExitCode {
+pub(crate) fn exit_code_for(signal: i32) -> ExitCode {
     ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
 }
 

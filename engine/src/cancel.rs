@@ -91,7 +91,7 @@ impl CancelToken {
 /// on their own (a thread at a low priority on a saturated machine may not
 /// run for seconds; an exiting program must not wait for it). Returns how
 /// many were left.
-pub fn join_by<T>(handles: Vec<std::thread::JoinHandle<T>>, deadline: Instant) -> usize {
+pub(crate) fn join_by<T>(handles: Vec<std::thread::JoinHandle<T>>, deadline: Instant) -> usize {
     let mut waiting = handles;
     loop {
         let (done, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|h| h.is_finished());

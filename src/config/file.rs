@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use super::ConfigError;
 
 /// Where the config file is looked up when `--config` is not given.
-pub fn default_path() -> Option<PathBuf> {
+pub(crate) fn default_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "threadlab")
         .map(|dirs| dirs.config_dir().join("config.toml"))
 }
 
 /// The largest config file read (the defaults, documented, are ~4 KiB).
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads `path` as UTF-8, refusing more than [`MAX_CONFIG_BYTES`] (so
 /// `--config /dev/zero` is an error, not a process eating memory).
@@ -45,11 +45,11 @@ pub(super) fn read_capped(path: &Path) -> Result<String, ConfigError> {
 
 /// The environment variable naming the config file when --config is not
 /// given (empty counts as unset).
-pub const CONFIG_ENV: &str = "THREADLAB_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "THREADLAB_CONFIG";
 
 /// The config file asked for: `flag` (--config), else a non-empty
 /// THREADLAB_CONFIG.
-pub fn given_path(flag: Option<&Path>) -> Option<PathBuf> {
+pub(crate) fn given_path(flag: Option<&Path>) -> Option<PathBuf> {
     flag.map(Path::to_path_buf).or_else(|| {
         std::env::var_os(CONFIG_ENV)
             .filter(|v| !v.is_empty())

@@ -19,7 +19,8 @@ use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
-pub use file::{CONFIG_ENV, MAX_CONFIG_BYTES, default_path, given_path, path_in_effect};
+pub use file::path_in_effect;
+pub(crate) use file::{default_path, given_path};
 
 /// The default configuration, documented.
 pub const DEFAULT_TOML: &str = include_str!("../../assets/config.toml");

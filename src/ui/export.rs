@@ -30,7 +30,7 @@ pub struct Export {
 
 /// The file `w` writes when no `--export FILE` was given: in the current
 /// directory, named by the time (never overwriting an earlier export).
-pub fn default_path() -> PathBuf {
+pub(crate) fn default_path() -> PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

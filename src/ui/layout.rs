@@ -55,7 +55,7 @@ impl PaneId {
 
 /// Where each pane goes on a screen of a given size; `None`: not shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Areas {
+pub(crate) struct Areas {
     /// The header line.
     pub header: Rect,
     /// Everything between header and footer but the bottom strip (the
@@ -75,7 +75,7 @@ pub struct Areas {
 
 impl Areas {
     /// The pane at a screen position.
-    pub fn pane_at(&self, column: u16, row: u16) -> Option<PaneId> {
+    pub(crate) fn pane_at(&self, column: u16, row: u16) -> Option<PaneId> {
         let at = ratatui::layout::Position::new(column, row);
         PaneId::ALL
             .into_iter()
@@ -126,7 +126,7 @@ fn split_rows(body: u16, table_want: u16, timeline_want: u16) -> (u16, u16) {
 
 /// The dashboard's layout for `app` on `screen`, or `None` when the screen
 /// is too small.
-pub fn areas(app: &App, screen: Rect) -> Option<Areas> {
+pub(crate) fn areas(app: &App, screen: Rect) -> Option<Areas> {
     if screen.width < MIN_WIDTH || screen.height < MIN_HEIGHT {
         return None;
     }

@@ -47,7 +47,7 @@ use crate::work::cpu_step;
 
 /// How often a Python UI refreshes its data and repaints, whether or not
 /// keys come: the bench's Textual dashboard's `set_interval(0.1)`.
-pub const REFRESH_GAP: Duration = Duration::from_millis(100);
+pub(crate) const REFRESH_GAP: Duration = Duration::from_millis(100);
 
 /// Event-loop iterations a key's Python runs in: a Python TUI's event loop
 /// (asyncio, under Textual) handles a key as a chain of messages, one
@@ -55,14 +55,14 @@ pub const REFRESH_GAP: Duration = Duration::from_millis(100);
 /// that releases the GIL (`Py_BEGIN_ALLOW_THREADS`, even with a zero
 /// timeout). Measured on the bench's Textual app with 0 CPU threads: 7.8
 /// more `selector.select` calls per second per key pressed per second.
-pub const KEY_ITERATIONS: u32 = 8;
+pub(crate) const KEY_ITERATIONS: u32 = 8;
 
 /// Event-loop iterations a refresh runs in: the same app, no keys, made 73
 /// `select` calls a second at 10 refreshes a second.
-pub const REFRESH_ITERATIONS: u32 = 7;
+pub(crate) const REFRESH_ITERATIONS: u32 = 7;
 
 /// The most Python per key or per refresh that can be configured, in ms.
-pub const MAX_MS: f64 = 1000.0;
+pub(crate) const MAX_MS: f64 = 1000.0;
 
 /// Modelled Python time per key (its handler and the repaint that shows
 /// it) and per refresh (every [`REFRESH_GAP`]), in ms.
@@ -79,10 +79,10 @@ pub struct CostOutOfRange(pub String);
 
 impl PythonCost {
     /// The calibrated default per key, ms (BENCHMARKS.md, "UI under the GIL, calibrated").
-    pub const DEFAULT_KEY_MS: f64 = 4.5;
+    pub(crate) const DEFAULT_KEY_MS: f64 = 4.5;
 
     /// The calibrated default per refresh, ms (same source).
-    pub const DEFAULT_REFRESH_MS: f64 = 33.0;
+    pub(crate) const DEFAULT_REFRESH_MS: f64 = 33.0;
 
     /// No modelled cost: the Rust UI's own microseconds only.
     pub const NONE: Self = Self {
@@ -111,12 +111,12 @@ impl PythonCost {
     }
 
     /// Per key, handler and repaint together, in ms.
-    pub fn per_key_ms(self) -> f64 {
+    pub(crate) fn per_key_ms(self) -> f64 {
         self.key_ms
     }
 
     /// Per refresh (one every [`REFRESH_GAP`]), in ms.
-    pub fn per_refresh_ms(self) -> f64 {
+    pub(crate) fn per_refresh_ms(self) -> f64 {
         self.refresh_ms
     }
 
@@ -155,7 +155,7 @@ impl fmt::Display for PythonCost {
 impl PythonCost {
     /// The short form: "4.5+33 ms" (per key + per refresh), "2 ms" without
     /// refreshes.
-    pub fn brief(self) -> String {
+    pub(crate) fn brief(self) -> String {
         if self.refresh_ms > 0.0 {
             format!("{}+{} ms", millis(self.key_ms), millis(self.refresh_ms))
         } else {
@@ -186,7 +186,7 @@ impl FromStr for PythonCost {
 /// Emulated steps per millisecond on this machine: the fastest of a few
 /// short timed runs of the same loop the UI runs (a step and a check, here
 /// on a private GIL in `free` mode), measured once per process.
-pub fn steps_per_ms() -> u64 {
+pub(crate) fn steps_per_ms() -> u64 {
     static RATE: OnceLock<u64> = OnceLock::new();
     *RATE.get_or_init(|| {
         const STEPS: u64 = 20_000;
@@ -263,20 +263,20 @@ impl PythonWork {
 
     /// When the next refresh is due, if refreshes are modelled and the
     /// timer runs (see [`start_refreshes`](Self::start_refreshes)).
-    pub fn next_refresh(&self) -> Option<Instant> {
+    pub(crate) fn next_refresh(&self) -> Option<Instant> {
         self.next_refresh.filter(|_| self.refresh_steps > 0)
     }
 
     /// Starts the refresh timer: the first refresh is due one
     /// [`REFRESH_GAP`] after `now` (the UI just went under the GIL).
-    pub fn start_refreshes(&mut self, now: Instant) {
+    pub(crate) fn start_refreshes(&mut self, now: Instant) {
         if self.next_refresh.is_none() {
             self.next_refresh = Some(now + REFRESH_GAP);
         }
     }
 
     /// Stops the refresh timer (the UI left the GIL).
-    pub fn stop_refreshes(&mut self) {
+    pub(crate) fn stop_refreshes(&mut self) {
         self.next_refresh = None;
     }
 
@@ -287,7 +287,7 @@ impl PythonWork {
     /// that gets too little of the GIL) is followed straight away by the
     /// next, as a Textual app's timer keeps requesting repaints that its
     /// compositor coalesces. True if one ran.
-    pub fn refresh_if_due(&mut self, thread: &mut GilThread, now: Instant) -> bool {
+    pub(crate) fn refresh_if_due(&mut self, thread: &mut GilThread, now: Instant) -> bool {
         let Some(due) = self.next_refresh() else {
             return false;
         };

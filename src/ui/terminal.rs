@@ -25,7 +25,7 @@ use ratatui::backend::CrosstermBackend;
 /// frame reaches the terminal in one `write(2)` when ratatui flushes, not in
 /// the 1 KiB pieces std's line-buffered `Stdout` would send (a terminal
 /// could show half a frame, and each piece is a syscall).
-pub type Tui = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+pub(crate) type Tui = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 
 /// Size of the frame buffer.
 const FRAME_BUFFER: usize = 64 << 10;
@@ -37,7 +37,7 @@ static HOOK: Once = Once::new();
 
 /// Puts the terminal back: raw mode off, main screen, cursor shown.
 /// Safe to call more than once and when the terminal was never set up.
-pub fn restore() {
+pub(crate) fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         if MOUSE.swap(false, Ordering::SeqCst) {
             let _ = execute!(stdout(), DisableMouseCapture);
@@ -67,7 +67,7 @@ fn install_panic_hook() {
 }
 
 /// Restores the terminal when dropped.
-pub struct TerminalGuard {
+pub(crate) struct TerminalGuard {
     _private: (),
 }
 

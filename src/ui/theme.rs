@@ -142,7 +142,7 @@ impl Theme {
     }
 
     /// Foreground style for a role (no colour in monochrome).
-    pub fn fg(&self, role: Role) -> Style {
+    pub(crate) fn fg(&self, role: Role) -> Style {
         self.colour(role)
             .map_or_else(Style::new, |colour| Style::new().fg(colour))
     }

@@ -17,7 +17,7 @@ use crate::gil::Transition;
 /// A lane as a word and the role that colours it (never colour alone).
 /// Without a GIL (a free-threaded build) a thread on a CPU runs Python
 /// itself, not native code beside it.
-pub fn lane_word(lane: Option<Transition>, gil_disabled: bool) -> (&'static str, Role) {
+pub(crate) fn lane_word(lane: Option<Transition>, gil_disabled: bool) -> (&'static str, Role) {
     match lane {
         Some(Transition::Hold) => ("▶ holds GIL", Role::Hold),
         Some(Transition::Wait) => ("… waits", Role::Wait),
@@ -30,7 +30,7 @@ pub fn lane_word(lane: Option<Transition>, gil_disabled: bool) -> (&'static str,
 }
 
 /// The header line.
-pub struct TraceHeader<'a> {
+pub(crate) struct TraceHeader<'a> {
     /// What to show.
     pub screen: &'a TraceScreen,
 }
@@ -63,7 +63,7 @@ impl Widget for TraceHeader<'_> {
 }
 
 /// The table of the program's threads.
-pub struct ThreadTable<'a> {
+pub(crate) struct ThreadTable<'a> {
     /// What to show.
     pub screen: &'a TraceScreen,
 }
@@ -112,7 +112,7 @@ impl Widget for ThreadTable<'_> {
 }
 
 /// The program's output, newest at the bottom.
-pub struct TraceConsole<'a> {
+pub(crate) struct TraceConsole<'a> {
     /// What to show.
     pub screen: &'a TraceScreen,
 }
@@ -131,7 +131,7 @@ impl Widget for TraceConsole<'_> {
 }
 
 /// The footer: keys, and the latest notice.
-pub struct TraceFooter<'a> {
+pub(crate) struct TraceFooter<'a> {
     /// What to show.
     pub screen: &'a TraceScreen,
     /// Colours.

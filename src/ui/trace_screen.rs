@@ -23,7 +23,7 @@ const CONSOLE_KEEP: usize = 500;
 
 /// Commands that drive the emulation or its panes: while tracing they say
 /// so instead of acting, and the help overlay lists their keys as such.
-pub const INAPPLICABLE: &[Action] = &[
+pub(crate) const INAPPLICABLE: &[Action] = &[
     Action::Spawn(WorkerKind::Fetch),
     Action::Spawn(WorkerKind::File),
     Action::Spawn(WorkerKind::Cpu),
@@ -49,7 +49,7 @@ pub const INAPPLICABLE: &[Action] = &[
 
 /// What the trace dashboard shows.
 #[derive(Debug)]
-pub struct TraceScreen {
+pub(crate) struct TraceScreen {
     title: String,
     pid: u32,
     timeline: Timeline,
@@ -107,7 +107,7 @@ impl TraceScreen {
     }
 
     /// True for a free-threaded build's trace.
-    pub fn is_gil_disabled(&self) -> bool {
+    pub(crate) fn is_gil_disabled(&self) -> bool {
         self.gil_disabled
     }
 
@@ -132,12 +132,12 @@ impl TraceScreen {
     }
 
     /// Hand-overs to this thread per second, over the last second or so.
-    pub fn switch_rate(&self, tag: ThreadTag) -> f64 {
+    pub(crate) fn switch_rate(&self, tag: ThreadTag) -> f64 {
         self.rates.get(&tag).copied().unwrap_or(0.0)
     }
 
     /// The newest `n` console lines (the unfinished one last).
-    pub fn console_tail(&self, n: usize) -> Vec<String> {
+    pub(crate) fn console_tail(&self, n: usize) -> Vec<String> {
         let partial = usize::from(!self.partial.is_empty());
         let skip = (self.console.len() + partial).saturating_sub(n);
         let mut lines: Vec<String> = self.console.iter().skip(skip).cloned().collect();
@@ -169,7 +169,7 @@ impl TraceScreen {
 
     /// Reads what is new from the recorder; the picture ends at `now_ns`
     /// (ns since the trace's epoch).
-    pub fn pull(&mut self, recorder: &Mutex<Recorder>, now_ns: u64, lost: u64) {
+    pub(crate) fn pull(&mut self, recorder: &Mutex<Recorder>, now_ns: u64, lost: u64) {
         // The tracer thread holds the recorder while it applies a batch of
         // probe hits: a frame never waits for it (the main dashboard reads
         // its rings the same way); what is new shows a frame later.
@@ -208,7 +208,7 @@ impl TraceScreen {
     }
 
     /// Reads new program output.
-    pub fn pull_console(&mut self, log: &ConsoleLog) {
+    pub(crate) fn pull_console(&mut self, log: &ConsoleLog) {
         let mut lines = Vec::new();
         let Some(next) = log.try_read_since(self.console_seq, &mut lines) else {
             return;
@@ -225,7 +225,7 @@ impl TraceScreen {
 
     /// Zooms out until the timeline spans `run` (as far as it can): the
     /// final picture shows the whole run, not its last moments.
-    pub fn fit_span(&mut self, run: Duration) {
+    pub(crate) fn fit_span(&mut self, run: Duration) {
         let (_, max_ms) = super::panes::timeline::SPAN_RANGE_MS;
         while (self.timeline.span_ms() as u128) < run.as_millis()
             && self.timeline.span_ms() < max_ms
@@ -235,7 +235,7 @@ impl TraceScreen {
     }
 
     /// The program ended this way.
-    pub fn set_ended(&mut self, text: String) {
+    pub(crate) fn set_ended(&mut self, text: String) {
         self.ended = Some(text);
     }
 
@@ -251,7 +251,7 @@ impl TraceScreen {
 
     /// What each key that works while tracing does, in the help
     /// overlay's order (`q` depends on attached, launched or ended).
-    pub fn help_entries(&self) -> Vec<(Action, String)> {
+    pub(crate) fn help_entries(&self) -> Vec<(Action, String)> {
         let quit = if self.attached {
             "detach: the probes go, the program keeps running"
         } else if self.ended.is_some() {
@@ -279,7 +279,7 @@ impl TraceScreen {
     /// A key press; true to quit. While the help is open, any key but
     /// quit and help closes it first (Esc only closes it), as on the main
     /// dashboard.
-    pub fn on_key(&mut self, key: &KeyEvent) -> bool {
+    pub(crate) fn on_key(&mut self, key: &KeyEvent) -> bool {
         let Some(action) = self.keys.action_for(key) else {
             return false;
         };
@@ -313,7 +313,7 @@ impl TraceScreen {
 
     /// The mouse wheel over the timeline (`over_timeline`) scrolls its
     /// lanes, as on the main dashboard; other mouse events do nothing.
-    pub fn on_mouse(&mut self, kind: MouseEventKind, over_timeline: bool) {
+    pub(crate) fn on_mouse(&mut self, kind: MouseEventKind, over_timeline: bool) {
         if over_timeline {
             match kind {
                 MouseEventKind::ScrollUp => self.timeline.scroll_by_one(true),

@@ -111,7 +111,7 @@ pub struct BenchConfig {
     /// Cancelling it ends the current measurement early and skips the rest.
     pub cancel: CancelToken,
     /// Told after each finished measurement (progress from the work).
-    pub progress: Option<ProgressSink>,
+    pub(crate) progress: Option<ProgressSink>,
     /// Gets each finished measurement's thread count and [`Gil`], whose
     /// timeline shows everything its threads did.
     pub gils: Option<Sender<(u32, Gil)>>,
@@ -119,7 +119,7 @@ pub struct BenchConfig {
 
 /// Where a running suite reports each finished measurement.
 #[derive(Debug, Clone)]
-pub struct ProgressSink {
+pub(crate) struct ProgressSink {
     events: Sender<SuiteEvent>,
     done: Arc<AtomicUsize>,
     total: usize,

@@ -305,7 +305,7 @@ impl Race {
 
     /// Cancels the race and joins its threads until `deadline`, leaving
     /// any that have not ended by then (the dashboard's exit).
-    pub fn cancel_by(mut self, deadline: std::time::Instant) -> usize {
+    pub(crate) fn cancel_by(mut self, deadline: std::time::Instant) -> usize {
         self.world.cancel();
         crate::cancel::join_by(std::mem::take(&mut self.handles), deadline)
     }

@@ -410,7 +410,7 @@ impl Scenario {
 
     /// Cancels the run and joins its threads until `deadline`, leaving any
     /// that have not ended by then (the dashboard's exit).
-    pub fn cancel_by(mut self, deadline: Instant) -> usize {
+    pub(crate) fn cancel_by(mut self, deadline: Instant) -> usize {
         self.world.cancel();
         let handles = self.threads.drain(..).map(|t| t.handle).collect();
         crate::cancel::join_by(handles, deadline)

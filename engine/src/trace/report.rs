@@ -12,7 +12,7 @@ use crate::gil::Transition;
 
 /// The interpreter traced, as reported.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PythonReport {
+pub(crate) struct PythonReport {
     /// e.g. `3.11.7`.
     pub version: String,
     /// The program's executable.

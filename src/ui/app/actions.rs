@@ -26,16 +26,7 @@ impl App {
             Action::Spawn(kind) => Some(Command::Spawn(kind)),
             Action::ToggleGil | Action::CycleGilKind => self.on_gil_key(action),
             Action::IntervalDown | Action::IntervalUp => {
-                self.interval = if action == Action::IntervalDown {
-                    self.interval.halved()
-                } else {
-                    self.interval.doubled()
-                };
-                self.notice = Some(format!(
-                    "switch interval {:.1} ms",
-                    self.interval.as_millis_f64()
-                ));
-                Some(Command::SetInterval(self.interval))
+                Some(self.on_interval_key(action == Action::IntervalDown))
             }
             Action::Up
             | Action::Down
@@ -75,14 +66,7 @@ impl App {
                 None
             }
             Action::Export => self.on_export(),
-            Action::Race => {
-                if self.races.running() {
-                    self.notice = Some("a race is running: Esc stops it".to_string());
-                    None
-                } else {
-                    Some(Command::RunRace(self.races.take_next_body()))
-                }
-            }
+            Action::Race => self.on_race_key(),
             Action::Deadlock => Some(Command::RunScenario(self.labs.take_next_deadlock())),
             Action::Toolbox => {
                 self.labs.open_picker();
@@ -92,6 +76,30 @@ impl App {
                 self.quit = true;
                 Some(Command::Quit)
             }
+        }
+    }
+
+    /// `[`/`]`: halve or double the switch interval.
+    fn on_interval_key(&mut self, halve: bool) -> Command {
+        self.interval = if halve {
+            self.interval.halved()
+        } else {
+            self.interval.doubled()
+        };
+        self.notice = Some(format!(
+            "switch interval {:.1} ms",
+            self.interval.as_millis_f64()
+        ));
+        Command::SetInterval(self.interval)
+    }
+
+    /// `r`: start the next race, unless one is running.
+    fn on_race_key(&mut self) -> Option<Command> {
+        if self.races.running() {
+            self.notice = Some("a race is running: Esc stops it".to_string());
+            None
+        } else {
+            Some(Command::RunRace(self.races.take_next_body()))
         }
     }
 

@@ -28,7 +28,8 @@ use super::theme::Theme;
 pub use super::event::{AppEvent, Command};
 pub use super::panes::experiment::ExperimentPane;
 pub use super::panes::timeline::{LANE_CHANGES, SPAN_RANGE_MS};
-pub use super::panes::workers::{Life, WorkerRow};
+pub use super::panes::workers::Life;
+pub use super::panes::workers::WorkerRow;
 
 /// The whole dashboard state: settings, the panes' states, and flags.
 #[derive(Debug)]
@@ -102,7 +103,7 @@ impl App {
     }
 
     /// The same with this key map.
-    pub fn with_keys(mut self, keys: KeyMap) -> Self {
+    pub(crate) fn with_keys(mut self, keys: KeyMap) -> Self {
         self.keys = keys;
         self
     }
@@ -114,7 +115,7 @@ impl App {
     }
 
     /// The same, with the race run on `version`'s eval-breaker model.
-    pub fn with_python_version(mut self, version: crate::gil::model::PythonVersion) -> Self {
+    pub(crate) fn with_python_version(mut self, version: crate::gil::model::PythonVersion) -> Self {
         self.python_version = version;
         self
     }
@@ -130,7 +131,7 @@ impl App {
     }
 
     /// The same with this theme.
-    pub fn with_theme(mut self, theme: Theme) -> Self {
+    pub(crate) fn with_theme(mut self, theme: Theme) -> Self {
         self.theme = theme;
         self
     }
@@ -218,7 +219,7 @@ impl App {
     }
 
     /// Where the last `w` asked the GIL timeline to be written.
-    pub fn export_target(&self) -> Option<&std::path::Path> {
+    pub(crate) fn export_target(&self) -> Option<&std::path::Path> {
         self.export_target.as_deref()
     }
 
@@ -248,7 +249,7 @@ impl App {
     }
 
     /// Whether something visible changed since the last frame.
-    pub fn dirty(&self) -> bool {
+    pub(crate) fn dirty(&self) -> bool {
         self.dirty
     }
 
@@ -337,7 +338,7 @@ impl App {
     }
 
     /// Text for the mode in the header: `off · free threads`, `on · gil · 5.0 ms`.
-    pub fn mode_label(&self) -> String {
+    pub(crate) fn mode_label(&self) -> String {
         match self.mode {
             Mode::Free => "off · free threads".to_string(),
             Mode::Gil => format!("on · gil · {:.1} ms", self.interval.as_millis_f64()),

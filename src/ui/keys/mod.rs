@@ -13,7 +13,8 @@ use crate::work::WorkerKind;
 
 mod commands;
 
-pub use commands::{COMMANDS, CommandInfo};
+pub use commands::COMMANDS;
+pub use commands::CommandInfo;
 
 /// Something a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +86,7 @@ impl Action {
 
 /// A key as written in the config: `f`, `X`, `?`, `enter`, `f5`, `ctrl-x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeySpec {
+pub(crate) struct KeySpec {
     code: KeyCodeKey,
     ctrl: bool,
     alt: bool,
@@ -118,7 +119,7 @@ const NAMED: &[(&str, KeyCode)] = &[
 
 /// The error for a key the config cannot bind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyMapError {
+pub(crate) enum KeyMapError {
     /// Not a key this program understands.
     #[error(
         "'{0}' is not a key: use one character (f, X, ?), space, enter, esc, up, down, left, right, home, end, pageup, pagedown, tab, backspace, delete, insert, f1–f12, optionally with ctrl- or alt-"
@@ -246,7 +247,9 @@ impl Default for KeyMap {
 impl KeyMap {
     /// The defaults with some commands rebound: `overrides` maps a command
     /// name to the keys it should have instead of its defaults.
-    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Self, KeyMapError> {
+    pub(crate) fn with_overrides(
+        overrides: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Self, KeyMapError> {
         let names = || {
             COMMANDS
                 .iter()
@@ -285,7 +288,7 @@ impl KeyMap {
 
     /// The action for a key event; `None` for unbound keys and for
     /// release/repeat events (only presses count). Ctrl-C always quits.
-    pub fn action_for(&self, key: &KeyEvent) -> Option<Action> {
+    pub(crate) fn action_for(&self, key: &KeyEvent) -> Option<Action> {
         if key.kind != KeyEventKind::Press {
             return None;
         }

@@ -15,7 +15,7 @@ use crate::ui::keys::{Action, COMMANDS};
 use crate::ui::theme::Role;
 
 /// The header line.
-pub struct Header<'a> {
+pub(crate) struct Header<'a> {
     /// What it shows.
     pub app: &'a App,
 }
@@ -68,7 +68,7 @@ impl Widget for Header<'_> {
 }
 
 /// The footer line.
-pub struct Footer<'a> {
+pub(crate) struct Footer<'a> {
     /// What it shows.
     pub app: &'a App,
 }

@@ -14,7 +14,7 @@ use crate::ui::theme::{Role, Theme};
 use crate::work::ConsoleSide;
 
 /// How many console lines the console pane keeps.
-pub const CONSOLE_LINES: usize = 200;
+pub(crate) const CONSOLE_LINES: usize = 200;
 
 /// The console's state: the newest [`CONSOLE_LINES`] prints.
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ impl Console {
 }
 
 /// The console pane.
-pub struct ConsolePane<'a> {
+pub(crate) struct ConsolePane<'a> {
     /// Its state.
     pub console: &'a Console,
     /// Colours.

@@ -39,7 +39,7 @@ pub struct ExperimentPane {
 
 /// What a key did in the open picker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PickerOutcome {
+pub(crate) enum PickerOutcome {
     /// The picker stays open (or just closed): nothing to run.
     Nothing,
     /// Run this experiment (the pane is open).
@@ -154,7 +154,7 @@ fn describe(experiment: Experiment) -> &'static str {
 }
 
 /// A box of `width`×`height` centred in `area` (clipped to it).
-pub fn centred(area: Rect, width: u16, height: u16) -> Rect {
+pub(crate) fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let (width, height) = (width.min(area.width), height.min(area.height));
     Rect {
         x: area.x + (area.width - width) / 2,
@@ -165,7 +165,7 @@ pub fn centred(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 /// The experiment picker: a small centred list over the whole screen.
-pub struct PickerOverlay {
+pub(crate) struct PickerOverlay {
     /// The selected line.
     pub selected: usize,
 }
@@ -251,7 +251,7 @@ fn bar_value(experiment: Experiment, row: &BenchRow) -> (u64, String) {
 }
 
 /// The experiment pane, drawn over the workers and the timeline.
-pub struct ExperimentView<'a> {
+pub(crate) struct ExperimentView<'a> {
     /// Its state.
     pub pane: &'a ExperimentPane,
     /// Colours.

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 /// One piece of a line: its spans, what separates it from the previous
 /// piece shown, and its rank (0 is kept longest).
 #[derive(Debug, Clone)]
-pub struct Item<'a> {
+pub(crate) struct Item<'a> {
     /// The rank: items go in descending rank order as room shrinks.
     pub rank: u8,
     /// Shown before this item when an item precedes it.
@@ -28,7 +28,7 @@ impl<'a> Item<'a> {
     }
 
     /// An item of several spans.
-    pub fn spans(rank: u8, sep: &'static str, spans: Vec<Span<'a>>) -> Self {
+    pub(crate) fn spans(rank: u8, sep: &'static str, spans: Vec<Span<'a>>) -> Self {
         Self { rank, sep, spans }
     }
 
@@ -67,7 +67,7 @@ fn line_width(items: &[Item], keep: &[bool]) -> usize {
 }
 
 /// The items that fit in `room` columns, in their order, as one line.
-pub fn fit_line<'a>(items: Vec<Item<'a>>, room: usize) -> Line<'a> {
+pub(crate) fn fit_line<'a>(items: Vec<Item<'a>>, room: usize) -> Line<'a> {
     let keep = kept(&items, room);
     let mut spans = Vec::new();
     for (item, keep) in items.into_iter().zip(keep) {
@@ -84,7 +84,7 @@ pub fn fit_line<'a>(items: Vec<Item<'a>>, room: usize) -> Line<'a> {
 
 /// A block title from ranked parts joined with ` · `, padded with a space
 /// each side, fitting `room` columns (a border's width minus its corners).
-pub fn fit_title(parts: &[(u8, &str)], room: usize) -> String {
+pub(crate) fn fit_title(parts: &[(u8, &str)], room: usize) -> String {
     let items: Vec<Item> = parts
         .iter()
         .map(|(rank, text)| Item::new(*rank, " · ", text.to_string()))
@@ -100,7 +100,7 @@ pub fn fit_title(parts: &[(u8, &str)], room: usize) -> String {
 
 /// The first of `options` (longest first) that fits in `room` columns,
 /// or nothing.
-pub fn first_fitting<'a>(options: &[&'a str], room: usize) -> &'a str {
+pub(crate) fn first_fitting<'a>(options: &[&'a str], room: usize) -> &'a str {
     options
         .iter()
         .find(|o| o.chars().count() <= room)
@@ -110,7 +110,7 @@ pub fn first_fitting<'a>(options: &[&'a str], room: usize) -> &'a str {
 
 /// `text` in at most `width` columns: whole if it fits, else cut after the
 /// last whole word that fits, with `…`.
-pub fn cut_words(text: &str, width: usize) -> String {
+pub(crate) fn cut_words(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }

@@ -17,7 +17,7 @@ use crate::ui::keys::{Action, COMMANDS, KeyMap};
 const CTRL_C: &str = "    Ctrl-C  quit (always)";
 
 /// The help overlay, centred on the screen.
-pub struct HelpOverlay<'a> {
+pub(crate) struct HelpOverlay<'a> {
     /// The keys in force.
     pub keys: &'a KeyMap,
 }
@@ -58,7 +58,7 @@ impl Widget for HelpOverlay<'_> {
 /// (each action with what it does in this mode), then the keys of
 /// `inapplicable` on one line, introduced by `why` ("not while tracing:
 /// they drive the emulation").
-pub struct ModeHelp<'a> {
+pub(crate) struct ModeHelp<'a> {
     /// The keys in force.
     pub keys: &'a KeyMap,
     /// The commands that work here, with this mode's words for them.

@@ -12,7 +12,7 @@ use crate::ui::keys::{Action, KeyMap};
 use crate::ui::panes::fit::fit_title;
 
 /// Log lines kept for the log pane.
-pub const LOG_LINES: usize = 500;
+pub(crate) const LOG_LINES: usize = 500;
 
 /// The log pane's state.
 #[derive(Debug, Default)]
@@ -47,7 +47,7 @@ impl Logs {
 }
 
 /// The log pane.
-pub struct LogPane<'a> {
+pub(crate) struct LogPane<'a> {
     /// Its state.
     pub logs: &'a Logs,
     /// For the key that hides it.

@@ -17,7 +17,7 @@ use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::{Role, Theme};
 
 /// Latencies kept for the responsiveness sparkline.
-pub const RECENT_LATENCIES: usize = 120;
+pub(crate) const RECENT_LATENCIES: usize = 120;
 
 /// The meter's state.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl Meter {
     }
 
     /// Keys measured so far.
-    pub fn keys_measured(&self) -> u64 {
+    pub(crate) fn keys_measured(&self) -> u64 {
         self.key_latency.len()
     }
 

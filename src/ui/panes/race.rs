@@ -16,10 +16,10 @@ use crate::ui::panes::fit::{Item, fit_line, fit_title};
 use crate::ui::theme::{Role, Theme};
 
 /// Threads in a race started from the dashboard.
-pub const RACE_THREADS: u32 = 4;
+pub(crate) const RACE_THREADS: u32 = 4;
 /// Increments per thread in a race started from the dashboard (a second
 /// or two: long enough to watch).
-pub const RACE_INCREMENTS: u64 = 1_000_000;
+pub(crate) const RACE_INCREMENTS: u64 = 1_000_000;
 
 /// What the run loop reports about the race.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +134,7 @@ impl Races {
 }
 
 /// Draws the race pane.
-pub struct RaceView<'a> {
+pub(crate) struct RaceView<'a> {
     /// The race.
     pub pane: &'a RacePane,
     /// Colours.

@@ -201,7 +201,7 @@ fn verdict(emulated: Option<&BenchRow>, real: Option<&BenchRow>) -> Vec<Item<'st
 }
 
 /// The side-by-side view, drawn inside the experiment pane.
-pub struct SideByView<'a> {
+pub(crate) struct SideByView<'a> {
     /// Its state.
     pub view: &'a SideView,
     /// Colours.

@@ -19,7 +19,7 @@ const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
 const SIDE_BY_SIDE_MEASUREMENT: Duration = Duration::from_secs(1);
 
 /// Carries out a command from the reducer on the pool and the GIL.
-pub fn execute(app: &mut App, session: &mut Session, command: Command) {
+pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
     match command {
         Command::Spawn(kind) => match session.pool.spawn(kind) {
             Ok(id) => {

@@ -37,9 +37,10 @@ use crate::ui::panes::lab;
 use crate::ui::panes::race::RaceUpdate;
 use crate::work::WorkerEvent;
 
-pub use execute::execute;
+pub(crate) use execute::execute;
 pub use feeds::{Feeds, Flow, Input, Quitter, Wake};
-pub use pacer::{CATCH_UP, Pacer, STILL_AFTER, STILL_FRAME_GAP};
+pub use pacer::Pacer;
+pub use pacer::{CATCH_UP, STILL_AFTER, STILL_FRAME_GAP};
 
 /// The dashboard's run loop and everything it keeps between turns.
 pub struct Runner<B: Backend> {

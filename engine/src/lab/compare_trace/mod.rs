@@ -91,7 +91,7 @@ pub fn run_python_traced(
 
 /// A traced run with everything the trace saw.
 #[derive(Debug)]
-pub struct TracedRun {
+pub(crate) struct TracedRun {
     /// The script's report, rows filled from the trace.
     pub report: Report,
     /// Every timeline event of the run, in order.
@@ -103,7 +103,7 @@ pub struct TracedRun {
 /// [`run_python_traced`], also keeping every timeline event the trace
 /// produced (read while it runs, so a long run loses none to the ring) and
 /// each traced thread's `(tid, tag)`: the real lanes of a side-by-side.
-pub fn run_python_traced_keeping_timeline(
+pub(crate) fn run_python_traced_keeping_timeline(
     python: &Python,
     script: &Path,
     experiment: Experiment,

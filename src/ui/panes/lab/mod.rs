@@ -9,7 +9,7 @@
 pub mod run;
 mod view;
 
-pub use view::{LabView, ToolboxPicker};
+pub(crate) use view::{LabView, ToolboxPicker};
 
 use crate::sync::{ScenarioKind, ScenarioStatus};
 use crate::ui::keys::Action;
@@ -54,7 +54,7 @@ impl LabPane {
 
 /// What a key did in the open picker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ToolboxOutcome {
+pub(crate) enum ToolboxOutcome {
     /// Nothing to run (moved, or closed).
     Nothing,
     /// Run this scenario.

@@ -12,7 +12,7 @@ use crate::ui::panes::race::RaceUpdate;
 
 /// What the semaphore scenario's downloads fetch from the embedded
 /// server: 512 KiB at 1 MiB/s, half a second each.
-pub const LAB_FETCH_PATH: &str = "/bytes/524288?rate=1048576";
+pub(crate) const LAB_FETCH_PATH: &str = "/bytes/524288?rate=1048576";
 
 /// Starts `kind`, stopping a scenario that runs and a race (the strip
 /// shows one lab at a time).

@@ -21,7 +21,7 @@ use crate::ui::theme::{Role, Theme};
 use crate::work::human_bytes;
 
 /// Draws the lab pane.
-pub struct LabView<'a> {
+pub(crate) struct LabView<'a> {
     /// The scenario.
     pub pane: &'a LabPane,
     /// The key that runs the deadlock (for the hint).
@@ -248,7 +248,7 @@ impl Widget for LabView<'_> {
 }
 
 /// The toolbox picker: a small centred list over the whole screen.
-pub struct ToolboxPicker {
+pub(crate) struct ToolboxPicker {
     /// The selected line.
     pub selected: usize,
 }

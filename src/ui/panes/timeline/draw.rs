@@ -18,7 +18,7 @@ use crate::ui::panes::workers::Workers;
 use crate::ui::theme::{Role, Theme};
 
 /// Lanes get at least this many cells before per-lane figures are shown.
-pub const MIN_LANE_CELLS: usize = 40;
+pub(crate) const MIN_LANE_CELLS: usize = 40;
 /// Width of a lane's label (`cpu-12`, `sleep-4+`).
 const LABEL: usize = 9;
 /// Marks are drawn only where a cell is short enough for a hand-over to stand out.
@@ -199,7 +199,7 @@ impl Figures {
 }
 
 /// The timeline pane.
-pub struct TimelinePane<'a> {
+pub(crate) struct TimelinePane<'a> {
     /// Its state.
     pub timeline: &'a Timeline,
     /// For lane labels.

@@ -10,11 +10,11 @@ use std::collections::{HashMap, VecDeque};
 use crate::gil::{GilEvent, ThreadTag, Transition};
 
 /// How much GIL history the timeline keeps (and shows at most).
-pub const TIMELINE_WINDOW_US: u64 = 10_000_000;
+pub(crate) const TIMELINE_WINDOW_US: u64 = 10_000_000;
 /// Changes kept per lane: legacy mode can hand over 100,000 times a second.
 pub const LANE_CHANGES: usize = 20_000;
 /// The timeline's span at start, ms.
-pub const DEFAULT_SPAN_MS: u64 = 100;
+pub(crate) const DEFAULT_SPAN_MS: u64 = 100;
 /// Shortest and longest timeline spans, ms (zoom keys stop there).
 pub const SPAN_RANGE_MS: (u64, u64) = (25, 10_000);
 
@@ -83,18 +83,8 @@ impl Timeline {
         self.scroll
     }
 
-    /// The UI thread's own lane, once the run loop registered it.
-    pub fn ui_thread(&self) -> Option<ThreadTag> {
-        self.ui_thread
-    }
-
-    /// Held/free changes of the GIL as a whole.
-    pub fn gil_held(&self) -> &VecDeque<(u64, bool)> {
-        &self.gil_held
-    }
-
     /// Lanes with anything to show in the last `span_us`, oldest first.
-    pub fn visible_lanes(&self, span_us: u64) -> Vec<ThreadTag> {
+    pub(crate) fn visible_lanes(&self, span_us: u64) -> Vec<ThreadTag> {
         let horizon = self.now_us.saturating_sub(span_us);
         let mut tags: Vec<ThreadTag> = self
             .lanes
@@ -109,7 +99,7 @@ impl Timeline {
     }
 
     /// How many lanes [`Timeline::visible_lanes`] would return.
-    pub fn visible_lane_count(&self, span_us: u64) -> usize {
+    pub(crate) fn visible_lane_count(&self, span_us: u64) -> usize {
         let horizon = self.now_us.saturating_sub(span_us);
         self.lanes
             .values()

@@ -37,12 +37,12 @@ const SHADES: [Shade; COUNT] = [
 ];
 
 /// Mark bits of a cell ([`marks`]): a forced drop.
-pub const MARK_FORCED: u8 = 1;
+pub(crate) const MARK_FORCED: u8 = 1;
 /// Mark bits of a cell ([`marks`]): a drop request.
-pub const MARK_ASKS: u8 = 2;
+pub(crate) const MARK_ASKS: u8 = 2;
 /// Mark bits of a cell ([`marks`]): a lost update (a race's store that
 /// overwrote another thread's).
-pub const MARK_LOST: u8 = 4;
+pub(crate) const MARK_LOST: u8 = 4;
 
 fn shade_of(what: Option<Transition>) -> usize {
     (match what {
@@ -99,7 +99,7 @@ pub fn gil_load(timeline: &Timeline, from: u64, to: u64) -> f64 {
 }
 
 /// Per-lane figures over the visible span: shares of hold/wait/io and switches/s.
-pub struct LaneStats {
+pub(crate) struct LaneStats {
     /// Share of the span holding the GIL.
     pub hold: f64,
     /// Share of the span waiting for it.
@@ -111,7 +111,7 @@ pub struct LaneStats {
 }
 
 /// A lane's figures over the last `span_us` before `now_us`.
-pub fn lane_stats(lane: &Lane, now_us: u64, span_us: u64) -> LaneStats {
+pub(crate) fn lane_stats(lane: &Lane, now_us: u64, span_us: u64) -> LaneStats {
     let from = now_us.saturating_sub(span_us);
     let share = shares(lane, from, now_us);
     let total = span_us.max(1) as f64;

@@ -6,7 +6,8 @@
 
 mod table;
 
-pub use table::{WorkerTable, bar, first_visible_row, state_of};
+pub use table::bar;
+pub(crate) use table::{WorkerTable, first_visible_row};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -85,7 +86,7 @@ impl WorkerRow {
 
 /// How many workers are in each stage of life, kept as they change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Running.
     pub live: usize,
     /// Finished.
@@ -128,23 +129,23 @@ impl Workers {
     }
 
     /// The selected worker, if any.
-    pub fn selected_row(&self) -> Option<&WorkerRow> {
+    pub(crate) fn selected_row(&self) -> Option<&WorkerRow> {
         self.rows.get(self.selected)
     }
 
     /// Workers in each stage of life.
-    pub fn tally(&self) -> Tally {
+    pub(crate) fn tally(&self) -> Tally {
         self.tally
     }
 
     /// The worker a timeline lane belongs to.
-    pub fn worker_of(&self, thread: ThreadTag) -> Option<&WorkerRow> {
+    pub(crate) fn worker_of(&self, thread: ThreadTag) -> Option<&WorkerRow> {
         let id = self.threads.get(&thread)?;
         self.index_of(*id).map(|i| &self.rows[i])
     }
 
     /// Whether worker `id` is known and running.
-    pub fn is_live(&self, id: WorkerId) -> bool {
+    pub(crate) fn is_live(&self, id: WorkerId) -> bool {
         self.index_of(id)
             .is_some_and(|i| self.rows[i].life == Life::Live)
     }

@@ -18,7 +18,7 @@ use crate::ui::theme::{Role, Theme};
 use crate::work::{Unit, WorkerKind, human_bytes};
 
 /// The first worker row shown, so that the selection stays in view.
-pub fn first_visible_row(selected: usize, height: usize) -> usize {
+pub(crate) fn first_visible_row(selected: usize, height: usize) -> usize {
     let height = height.max(1);
     if selected >= height {
         selected + 1 - height
@@ -28,7 +28,7 @@ pub fn first_visible_row(selected: usize, height: usize) -> usize {
 }
 
 /// A state's word and symbol, and the role that colours it.
-pub fn state_of(row: &WorkerRow) -> (&'static str, Role) {
+pub(crate) fn state_of(row: &WorkerRow) -> (&'static str, Role) {
     match row.life {
         Life::Done => ("✓ done", Role::Good),
         Life::Failed => ("✗ failed", Role::Bad),
@@ -80,7 +80,7 @@ fn rate_text(row: &WorkerRow) -> String {
 }
 
 /// The worker table, drawn at `now`.
-pub struct WorkerTable<'a> {
+pub(crate) struct WorkerTable<'a> {
     /// The table's state.
     pub workers: &'a Workers,
     /// For the hint shown before any worker exists.
