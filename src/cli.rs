@@ -120,7 +120,7 @@ pub struct RunArgs {
     pub theme: Option<ThemeName>,
     /// Python time modelled while the UI is under the GIL (`u`): KEY ms per
     /// key, and REFRESH ms per refresh every 100 ms (0 if left out), each 0
-    /// to 1000 (default 4.5,33, measured on a Textual app; 0: none).
+    /// to 1000 (default 4.5,46, measured on a Textual app; 0: none).
     #[arg(long, value_name = "KEY[,REFRESH]", allow_negative_numbers = true, value_parser = parse_python_cost)]
     pub ui_python_ms: Option<PythonCost>,
     /// Whose eval-breaker model the race (`r`) runs: 2.7 or 3.2 to 3.14

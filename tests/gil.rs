@@ -365,3 +365,70 @@ fn a_waiter_that_gives_up_withdraws_its_drop_request() {
     );
     holder.exit();
 }
+
+/// Waits until `tag`'s lane shows it waiting for the GIL.
+fn wait_for_waiting(gil: &Gil, tag: threadlab::gil::ThreadTag) {
+    let deadline = Instant::now() + HANG;
+    while !lanes_of(gil, tag).contains(&Transition::Wait) {
+        assert!(Instant::now() < deadline, "thread {tag} never waited");
+        thread::yield_now();
+    }
+}
+
+/// `blocking_handover` (the UI's modelled event-loop `select`): a thread
+/// waiting for the GIL gets it before the caller has it back, every time —
+/// as the kernel runs the waiter a release woke when all threads share one
+/// priority. With the switch interval at its maximum nobody asks the holder
+/// to drop, so a plain `blocking` would hand the GIL over only when the
+/// woken waiter happened to beat the caller's own re-take.
+#[test]
+fn a_handover_release_gives_the_gil_to_a_waiting_thread_every_time() {
+    let gil = Gil::new(Mode::Gil, SwitchInterval::MAX);
+    let mut ui = gil.register(CancelToken::new());
+    ui.enter().unwrap();
+    let before = ui.stats().snapshot().switches;
+    for round in 0..20 {
+        let mut waiter = gil.register(CancelToken::new());
+        let tag = waiter.tag();
+        let handle = thread::spawn(move || {
+            waiter.enter().unwrap();
+            waiter.exit();
+        });
+        wait_for_waiting(&gil, tag);
+        ui.blocking_handover(|| ()).unwrap();
+        // The caller holds the GIL again, so a waiter that had not taken
+        // it yet would still be waiting now.
+        assert!(
+            lanes_of(&gil, tag).contains(&Transition::Hold),
+            "round {round}: the caller took the GIL back before the waiter had it"
+        );
+        join_within(vec![handle]);
+    }
+    assert_eq!(
+        ui.stats().snapshot().switches - before,
+        20,
+        "one take-back per round"
+    );
+    ui.exit();
+}
+
+/// With nobody waiting, `blocking_handover` is a plain `blocking`: it runs
+/// the call and takes the GIL straight back (no wait for a switch that
+/// cannot come), in every mode.
+#[test]
+fn a_handover_release_with_nobody_waiting_takes_the_gil_straight_back() {
+    for mode in [Mode::Gil, Mode::Legacy, Mode::Free] {
+        let gil = Gil::new(mode, SwitchInterval::MAX);
+        let mut ui = gil.register(CancelToken::new());
+        let ran = join_within(vec![thread::spawn(move || {
+            ui.enter().unwrap();
+            let ran = (0..100)
+                .map(|i| ui.blocking_handover(|| i).unwrap())
+                .sum::<u32>();
+            let holding = ui.is_holding();
+            ui.exit();
+            (ran, holding)
+        })]);
+        assert_eq!(ran, vec![(4950, mode != Mode::Free)], "{mode}");
+    }
+}
