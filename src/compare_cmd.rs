@@ -6,16 +6,15 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use threadlab::cli::CompareArgs;
 use threadlab::gil::Mode;
 use threadlab::lab::compare::{self, Python};
 use threadlab::lab::compare_trace::{self, TracedRunError};
-use threadlab::lab::{self, BenchConfig, Experiment, Report};
+use threadlab::lab::{self, Experiment, Report};
 use threadlab::server::Server;
 
-use crate::signals::SignalStop;
+use crate::signals::watched_bench_config;
 use crate::{fail, interrupted};
 
 /// Writes one line to stdout, or (with `--json`, whose stdout is JSON only)
@@ -93,14 +92,9 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         Ok(script) => script,
         Err(error) => return fail(1, format!("cannot write the Python script: {error}")),
     };
-    let config = BenchConfig::new(
-        args.threads.clone(),
-        args.interval,
-        Duration::from_secs_f64(args.seconds),
-    );
-    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
-        Ok(signals) => signals,
-        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    let (config, signals) = match watched_bench_config(&args.threads, args.interval, args.seconds) {
+        Ok(watched) => watched,
+        Err(error) => return fail(1, error),
     };
     let run_python = |python: &Python, experiment: Experiment, notes: &mut Vec<String>| {
         let url = server.url("/");

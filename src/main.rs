@@ -6,7 +6,6 @@ mod trace_cmd;
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -14,7 +13,7 @@ use clap::error::ErrorKind;
 use threadlab::cli::{BenchArgs, Cli, Command, Fault, RunArgs};
 use threadlab::config::Config;
 use threadlab::gil::Mode;
-use threadlab::lab::{self, BenchConfig};
+use threadlab::lab;
 use threadlab::server::Server;
 use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::theme::Theme;
@@ -23,7 +22,7 @@ use threadlab::ui::{self, UiOptions};
 mod man;
 mod signals;
 
-use signals::{SignalRecord, SignalStop};
+use signals::{SignalRecord, SignalStop, watched_bench_config};
 
 /// Prints one line to stderr and returns the exit code.
 pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -233,14 +232,9 @@ fn bench(args: &BenchArgs) -> ExitCode {
     } else {
         args.mode.clone()
     };
-    let config = BenchConfig::new(
-        args.threads.clone(),
-        args.interval,
-        Duration::from_secs_f64(args.seconds),
-    );
-    let signals = match SignalStop::watch(config.cancel.clone(), || {}) {
-        Ok(signals) => signals,
-        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    let (config, signals) = match watched_bench_config(&args.threads, args.interval, args.seconds) {
+        Ok(watched) => watched,
+        Err(error) => return fail(1, error),
     };
     let experiments = args
         .experiment

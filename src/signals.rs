@@ -8,10 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 use threadlab::cancel::CancelToken;
+use threadlab::gil::SwitchInterval;
+use threadlab::lab::BenchConfig;
 
 /// The signals that end a command.
 const STOP_SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
@@ -66,6 +69,20 @@ impl SignalStop {
     pub fn exit_code(&self, otherwise: ExitCode) -> ExitCode {
         self.received().map_or(otherwise, exit_code_for)
     }
+}
+
+/// A headless measurement's configuration (`bench`, `compare`) whose
+/// cancel token the first stop signal trips, and the watch that does it;
+/// the error is the one line to print (exit 1).
+pub(crate) fn watched_bench_config(
+    threads: &[u32],
+    interval: SwitchInterval,
+    seconds: f64,
+) -> Result<(BenchConfig, SignalStop), String> {
+    let config = BenchConfig::new(threads.to_vec(), interval, Duration::from_secs_f64(seconds));
+    let signals = SignalStop::watch(config.cancel.clone(), || {})
+        .map_err(|error| format!("cannot watch for signals: {error}"))?;
+    Ok((config, signals))
 }
 
 /// The shell's exit code for a process ended by `signal`.
