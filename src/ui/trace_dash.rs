@@ -369,4 +369,47 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing");
         }
     }
+
+    /// A free-threaded build's trace: the timeline's figures are each
+    /// thread's running and blocked shares, and the thread table has no
+    /// GIL columns — holds, waits and switches would all read 0.
+    #[test]
+    fn a_gil_less_trace_shows_running_and_blocked_shares_per_lane() {
+        use crate::trace::recorder::SchedState;
+        let timeline = Arc::new(GilTimeline::default());
+        let recorder = Mutex::new(
+            Recorder::new(0, Arc::clone(&timeline), |tid| format!("py-{tid}")).states_only(),
+        );
+        {
+            let mut rec = recorder.lock().expect("recorder");
+            for ms in 0..=1000 {
+                for (tid, state) in [(100, SchedState::Running), (101, SchedState::Blocked)] {
+                    rec.apply(Stamped {
+                        time_ns: ms * 1_000_000,
+                        tid,
+                        what: Happening::Sampled(state),
+                    });
+                }
+            }
+        }
+        let mut screen = screen().gil_disabled();
+        screen.pull(&recorder, 1_000_000_000, 0);
+        let mut terminal = Terminal::new(TestBackend::new(120, 36)).expect("test terminal");
+        draw(&mut terminal, &screen, true).expect("draw");
+        let text = text(&terminal);
+        assert!(text.contains("run  blk"), "no state figures:\n{text}");
+        assert!(!text.contains("hold wait"), "GIL figures:\n{text}");
+        assert!(
+            !text.contains("hold %"),
+            "GIL columns in the table:\n{text}"
+        );
+        let lane = |name: &str| {
+            text.lines()
+                .find(|l| l.contains(name) && l.contains('%'))
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no {name} lane:\n{text}"))
+        };
+        assert!(lane("main").contains("100%   0%"), "{}", lane("main"));
+        assert!(lane("│101 ").contains("  0% 100%"), "{}", lane("│101 "));
+    }
 }

@@ -71,6 +71,9 @@ pub(crate) struct ThreadTable<'a> {
 impl Widget for ThreadTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let screen = self.screen;
+        if screen.is_gil_disabled() {
+            return self.render_states_only(area, buf);
+        }
         let theme = screen.theme();
         let header = Row::new([
             "tid",
@@ -102,6 +105,35 @@ impl Widget for ThreadTable<'_> {
             Constraint::Length(7),
             Constraint::Length(6),
             Constraint::Min(10),
+        ];
+        let title = format!(" Threads · {} ", screen.rows().len());
+        let table = Table::new(rows, widths)
+            .header(header)
+            .block(Block::default().borders(Borders::ALL).title(title));
+        Widget::render(table, area, buf);
+    }
+}
+
+impl ThreadTable<'_> {
+    /// Without a GIL (a free-threaded build) there is nothing to hold, wait
+    /// for or switch: each thread's state only.
+    fn render_states_only(self, area: Rect, buf: &mut Buffer) {
+        let screen = self.screen;
+        let theme = screen.theme();
+        let header =
+            Row::new(["tid", "name", "state"]).style(Style::new().add_modifier(Modifier::BOLD));
+        let rows = screen.rows().iter().map(|row| {
+            let (word, role) = lane_word(row.lane, true);
+            Row::new(vec![
+                Span::raw(row.tid.to_string()),
+                Span::raw(row.name.clone()),
+                Span::styled(word, theme.fg(role)),
+            ])
+        });
+        let widths = [
+            Constraint::Length(8),
+            Constraint::Length(16),
+            Constraint::Min(12),
         ];
         let title = format!(" Threads · {} ", screen.rows().len());
         let table = Table::new(rows, widths)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
-use super::procfs::SchedState;
+pub use super::procfs::SchedState;
 use crate::gil::{GilEvent, ThreadStats, ThreadTag, Timeline, Transition, micros_histogram};
 
 /// What happened to a thread at one moment.

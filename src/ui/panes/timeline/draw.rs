@@ -150,6 +150,9 @@ enum Figures {
     Full,
     /// The hold share only.
     Hold,
+    /// Running and blocked shares: lanes without a GIL (a free-threaded
+    /// build's trace), where hold, wait and switches would all read 0.
+    States,
     /// None: the lanes need the room.
     Off,
 }
@@ -159,15 +162,23 @@ impl Figures {
         match self {
             Figures::Full => 21,
             Figures::Hold => 6,
+            Figures::States => 10,
             Figures::Off => 0,
         }
     }
 
-    /// The widest figures that leave the lanes [`MIN_LANE_CELLS`].
-    fn for_width(inner: usize) -> Self {
+    /// The widest figures that leave the lanes [`MIN_LANE_CELLS`]: of
+    /// the GIL, or of the thread states alone (`states_only`).
+    fn for_width(inner: usize, states_only: bool) -> Self {
         let lanes = |f: Figures| inner.saturating_sub(LABEL + 1 + f.width());
-        [Figures::Full, Figures::Hold]
-            .into_iter()
+        let choices: &[Figures] = if states_only {
+            &[Figures::States]
+        } else {
+            &[Figures::Full, Figures::Hold]
+        };
+        choices
+            .iter()
+            .copied()
             .find(|f| lanes(*f) >= MIN_LANE_CELLS)
             .unwrap_or(Figures::Off)
     }
@@ -176,6 +187,7 @@ impl Figures {
         match self {
             Figures::Full => "hold wait  I/O  sw/s",
             Figures::Hold => "hold",
+            Figures::States => " run  blk",
             Figures::Off => "",
         }
     }
@@ -193,6 +205,7 @@ impl Figures {
                 stat.io * 100.0,
                 stat.switches_per_s
             ),
+            Figures::States => format!(" {:>3.0}% {:>3.0}%", stat.run * 100.0, stat.io * 100.0),
             _ => format!(" {:>4.0}%", stat.hold * 100.0),
         }
     }
@@ -284,7 +297,7 @@ impl Widget for TimelinePane<'_> {
             return;
         }
         let tags = timeline.visible_lanes(span_us);
-        let figures = Figures::for_width(inner.width as usize);
+        let figures = Figures::for_width(inner.width as usize, self.states_only);
         let width = (inner.width as usize).saturating_sub(LABEL + 1 + figures.width());
         let room = inner.height as usize - 2;
         let dim = Style::new().add_modifier(Modifier::DIM);

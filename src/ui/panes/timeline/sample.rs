@@ -106,6 +106,9 @@ pub(crate) struct LaneStats {
     pub wait: f64,
     /// Share of the span in I/O.
     pub io: f64,
+    /// Share of the span running without a GIL (`free` mode, or a
+    /// free-threaded build's trace).
+    pub run: f64,
     /// GIL takes per second.
     pub switches_per_s: f64,
 }
@@ -126,6 +129,7 @@ pub(crate) fn lane_stats(lane: &Lane, now_us: u64, span_us: u64) -> LaneStats {
         hold: share[0] as f64 / total,
         wait: share[1] as f64 / total,
         io: share[2] as f64 / total,
+        run: share[Shade::Free as usize] as f64 / total,
         switches_per_s: takes as f64 / (span_us as f64 / 1e6),
     }
 }
