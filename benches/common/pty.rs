@@ -402,6 +402,21 @@ impl Pty {
         status_kib(self.pid, "VmHWM")
     }
 
+    /// Presses `q` and returns the time until the process has exited,
+    /// polled every millisecond; `None` if it had not after `timeout` (the
+    /// drop then kills it).
+    pub fn quit_timed(mut self, timeout: Duration) -> Option<Duration> {
+        let pressed = Instant::now();
+        self.send(b"q");
+        while pressed.elapsed() < timeout {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return Some(pressed.elapsed());
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
     /// Presses `q` and waits for the process to exit (kills it after 15 s).
     pub fn quit(mut self) {
         // Close an overlay first: `q` always quits, but be explicit.

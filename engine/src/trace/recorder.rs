@@ -65,7 +65,8 @@ pub(crate) struct TracedThread {
     pub tag: ThreadTag,
     /// OS thread id.
     pub tid: u32,
-    /// Its name (`comm`) when first seen.
+    /// Its name (`comm`), as last read: a thread may name itself after it
+    /// starts (the reader re-reads names every scan, [`Recorder::rename`]).
     pub name: String,
     /// Running totals, as the emulation keeps them.
     pub(crate) stats: Arc<ThreadStats>,
@@ -278,6 +279,14 @@ impl Recorder {
                 tid,
                 what: Happening::Exit,
             });
+        }
+    }
+
+    /// Thread `tid`'s name is now `name` (it named itself after it was
+    /// first seen); unknown threads are left to be named when they appear.
+    pub(crate) fn rename(&mut self, tid: u32, name: String) {
+        if let Some(&index) = self.by_tid.get(&tid) {
+            self.threads[index].name = name;
         }
     }
 

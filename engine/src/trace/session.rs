@@ -326,11 +326,19 @@ fn read_loop(
                 what,
             });
         }
+        let mut names = Vec::new();
         if last_scan.elapsed() >= EXIT_SCAN_EVERY {
             last_scan = Instant::now();
             if states_only {
                 released.extend(procfs::thread_ids(pid));
             }
+            // Names again: a thread may name itself after it was first seen.
+            names.extend(
+                known
+                    .union(&released)
+                    .map(|&tid| (tid, procfs::thread_name(pid, tid)))
+                    .filter(|(_, name)| name != "?"),
+            );
             for &tid in known.difference(&released) {
                 if procfs::thread_state(pid, tid).is_none() {
                     gone.push(tid);
@@ -353,10 +361,13 @@ fn read_loop(
             now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
         };
         let ready = pending.partition_point(|s| s.time_ns <= cutoff);
-        if ready > 0 {
+        if ready > 0 || !names.is_empty() {
             let mut recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
             for input in pending.drain(..ready) {
                 recorder.apply(input);
+            }
+            for (tid, name) in names {
+                recorder.rename(tid, name);
             }
         }
         if let Some(probes) = &probes {

@@ -2,8 +2,8 @@
  * libpython through DT_NEEDED. With an argument it sleeps that many seconds
  * (a process to attach to); with a second argument `threads` it also runs
  * two named threads for that long, one always on a CPU ("spinner") and one
- * almost always asleep ("napper"): what a free-threaded build's states-only
- * trace must tell apart. */
+ * almost always asleep ("napper", a name it takes 0.3 s after it starts):
+ * what a free-threaded build's states-only trace must tell apart. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,6 +24,10 @@ static void *spin(void *arg) {
 
 static void *nap(void *arg) {
     (void)arg;
+    /* Named only after a while, as CPython 3.14 names a thread's OS thread
+     * from Python once it runs: the tracer has seen it by then under the
+     * process's name, and must pick up the new one. */
+    usleep(300000);
     pthread_setname_np(pthread_self(), "napper");
     while (!stop) {
         usleep(20000);
