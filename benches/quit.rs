@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Pty, Summary, ms};
 
@@ -27,9 +27,62 @@ const EACH: usize = 125;
 /// How long the workers may take to start, and `q` to end the process.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// One run in `mode`: the time from `q` to the exit.
-fn run(bin: &std::path::Path, mode: &str) -> Duration {
+/// Seconds since midnight UTC of a log line's RFC 3339 time stamp
+/// (`2026-12-02T00:07:14.026921Z …`).
+fn log_seconds(line: &str) -> Option<f64> {
+    let time = line.get(11..)?.split('Z').next()?;
+    let mut parts = time.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// Seconds since midnight UTC now, on the clock the log stamps with.
+fn seconds_of_day() -> f64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    since.as_secs_f64() % 86_400.0
+}
+
+/// The exit's steps the app logged (`quit requested` … `session shut
+/// down left=… joined_ms=… server_ms=… workdir_ms=…`), each with the ms
+/// since `q` was pressed (`pressed`, seconds of day), and the process's
+/// end at `took`: where a slow exit's time went.
+fn exit_steps(log: &std::path::Path, pressed: f64, took: Duration) -> String {
+    let mut steps: Vec<String> = std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            [
+                "quit requested",
+                "loop ended",
+                "terminal restored",
+                "shut down",
+            ]
+            .iter()
+            .any(|step| line.contains(step))
+        })
+        .map(|line| {
+            let at = log_seconds(line).map_or(f64::NAN, |at| (at - pressed) * 1e3);
+            let what = line.split(": ").nth(1).unwrap_or(line);
+            format!("  +{at:>5.0} ms  {what}")
+        })
+        .collect();
+    steps.push(format!("  +{:>5.0} ms  the process has exited", ms(took)));
+    steps.join("\n")
+}
+
+/// One run in `mode`: the time from `q` to the exit, and the exit's
+/// logged steps.
+fn run(bin: &std::path::Path, mode: &str) -> (Duration, String) {
+    let logs = tempfile::tempdir().expect("a temp dir for the log");
+    let log = logs.path().join("threadlab.log");
+    let log_arg = log.to_string_lossy().into_owned();
     let args = [
+        "--log",
+        &log_arg,
         "--mode",
         mode,
         "--file-mib",
@@ -45,18 +98,24 @@ fn run(bin: &std::path::Path, mode: &str) -> Duration {
     pty.send(&b"s".repeat(EACH));
     let started = Instant::now();
     // One thread per worker, two per seed demo, plus the dashboard's own:
-    // 625 means every worker is up.
-    while common::thread_count(pid).unwrap_or(0) < 5 * EACH as u64 {
+    // 625 means every worker is up; the header's count means the dashboard
+    // has handled every spawn key too (`q` measures the quit, not a
+    // backlog of 500 spawns still being worked through).
+    while common::thread_count(pid).unwrap_or(0) < 5 * EACH as u64
+        || pty.running().unwrap_or(0) < 4 * EACH as u64
+    {
         assert!(
             started.elapsed() < PATIENCE,
-            "only {:?} threads after {PATIENCE:?}\n{}",
+            "only {:?} threads, {:?} shown running after {PATIENCE:?}\n{}",
             common::thread_count(pid),
+            pty.running(),
             pty.dump()
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    let pressed = seconds_of_day();
     match pty.quit_timed(PATIENCE) {
-        Some(took) => took,
+        Some(took) => (took, exit_steps(&log, pressed, took)),
         None => panic!("threadlab did not exit within {PATIENCE:?} of q"),
     }
 }
@@ -79,7 +138,17 @@ fn main() {
         }
         common::wait_quiet(Duration::from_secs(60));
         let interference = common::Interference::start(&[]);
-        let samples: Vec<Duration> = (0..runs).map(|_| run(&bin, mode)).collect();
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            let (took, steps) = run(&bin, mode);
+            if took > Duration::from_millis(500) {
+                println!(
+                    "quit-{mode}: a slow exit, {:.0} ms; its steps:\n{steps}",
+                    ms(took)
+                );
+            }
+            samples.push(took);
+        }
         let foreign = interference.foreign_cores();
         let s = Summary::of(&samples);
         println!(
