@@ -93,6 +93,108 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     )
 }
 
+/// Where a value came from: its span in the user's file, or `None` for a
+/// built-in default.
+type Span = Option<std::ops::Range<usize>>;
+
+/// The user's value and its span, else the built-in one (no span).
+fn pick<T: Clone>(user: &At<T>, default: &At<T>, key: &str) -> (T, Span) {
+    match user {
+        Some(value) => (value.get_ref().clone(), Some(value.span())),
+        None => (
+            default
+                .as_ref()
+                .unwrap_or_else(|| panic!("the built-in configuration sets {key}"))
+                .get_ref()
+                .clone(),
+            None,
+        ),
+    }
+}
+
+/// The file being read, for errors that name it and the place of a value.
+struct Source<'a> {
+    name: String,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// An error at the user's value (`at`), if the user set it.
+    fn fail(&self, at: Span, message: String) -> ConfigError {
+        ConfigError {
+            file: self.name.clone(),
+            line: at.map_or_else(String::new, |span| {
+                let (line, column) = line_column(self.text, span.start);
+                format!(", line {line}, column {column}")
+            }),
+            message,
+        }
+    }
+
+    /// `value` if it is within `low..=high`, else an error naming `key`.
+    fn in_range(
+        &self,
+        (value, at): (u64, Span),
+        low: u64,
+        high: u64,
+        key: &str,
+    ) -> Result<u64, ConfigError> {
+        if (low..=high).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.fail(
+                at,
+                format!("{key} = {value} is out of range: expected {low} to {high}"),
+            ))
+        }
+    }
+
+    /// `[ui] python_ms` and `python_refresh_ms`: the modelled Python UI.
+    fn python_cost(&self, user: &RawUi, defaults: &RawUi) -> Result<PythonCost, ConfigError> {
+        let (python_ms, at) = pick(&user.python_ms, &defaults.python_ms, "[ui] python_ms");
+        let cost = PythonCost::from_millis(python_ms)
+            .map_err(|e| self.fail(at, format!("[ui] python_ms: {e}")))?;
+        let (refresh_ms, at) = pick(
+            &user.python_refresh_ms,
+            &defaults.python_refresh_ms,
+            "[ui] python_refresh_ms",
+        );
+        cost.refresh(refresh_ms)
+            .map_err(|e| self.fail(at, format!("[ui] python_refresh_ms: {e}")))
+    }
+
+    /// `[keys]`: the default key map with the user's rebindings, an error
+    /// placed at the binding that caused it.
+    fn keys(&self, user: BTreeMap<String, Spanned<KeyList>>) -> Result<KeyMap, ConfigError> {
+        let spans: BTreeMap<String, std::ops::Range<usize>> = user
+            .iter()
+            .map(|(name, keys)| (name.clone(), keys.span()))
+            .collect();
+        let overrides: BTreeMap<String, Vec<String>> = user
+            .into_iter()
+            .map(|(name, keys)| {
+                let keys = match keys.into_inner() {
+                    KeyList::One(key) => vec![key],
+                    KeyList::Many(keys) => keys,
+                };
+                (name, keys)
+            })
+            .collect();
+        KeyMap::with_overrides(&overrides).map_err(|e| {
+            let at = match &e {
+                crate::ui::keys::KeyMapError::UnknownCommand(name, _) => spans.get(name),
+                crate::ui::keys::KeyMapError::Conflict { second, .. } => spans.get(*second),
+                crate::ui::keys::KeyMapError::BadKey(key) => spans
+                    .iter()
+                    .find(|(name, _)| overrides[*name].iter().any(|k| k == key))
+                    .map(|(_, span)| span),
+                _ => spans.values().next(),
+            };
+            self.fail(at.cloned(), format!("[keys] {e}"))
+        })
+    }
+}
+
 impl Config {
     /// The built-in defaults overlaid with `text` (the contents of `file`).
     /// Every error names the file, and the line and column of the value (or
@@ -100,46 +202,21 @@ impl Config {
     pub fn from_toml(file: Option<&Path>, text: &str) -> Result<Self, ConfigError> {
         let user = parse(file, text)?;
         let defaults = builtin();
-        let name = file.map_or_else(|| "(built-in)".to_string(), |p| p.display().to_string());
-        // An error at the user's value, if the user set it.
-        let fail = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
-            file: name.clone(),
-            line: span.map_or_else(String::new, |span| {
-                let (line, column) = line_column(text, span.start);
-                format!(", line {line}, column {column}")
-            }),
-            message,
+        let source = Source {
+            name: file.map_or_else(|| "(built-in)".to_string(), |p| p.display().to_string()),
+            text,
         };
-        /// The user's value and its span, else the built-in one (no span).
-        fn pick<T: Clone>(
-            user: &At<T>,
-            default: &At<T>,
-            key: &str,
-        ) -> (T, Option<std::ops::Range<usize>>) {
-            match user {
-                Some(value) => (value.get_ref().clone(), Some(value.span())),
-                None => (
-                    default
-                        .as_ref()
-                        .unwrap_or_else(|| panic!("the built-in configuration sets {key}"))
-                        .get_ref()
-                        .clone(),
-                    None,
-                ),
-            }
-        }
-
         let (mode_text, at) = pick(&user.gil.mode, &defaults.gil.mode, "[gil] mode");
         let mode: Mode = mode_text
             .parse()
-            .map_err(|e: crate::gil::UnknownMode| fail(at, format!("[gil] mode: {e}")))?;
+            .map_err(|e: crate::gil::UnknownMode| source.fail(at, format!("[gil] mode: {e}")))?;
         let (interval_ms, at) = pick(
             &user.gil.interval_ms,
             &defaults.gil.interval_ms,
             "[gil] interval_ms",
         );
         let interval = SwitchInterval::from_millis_f64(interval_ms)
-            .map_err(|e| fail(at, format!("[gil] interval_ms: {e}")))?;
+            .map_err(|e| source.fail(at, format!("[gil] interval_ms: {e}")))?;
 
         let (urls, at) = pick(
             &user.workers.fetch_urls,
@@ -150,45 +227,34 @@ impl Config {
             .iter()
             .map(|url| FetchTarget::parse(url))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| fail(at.clone(), format!("[workers] fetch_urls: {e}")))?;
-        let in_range =
-            |(value, at): (u64, Option<std::ops::Range<usize>>), low: u64, high: u64, key: &str| {
-                if (low..=high).contains(&value) {
-                    Ok(value)
-                } else {
-                    Err(fail(
-                        at,
-                        format!("{key} = {value} is out of range: expected {low} to {high}"),
-                    ))
-                }
-            };
+            .map_err(|e| source.fail(at.clone(), format!("[workers] fetch_urls: {e}")))?;
         let w = (&user.workers, &defaults.workers);
-        let file_mib = in_range(
+        let file_mib = source.in_range(
             pick(&w.0.file_mib, &w.1.file_mib, "file_mib"),
             1,
             4096,
             "[workers] file_mib",
         )?;
-        let cpu_steps = in_range(
+        let cpu_steps = source.in_range(
             pick(&w.0.cpu_steps, &w.1.cpu_steps, "cpu_steps"),
             1,
             100_000_000_000,
             "[workers] cpu_steps",
         )?;
-        let seed_sleep_ms = in_range(
+        let seed_sleep_ms = source.in_range(
             pick(&w.0.seed_sleep_ms, &w.1.seed_sleep_ms, "seed_sleep_ms"),
             0,
             60_000,
             "[workers] seed_sleep_ms",
         )?;
-        let max_workers = in_range(
+        let max_workers = source.in_range(
             pick(&w.0.max_workers, &w.1.max_workers, "max_workers"),
             1,
             100_000,
             "[workers] max_workers",
         )?;
-        let nice = in_range(pick(&w.0.nice, &w.1.nice, "nice"), 0, 19, "[workers] nice")?;
-        let fps = in_range(
+        let nice = source.in_range(pick(&w.0.nice, &w.1.nice, "nice"), 0, 19, "[workers] nice")?;
+        let fps = source.in_range(
             pick(&user.ui.fps, &defaults.ui.fps, "fps"),
             1,
             240,
@@ -197,52 +263,13 @@ impl Config {
         let (theme_text, at) = pick(&user.ui.theme, &defaults.ui.theme, "[ui] theme");
         let theme: ThemeName = theme_text
             .parse()
-            .map_err(|e: String| fail(at, format!("[ui] theme: {e}")))?;
+            .map_err(|e: String| source.fail(at, format!("[ui] theme: {e}")))?;
         let (mouse, _) = pick(&user.ui.mouse, &defaults.ui.mouse, "[ui] mouse");
-        let (python_ms, at) = pick(&user.ui.python_ms, &defaults.ui.python_ms, "[ui] python_ms");
-        let python_cost = PythonCost::from_millis(python_ms)
-            .map_err(|e| fail(at, format!("[ui] python_ms: {e}")))?;
-        let (refresh_ms, at) = pick(
-            &user.ui.python_refresh_ms,
-            &defaults.ui.python_refresh_ms,
-            "[ui] python_refresh_ms",
-        );
-        let python_cost = python_cost
-            .refresh(refresh_ms)
-            .map_err(|e| fail(at, format!("[ui] python_refresh_ms: {e}")))?;
-
-        let spans: BTreeMap<String, std::ops::Range<usize>> = user
-            .keys
-            .iter()
-            .map(|(name, keys)| (name.clone(), keys.span()))
-            .collect();
-        let overrides: BTreeMap<String, Vec<String>> = user
-            .keys
-            .into_iter()
-            .map(|(name, keys)| {
-                let keys = match keys.into_inner() {
-                    KeyList::One(key) => vec![key],
-                    KeyList::Many(keys) => keys,
-                };
-                (name, keys)
-            })
-            .collect();
-        let keys = KeyMap::with_overrides(&overrides).map_err(|e| {
-            let at = match &e {
-                crate::ui::keys::KeyMapError::UnknownCommand(name, _) => spans.get(name),
-                crate::ui::keys::KeyMapError::Conflict { second, .. } => spans.get(*second),
-                crate::ui::keys::KeyMapError::BadKey(key) => spans
-                    .iter()
-                    .find(|(name, _)| overrides[*name].iter().any(|k| k == key))
-                    .map(|(_, span)| span),
-                _ => spans.values().next(),
-            };
-            fail(at.cloned(), format!("[keys] {e}"))
-        })?;
-
+        let python_cost = source.python_cost(&user.ui, &defaults.ui)?;
         let (log_file, _) = pick(&user.log.file, &defaults.log.file, "[log] file");
         let log_file = Some(log_file).filter(|f| !f.is_empty()).map(PathBuf::from);
         let (log_level, _) = pick(&user.log.level, &defaults.log.level, "[log] level");
+        let keys = source.keys(user.keys)?;
         // The ranges above make these conversions lossless.
         Ok(Self {
             mode,
