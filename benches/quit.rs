@@ -50,20 +50,9 @@ fn seconds_of_day() -> f64 {
 /// down left=… joined_ms=… server_ms=… workdir_ms=…`), each with the ms
 /// since `q` was pressed (`pressed`, seconds of day), and the process's
 /// end at `took`: where a slow exit's time went.
-fn exit_steps(log: &std::path::Path, pressed: f64, took: Duration) -> String {
-    let mut steps: Vec<String> = std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| {
-            [
-                "quit requested",
-                "loop ended",
-                "terminal restored",
-                "shut down",
-            ]
-            .iter()
-            .any(|step| line.contains(step))
-        })
+fn timed_exit_steps(log: &std::path::Path, pressed: f64, took: Duration) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut steps: Vec<String> = common::step_lines(&text)
         .map(|line| {
             let at = log_seconds(line).map_or(f64::NAN, |at| (at - pressed) * 1e3);
             let what = line.split(": ").nth(1).unwrap_or(line);
@@ -115,7 +104,7 @@ fn run(bin: &std::path::Path, mode: &str) -> (Duration, String) {
     }
     let pressed = seconds_of_day();
     match pty.quit_timed(PATIENCE) {
-        Some(took) => (took, exit_steps(&log, pressed, took)),
+        Some(took) => (took, timed_exit_steps(&log, pressed, took)),
         None => panic!("threadlab did not exit within {PATIENCE:?} of q"),
     }
 }

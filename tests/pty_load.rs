@@ -151,21 +151,8 @@ fn quit_under_load(mode: &str) -> Duration {
         took.as_secs_f64() * 1e3,
     );
     // Where the exit's time went: the app logs each step of it.
-    let steps: Vec<String> = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| {
-            [
-                "quit requested",
-                "loop ended",
-                "terminal restored",
-                "shut down",
-            ]
-            .iter()
-            .any(|step| line.contains(step))
-        })
-        .map(str::to_owned)
-        .collect();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let steps: Vec<&str> = common::exit_steps::step_lines(&log_text).collect();
     eprintln!("the exit's steps:\n{}", steps.join("\n"));
     assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
     assert!(

@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::SystemTime;
 
+// The exit's logged steps, shared with the tests' harness.
+#[path = "../../tests/common/exit_steps.rs"]
+mod exit_steps;
 mod procfs;
 mod pty;
 // The pty reader loop, shared with the tests' harness.
@@ -34,6 +37,8 @@ mod serve;
 mod stats;
 
 // Each bench binary uses its own subset.
+#[allow(unused_imports)]
+pub use exit_steps::*;
 #[allow(unused_imports)]
 pub use procfs::*;
 #[allow(unused_imports)]

@@ -71,72 +71,62 @@ pub(crate) struct ThreadTable<'a> {
 impl Widget for ThreadTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let screen = self.screen;
-        if screen.is_gil_disabled() {
-            return self.render_states_only(area, buf);
-        }
         let theme = screen.theme();
-        let header = Row::new([
-            "tid",
-            "name",
-            "state",
-            "hold %",
-            "wait %",
-            "sw/s",
-            "longest wait",
-        ])
-        .style(Style::new().add_modifier(Modifier::BOLD));
-        let rows = screen.rows().iter().map(|row| {
-            let (word, role) = lane_word(row.lane, screen.is_gil_disabled());
-            Row::new(vec![
-                Span::raw(row.tid.to_string()),
-                Span::raw(row.name.clone()),
-                Span::styled(word, theme.fg(role)),
-                Span::raw(format!("{:5.1}", row.hold_pct)),
-                Span::raw(format!("{:5.1}", row.wait_pct)),
-                Span::raw(format!("{:5.0}", screen.switch_rate(row.tag))),
-                Span::raw(format!("{:.1} ms", row.longest_wait_ms)),
-            ])
-        });
-        let widths = [
-            Constraint::Length(8),
-            Constraint::Length(16),
-            Constraint::Length(12),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(6),
-            Constraint::Min(10),
-        ];
-        let title = format!(" Threads · {} ", screen.rows().len());
-        let table = Table::new(rows, widths)
-            .header(header)
-            .block(Block::default().borders(Borders::ALL).title(title));
-        Widget::render(table, area, buf);
-    }
-}
-
-impl ThreadTable<'_> {
-    /// Without a GIL (a free-threaded build) there is nothing to hold, wait
-    /// for or switch: each thread's state only.
-    fn render_states_only(self, area: Rect, buf: &mut Buffer) {
-        let screen = self.screen;
-        let theme = screen.theme();
+        // Without a GIL (a free-threaded build) there is nothing to hold,
+        // wait for or switch: each thread's state only.
+        let gil = !screen.is_gil_disabled();
+        let (headings, widths): (&[&str], &[Constraint]) = if gil {
+            (
+                &[
+                    "tid",
+                    "name",
+                    "state",
+                    "hold %",
+                    "wait %",
+                    "sw/s",
+                    "longest wait",
+                ],
+                &[
+                    Constraint::Length(8),
+                    Constraint::Length(16),
+                    Constraint::Length(12),
+                    Constraint::Length(7),
+                    Constraint::Length(7),
+                    Constraint::Length(6),
+                    Constraint::Min(10),
+                ],
+            )
+        } else {
+            (
+                &["tid", "name", "state"],
+                &[
+                    Constraint::Length(8),
+                    Constraint::Length(16),
+                    Constraint::Min(12),
+                ],
+            )
+        };
         let header =
-            Row::new(["tid", "name", "state"]).style(Style::new().add_modifier(Modifier::BOLD));
+            Row::new(headings.iter().copied()).style(Style::new().add_modifier(Modifier::BOLD));
         let rows = screen.rows().iter().map(|row| {
-            let (word, role) = lane_word(row.lane, true);
-            Row::new(vec![
+            let (word, role) = lane_word(row.lane, !gil);
+            let mut cells = vec![
                 Span::raw(row.tid.to_string()),
                 Span::raw(row.name.clone()),
                 Span::styled(word, theme.fg(role)),
-            ])
+            ];
+            if gil {
+                cells.extend([
+                    Span::raw(format!("{:5.1}", row.hold_pct)),
+                    Span::raw(format!("{:5.1}", row.wait_pct)),
+                    Span::raw(format!("{:5.0}", screen.switch_rate(row.tag))),
+                    Span::raw(format!("{:.1} ms", row.longest_wait_ms)),
+                ]);
+            }
+            Row::new(cells)
         });
-        let widths = [
-            Constraint::Length(8),
-            Constraint::Length(16),
-            Constraint::Min(12),
-        ];
         let title = format!(" Threads · {} ", screen.rows().len());
-        let table = Table::new(rows, widths)
+        let table = Table::new(rows, widths.iter().copied())
             .header(header)
             .block(Block::default().borders(Borders::ALL).title(title));
         Widget::render(table, area, buf);

@@ -5,12 +5,14 @@
 //! a terminal and watches it live (`tests/faults_signals.rs`), [`http`]
 //! speaks raw HTTP to the embedded server, [`quiet`] waits for a quiet
 //! machine before a timing test (`tests/emulation.rs`,
-//! `tests/compare_trace.rs`). Each test crate declares
+//! `tests/compare_trace.rs`), [`exit_steps`] picks the exit's logged
+//! steps out of a `--log` file. Each test crate declares
 //! `mod common;` and uses what it needs.
 
 // Each test crate uses its own subset of the harness.
 #![allow(dead_code)]
 
+pub mod exit_steps;
 pub mod http;
 pub mod lab;
 pub mod process;
