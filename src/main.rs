@@ -80,6 +80,12 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(2, error),
     };
+    if matches!(cli.command, None | Some(Command::Serve { .. })) {
+        // The dashboard (hundreds of workers, the server's connection cap)
+        // and `serve` raise their soft descriptor limit to the hard one,
+        // as servers do; traced and compared Python children keep theirs.
+        raise_nofile_limit();
+    }
     if cli.command.is_none() {
         return run_dashboard(&cli.run, &config);
     }
@@ -106,6 +112,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Man { command, dir }) => man_pages(command.as_deref(), dir.as_deref()),
+    }
+}
+
+/// Raises the soft descriptor limit (see [`threadlab::server::raise_nofile_limit`]);
+/// a refusal is logged, not fatal: the server then caps its connections lower.
+fn raise_nofile_limit() {
+    match threadlab::server::raise_nofile_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::info!(?before, ?after, "raised the soft descriptor limit");
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not raise the soft descriptor limit"),
     }
 }
 

@@ -186,18 +186,18 @@ fn the_human_table_shows_traced_rows_and_notes_python2() {
 #[test]
 fn without_root_it_says_so_in_one_line_and_compares_plainly() {
     let Ok(setpriv) = which("setpriv") else {
-        eprintln!("skipped: no setpriv");
+        threadlab_test_support::skip::skip("no setpriv (util-linux) to run as another user");
         return;
     };
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: not root (cannot drop to another user)");
+    if let Some(reason) = threadlab_test_support::skip::not_root() {
+        skip(format!("runs as root and drops to user nobody; {reason}"));
         return;
     }
     // pyenv's interpreters live under /root, which user 65534 cannot enter:
     // the system python3 (stripped, untraceable anyway) is what it can run.
     let python = Path::new("/usr/bin/python3");
     if !python.is_file() {
-        eprintln!("skipped: no /usr/bin/python3");
+        threadlab_test_support::skip::skip("no /usr/bin/python3 (Debian's python3 package)");
         return;
     }
     let mut command = Command::new(setpriv);
@@ -244,7 +244,7 @@ fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
     // Debian's /usr/bin/python3 is stripped: no take_gil to probe.
     let python = Path::new("/usr/bin/python3");
     if !python.is_file() {
-        eprintln!("skipped: no /usr/bin/python3");
+        threadlab_test_support::skip::skip("no /usr/bin/python3 (Debian's python3 package)");
         return;
     }
     let _turn = turn();

@@ -7,6 +7,8 @@
 //! Part of the fault matrix (`tests/faults_*.rs`). A lowered
 //! `RLIMIT_NOFILE` only ever applies to a child process (`threadlab serve`,
 //! or this test binary re-run as a server), never to the tests themselves.
+//! A test that needs more descriptors than a user's usual soft limit of
+//! 1,024 raises its own towards the hard limit, or is reported skipped.
 //! Every socket is on 127.0.0.1.
 
 mod common;
@@ -183,6 +185,10 @@ fn fd_exhaustion_server_child() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
+    // The cap is the default only if the soft limit leaves room for it:
+    // raised as `threadlab serve` raises its own (the parent checked that
+    // the hard limit allows it).
+    threadlab::server::raise_nofile_limit().expect("raise the soft descriptor limit");
     let server =
         Server::start_with("127.0.0.1:0".parse().expect("addr"), Limits::default()).expect("start");
     assert_eq!(server.limits().max_connections, MAX_CONNECTIONS);
@@ -203,6 +209,14 @@ fn fd_exhaustion_server_child() {
 
 #[test]
 fn out_of_descriptors_the_server_answers_503_and_recovers() {
+    let needed = MAX_CONNECTIONS as u64 + threadlab::server::FD_RESERVE;
+    let (_, hard) = common::nofile::limits();
+    if hard < needed {
+        common::skip::skip(format!(
+            "the server child needs {needed} file descriptors, the hard limit is {hard}; raise it (`ulimit -Hn {needed}` as root)"
+        ));
+        return;
+    }
     let _turn = heavy();
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
@@ -260,6 +274,12 @@ fn out_of_descriptors_the_server_answers_503_and_recovers() {
 
 #[test]
 fn a_burst_of_a_thousand_connects_fits_the_backlog() {
+    // A thousand client sockets and the thousand the server accepted, all
+    // in this process.
+    if let Err(why) = common::nofile::ensure(2_200) {
+        common::skip::skip(why);
+        return;
+    }
     let _turn = heavy();
     let server = Server::start_loopback().expect("start");
     let port = server.addr().port();

@@ -95,7 +95,7 @@ fn python3() -> Option<PathBuf> {
 /// that the child's group is killed and the script file removed.
 fn compare_stops_on(signal: &str) {
     let Some(python) = python3() else {
-        eprintln!("skipping: no CPython 3 from pyenv or on PATH");
+        threadlab_test_support::skip::skip("no CPython 3 from pyenv or on PATH");
         return;
     };
     let _turn = common::heavy();

@@ -86,7 +86,7 @@ fn cpu_threads_take_turns_on_3_13_or_3_12_at_1_ms() {
 fn sleeping_and_socket_threads_leave_the_gil_free_through_the_pyenv_shim() {
     require_tracing!();
     let Ok(shim) = which("python3") else {
-        eprintln!("skipped: no python3 on PATH");
+        threadlab_test_support::skip::skip("no python3 on PATH");
         return;
     };
     let _turn = turn();
@@ -196,7 +196,7 @@ fn under_sudo_the_program_runs_as_the_invoking_user() {
         .status()
         .is_ok_and(|s| s.success());
     if !can_unshare {
-        eprintln!("skipped: cannot make a private mount namespace (unshare --mount)");
+        threadlab_test_support::skip::skip("cannot make a private mount namespace (unshare --mount needs root)");
         return;
     }
     let _turn = turn();
@@ -315,7 +315,7 @@ fn without_root_a_program_that_never_runs_python_is_named_as_such() {
     // stand-in interpreter gets the "run it with sudo" line as nobody.
     require_tracing!();
     if which("setpriv").is_err() {
-        eprintln!("skipped: no setpriv");
+        threadlab_test_support::skip::skip("no setpriv (util-linux) to run as another user");
         return;
     }
     let mut command = Command::new("setpriv");

@@ -23,7 +23,7 @@ const SHOW: Duration = Duration::from_secs(30);
 fn the_dashboard_shows_the_programs_lanes_and_output_and_stays_until_q() {
     require_tracing!();
     let Ok(python3) = which("python3") else {
-        eprintln!("skipped: no python3 on PATH");
+        threadlab_test_support::skip::skip("no python3 on PATH");
         return;
     };
     let _turn = turn();
@@ -150,7 +150,7 @@ fn q_in_the_attach_dashboard_detaches_and_the_program_runs_on() {
 fn the_side_by_side_shows_emulated_and_traced_lanes_on_one_time_scale() {
     require_tracing!();
     if which("python3").is_err() {
-        eprintln!("skipped: no python3 on PATH");
+        threadlab_test_support::skip::skip("no python3 on PATH");
         return;
     }
     let _turn = turn();

@@ -25,15 +25,11 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::SystemTime;
 
-// The exit's logged steps, shared with the tests' harness.
-#[path = "../../tests/common/exit_steps.rs"]
-mod exit_steps;
-mod procfs;
 mod pty;
-// The pty reader loop, shared with the tests' harness.
-#[path = "../../tests/common/pty_reader.rs"]
-mod pty_reader;
 mod serve;
+// The exit's logged steps, `/proc` readers and the pty reader loop: one
+// copy for the benchmarks and the tests (the `threadlab-test-support` crate).
+use threadlab_test_support::{exit_steps, procfs, pty_reader};
 mod stats;
 
 // Each bench binary uses its own subset.

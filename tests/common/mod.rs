@@ -5,22 +5,26 @@
 //! a terminal and watches it live (`tests/faults_signals.rs`), [`http`]
 //! speaks raw HTTP to the embedded server, [`quiet`] waits for a quiet
 //! machine before a timing test (`tests/emulation.rs`,
-//! `tests/compare_trace.rs`), [`exit_steps`] picks the exit's logged
-//! steps out of a `--log` file. Each test crate declares
+//! `tests/compare_trace.rs`); from the `threadlab-test-support` crate
+//! (shared with the benchmarks), [`exit_steps`] picks the exit's logged
+//! steps out of a `--log` file and [`skip`] reports a test that cannot run
+//! here at the end of the run. Each test crate declares
 //! `mod common;` and uses what it needs.
 
 // Each test crate uses its own subset of the harness.
 #![allow(dead_code)]
 
-pub mod exit_steps;
 pub mod http;
 pub mod lab;
 pub mod process;
 pub mod pty;
-pub mod pty_reader;
 pub mod quiet;
 pub mod screen;
 pub mod terminal;
+
+// One copy for the tests and the benchmarks (the `threadlab-test-support` crate).
+#[allow(unused_imports)]
+pub use threadlab_test_support::{exit_steps, nofile, pty_reader, skip};
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};

@@ -5,12 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-/// The benches' `/proc` readers (the machine's busy ticks), one copy for both.
-#[path = "../../benches/common/procfs.rs"]
-#[allow(dead_code)]
-mod procfs;
-
-use procfs::machine_busy_ticks;
+use threadlab_test_support::procfs::machine_busy_ticks;
 
 /// Waits up to `patience` until the machine's cores were less than half
 /// busy for two 250 ms windows in a row (this test process is idle while it

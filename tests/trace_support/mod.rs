@@ -24,13 +24,15 @@ pub fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Why tracing cannot be tested here, if it cannot.
+pub use threadlab_test_support::skip::{not_root, skip};
+
+/// Why tracing cannot be tested here, if it cannot, and what would let it.
 pub fn cannot_trace() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("not root".into());
+    if let Some(reason) = not_root() {
+        return Some(format!("tracing needs root; {reason}"));
     }
     if !Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
-        return Some("no uprobe PMU in this kernel".into());
+        return Some("no uprobe PMU in this kernel (needs CONFIG_UPROBE_EVENTS)".into());
     }
     None
 }
@@ -38,7 +40,7 @@ pub fn cannot_trace() -> Option<String> {
 macro_rules! require_tracing {
     () => {
         if let Some(reason) = cannot_trace() {
-            eprintln!("skipped: {reason}");
+            skip(reason);
             return;
         }
     };
@@ -82,7 +84,10 @@ macro_rules! python_or_skip {
         match found {
             Some(python) => python,
             None => {
-                eprintln!("skipped: no pyenv interpreter among {:?}", [$($version),+]);
+                skip(format!(
+                    "no pyenv interpreter among {:?}; install one (`pyenv install 3.12`)",
+                    [$($version),+]
+                ));
                 return;
             }
         }

@@ -134,3 +134,36 @@ pub(crate) fn fd_cap() -> usize {
         None => usize::MAX,
     }
 }
+
+/// The most the soft descriptor limit is raised to by
+/// [`raise_nofile_limit`]: far more than the connection cap and 500 workers
+/// need, without asking the kernel for millions of table slots.
+pub const NOFILE_TARGET: u64 = 65_536;
+
+/// Raises the process's soft `RLIMIT_NOFILE` towards its hard limit (at
+/// most [`NOFILE_TARGET`]), as servers and Go programs do at start: many
+/// machines give a user a soft limit of 1,024 under a hard one of tens of
+/// thousands, and the embedded server's connection cap and the dashboard's
+/// hundreds of workers need more. Never lowers it; needs no privilege.
+/// Returns the soft limit before and after.
+pub fn raise_nofile_limit() -> std::io::Result<(Option<u64>, Option<u64>)> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let before = getrlimit(Resource::Nofile);
+    let target = match before.maximum {
+        Some(hard) => hard.min(NOFILE_TARGET),
+        None => NOFILE_TARGET,
+    };
+    match before.current {
+        Some(soft) if soft < target => {
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(target),
+                    maximum: before.maximum,
+                },
+            )?;
+            Ok((before.current, Some(target)))
+        }
+        _ => Ok((before.current, before.current)),
+    }
+}

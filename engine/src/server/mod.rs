@@ -118,7 +118,7 @@ use crate::cancel::CancelToken;
 pub(crate) use limits::LISTEN_BACKLOG;
 pub use limits::{
     FD_RESERVE, Limits, MAX_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADERS,
-    MAX_REQUEST_BODY, MAX_REQUEST_LINE,
+    MAX_REQUEST_BODY, MAX_REQUEST_LINE, NOFILE_TARGET, raise_nofile_limit,
 };
 pub use routes::pattern_byte;
 

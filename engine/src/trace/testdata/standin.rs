@@ -90,7 +90,7 @@ macro_rules! build_or_skip {
         match Build::new() {
             Ok(build) => build,
             Err(why) => {
-                eprintln!("skipped: {why}");
+                threadlab_test_support::skip::skip(why);
                 return;
             }
         }
