@@ -189,8 +189,8 @@ fn without_root_it_says_so_in_one_line_and_compares_plainly() {
         threadlab_test_support::skip::skip("no setpriv (util-linux) to run as another user");
         return;
     };
-    if let Some(reason) = threadlab_test_support::skip::not_root() {
-        skip(format!("runs as root and drops to user nobody; {reason}"));
+    if let Some(reason) = not_root("dropping to user nobody") {
+        skip(reason);
         return;
     }
     // pyenv's interpreters live under /root, which user 65534 cannot enter:

@@ -114,13 +114,19 @@ fn count(statuses: &[Option<u16>], status: u16) -> usize {
 /// Runs `threadlab serve` with `RLIMIT_NOFILE` lowered to `limit`; returns
 /// it and the address it listens on.
 fn serve_with_nofile(limit: u64) -> (Spawned, SocketAddr) {
+    serve_with_nofile_limits(limit, limit)
+}
+
+/// Runs `threadlab serve` with the soft `RLIMIT_NOFILE` at `soft` and the
+/// hard one at `hard`.
+fn serve_with_nofile_limits(soft: u64, hard: u64) -> (Spawned, SocketAddr) {
     let mut run = Spawned::start_with(&["serve", "--addr", "127.0.0.1:0"], &[], move |cmd| {
         // SAFETY: setrlimit is a plain system call, safe between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 let rlimit = rustix::process::Rlimit {
-                    current: Some(limit),
-                    maximum: Some(limit),
+                    current: Some(soft),
+                    maximum: Some(hard),
                 };
                 rustix::process::setrlimit(rustix::process::Resource::Nofile, rlimit)
                     .map_err(std::io::Error::from)
@@ -166,6 +172,28 @@ fn serve_under_a_low_descriptor_limit_caps_connections_with_503() {
     assert!(
         run.child.try_wait().expect("try_wait").is_none(),
         "serve exited"
+    );
+    let ended = run.signal_and_wait("TERM", HANG);
+    assert_eq!(ended.status.code(), Some(143), "{ended:?}");
+}
+
+#[test]
+fn serve_raises_a_low_soft_limit_to_serve_its_full_cap() {
+    let needed = MAX_CONNECTIONS as u64 + threadlab::server::FD_RESERVE;
+    let (_, hard) = common::nofile::limits();
+    if hard < needed {
+        common::skip::skip(format!(
+            "needs a hard descriptor limit of {needed}, it is {hard}; raise it (`ulimit -Hn {needed}` as root)"
+        ));
+        return;
+    }
+    // A user's usual soft limit under a generous hard one: `serve` raises
+    // its own, so its cap is the full one, not 1,024 - 64.
+    let (mut run, _) = serve_with_nofile_limits(1024, hard);
+    let cap = run.wait_line(HANG, |line| line.starts_with("at most "));
+    assert!(
+        cap.starts_with(&format!("at most {MAX_CONNECTIONS} connections")),
+        "{cap}"
     );
     let ended = run.signal_and_wait("TERM", HANG);
     assert_eq!(ended.status.code(), Some(143), "{ended:?}");

@@ -42,11 +42,16 @@ pub fn as_root_hint() -> String {
     format!("run `sudo -E cargo test --test {}`", binary_name())
 }
 
-/// Why this process cannot do what needs root, if it cannot.
-pub fn not_root() -> Option<String> {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    (euid != 0).then(|| format!("not root; {}", as_root_hint()))
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Why this process cannot do what needs root, if it cannot: "`what` needs
+/// root; run `sudo -E cargo test --test NAME`".
+pub fn not_root(what: &str) -> Option<String> {
+    (!is_root()).then(|| format!("{what} needs root; {}", as_root_hint()))
 }
 
 /// Records that the current test is skipped because of `reason` (say what

@@ -28,8 +28,8 @@ pub use threadlab_test_support::skip::{not_root, skip};
 
 /// Why tracing cannot be tested here, if it cannot, and what would let it.
 pub fn cannot_trace() -> Option<String> {
-    if let Some(reason) = not_root() {
-        return Some(format!("tracing needs root; {reason}"));
+    if let Some(reason) = not_root("tracing (uprobes)") {
+        return Some(reason);
     }
     if !Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
         return Some("no uprobe PMU in this kernel (needs CONFIG_UPROBE_EVENTS)".into());
