@@ -13,6 +13,7 @@
 //! traced program runs as the user behind `sudo`.
 
 pub mod console;
+pub mod functions;
 pub(crate) mod interp;
 pub(crate) mod launch;
 pub mod live;
@@ -21,6 +22,7 @@ pub(crate) mod procfs;
 pub mod recorder;
 mod report;
 mod session;
+pub mod stacks;
 pub(crate) mod uprobe;
 
 pub use interp::Interpreter;
