@@ -13,6 +13,7 @@
 //! traced program runs as the user behind `sudo`.
 
 pub mod console;
+pub mod flame;
 pub mod functions;
 pub(crate) mod interp;
 pub(crate) mod launch;
