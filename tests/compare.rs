@@ -14,7 +14,9 @@ use threadlab::server::Server;
 fn python3() -> Option<Python> {
     let (found, skipped) = compare::find_interpreters(&[PathBuf::from("python3")]);
     if found.is_empty() {
-        threadlab_test_support::skip::skip(format!("no usable python3 on PATH ({skipped:?}); install CPython 3"));
+        threadlab_test_support::skip::skip(format!(
+            "no usable python3 on PATH ({skipped:?}); install CPython 3"
+        ));
     }
     found.into_iter().next()
 }

@@ -314,7 +314,9 @@ fn compare_race_runs_real_interpreters_beside_the_emulation() {
         Duration::from_secs(300),
     );
     if code == Some(2) && err.contains("found under") {
-        threadlab_test_support::skip::skip(format!("needs pyenv's 3.9 and 3.12 (`pyenv install 3.9 3.12`): {err}"));
+        threadlab_test_support::skip::skip(format!(
+            "needs pyenv's 3.9 and 3.12 (`pyenv install 3.9 3.12`): {err}"
+        ));
         return;
     }
     assert_eq!(code, Some(0), "{out}\n{err}");

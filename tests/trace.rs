@@ -196,7 +196,9 @@ fn under_sudo_the_program_runs_as_the_invoking_user() {
         .status()
         .is_ok_and(|s| s.success());
     if !can_unshare {
-        threadlab_test_support::skip::skip("cannot make a private mount namespace (unshare --mount needs root)");
+        threadlab_test_support::skip::skip(
+            "cannot make a private mount namespace (unshare --mount needs root)",
+        );
         return;
     }
     let _turn = turn();

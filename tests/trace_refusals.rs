@@ -243,7 +243,9 @@ fn without_root_a_build_with_the_gil_is_refused_and_left_not_running() {
     );
     let done = run(command);
     if done.status.success() {
-        threadlab_test_support::skip::skip("this test checks the refusal without the right to trace, and this user has it (root, or ptrace allowed)");
+        threadlab_test_support::skip::skip(
+            "this test checks the refusal without the right to trace, and this user has it (root, or ptrace allowed)",
+        );
         return;
     }
     assert_refused(

@@ -6,6 +6,8 @@
 //! has in time order. Records of different CPUs arrive unordered, so inputs
 //! younger than [`REORDER_WINDOW`] wait for the next round. It never
 //! blocks on anyone: a full ring drops records (counted), never the program.
+//! A live view gets its rows from the reader's publications ([`LiveFeed`]),
+//! never by locking the recorder.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -16,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::launch::{self, ProgramOutput, RunAs};
+use super::live::{LiveFeed, LivePublisher, live_channel};
 use super::procfs;
 use super::recorder::{Happening, Recorder, Stamped};
 use super::report::TraceReport;
@@ -31,6 +34,8 @@ const REORDER_WINDOW: Duration = Duration::from_millis(4);
 const SAMPLE_EVERY: Duration = Duration::from_millis(1);
 /// How often all threads are checked for having exited.
 const EXIT_SCAN_EVERY: Duration = Duration::from_millis(50);
+/// How often the reader publishes rows for a live view (a frame is 33 ms).
+const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 
 /// How a trace ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,8 @@ pub struct Trace {
     lost: Arc<AtomicU64>,
     stop: CancelToken,
     reader: Option<JoinHandle<()>>,
+    publisher: LivePublisher,
+    feed: LiveFeed,
 }
 
 impl Trace {
@@ -159,16 +166,21 @@ impl Trace {
         if probes.is_none() {
             recorder = recorder.states_only();
         }
+        let (publisher, feed) = live_channel(Arc::clone(recorder.timeline()));
         let recorder = Arc::new(Mutex::new(recorder));
         let lost = Arc::new(AtomicU64::new(0));
         let stop = CancelToken::new();
         let reader = {
-            let recorder = Arc::clone(&recorder);
-            let lost = Arc::clone(&lost);
+            let shared = Shared {
+                recorder: Arc::clone(&recorder),
+                lost: Arc::clone(&lost),
+                publisher: publisher.clone(),
+                epoch_ns,
+            };
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("gil-tracer".into())
-                .spawn(move || read_loop(probes, pid, &recorder, &lost, &stop))
+                .spawn(move || read_loop(probes, pid, &shared, &stop))
                 .ok()
         };
         Trace {
@@ -182,7 +194,15 @@ impl Trace {
             lost,
             stop,
             reader,
+            publisher,
+            feed,
         }
+    }
+
+    /// What a live view reads: the rows the reader publishes and the GIL
+    /// lanes. Reading it never locks the recorder.
+    pub fn live_feed(&self) -> LiveFeed {
+        self.feed.clone()
     }
 
     /// The traced process.
@@ -231,6 +251,9 @@ impl Trace {
         }
         let mut recorder = self.recorder();
         recorder.finish(end_ns);
+        // The final picture: every lane ended, as the summary counts them.
+        let at_ns = end_ns.saturating_sub(self.epoch_ns);
+        self.publisher.publish(&recorder, at_ns, self.lost());
         let report = TraceReport::new(
             &self.program,
             self.pid,
@@ -266,15 +289,25 @@ pub(super) fn preflight() -> Result<(), TraceError> {
     Ok(())
 }
 
+/// What the reader thread shares with the [`Trace`]: the recorder it alone
+/// writes while the trace runs, the lost count, and where it publishes rows.
+struct Shared {
+    recorder: Arc<Mutex<Recorder>>,
+    lost: Arc<AtomicU64>,
+    publisher: LivePublisher,
+    epoch_ns: u64,
+}
+
 /// The reader thread: drain, sample, sort, apply, until stopped; then once
 /// more with nothing held back.
-fn read_loop(
-    mut probes: Option<Probes>,
-    pid: u32,
-    recorder: &Mutex<Recorder>,
-    lost: &AtomicU64,
-    stop: &CancelToken,
-) {
+fn read_loop(mut probes: Option<Probes>, pid: u32, shared: &Shared, stop: &CancelToken) {
+    let Shared {
+        recorder,
+        lost,
+        publisher,
+        epoch_ns,
+    } = shared;
+    let mut last_publish: Option<Instant> = None;
     let mut hits = Vec::new();
     let mut pending: Vec<Stamped> = Vec::new();
     let mut released: HashSet<u32> = HashSet::new();
@@ -361,7 +394,11 @@ fn read_loop(
             now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
         };
         let ready = pending.partition_point(|s| s.time_ns <= cutoff);
-        if ready > 0 || !names.is_empty() {
+        if let Some(probes) = &probes {
+            lost.store(probes.lost(), Ordering::Relaxed);
+        }
+        let publish = last_publish.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY);
+        if ready > 0 || !names.is_empty() || publish {
             let mut recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
             for input in pending.drain(..ready) {
                 recorder.apply(input);
@@ -369,9 +406,12 @@ fn read_loop(
             for (tid, name) in names {
                 recorder.rename(tid, name);
             }
-        }
-        if let Some(probes) = &probes {
-            lost.store(probes.lost(), Ordering::Relaxed);
+            if publish {
+                // The rows end where the applied inputs end: never a guess.
+                let at_ns = cutoff.min(now).saturating_sub(*epoch_ns);
+                publisher.publish(&recorder, at_ns, lost.load(Ordering::Relaxed));
+                last_publish = Some(Instant::now());
+            }
         }
         if stopping {
             break;
