@@ -176,7 +176,7 @@ impl Screen for TraceDash {
 
     fn deadline(&self, pacer: &Pacer) -> Option<Instant> {
         // While the program runs its picture moves every frame.
-        (self.state.dirty() || !self.state.ended().is_some()).then_some(pacer.next_frame())
+        (self.state.dirty() || self.state.ended().is_none()).then_some(pacer.next_frame())
     }
 
     fn on_wake(&mut self, link: &mut TraceLink, wake: Wake) {
