@@ -301,122 +301,172 @@ struct Shared {
 /// The reader thread: drain, sample, sort, apply, until stopped; then once
 /// more with nothing held back.
 fn read_loop(mut probes: Option<Probes>, pid: u32, shared: &Shared, stop: &CancelToken) {
-    let Shared {
-        recorder,
-        lost,
-        publisher,
-        epoch_ns,
-    } = shared;
-    let mut last_publish: Option<Instant> = None;
-    let mut hits = Vec::new();
-    let mut pending: Vec<Stamped> = Vec::new();
-    let mut released: HashSet<u32> = HashSet::new();
-    let mut known: HashSet<u32> = HashSet::new();
-    let mut last_scan = Instant::now();
-    let states_only = probes.is_none();
-    if states_only {
-        // No probes announce threads: every thread is sampled, found by
-        // listing the process's tasks (again at each exit scan).
-        released.extend(procfs::thread_ids(pid));
-    }
+    let mut reader = Reader::new(pid, probes.is_none());
     loop {
         let stopping = stop.is_cancelled();
-        hits.clear();
         if let Some(probes) = probes.as_mut() {
-            probes.drain(&mut hits);
+            reader.take_hits(probes);
         }
-        for hit in hits.iter().filter(|h| h.pid == pid) {
+        let now = monotonic_ns();
+        let mut gone = reader.sample(now);
+        let names = reader.scan(now, &mut gone);
+        for tid in gone {
+            reader.released.remove(&tid);
+            reader.known.remove(&tid);
+        }
+        let cutoff = if stopping {
+            u64::MAX
+        } else {
+            now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
+        };
+        if let Some(probes) = &probes {
+            shared.lost.store(probes.lost(), Ordering::Relaxed);
+        }
+        reader.apply(shared, cutoff.min(now), cutoff, names);
+        if stopping {
+            break;
+        }
+        // Cancelled while asleep: the next round is the final one.
+        let _ = stop.sleep(SAMPLE_EVERY);
+    }
+}
+
+/// What the reader thread keeps between rounds.
+struct Reader {
+    pid: u32,
+    states_only: bool,
+    hits: Vec<super::uprobe::ProbeHit>,
+    pending: Vec<Stamped>,
+    /// Threads that released the GIL: their scheduler state is sampled.
+    released: HashSet<u32>,
+    /// Threads the probes have seen.
+    known: HashSet<u32>,
+    last_scan: Instant,
+    last_publish: Option<Instant>,
+}
+
+impl Reader {
+    fn new(pid: u32, states_only: bool) -> Self {
+        let mut released = HashSet::new();
+        if states_only {
+            // No probes announce threads: every thread is sampled, found by
+            // listing the process's tasks (again at each exit scan).
+            released.extend(procfs::thread_ids(pid));
+        }
+        Self {
+            pid,
+            states_only,
+            hits: Vec::new(),
+            pending: Vec::new(),
+            released,
+            known: HashSet::new(),
+            last_scan: Instant::now(),
+            last_publish: None,
+        }
+    }
+
+    /// The probes' new records for this process, as inputs.
+    fn take_hits(&mut self, probes: &mut Probes) {
+        self.hits.clear();
+        probes.drain(&mut self.hits);
+        for hit in self.hits.iter().filter(|h| h.pid == self.pid) {
             let what = match hit.kind {
                 ProbeKind::TakeEntry => Happening::TakeEntry,
                 ProbeKind::TakeReturn => Happening::TakeReturn,
                 ProbeKind::DropEntry => Happening::Drop,
             };
-            known.insert(hit.tid);
+            self.known.insert(hit.tid);
             if what == Happening::Drop {
-                released.insert(hit.tid);
+                self.released.insert(hit.tid);
             } else {
-                released.remove(&hit.tid);
+                self.released.remove(&hit.tid);
             }
-            pending.push(Stamped {
+            self.pending.push(Stamped {
                 time_ns: hit.time_ns,
                 tid: hit.tid,
                 what,
             });
         }
-        let now = monotonic_ns();
+    }
+
+    /// Released threads' scheduler states at `now`; returns those gone.
+    fn sample(&mut self, now: u64) -> Vec<u32> {
         let mut gone = Vec::new();
-        for &tid in &released {
-            let what = match procfs::thread_state(pid, tid) {
+        for &tid in &self.released {
+            let what = match procfs::thread_state(self.pid, tid) {
                 Some(state) => Happening::Sampled(state),
                 None => {
                     gone.push(tid);
                     Happening::Exit
                 }
             };
-            pending.push(Stamped {
+            self.pending.push(Stamped {
                 time_ns: now,
                 tid,
                 what,
             });
         }
-        let mut names = Vec::new();
-        if last_scan.elapsed() >= EXIT_SCAN_EVERY {
-            last_scan = Instant::now();
-            if states_only {
-                released.extend(procfs::thread_ids(pid));
-            }
-            // Names again: a thread may name itself after it was first seen.
-            names.extend(
-                known
-                    .union(&released)
-                    .map(|&tid| (tid, procfs::thread_name(pid, tid)))
-                    .filter(|(_, name)| name != "?"),
-            );
-            for &tid in known.difference(&released) {
-                if procfs::thread_state(pid, tid).is_none() {
-                    gone.push(tid);
-                    pending.push(Stamped {
-                        time_ns: now,
-                        tid,
-                        what: Happening::Exit,
-                    });
-                }
-            }
+        gone
+    }
+
+    /// Every [`EXIT_SCAN_EVERY`]: threads that exited (added to `gone`),
+    /// new threads of a GIL-less program, and every thread's name again.
+    fn scan(&mut self, now: u64, gone: &mut Vec<u32>) -> Vec<(u32, String)> {
+        if self.last_scan.elapsed() < EXIT_SCAN_EVERY {
+            return Vec::new();
         }
-        for tid in gone {
-            released.remove(&tid);
-            known.remove(&tid);
+        let pid = self.pid;
+        self.last_scan = Instant::now();
+        if self.states_only {
+            self.released.extend(procfs::thread_ids(pid));
         }
-        pending.sort_by_key(|s| s.time_ns);
-        let cutoff = if stopping {
-            u64::MAX
-        } else {
-            now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
-        };
-        let ready = pending.partition_point(|s| s.time_ns <= cutoff);
-        if let Some(probes) = &probes {
-            lost.store(probes.lost(), Ordering::Relaxed);
-        }
-        let publish = last_publish.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY);
-        if ready > 0 || !names.is_empty() || publish {
-            let mut recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
-            for input in pending.drain(..ready) {
-                recorder.apply(input);
-            }
-            for (tid, name) in names {
-                recorder.rename(tid, name);
-            }
-            if publish {
-                // The rows end where the applied inputs end: never a guess.
-                let at_ns = cutoff.min(now).saturating_sub(*epoch_ns);
-                publisher.publish(&recorder, at_ns, lost.load(Ordering::Relaxed));
-                last_publish = Some(Instant::now());
+        // Names again: a thread may name itself after it was first seen.
+        let names = self
+            .known
+            .union(&self.released)
+            .map(|&tid| (tid, procfs::thread_name(pid, tid)))
+            .filter(|(_, name)| name != "?")
+            .collect();
+        for &tid in self.known.difference(&self.released) {
+            if procfs::thread_state(pid, tid).is_none() {
+                gone.push(tid);
+                self.pending.push(Stamped {
+                    time_ns: now,
+                    tid,
+                    what: Happening::Exit,
+                });
             }
         }
-        if stopping {
-            break;
+        names
+    }
+
+    /// Applies the inputs up to `cutoff` in time order and the `names`,
+    /// and every [`PUBLISH_EVERY`] publishes the rows at `rows_ns`
+    /// (`CLOCK_MONOTONIC`): where the applied inputs end, never a guess.
+    fn apply(&mut self, shared: &Shared, rows_ns: u64, cutoff: u64, names: Vec<(u32, String)>) {
+        self.pending.sort_by_key(|s| s.time_ns);
+        let ready = self.pending.partition_point(|s| s.time_ns <= cutoff);
+        let publish = self
+            .last_publish
+            .is_none_or(|at| at.elapsed() >= PUBLISH_EVERY);
+        if ready == 0 && names.is_empty() && !publish {
+            return;
         }
-        // Cancelled while asleep: the next round is the final one.
-        let _ = stop.sleep(SAMPLE_EVERY);
+        let mut recorder = shared
+            .recorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for input in self.pending.drain(..ready) {
+            recorder.apply(input);
+        }
+        for (tid, name) in names {
+            recorder.rename(tid, name);
+        }
+        if publish {
+            let at_ns = rows_ns.saturating_sub(shared.epoch_ns);
+            let lost = shared.lost.load(Ordering::Relaxed);
+            shared.publisher.publish(&recorder, at_ns, lost);
+            self.last_publish = Some(Instant::now());
+        }
     }
 }
