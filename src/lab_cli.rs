@@ -125,10 +125,7 @@ macro_rules! say_part {
 }
 
 /// Prints one line to stderr and returns the exit code.
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "threadlab: {message}");
-    ExitCode::from(code)
-}
+use crate::stop_signals::fail;
 
 fn bodies(asked: &[Body]) -> Vec<Body> {
     if asked.is_empty() {

@@ -12,4 +12,5 @@ pub mod cli;
 pub mod config;
 pub mod lab_cli;
 pub mod logs;
+pub mod stop_signals;
 pub mod ui;

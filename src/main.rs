@@ -24,14 +24,7 @@ mod signals;
 
 use signals::{SignalRecord, SignalStop, watched_bench_config};
 
-/// Prints one line to stderr and returns the exit code.
-pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    // Not eprintln!: after a hang-up stderr is gone, and that must not panic.
-    // Long quoted values (a pasted blob, /dev/zero) are cut to stay one line.
-    let message = threadlab::cli::shorten_quoted(&message.to_string());
-    let _ = writeln!(std::io::stderr(), "threadlab: {message}");
-    ExitCode::from(code)
-}
+use threadlab::stop_signals::fail;
 
 fn main() -> ExitCode {
     // Writing past a file-size limit (ulimit -f) must fail that file worker

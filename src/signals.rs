@@ -7,23 +7,18 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::{Handle, Signals};
 use threadlab::cancel::CancelToken;
 use threadlab::gil::SwitchInterval;
 use threadlab::lab::BenchConfig;
+use threadlab::stop_signals::{self, STOP_SIGNALS, SignalFeed};
 
-/// The signals that end a command.
-const STOP_SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
-
-/// Watches for stop signals while a command runs; stops watching on drop.
+/// Watches for stop signals while a command runs (on the one signal
+/// thread, [`stop_signals::forward`]); stops watching on drop.
 pub struct SignalStop {
     received: Arc<AtomicI32>,
-    handle: Handle,
-    thread: Option<JoinHandle<()>>,
+    _feed: SignalFeed,
 }
 
 impl SignalStop {
@@ -33,27 +28,20 @@ impl SignalStop {
         cancel: CancelToken,
         also: impl Fn() + Send + 'static,
     ) -> std::io::Result<SignalStop> {
-        let mut signals = Signals::new(STOP_SIGNALS)?;
-        let handle = signals.handle();
         let received = Arc::new(AtomicI32::new(0));
         let seen = Arc::clone(&received);
-        let thread = std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || {
-                for signal in signals.forever() {
-                    if seen.swap(signal, Ordering::SeqCst) != 0 {
-                        // Asked twice: the user does not want to wait.
-                        std::process::exit(128 + signal);
-                    }
-                    tracing::info!(signal, "stopping on a signal");
-                    cancel.cancel();
-                    also();
-                }
-            })?;
+        let feed = stop_signals::forward(stop_signals::catch()?, move |signal| {
+            if seen.swap(signal, Ordering::SeqCst) != 0 {
+                // Asked twice: the user does not want to wait.
+                std::process::exit(128 + signal);
+            }
+            tracing::info!(signal, "stopping on a signal");
+            cancel.cancel();
+            also();
+        })?;
         Ok(SignalStop {
             received,
-            handle,
-            thread: Some(thread),
+            _feed: feed,
         })
     }
 
@@ -88,15 +76,6 @@ pub(crate) fn watched_bench_config(
 /// The shell's exit code for a process ended by `signal`.
 pub(crate) fn exit_code_for(signal: i32) -> ExitCode {
     ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
-}
-
-impl Drop for SignalStop {
-    fn drop(&mut self) {
-        self.handle.close();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Records the last stop signal delivered while the dashboard runs, beside

@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, after, bounded, select};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::SIGINT;
 
 use threadlab::cli::{AttachArgs, RunArgs, TraceArgs};
 use threadlab::config::Config;
+use threadlab::stop_signals::{self, SignalFeed, fail};
 use threadlab::trace::console::ConsoleLog;
 use threadlab::trace::process::{self, StopSignal};
 use threadlab::trace::recorder::Recorder;
@@ -28,15 +29,10 @@ use threadlab::trace::{
 };
 use threadlab::ui::UiOptions;
 use threadlab::ui::theme::Theme;
-use threadlab::ui::trace_dash::{self, TraceClosed, TraceRun};
+use threadlab::ui::trace::{self, TraceClosed, TraceRun};
 
 /// How long the program gets after each of SIGINT and SIGTERM before the next.
 const GRACE: Duration = Duration::from_secs(2);
-
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "threadlab: {message}");
-    ExitCode::from(code)
-}
 
 fn trace_failed(error: &TraceError) -> ExitCode {
     fail(if error.is_usage() { 2 } else { 1 }, error)
@@ -74,22 +70,13 @@ impl Drop for Export {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP as a channel (registered before anything starts).
-fn signal_channel() -> Result<Receiver<i32>, ExitCode> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| fail(1, format!("cannot handle signals: {e}")))?;
-    let (tx, rx) = bounded(4);
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                if tx.send(signal).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| fail(1, format!("cannot start the signal thread: {e}")))?;
-    Ok(rx)
+/// SIGINT, SIGTERM and SIGHUP as a channel (registered before anything
+/// starts), from the one signal thread every command uses.
+fn signal_channel() -> Result<SignalFeed, ExitCode> {
+    let signals =
+        stop_signals::catch().map_err(|e| fail(1, format!("cannot handle signals: {e}")))?;
+    stop_signals::forward(signals, |_| {})
+        .map_err(|e| fail(1, format!("cannot start the signal thread: {e}")))
 }
 
 /// The dashboard's options, when stdout is a terminal and no `--json`, from
@@ -112,7 +99,7 @@ fn dashboard_options(json: bool, run: &RunArgs, config: &Config) -> Option<UiOpt
 
 /// What `trace` and `attach` both set up before the probes: the dashboard's
 /// options (none headless), the export file, and the signal channel.
-type Prepared = (Option<UiOptions>, Option<Export>, Receiver<i32>);
+type Prepared = (Option<UiOptions>, Option<Export>, SignalFeed);
 
 fn prepare(
     json: bool,
@@ -187,7 +174,7 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
             ended: ended.clone(),
             attached: false,
         };
-        match trace_dash::run(run, &options) {
+        match trace::run(run, &options, signals.receiver()) {
             Ok(TraceClosed::Finished(report)) => report,
             // q while it runs: stop it, as Ctrl-C would.
             Ok(TraceClosed::Quit(trace)) => trace.finish(stop_program(pid, &ended)).0,
@@ -196,7 +183,7 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
     } else {
         let end = select! {
             recv(ended) -> end => end.unwrap_or(TraceEnd::Gone),
-            recv(signals) -> signal => {
+            recv(signals.receiver()) -> signal => {
                 stopped_by = signal.ok();
                 stop_program(pid, &ended)
             }
@@ -253,7 +240,7 @@ pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
             ended: gone,
             attached: true,
         };
-        match trace_dash::run(run, &options) {
+        match trace::run(run, &options, signals.receiver()) {
             Ok(TraceClosed::Finished(report)) => report,
             // q detaches: the program runs on.
             Ok(TraceClosed::Quit(trace)) => trace.finish(TraceEnd::Detached).0,
@@ -262,7 +249,7 @@ pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
     } else {
         let end = select! {
             recv(gone) -> _ => TraceEnd::Gone,
-            recv(signals) -> signal => {
+            recv(signals.receiver()) -> signal => {
                 stopped_by = signal.ok();
                 TraceEnd::Detached
             }

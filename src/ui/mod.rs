@@ -19,9 +19,7 @@ pub mod python_cost;
 pub mod runner;
 pub mod terminal;
 pub mod theme;
-pub mod trace_dash;
-pub mod trace_panes;
-pub mod trace_screen;
+pub mod trace;
 pub mod view;
 
 use std::thread;
@@ -109,37 +107,6 @@ fn read_input(seen: impl Fn(&Input) + Send + 'static) -> std::io::Result<Receive
     Ok(rx)
 }
 
-/// SIGINT, SIGTERM and SIGHUP, registered before the terminal is touched
-/// (one that comes early waits in `Signals` for [`forward_signals`]).
-fn catch_signals() -> std::io::Result<signal_hook::iterator::Signals> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-}
-
-/// SIGINT, SIGTERM and SIGHUP as a channel, and the handle that stops them.
-fn spawn_signal_thread() -> std::io::Result<(Receiver<i32>, signal_hook::iterator::Handle)> {
-    let signals = catch_signals()?;
-    let handle = signals.handle();
-    Ok((forward_signals(signals, |_| {})?, handle))
-}
-
-/// The signal thread: each signal is shown to `seen`, then sent.
-fn forward_signals(
-    mut signals: signal_hook::iterator::Signals,
-    seen: impl Fn(i32) + Send + 'static,
-) -> std::io::Result<Receiver<i32>> {
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                seen(signal);
-                let _ = tx.try_send(signal);
-            }
-        })?;
-    Ok(rx)
-}
-
 /// Why the dashboard stopped abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
@@ -151,8 +118,7 @@ pub enum UiError {
 /// Runs the dashboard until the user quits; always restores the terminal,
 /// then cancels and joins every worker and removes the temp work dir.
 pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
-    let caught = catch_signals()?;
-    let signal_handle = caught.handle();
+    let caught = crate::stop_signals::catch()?;
     let (guard, terminal) = terminal::TerminalGuard::enter(options.mouse)?;
     let app = App::new(session.gil.mode(), session.gil.interval())
         .with_keys(options.keys.clone())
@@ -161,13 +127,14 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
         .with_python_version(options.python_version)
         .with_export_path(options.export.clone());
     let mut runner = Runner::new(terminal, app, &session, options.fps, options.fault_ui_panic);
+    let signal_feed = crate::stop_signals::forward(caught, {
+        let quitter = runner.quitter();
+        move |_| quitter.quit()
+    })?;
     let feeds = Feeds {
         input: spawn_quitting_input_thread(options.keys.clone(), runner.quitter())?,
         // Each signal ends the UI thread's wait for the GIL first.
-        signals: forward_signals(caught, {
-            let quitter = runner.quitter();
-            move |_| quitter.quit()
-        })?,
+        signals: signal_feed.receiver(),
         progress: session.receivers.progress.clone(),
         lifecycle: session.receivers.lifecycle.clone(),
     };
@@ -176,7 +143,7 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
     tracing::info!("dashboard loop ended");
     drop(guard);
     tracing::info!("terminal restored");
-    signal_handle.close();
+    signal_feed.close();
     let left = session.shutdown(Duration::from_secs(1));
     if left > 0 {
         tracing::warn!(left, "threads still running after 1 s at exit");

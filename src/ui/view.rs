@@ -80,7 +80,7 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
             let focused = focused(PaneId::Timeline);
             let pane = TimelinePane {
                 timeline,
-                workers,
+                workers: Some(workers),
                 theme,
                 focused,
                 title: "GIL timeline",

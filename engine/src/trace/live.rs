@@ -1,8 +1,16 @@
 //! What a live view shows per traced thread, computed from the recorder at
-//! one moment: the time of the lane in progress counts too.
+//! one moment (the time of the lane in progress counts too), and how it
+//! reaches the view: the reader thread publishes [`LiveRows`] on a
+//! [`Board`] it alone writes, and the view reads the newest with
+//! [`LiveFeed`]. Neither waits for the other: the board's lock is held only
+//! to swap or clone an `Arc`, never while rows are computed or drawn, and
+//! the GIL lanes come through the timeline ring (read with `try_lock`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::recorder::Recorder;
-use crate::gil::{ThreadTag, Transition};
+use crate::gil::{ThreadTag, Timeline, Transition};
 
 /// One traced thread, now.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +88,111 @@ pub fn thread_rows(recorder: &Recorder, now_ns: u64) -> Vec<ThreadRow> {
         .collect()
 }
 
+/// Every thread's row at one moment, as the reader last published it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveRows {
+    /// Which publication this is (1 for the first; 0: nothing yet).
+    pub version: u64,
+    /// The moment the rows describe, ns since the trace's epoch.
+    pub at_ns: u64,
+    /// The threads seen so far, in order of first appearance.
+    pub rows: Vec<ThreadRow>,
+    /// Probe records the kernel dropped so far.
+    pub lost: u64,
+}
+
+/// The newest value one thread publishes and others read: a double buffer
+/// whose lock is held only for a pointer swap (publish) or an `Arc` clone
+/// (read), so a slow reader never holds up the writer nor the other way.
+#[derive(Debug, Default)]
+pub struct Board<T> {
+    latest: Mutex<Arc<T>>,
+    version: AtomicU64,
+}
+
+impl<T> Board<T> {
+    /// Replaces the newest value.
+    pub fn publish(&self, value: T) {
+        let value = Arc::new(value);
+        // The old value is dropped after the lock is released.
+        let old = std::mem::replace(
+            &mut *self.latest.lock().unwrap_or_else(PoisonError::into_inner),
+            value,
+        );
+        self.version.fetch_add(1, Ordering::Release);
+        drop(old);
+    }
+
+    /// The newest value.
+    pub fn latest(&self) -> Arc<T> {
+        Arc::clone(&self.latest.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// How many values have been published (cheap: no lock).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}
+
+/// The writing end of a live view: what the tracer's reader thread (or a
+/// test standing in for it) publishes after applying a batch.
+#[derive(Debug, Clone)]
+pub struct LivePublisher {
+    board: Arc<Board<LiveRows>>,
+}
+
+impl LivePublisher {
+    /// Publishes every thread's row in `recorder` at `at_ns` (ns since the
+    /// trace's epoch) and the records lost so far. Called by the thread
+    /// that owns the recorder, between batches: no view ever locks it.
+    pub fn publish(&self, recorder: &Recorder, at_ns: u64, lost: u64) {
+        let version = self.board.version() + 1;
+        self.board.publish(LiveRows {
+            version,
+            at_ns,
+            rows: thread_rows(recorder, at_ns),
+            lost,
+        });
+    }
+}
+
+/// The reading end of a live view: the newest rows and the GIL lanes.
+#[derive(Debug, Clone)]
+pub struct LiveFeed {
+    board: Arc<Board<LiveRows>>,
+    timeline: Arc<Timeline>,
+}
+
+impl LiveFeed {
+    /// The newest rows published (empty before the first).
+    pub fn rows(&self) -> Arc<LiveRows> {
+        self.board.latest()
+    }
+
+    /// How many times rows have been published: a view re-reads only
+    /// when this moved.
+    pub fn version(&self) -> u64 {
+        self.board.version()
+    }
+
+    /// The lanes' transitions, as the recorder writes them (read with
+    /// `try_read_since`: a writer holding the ring delays them a frame).
+    pub fn timeline(&self) -> &Arc<Timeline> {
+        &self.timeline
+    }
+}
+
+/// A publisher and the feed that reads it, for the recorder writing `timeline`.
+pub fn live_channel(timeline: Arc<Timeline>) -> (LivePublisher, LiveFeed) {
+    let board = Arc::new(Board::default());
+    (
+        LivePublisher {
+            board: Arc::clone(&board),
+        },
+        LiveFeed { board, timeline },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -105,5 +218,30 @@ mod tests {
         assert!((rows[0].wait_pct - 20.0).abs() < 1e-9);
         assert_eq!(rows[0].longest_wait_ms, 2.0);
         assert_eq!((rows[0].takes, rows[0].switches), (1, 1));
+    }
+
+    #[test]
+    fn a_feed_sees_each_publication_and_keeps_what_it_read() {
+        let timeline = Arc::new(Timeline::default());
+        let mut rec = Recorder::new(0, Arc::clone(&timeline), |_| "t".into());
+        let (publisher, feed) = live_channel(timeline);
+        assert_eq!(feed.version(), 0);
+        assert!(feed.rows().rows.is_empty());
+        rec.apply(Stamped {
+            time_ns: 0,
+            tid: 5,
+            what: Happening::TakeEntry,
+        });
+        publisher.publish(&rec, 1_000, 3);
+        let first = feed.rows();
+        assert_eq!((first.version, first.at_ns, first.lost), (1, 1_000, 3));
+        assert_eq!(first.rows.len(), 1);
+        publisher.publish(&rec, 2_000, 3);
+        assert_eq!(feed.version(), 2);
+        assert_eq!(
+            first.at_ns, 1_000,
+            "a read value never changes under the reader"
+        );
+        assert_eq!(feed.rows().at_ns, 2_000);
     }
 }

@@ -6,6 +6,8 @@
 //! has in time order. Records of different CPUs arrive unordered, so inputs
 //! younger than [`REORDER_WINDOW`] wait for the next round. It never
 //! blocks on anyone: a full ring drops records (counted), never the program.
+//! A live view gets its rows from the reader's publications ([`LiveFeed`]),
+//! never by locking the recorder.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -16,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::launch::{self, ProgramOutput, RunAs};
+use super::live::{LiveFeed, LivePublisher, live_channel};
 use super::procfs;
 use super::recorder::{Happening, Recorder, Stamped};
 use super::report::TraceReport;
@@ -31,6 +34,8 @@ const REORDER_WINDOW: Duration = Duration::from_millis(4);
 const SAMPLE_EVERY: Duration = Duration::from_millis(1);
 /// How often all threads are checked for having exited.
 const EXIT_SCAN_EVERY: Duration = Duration::from_millis(50);
+/// How often the reader publishes rows for a live view (a frame is 33 ms).
+const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 
 /// How a trace ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,8 @@ pub struct Trace {
     lost: Arc<AtomicU64>,
     stop: CancelToken,
     reader: Option<JoinHandle<()>>,
+    publisher: LivePublisher,
+    feed: LiveFeed,
 }
 
 impl Trace {
@@ -159,16 +166,21 @@ impl Trace {
         if probes.is_none() {
             recorder = recorder.states_only();
         }
+        let (publisher, feed) = live_channel(Arc::clone(recorder.timeline()));
         let recorder = Arc::new(Mutex::new(recorder));
         let lost = Arc::new(AtomicU64::new(0));
         let stop = CancelToken::new();
         let reader = {
-            let recorder = Arc::clone(&recorder);
-            let lost = Arc::clone(&lost);
+            let shared = Shared {
+                recorder: Arc::clone(&recorder),
+                lost: Arc::clone(&lost),
+                publisher: publisher.clone(),
+                epoch_ns,
+            };
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("gil-tracer".into())
-                .spawn(move || read_loop(probes, pid, &recorder, &lost, &stop))
+                .spawn(move || read_loop(probes, pid, &shared, &stop))
                 .ok()
         };
         Trace {
@@ -182,7 +194,15 @@ impl Trace {
             lost,
             stop,
             reader,
+            publisher,
+            feed,
         }
+    }
+
+    /// What a live view reads: the rows the reader publishes and the GIL
+    /// lanes. Reading it never locks the recorder.
+    pub fn live_feed(&self) -> LiveFeed {
+        self.feed.clone()
     }
 
     /// The traced process.
@@ -231,6 +251,9 @@ impl Trace {
         }
         let mut recorder = self.recorder();
         recorder.finish(end_ns);
+        // The final picture: every lane ended, as the summary counts them.
+        let at_ns = end_ns.saturating_sub(self.epoch_ns);
+        self.publisher.publish(&recorder, at_ns, self.lost());
         let report = TraceReport::new(
             &self.program,
             self.pid,
@@ -266,117 +289,184 @@ pub(super) fn preflight() -> Result<(), TraceError> {
     Ok(())
 }
 
+/// What the reader thread shares with the [`Trace`]: the recorder it alone
+/// writes while the trace runs, the lost count, and where it publishes rows.
+struct Shared {
+    recorder: Arc<Mutex<Recorder>>,
+    lost: Arc<AtomicU64>,
+    publisher: LivePublisher,
+    epoch_ns: u64,
+}
+
 /// The reader thread: drain, sample, sort, apply, until stopped; then once
 /// more with nothing held back.
-fn read_loop(
-    mut probes: Option<Probes>,
-    pid: u32,
-    recorder: &Mutex<Recorder>,
-    lost: &AtomicU64,
-    stop: &CancelToken,
-) {
-    let mut hits = Vec::new();
-    let mut pending: Vec<Stamped> = Vec::new();
-    let mut released: HashSet<u32> = HashSet::new();
-    let mut known: HashSet<u32> = HashSet::new();
-    let mut last_scan = Instant::now();
-    let states_only = probes.is_none();
-    if states_only {
-        // No probes announce threads: every thread is sampled, found by
-        // listing the process's tasks (again at each exit scan).
-        released.extend(procfs::thread_ids(pid));
-    }
+fn read_loop(mut probes: Option<Probes>, pid: u32, shared: &Shared, stop: &CancelToken) {
+    let mut reader = Reader::new(pid, probes.is_none());
     loop {
         let stopping = stop.is_cancelled();
-        hits.clear();
         if let Some(probes) = probes.as_mut() {
-            probes.drain(&mut hits);
+            reader.take_hits(probes);
         }
-        for hit in hits.iter().filter(|h| h.pid == pid) {
+        let now = monotonic_ns();
+        let mut gone = reader.sample(now);
+        let names = reader.scan(now, &mut gone);
+        for tid in gone {
+            reader.released.remove(&tid);
+            reader.known.remove(&tid);
+        }
+        let cutoff = if stopping {
+            u64::MAX
+        } else {
+            now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
+        };
+        if let Some(probes) = &probes {
+            shared.lost.store(probes.lost(), Ordering::Relaxed);
+        }
+        reader.apply(shared, cutoff.min(now), cutoff, names);
+        if stopping {
+            break;
+        }
+        // Cancelled while asleep: the next round is the final one.
+        let _ = stop.sleep(SAMPLE_EVERY);
+    }
+}
+
+/// What the reader thread keeps between rounds.
+struct Reader {
+    pid: u32,
+    states_only: bool,
+    hits: Vec<super::uprobe::ProbeHit>,
+    pending: Vec<Stamped>,
+    /// Threads that released the GIL: their scheduler state is sampled.
+    released: HashSet<u32>,
+    /// Threads the probes have seen.
+    known: HashSet<u32>,
+    last_scan: Instant,
+    last_publish: Option<Instant>,
+}
+
+impl Reader {
+    fn new(pid: u32, states_only: bool) -> Self {
+        let mut released = HashSet::new();
+        if states_only {
+            // No probes announce threads: every thread is sampled, found by
+            // listing the process's tasks (again at each exit scan).
+            released.extend(procfs::thread_ids(pid));
+        }
+        Self {
+            pid,
+            states_only,
+            hits: Vec::new(),
+            pending: Vec::new(),
+            released,
+            known: HashSet::new(),
+            last_scan: Instant::now(),
+            last_publish: None,
+        }
+    }
+
+    /// The probes' new records for this process, as inputs.
+    fn take_hits(&mut self, probes: &mut Probes) {
+        self.hits.clear();
+        probes.drain(&mut self.hits);
+        for hit in self.hits.iter().filter(|h| h.pid == self.pid) {
             let what = match hit.kind {
                 ProbeKind::TakeEntry => Happening::TakeEntry,
                 ProbeKind::TakeReturn => Happening::TakeReturn,
                 ProbeKind::DropEntry => Happening::Drop,
             };
-            known.insert(hit.tid);
+            self.known.insert(hit.tid);
             if what == Happening::Drop {
-                released.insert(hit.tid);
+                self.released.insert(hit.tid);
             } else {
-                released.remove(&hit.tid);
+                self.released.remove(&hit.tid);
             }
-            pending.push(Stamped {
+            self.pending.push(Stamped {
                 time_ns: hit.time_ns,
                 tid: hit.tid,
                 what,
             });
         }
-        let now = monotonic_ns();
+    }
+
+    /// Released threads' scheduler states at `now`; returns those gone.
+    fn sample(&mut self, now: u64) -> Vec<u32> {
         let mut gone = Vec::new();
-        for &tid in &released {
-            let what = match procfs::thread_state(pid, tid) {
+        for &tid in &self.released {
+            let what = match procfs::thread_state(self.pid, tid) {
                 Some(state) => Happening::Sampled(state),
                 None => {
                     gone.push(tid);
                     Happening::Exit
                 }
             };
-            pending.push(Stamped {
+            self.pending.push(Stamped {
                 time_ns: now,
                 tid,
                 what,
             });
         }
-        let mut names = Vec::new();
-        if last_scan.elapsed() >= EXIT_SCAN_EVERY {
-            last_scan = Instant::now();
-            if states_only {
-                released.extend(procfs::thread_ids(pid));
-            }
-            // Names again: a thread may name itself after it was first seen.
-            names.extend(
-                known
-                    .union(&released)
-                    .map(|&tid| (tid, procfs::thread_name(pid, tid)))
-                    .filter(|(_, name)| name != "?"),
-            );
-            for &tid in known.difference(&released) {
-                if procfs::thread_state(pid, tid).is_none() {
-                    gone.push(tid);
-                    pending.push(Stamped {
-                        time_ns: now,
-                        tid,
-                        what: Happening::Exit,
-                    });
-                }
-            }
+        gone
+    }
+
+    /// Every [`EXIT_SCAN_EVERY`]: threads that exited (added to `gone`),
+    /// new threads of a GIL-less program, and every thread's name again.
+    fn scan(&mut self, now: u64, gone: &mut Vec<u32>) -> Vec<(u32, String)> {
+        if self.last_scan.elapsed() < EXIT_SCAN_EVERY {
+            return Vec::new();
         }
-        for tid in gone {
-            released.remove(&tid);
-            known.remove(&tid);
+        let pid = self.pid;
+        self.last_scan = Instant::now();
+        if self.states_only {
+            self.released.extend(procfs::thread_ids(pid));
         }
-        pending.sort_by_key(|s| s.time_ns);
-        let cutoff = if stopping {
-            u64::MAX
-        } else {
-            now.saturating_sub(REORDER_WINDOW.as_nanos() as u64)
-        };
-        let ready = pending.partition_point(|s| s.time_ns <= cutoff);
-        if ready > 0 || !names.is_empty() {
-            let mut recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
-            for input in pending.drain(..ready) {
-                recorder.apply(input);
-            }
-            for (tid, name) in names {
-                recorder.rename(tid, name);
+        // Names again: a thread may name itself after it was first seen.
+        let names = self
+            .known
+            .union(&self.released)
+            .map(|&tid| (tid, procfs::thread_name(pid, tid)))
+            .filter(|(_, name)| name != "?")
+            .collect();
+        for &tid in self.known.difference(&self.released) {
+            if procfs::thread_state(pid, tid).is_none() {
+                gone.push(tid);
+                self.pending.push(Stamped {
+                    time_ns: now,
+                    tid,
+                    what: Happening::Exit,
+                });
             }
         }
-        if let Some(probes) = &probes {
-            lost.store(probes.lost(), Ordering::Relaxed);
+        names
+    }
+
+    /// Applies the inputs up to `cutoff` in time order and the `names`,
+    /// and every [`PUBLISH_EVERY`] publishes the rows at `rows_ns`
+    /// (`CLOCK_MONOTONIC`): where the applied inputs end, never a guess.
+    fn apply(&mut self, shared: &Shared, rows_ns: u64, cutoff: u64, names: Vec<(u32, String)>) {
+        self.pending.sort_by_key(|s| s.time_ns);
+        let ready = self.pending.partition_point(|s| s.time_ns <= cutoff);
+        let publish = self
+            .last_publish
+            .is_none_or(|at| at.elapsed() >= PUBLISH_EVERY);
+        if ready == 0 && names.is_empty() && !publish {
+            return;
         }
-        if stopping {
-            break;
+        let mut recorder = shared
+            .recorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for input in self.pending.drain(..ready) {
+            recorder.apply(input);
         }
-        // Cancelled while asleep: the next round is the final one.
-        let _ = stop.sleep(SAMPLE_EVERY);
+        for (tid, name) in names {
+            recorder.rename(tid, name);
+        }
+        if publish {
+            let at_ns = rows_ns.saturating_sub(shared.epoch_ns);
+            let lost = shared.lost.load(Ordering::Relaxed);
+            shared.publisher.publish(&recorder, at_ns, lost);
+            self.last_publish = Some(Instant::now());
+        }
     }
 }

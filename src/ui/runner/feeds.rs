@@ -1,5 +1,6 @@
 //! What the UI thread listens to and what wakes it: the [`Feeds`] (input,
-//! signals, worker progress and lifecycle), the [`Wake`] a wait returns,
+//! signals, worker progress and lifecycle; a screen without workers gets
+//! `never()` for those, see [`Feeds::without_workers`]), the [`Wake`] a wait returns,
 //! the [`Flow`] a turn answers, and the [`Quitter`] with which the input
 //! and signal threads end the UI thread's waits for the GIL.
 
@@ -72,6 +73,19 @@ pub struct Feeds {
     pub lifecycle: Receiver<WorkerEvent>,
 }
 
+impl Feeds {
+    /// Feeds for a screen without workers (the trace dashboard): input and
+    /// signals only.
+    pub fn without_workers(input: Receiver<Input>, signals: Receiver<i32>) -> Self {
+        Self {
+            input,
+            signals,
+            progress: crossbeam_channel::never(),
+            lifecycle: crossbeam_channel::never(),
+        }
+    }
+}
+
 /// What woke the UI thread.
 #[derive(Debug)]
 pub enum Wake {
@@ -85,6 +99,9 @@ pub enum Wake {
     LabDone,
     /// The timeline export ended: what it wrote, or why not.
     Exported(String),
+    /// The traced program ended this way (`None`: its watcher stopped
+    /// without telling).
+    Program(Option<crate::trace::TraceEnd>),
     /// A signal, or the input channel closed.
     Quit,
     /// The frame timer (or a closed lifecycle channel).

@@ -28,11 +28,8 @@ const MARKS_UP_TO_US: u64 = 1_000;
 /// second thread of the same worker (the seed demo's `print_numbers`); a
 /// lab thread's own name (`race-1`, `AB-1`); else `thread N`.
 pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> String {
-    if timeline.ui_thread == Some(thread) {
-        return "ui".to_string();
-    }
-    if let Some(name) = timeline.name(thread) {
-        return name.to_string();
+    if let Some(name) = own_label(timeline, thread) {
+        return name;
     }
     match workers.worker_of(thread) {
         Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
@@ -41,6 +38,20 @@ pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> 
             .name(thread)
             .map_or_else(|| format!("thread {thread}"), str::to_string),
     }
+}
+
+/// A lane's label when no workers are drawn (a traced program's threads):
+/// the name it was given, else `thread N`.
+fn lane_label_alone(timeline: &Timeline, thread: ThreadTag) -> String {
+    own_label(timeline, thread).unwrap_or_else(|| format!("thread {thread}"))
+}
+
+/// The UI thread's lane (`ui`) or a lane named by its owner.
+fn own_label(timeline: &Timeline, thread: ThreadTag) -> Option<String> {
+    if timeline.ui_thread == Some(thread) {
+        return Some("ui".to_string());
+    }
+    timeline.name(thread).map(str::to_string)
 }
 
 /// The span as text: `100 ms`, `2.0 s`.
@@ -215,8 +226,9 @@ impl Figures {
 pub(crate) struct TimelinePane<'a> {
     /// Its state.
     pub timeline: &'a Timeline,
-    /// For lane labels.
-    pub workers: &'a Workers,
+    /// For lane labels of worker threads (`None`: lanes are labelled
+    /// with their own names, as a traced program's are).
+    pub workers: Option<&'a Workers>,
     /// Colours.
     pub theme: &'a Theme,
     /// Whether it has the keyboard focus (its border says so).
@@ -314,7 +326,10 @@ impl Widget for TimelinePane<'_> {
         for (row, tag) in tags.iter().skip(skip).take(room).enumerate() {
             let lane = &timeline.lanes[tag];
             let y = inner.y + 1 + row as u16;
-            let label = lane_label(timeline, self.workers, *tag);
+            let label = match self.workers {
+                Some(workers) => lane_label(timeline, workers, *tag),
+                None => lane_label_alone(timeline, *tag),
+            };
             buf.set_string(inner.x, y, format!("{label:<LABEL$.LABEL$} "), Style::new());
             let at = (inner.x + LABEL as u16 + 1, y);
             draw_lane(lane, now_us, span_us, at, width, self.theme, buf);

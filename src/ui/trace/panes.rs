@@ -1,7 +1,10 @@
-//! The trace dashboard's own panes: the header (`TRACE python 3.11.7 · pid
-//! 4242 · real GIL`), the table of the program's threads, the console of
-//! its output and the footer. The GIL timeline is the dashboard's usual
-//! [`TimelinePane`](super::panes::timeline::draw::TimelinePane).
+//! The trace dashboard's own panes, each given only what it draws: the
+//! header (`TRACE python 3.11.7 · pid 4242 · real GIL`), the table of the
+//! program's threads, the console of its output and the footer. The GIL
+//! timeline is the dashboard's usual
+//! [`TimelinePane`](crate::ui::panes::timeline::draw::TimelinePane).
+
+use std::collections::HashMap;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -9,10 +12,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget};
 
-use super::keys::Action;
-use super::theme::{Role, Theme};
-use super::trace_screen::TraceScreen;
-use crate::gil::Transition;
+use crate::gil::{ThreadTag, Transition};
+use crate::trace::live::ThreadRow;
+use crate::ui::keys::{Action, KeyMap};
+use crate::ui::theme::{Role, Theme};
 
 /// A lane as a word and the role that colours it (never colour alone).
 /// Without a GIL (a free-threaded build) a thread on a CPU runs Python
@@ -31,30 +34,35 @@ pub(crate) fn lane_word(lane: Option<Transition>, gil_disabled: bool) -> (&'stat
 
 /// The header line.
 pub(crate) struct TraceHeader<'a> {
-    /// What to show.
-    pub screen: &'a TraceScreen,
+    /// `python 3.11.7 · pid 4242 · real GIL`.
+    pub title: &'a str,
+    /// How the program ended, once it has.
+    pub ended: Option<&'a str>,
+    /// Probe records the kernel dropped.
+    pub lost: u64,
+    /// Colours.
+    pub theme: &'a Theme,
 }
 
 impl Widget for TraceHeader<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let screen = self.screen;
-        let theme = screen.theme();
+        let theme = self.theme;
         let mut spans = vec![
             Span::styled(" TRACE", theme.badge(Role::Python)),
             Span::raw(" "),
             Span::styled(
-                screen.title().to_string(),
+                self.title.to_string(),
                 Style::new().add_modifier(Modifier::BOLD),
             ),
         ];
-        let state = match screen.ended() {
+        let state = match self.ended {
             Some(end) => Span::styled(format!(" · {end}"), theme.fg(Role::Accent)),
             None => Span::styled(" · running".to_string(), theme.fg(Role::Good)),
         };
         spans.push(state);
-        if screen.lost() > 0 {
+        if self.lost > 0 {
             spans.push(Span::styled(
-                format!(" · {} events lost", screen.lost()),
+                format!(" · {} events lost", self.lost),
                 theme.fg(Role::Bad),
             ));
         }
@@ -64,17 +72,22 @@ impl Widget for TraceHeader<'_> {
 
 /// The table of the program's threads.
 pub(crate) struct ThreadTable<'a> {
-    /// What to show.
-    pub screen: &'a TraceScreen,
+    /// The threads, as last published.
+    pub rows: &'a [ThreadRow],
+    /// Hand-overs per second per thread.
+    pub rates: &'a HashMap<ThreadTag, f64>,
+    /// A free-threaded build: no GIL columns.
+    pub gil_disabled: bool,
+    /// Colours.
+    pub theme: &'a Theme,
 }
 
 impl Widget for ThreadTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let screen = self.screen;
-        let theme = screen.theme();
+        let theme = self.theme;
         // Without a GIL (a free-threaded build) there is nothing to hold,
         // wait for or switch: each thread's state only.
-        let gil = !screen.is_gil_disabled();
+        let gil = !self.gil_disabled;
         let (headings, widths): (&[&str], &[Constraint]) = if gil {
             (
                 &[
@@ -108,7 +121,7 @@ impl Widget for ThreadTable<'_> {
         };
         let header =
             Row::new(headings.iter().copied()).style(Style::new().add_modifier(Modifier::BOLD));
-        let rows = screen.rows().iter().map(|row| {
+        let rows = self.rows.iter().map(|row| {
             let (word, role) = lane_word(row.lane, !gil);
             let mut cells = vec![
                 Span::raw(row.tid.to_string()),
@@ -119,13 +132,16 @@ impl Widget for ThreadTable<'_> {
                 cells.extend([
                     Span::raw(format!("{:5.1}", row.hold_pct)),
                     Span::raw(format!("{:5.1}", row.wait_pct)),
-                    Span::raw(format!("{:5.0}", screen.switch_rate(row.tag))),
+                    Span::raw(format!(
+                        "{:5.0}",
+                        self.rates.get(&row.tag).copied().unwrap_or(0.0)
+                    )),
                     Span::raw(format!("{:.1} ms", row.longest_wait_ms)),
                 ]);
             }
             Row::new(cells)
         });
-        let title = format!(" Threads · {} ", screen.rows().len());
+        let title = format!(" Threads · {} ", self.rows.len());
         let table = Table::new(rows, widths.iter().copied())
             .header(header)
             .block(Block::default().borders(Borders::ALL).title(title));
@@ -135,8 +151,8 @@ impl Widget for ThreadTable<'_> {
 
 /// The program's output, newest at the bottom.
 pub(crate) struct TraceConsole<'a> {
-    /// What to show.
-    pub screen: &'a TraceScreen,
+    /// The newest `n` lines, given the pane's height.
+    pub tail: &'a dyn Fn(usize) -> Vec<String>,
 }
 
 impl Widget for TraceConsole<'_> {
@@ -146,36 +162,33 @@ impl Widget for TraceConsole<'_> {
             .title(" Program output ");
         let inner = block.inner(area);
         block.render(area, buf);
-        let lines = self.screen.console_tail(inner.height as usize);
+        let lines = (self.tail)(inner.height as usize);
         let text: Vec<Line> = lines.into_iter().map(Line::raw).collect();
         Paragraph::new(text).render(inner, buf);
     }
 }
 
-/// The footer: keys, and the latest notice.
+/// The footer: the keys in force, and the latest notice.
 pub(crate) struct TraceFooter<'a> {
-    /// What to show.
-    pub screen: &'a TraceScreen,
+    /// The key map in force.
+    pub keys: &'a KeyMap,
+    /// What quitting does here (`detach`, `quit`, `stop the program and quit`).
+    pub quit: &'a str,
+    /// The latest one-line notice.
+    pub notice: Option<&'a str>,
     /// Colours.
     pub theme: &'a Theme,
 }
 
 impl Widget for TraceFooter<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let screen = self.screen;
-        let keys = screen.keys();
+        let keys = self.keys;
+        let quit = self.quit;
         // The first key of each command: the footer is a reminder, the
         // help overlay lists them all.
         let key = |action| {
             let label = keys.label(action);
             label.split(' ').next().unwrap_or_default().to_string()
-        };
-        let quit = if screen.attached() {
-            "detach"
-        } else if screen.ended().is_some() {
-            "quit"
-        } else {
-            "stop the program and quit"
         };
         let mut spans = vec![Span::raw(format!(
             " {} {quit} · {}/{} zoom · {} help ",
@@ -184,7 +197,7 @@ impl Widget for TraceFooter<'_> {
             key(Action::ZoomOut),
             key(Action::Help)
         ))];
-        if let Some(notice) = screen.notice() {
+        if let Some(notice) = self.notice {
             spans.push(Span::styled(
                 format!("· {notice}"),
                 self.theme.fg(Role::Accent),
