@@ -245,6 +245,9 @@ pub struct TraceArgs {
     /// user who ran sudo).
     #[arg(long)]
     pub as_root: bool,
+    /// Python stacks: sampling rate, pausing, flame graphs.
+    #[command(flatten)]
+    pub stacks: StackArgs,
     /// The program and its arguments, e.g. `-- python3 app.py --flag`.
     #[arg(
         trailing_var_arg = true,
@@ -266,6 +269,31 @@ pub struct AttachArgs {
     /// Write the GIL timeline as Chrome Trace Event JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub export: Option<PathBuf>,
+    /// Python stacks: sampling rate, pausing, flame graphs.
+    #[command(flatten)]
+    pub stacks: StackArgs,
+}
+
+/// The default stack sampling rate of `trace` and `attach`, in Hz.
+pub const DEFAULT_STACK_RATE: u32 = 100;
+
+/// How `trace` and `attach` sample the program's Python stacks, joined
+/// with each thread's exact GIL state: which function holds the GIL and
+/// which waits for it.
+#[derive(Debug, Args, Clone)]
+pub struct StackArgs {
+    /// Python stack samples per second, 0 (off) or 1 to 1000.
+    #[arg(long, value_name = "HZ", default_value_t = DEFAULT_STACK_RATE, value_parser = parse_rate)]
+    pub rate: u32,
+    /// Pause the program for each stack sample (consistent stacks, slower
+    /// program); by default stacks are read while it runs.
+    #[arg(long)]
+    pub blocking: bool,
+    /// Write flame graphs of the stacks that held the GIL and of those that
+    /// waited for it into DIR: gil-hold.svg, gil-wait.svg and their
+    /// .folded stacks.
+    #[arg(long, value_name = "DIR")]
+    pub flamegraph: Option<PathBuf>,
 }
 
 /// Options of `threadlab bench`.
@@ -434,6 +462,15 @@ pub fn one_line_error(rendered: &str) -> String {
 fn parse_python_version(s: &str) -> Result<PythonVersion, String> {
     s.parse()
         .map_err(|e: crate::gil::model::UnknownPythonVersion| e.to_string())
+}
+
+fn parse_rate(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(v) if v <= 1000 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a sampling rate: 0 (no stacks) or 1 to 1000 samples per second"
+        )),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
