@@ -5,7 +5,7 @@
 //! pausing it.
 
 #[path = "trace_support/mod.rs"]
-#[macro_use]
+#[allow(unused_macros)]
 mod support;
 
 use std::io::{BufRead, BufReader};

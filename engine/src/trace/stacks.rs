@@ -214,7 +214,7 @@ impl StackReader {
                 .iter()
                 .map(|t| self.read_u32(t.thread_id, offset))
                 .collect();
-            ids.iter().any(|id| *id == Some(pid))
+            ids.contains(&Some(pid))
                 && ids
                     .iter()
                     .all(|id| id.is_some_and(|id| tasks.contains(&id)))
