@@ -18,12 +18,14 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, after, bounded, select};
 use signal_hook::consts::SIGINT;
 
-use threadlab::cli::{AttachArgs, RunArgs, TraceArgs};
+use threadlab::cli::{AttachArgs, RunArgs, StackArgs, TraceArgs};
 use threadlab::config::Config;
 use threadlab::stop_signals::{self, SignalFeed, fail};
 use threadlab::trace::console::ConsoleLog;
+use threadlab::trace::flame;
 use threadlab::trace::process::{self, StopSignal};
 use threadlab::trace::recorder::Recorder;
+use threadlab::trace::sampler::StackOptions;
 use threadlab::trace::{
     ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceReport, chrome_trace,
 };
@@ -104,14 +106,40 @@ type Prepared = (Option<UiOptions>, Option<Export>, SignalFeed);
 fn prepare(
     json: bool,
     export: Option<&Path>,
+    stacks: &StackArgs,
     run: &RunArgs,
     config: &Config,
 ) -> Result<Prepared, ExitCode> {
+    if let Some(dir) = &stacks.flamegraph {
+        if stacks.rate == 0 {
+            return Err(fail(
+                2,
+                "--flamegraph needs stack samples: give a --rate from 1 to 1000 (or leave it out)",
+            ));
+        }
+        flame::check_dir(dir).map_err(|why| fail(2, why))?;
+    }
     Ok((
         dashboard_options(json, run, config),
         Export::create(export)?,
         signal_channel()?,
     ))
+}
+
+/// The sampler's options from the command line.
+fn stack_options(stacks: &StackArgs) -> StackOptions {
+    StackOptions {
+        rate_hz: stacks.rate,
+        blocking: stacks.blocking,
+    }
+}
+
+/// What to write once the trace is over.
+struct Outputs<'a> {
+    json: bool,
+    export: Option<Export>,
+    flamegraph: Option<&'a Path>,
+    program: String,
 }
 
 /// `threadlab trace [--json] [--export FILE] [--as-root] -- PROGRAM ARGS...`
@@ -124,11 +152,11 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
             Err(error) => return trace_failed(&error),
         }
     };
-    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run, config)
-    {
-        Ok(prepared) => prepared,
-        Err(code) => return code,
-    };
+    let (dashboard, export, signals) =
+        match prepare(args.json, args.export.as_deref(), &args.stacks, run, config) {
+            Ok(prepared) => prepared,
+            Err(code) => return code,
+        };
     let output = if args.json {
         ProgramOutput::ToStderr
     } else if dashboard.is_some() {
@@ -140,20 +168,12 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
         Ok(trace) => trace,
         Err(error) => return trace_failed(&error),
     };
+    trace.sample_stacks(stack_options(&args.stacks));
     let pid = trace.pid();
     let Some(mut child) = trace.take_child() else {
         return fail(1, "the launched program has no child handle");
     };
-    let console = dashboard.is_some().then(|| {
-        let mut streams: Vec<Box<dyn Read + Send>> = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            streams.push(Box::new(out));
-        }
-        if let Some(err) = child.stderr.take() {
-            streams.push(Box::new(err));
-        }
-        ConsoleLog::capture(streams)
-    });
+    let console = dashboard.is_some().then(|| capture_output(&mut child));
     let (end_tx, ended) = bounded::<TraceEnd>(1);
     let waiter = std::thread::Builder::new()
         .name("program-wait".into())
@@ -190,13 +210,36 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
         };
         trace.finish(end).0
     };
-    let code = print_report(&report, &recorder, args.json, export);
+    let outputs = Outputs {
+        json: args.json,
+        export,
+        flamegraph: args.stacks.flamegraph.as_deref(),
+        program: args
+            .program
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let code = print_report(&report, &recorder, outputs);
     // Stopped by a signal: the summary so far is printed, and the exit code
     // says how it ended, as the shell expects (130 for SIGINT, 143 for SIGTERM).
     match stopped_by {
         Some(signal) if report_printed(&code) => crate::signals::exit_code_for(signal),
         _ => code,
     }
+}
+
+/// The program's stdout and stderr, read into the dashboard's console.
+fn capture_output(child: &mut std::process::Child) -> Arc<ConsoleLog> {
+    let mut streams: Vec<Box<dyn Read + Send>> = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        streams.push(Box::new(out));
+    }
+    if let Some(err) = child.stderr.take() {
+        streams.push(Box::new(err));
+    }
+    ConsoleLog::capture(streams)
 }
 
 /// Whether [`print_report`] succeeded.
@@ -221,15 +264,16 @@ fn stop_program(pid: u32, ended: &Receiver<TraceEnd>) -> TraceEnd {
 
 /// `threadlab attach PID [--json] [--export FILE]`
 pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
-    let (dashboard, export, signals) = match prepare(args.json, args.export.as_deref(), run, config)
-    {
-        Ok(prepared) => prepared,
-        Err(code) => return code,
-    };
-    let trace = match Trace::attach(args.pid) {
+    let (dashboard, export, signals) =
+        match prepare(args.json, args.export.as_deref(), &args.stacks, run, config) {
+            Ok(prepared) => prepared,
+            Err(code) => return code,
+        };
+    let mut trace = match Trace::attach(args.pid) {
         Ok(trace) => trace,
         Err(error) => return trace_failed(&error),
     };
+    trace.sample_stacks(stack_options(&args.stacks));
     let gone = exit_watch(args.pid);
     let recorder = trace.shared_recorder();
     let mut stopped_by = None;
@@ -256,7 +300,13 @@ pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
         };
         trace.finish(end).0
     };
-    let code = print_report(&report, &recorder, args.json, export);
+    let outputs = Outputs {
+        json: args.json,
+        export,
+        flamegraph: args.stacks.flamegraph.as_deref(),
+        program: format!("pid {}", args.pid),
+    };
+    let code = print_report(&report, &recorder, outputs);
     // Ctrl-C is how a headless attach detaches (exit 0, like `q`); SIGTERM or
     // SIGHUP from outside give the shell's 128 + signal.
     match stopped_by {
@@ -279,14 +329,34 @@ fn exit_watch(pid: u32) -> Receiver<TraceEnd> {
     rx
 }
 
-/// Writes the export (if asked), then prints the JSON document or the table.
+/// Writes the export and the flame graphs (if asked), then prints the JSON
+/// document or the table.
 fn print_report(
     report: &TraceReport,
     recorder: &Arc<Mutex<Recorder>>,
-    json: bool,
-    export: Option<Export>,
+    outputs: Outputs<'_>,
 ) -> ExitCode {
-    if let Some(mut export) = export {
+    let json = outputs.json;
+    if let Some(dir) = outputs.flamegraph {
+        let recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+        match flame::write_flamegraphs(recorder.python().functions(), dir, &outputs.program) {
+            Ok(files) if !json => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                let _ = writeln!(std::io::stderr(), "threadlab: wrote {}", names.join(", "));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                return fail(
+                    1,
+                    format!(
+                        "cannot write the flame graphs into {}: {error}",
+                        dir.display()
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(mut export) = outputs.export {
         let file = export.file.take().expect("export file held until written");
         let recorder = recorder.lock().unwrap_or_else(PoisonError::into_inner);
         let written = chrome_trace(report, &recorder, &mut BufWriter::new(file));

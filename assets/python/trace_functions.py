@@ -7,7 +7,10 @@ three_units should own about 75 % of worker's GIL hold. After a while the
 worker renames itself "renamed-worker" (names are read live). Standard
 library only; Python 2.7 and 3.x.
 
-    python trace_functions.py [SECONDS]
+    python trace_functions.py [SECONDS [RIVAL_NAME]]
+
+RIVAL_NAME names the rival thread (tests give it control characters: a
+traced program's names are untrusted).
 """
 from __future__ import print_function
 
@@ -55,9 +58,10 @@ def rival():
 
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
+    rival_name = sys.argv[2] if len(sys.argv) > 2 else "rival"
     threads = [
         threading.Thread(target=work, name="worker"),
-        threading.Thread(target=rival, name="rival"),
+        threading.Thread(target=rival, name=rival_name),
     ]
     for t in threads:
         t.start()

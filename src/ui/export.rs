@@ -86,6 +86,7 @@ fn write(export: &Export, path: &Path) -> std::io::Result<()> {
         std::process::id(),
         &export.tracks,
         export.slices.iter().copied(),
+        std::iter::empty(),
     );
     if written.is_err() {
         // This export created the file: nothing half-written stays.

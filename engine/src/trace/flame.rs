@@ -80,7 +80,10 @@ fn svg(folded: &str, title: &str, what: &str) -> std::io::Result<Vec<u8>> {
 /// stopped run leaves the old file or the new one, never half of one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    // Readable like any file the user writes (a temp file is 0600).
+    let mut file = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)?;
     file.write_all(bytes)?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -106,13 +109,9 @@ mod tests {
                 line: 1,
             }],
         }];
-        by.add_round(
-            1,
-            1,
-            &stacks,
-            |_| Some(GilState::Holding),
-            |_| "<script>x</script>".into(),
-        );
+        by.add_round(1, 1, &stacks, &|_| Some(GilState::Holding), |_| {
+            "<script>x</script>".into()
+        });
         let written = write_flamegraphs(&by, dir.path(), "python app.py").expect("write");
         assert_eq!(written.len(), 4);
         for name in FILES {

@@ -170,7 +170,7 @@ impl GilByFunction {
         time_ns: u64,
         period_ns: u64,
         stacks: &[ThreadStack],
-        state_of: impl Fn(u32) -> Option<GilState>,
+        state_of: &dyn Fn(u32) -> Option<GilState>,
         name_of: impl Fn(u32) -> String,
     ) {
         let weight = match self.last_round_ns {
@@ -350,7 +350,7 @@ mod tests {
                 t,
                 period,
                 &stacks,
-                |tid| {
+                &|tid| {
                     Some(if tid == 1 {
                         GilState::Holding
                     } else {
@@ -382,8 +382,8 @@ mod tests {
         let mut by = GilByFunction::default();
         let stacks = [stack(1, true, &[frame("f", 1)])];
         let holding = |_| Some(GilState::Holding);
-        by.add_round(1_000, 1_000, &stacks, holding, |_| "t".into());
-        by.add_round(1_000_000, 1_000, &stacks, holding, |_| "t".into());
+        by.add_round(1_000, 1_000, &stacks, &holding, |_| "t".into());
+        by.add_round(1_000_000, 1_000, &stacks, &holding, |_| "t".into());
         assert_eq!(by.hold_ns(None), 1_000 + 3_000);
     }
 
@@ -399,7 +399,7 @@ mod tests {
             10,
             10,
             &stacks,
-            |tid| {
+            &|tid| {
                 Some(if tid == 1 {
                     GilState::Holding
                 } else {
@@ -416,7 +416,7 @@ mod tests {
     fn threads_without_a_state_are_counted_not_charged() {
         let mut by = GilByFunction::default();
         let stacks = [stack(9, false, &[frame("a", 1)])];
-        by.add_round(10, 10, &stacks, |_| None, |_| "t".into());
+        by.add_round(10, 10, &stacks, &|_| None, |_| "t".into());
         assert_eq!(by.unjoined, 1);
         assert_eq!(by.samples, 0);
     }

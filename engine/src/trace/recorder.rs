@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
+use super::functions::GilState;
 pub use super::procfs::SchedState;
+use super::python_threads::PythonThreads;
+use super::sampler::StackRound;
 use crate::gil::{GilEvent, ThreadStats, ThreadTag, Timeline, Transition, micros_histogram};
 
 /// What happened to a thread at one moment.
@@ -29,6 +32,10 @@ pub enum Happening {
     Sampled(SchedState),
     /// The thread is gone.
     Exit,
+    /// A round of Python stacks was read at this instant (its number among
+    /// the reader's pending rounds); the recorder joins it with each
+    /// thread's lane now ([`Recorder::apply_stacks`]). Not a thread's event.
+    Stacks(u64),
 }
 
 /// One input to the recorder.
@@ -68,6 +75,9 @@ pub(crate) struct TracedThread {
     /// Its name (`comm`), as last read: a thread may name itself after it
     /// starts (the reader re-reads names every scan, [`Recorder::rename`]).
     pub name: String,
+    /// Its Python name (`threading.Thread(name=…)`), from the latest stack
+    /// sample, if the interpreter has one.
+    pub python_name: Option<String>,
     /// Running totals, as the emulation keeps them.
     pub(crate) stats: Arc<ThreadStats>,
     /// Its lane now (`None` before its first event).
@@ -99,6 +109,8 @@ pub struct Recorder {
     /// No probes (a free-threaded build): threads appear with their first
     /// scheduler sample, and their lanes are only running or blocked.
     states_only: bool,
+    /// Python names, stacks and GIL time by function, from stack samples.
+    python: PythonThreads,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -131,6 +143,7 @@ impl Recorder {
             slices: Vec::new(),
             name_of: Box::new(name_of),
             states_only: false,
+            python: PythonThreads::default(),
         }
     }
 
@@ -149,6 +162,10 @@ impl Recorder {
             Happening::TakeEntry | Happening::TakeReturn | Happening::Drop
         ) {
             self.events += 1;
+        }
+        if matches!(input.what, Happening::Stacks(_)) {
+            // Rounds are joined by `apply_stacks`, not a thread's event.
+            return;
         }
         let index = match self.by_tid.get(&input.tid) {
             Some(&i) if self.threads[i].exited => {
@@ -207,7 +224,35 @@ impl Recorder {
                 self.set_lane(index, Transition::Exit, at);
                 self.threads[index].exited = true;
             }
+            Happening::Stacks(_) => {}
         }
+    }
+
+    /// Joins a round of Python stacks, read at `round.time_ns`, with each
+    /// thread's lane at that instant: the inputs before it must have been
+    /// applied, and none after it (the reader applies all in time order).
+    pub(crate) fn apply_stacks(&mut self, round: &StackRound) {
+        let at = round.time_ns.saturating_sub(self.epoch_ns);
+        let (threads, by_tid) = (&self.threads, &self.by_tid);
+        let live = |tid: u32| by_tid.get(&tid).map(|&i| &threads[i]).filter(|t| !t.exited);
+        self.python.add_round(
+            at,
+            round,
+            |tid| live(tid)?.lane.and_then(GilState::from_lane),
+            |tid| live(tid).map(|t| t.name.clone()),
+        );
+        for thread in &mut self.threads {
+            if let Some(name) = self.python.name(thread.tid)
+                && thread.python_name.as_deref() != Some(name)
+            {
+                thread.python_name = Some(name.to_string());
+            }
+        }
+    }
+
+    /// The Python side: names, stacks, GIL time by function.
+    pub fn python(&self) -> &PythonThreads {
+        &self.python
     }
 
     fn add_thread(&mut self, tid: u32, at: u64) -> usize {
@@ -216,6 +261,7 @@ impl Recorder {
             tag: index as ThreadTag + 1,
             tid,
             name: (self.name_of)(tid),
+            python_name: self.python.name(tid).map(str::to_string),
             stats: Arc::new(ThreadStats::default()),
             lane: None,
             since_ns: at,
@@ -322,6 +368,11 @@ impl Recorder {
 }
 
 impl TracedThread {
+    /// The name to show: its Python name, else its OS name.
+    pub fn display_name(&self) -> &str {
+        self.python_name.as_deref().unwrap_or(&self.name)
+    }
+
     /// When its current lane began, ns since the trace's epoch.
     pub(crate) fn lane_since_ns(&self) -> u64 {
         self.since_ns

@@ -6,7 +6,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::Interpreter;
+use super::functions::{FunctionRow, GilByFunction, SortBy};
 use super::recorder::{Recorder, Slice};
+use super::sampler::SamplerStatus;
 use super::session::TraceEnd;
 use crate::gil::Transition;
 
@@ -24,13 +26,74 @@ pub(crate) struct PythonReport {
     pub gil_disabled: bool,
 }
 
+/// Functions listed per thread and for the whole program in `--json`.
+pub const TOP_FUNCTIONS: usize = 20;
+
+/// One function's GIL time, from stack samples joined with exact states.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FunctionReport {
+    /// The function (qualified from 3.11 on).
+    pub function: String,
+    /// Its file.
+    pub file: String,
+    /// The line most samples were at.
+    pub line: u32,
+    /// Time it ran holding the GIL, ms.
+    pub hold_ms: f64,
+    /// Time it waited for the GIL, ms.
+    pub wait_ms: f64,
+    /// Time it was in a call with the GIL released, ms.
+    pub released_ms: f64,
+    /// Samples taken in it.
+    pub samples: u64,
+}
+
+impl FunctionReport {
+    fn from_row(row: &FunctionRow) -> Self {
+        let ms = |ns: u64| (ns as f64 / 1e4).round() / 100.0;
+        FunctionReport {
+            function: row.key.function.clone(),
+            file: row.key.file.clone(),
+            line: row.time.line(),
+            hold_ms: ms(row.time.hold_ns),
+            wait_ms: ms(row.time.wait_ns),
+            released_ms: ms(row.time.released_ns),
+            samples: row.time.samples,
+        }
+    }
+
+    fn top(by: &GilByFunction, tid: Option<u32>) -> Vec<FunctionReport> {
+        by.top(tid, SortBy::Hold, TOP_FUNCTIONS)
+            .iter()
+            .map(FunctionReport::from_row)
+            .collect()
+    }
+}
+
+/// How the stacks were sampled and joined.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct StacksReport {
+    /// The sampler's own account: rate, rounds, drops, read cost, error.
+    #[serde(flatten)]
+    pub sampler: SamplerStatus,
+    /// Thread samples joined with a GIL state.
+    pub samples: u64,
+    /// Rounds in which the interpreter's record of the GIL holder
+    /// disagreed with the probes (a read that raced a hand-over).
+    pub disagreed: u64,
+    /// Thread samples that could not be joined with a state.
+    pub unjoined: u64,
+}
+
 /// One thread's share of the trace.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ThreadReport {
     /// OS thread id.
     pub tid: u32,
-    /// Thread name (`comm`).
+    /// Its Python name (`threading.Thread(name=…)`), else its OS name.
     pub name: String,
+    /// Its OS name (`comm`).
+    pub os_name: String,
     /// % of its observed time holding the GIL.
     pub hold_pct: f64,
     /// % waiting for it.
@@ -51,6 +114,8 @@ pub struct ThreadReport {
     pub wait_ms_p99: f64,
     /// Longest wait, ms.
     pub(crate) wait_ms_max: f64,
+    /// Its top functions by GIL hold (from stack samples).
+    pub functions: Vec<FunctionReport>,
 }
 
 /// The summary `trace --json` prints.
@@ -78,6 +143,10 @@ pub struct TraceReport {
     pub exit_code: Option<i32>,
     /// Every thread that touched the GIL, in order of first appearance.
     pub threads: Vec<ThreadReport>,
+    /// The whole program's top functions by GIL hold.
+    pub functions: Vec<FunctionReport>,
+    /// How stacks were sampled (rate 0: not sampled).
+    pub stacks: StacksReport,
 }
 
 fn ms(us: u64) -> f64 {
@@ -121,7 +190,8 @@ impl TraceReport {
                 };
                 ThreadReport {
                     tid: t.tid,
-                    name: t.name.clone(),
+                    name: t.display_name().to_string(),
+                    os_name: t.name.clone(),
                     hold_pct: pct(hold, total),
                     wait_pct: pct(wait, total),
                     released_pct: pct(io + native, total),
@@ -136,6 +206,7 @@ impl TraceReport {
                     } else {
                         ms(t.waits_us.max())
                     },
+                    functions: FunctionReport::top(recorder.python().functions(), Some(t.tid)),
                 }
             })
             .collect();
@@ -170,7 +241,23 @@ impl TraceReport {
             lost_events,
             exit_code,
             threads,
+            functions: FunctionReport::top(recorder.python().functions(), None),
+            stacks: {
+                let by = recorder.python().functions();
+                StacksReport {
+                    sampler: SamplerStatus::default(),
+                    samples: by.samples,
+                    disagreed: by.disagreed,
+                    unjoined: by.unjoined,
+                }
+            },
         }
+    }
+
+    /// This report with the stack sampler's account.
+    pub fn with_stacks(mut self, sampler: SamplerStatus) -> Self {
+        self.stacks.sampler = sampler;
+        self
     }
 
     /// The human summary: a header line and one row per thread.
@@ -229,6 +316,55 @@ impl TraceReport {
         if self.threads.is_empty() {
             out.push_str("(no thread took or dropped the GIL while traced)\n");
         }
+        out.push_str(&self.render_functions());
+        out
+    }
+
+    /// The GIL-by-function part of the human summary: the whole program's
+    /// top functions, or why there are none.
+    fn render_functions(&self) -> String {
+        let stacks = &self.stacks;
+        if stacks.sampler.rate_hz == 0 {
+            return String::new();
+        }
+        let mut out = format!(
+            "\nGIL by function · {} samples at {} Hz ({} rounds, {} raced a hand-over, {} dropped)\n",
+            stacks.samples,
+            stacks.sampler.rate_hz,
+            stacks.sampler.rounds,
+            stacks.disagreed,
+            stacks.sampler.dropped
+        );
+        if let Some(error) = &stacks.sampler.error {
+            out.push_str(&format!("(no Python stacks: {error})\n"));
+            return out;
+        }
+        let hold_total: f64 = self
+            .functions
+            .iter()
+            .map(|f| f.hold_ms)
+            .sum::<f64>()
+            .max(1e-9);
+        out.push_str(&format!(
+            "{:<48} {:>10} {:>10} {:>12} {:>6}\n",
+            "function (file:line)", "hold ms", "wait ms", "released ms", "hold%"
+        ));
+        for f in self.functions.iter().take(10) {
+            let label = format!(
+                "{} ({}:{})",
+                f.function,
+                super::stacks::short_file(&f.file),
+                f.line
+            );
+            out.push_str(&format!(
+                "{:<48} {:>10.1} {:>10.1} {:>12.1} {:>6.1}\n",
+                label,
+                f.hold_ms,
+                f.wait_ms,
+                f.released_ms,
+                f.hold_ms / hold_total * 100.0
+            ));
+        }
         out
     }
 }
@@ -265,6 +401,7 @@ pub fn write_chrome(
     pid: u32,
     tracks: &[Track],
     slices: impl IntoIterator<Item = Slice>,
+    marks: impl IntoIterator<Item = serde_json::Value>,
 ) -> std::io::Result<()> {
     let mut first = true;
     let mut item = |out: &mut dyn Write, value: serde_json::Value| -> std::io::Result<()> {
@@ -297,6 +434,9 @@ pub fn write_chrome(
                 "ts": slice.start_ns as f64 / 1000.0, "dur": slice.len_ns as f64 / 1000.0}),
         )?;
     }
+    for mark in marks {
+        item(out, mark)?;
+    }
     out.write_all(b"\n]}\n")?;
     out.flush()
 }
@@ -315,14 +455,41 @@ pub fn chrome_trace(
         .iter()
         .map(|thread| Track {
             tid: thread.tid,
-            name: format!("{} ({})", thread.name, thread.tid),
+            name: match &thread.python_name {
+                Some(python) => format!("{python} ({} {})", thread.name, thread.tid),
+                None => format!("{} ({})", thread.name, thread.tid),
+            },
         })
         .collect();
+    let python = recorder.python();
+    // Each stack sample: an instant event on its thread's track, named for
+    // the innermost function, with the state and the whole stack in its
+    // arguments (Perfetto shows them under the slice it falls in).
+    let marks = python.exported().iter().filter_map(|sample| {
+        let (leaf, stack) = python.stack_text(sample.stack)?;
+        Some(
+            serde_json::json!({"ph": "i", "s": "t", "name": leaf, "cat": "python-stack",
+            "pid": pid, "tid": sample.tid, "ts": sample.at_ns as f64 / 1000.0,
+            "args": {"state": state_word(sample.state), "stack": stack}}),
+        )
+    });
     write_chrome(
         out,
         &format!("python {} (pid {pid})", report.python.version),
         pid,
         &tracks,
         recorder.slices().iter().copied(),
+        marks,
     )
+}
+
+/// How a sample's GIL state reads in an export.
+fn state_word(state: super::functions::GilState) -> &'static str {
+    use super::functions::GilState;
+    match state {
+        GilState::Holding => "holding the GIL",
+        GilState::Waiting => "waiting for the GIL",
+        GilState::Blocked => "blocked, GIL released",
+        GilState::Native => "native code, GIL released",
+    }
 }

@@ -9,7 +9,7 @@
 //! A live view gets its rows from the reader's publications ([`LiveFeed`]),
 //! never by locking the recorder.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +22,7 @@ use super::live::{LiveFeed, LivePublisher, live_channel};
 use super::procfs;
 use super::recorder::{Happening, Recorder, Stamped};
 use super::report::TraceReport;
+use super::sampler::{self, SamplerStatus, StackOptions, StackRound};
 use super::uprobe::{ProbeKind, Probes};
 use super::{Interpreter, TraceError, interp, monotonic_ns};
 use crate::cancel::CancelToken;
@@ -63,7 +64,15 @@ pub struct Trace {
     reader: Option<JoinHandle<()>>,
     publisher: LivePublisher,
     feed: LiveFeed,
+    /// Where a stack sampler sends its rounds (the reader takes them).
+    stack_rounds: crossbeam_channel::Sender<StackRound>,
+    sampler: Option<JoinHandle<()>>,
+    sampler_status: Arc<Mutex<SamplerStatus>>,
 }
+
+/// Rounds of stacks waiting for the reader thread; past this the sampler
+/// drops rounds (counted) rather than wait.
+const STACK_ROUNDS_QUEUED: usize = 64;
 
 impl Trace {
     /// Starts `program` (argv) as `run_as` (or as this user), following its
@@ -170,6 +179,7 @@ impl Trace {
         let recorder = Arc::new(Mutex::new(recorder));
         let lost = Arc::new(AtomicU64::new(0));
         let stop = CancelToken::new();
+        let (stack_rounds, rounds_in) = crossbeam_channel::bounded(STACK_ROUNDS_QUEUED);
         let reader = {
             let shared = Shared {
                 recorder: Arc::clone(&recorder),
@@ -180,7 +190,7 @@ impl Trace {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("gil-tracer".into())
-                .spawn(move || read_loop(probes, pid, &shared, &stop))
+                .spawn(move || read_loop(probes, pid, &shared, &rounds_in, &stop))
                 .ok()
         };
         Trace {
@@ -196,7 +206,33 @@ impl Trace {
             reader,
             publisher,
             feed,
+            stack_rounds,
+            sampler: None,
+            sampler_status: Arc::new(Mutex::new(SamplerStatus::default())),
         }
+    }
+
+    /// Samples the program's Python stacks as `options` asks, joining each
+    /// sample with the thread's GIL state at that instant (names, GIL time
+    /// by function, flame graphs). Call once, right after start.
+    pub fn sample_stacks(&mut self, options: StackOptions) {
+        if self.sampler.is_none() {
+            self.sampler = sampler::spawn(
+                self.pid,
+                options,
+                self.stack_rounds.clone(),
+                Arc::clone(&self.sampler_status),
+                self.stop.clone(),
+            );
+        }
+    }
+
+    /// How the stack sampler is doing.
+    pub fn sampler_status(&self) -> SamplerStatus {
+        self.sampler_status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// What a live view reads: the rows the reader publishes and the GIL
@@ -246,6 +282,9 @@ impl Trace {
         // The trace ends now, not once the reader has caught up.
         let end_ns = monotonic_ns();
         self.stop.cancel();
+        if let Some(sampler) = self.sampler.take() {
+            let _ = sampler.join();
+        }
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -262,7 +301,8 @@ impl Trace {
             end_ns.saturating_sub(self.epoch_ns),
             self.lost(),
             end,
-        );
+        )
+        .with_stacks(self.sampler_status());
         drop(recorder);
         (report, Arc::clone(&self.recorder))
     }
@@ -271,6 +311,9 @@ impl Trace {
 impl Drop for Trace {
     fn drop(&mut self) {
         self.stop.cancel();
+        if let Some(sampler) = self.sampler.take() {
+            let _ = sampler.join();
+        }
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -300,13 +343,20 @@ struct Shared {
 
 /// The reader thread: drain, sample, sort, apply, until stopped; then once
 /// more with nothing held back.
-fn read_loop(mut probes: Option<Probes>, pid: u32, shared: &Shared, stop: &CancelToken) {
+fn read_loop(
+    mut probes: Option<Probes>,
+    pid: u32,
+    shared: &Shared,
+    rounds: &crossbeam_channel::Receiver<StackRound>,
+    stop: &CancelToken,
+) {
     let mut reader = Reader::new(pid, probes.is_none());
     loop {
         let stopping = stop.is_cancelled();
         if let Some(probes) = probes.as_mut() {
             reader.take_hits(probes);
         }
+        reader.take_stacks(rounds);
         let now = monotonic_ns();
         let mut gone = reader.sample(now);
         let names = reader.scan(now, &mut gone);
@@ -343,6 +393,9 @@ struct Reader {
     known: HashSet<u32>,
     last_scan: Instant,
     last_publish: Option<Instant>,
+    /// Rounds of stacks waiting to be applied in time order, by number.
+    rounds: HashMap<u64, StackRound>,
+    next_round: u64,
 }
 
 impl Reader {
@@ -362,6 +415,22 @@ impl Reader {
             known: HashSet::new(),
             last_scan: Instant::now(),
             last_publish: None,
+            rounds: HashMap::new(),
+            next_round: 0,
+        }
+    }
+
+    /// The stack sampler's new rounds, as inputs at their instants.
+    fn take_stacks(&mut self, rounds: &crossbeam_channel::Receiver<StackRound>) {
+        for round in rounds.try_iter() {
+            let id = self.next_round;
+            self.next_round += 1;
+            self.pending.push(Stamped {
+                time_ns: round.time_ns,
+                tid: 0,
+                what: Happening::Stacks(id),
+            });
+            self.rounds.insert(id, round);
         }
     }
 
@@ -457,7 +526,14 @@ impl Reader {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         for input in self.pending.drain(..ready) {
-            recorder.apply(input);
+            match input.what {
+                Happening::Stacks(id) => {
+                    if let Some(round) = self.rounds.remove(&id) {
+                        recorder.apply_stacks(&round);
+                    }
+                }
+                _ => recorder.apply(input),
+            }
         }
         for (tid, name) in names {
             recorder.rename(tid, name);
