@@ -20,6 +20,8 @@ use threadlab::trace::TraceEnd;
 use threadlab::trace::console::ConsoleLog;
 use threadlab::trace::live::{LivePublisher, live_channel};
 use threadlab::trace::recorder::{Happening, Recorder, SchedState, Stamped};
+use threadlab::trace::sampler::StackRound;
+use threadlab::trace::stacks::{PyFrame, ThreadStack};
 use threadlab::ui::keys::KeyMap;
 use threadlab::ui::runner::{Feeds, Flow, Input, Runner, Wake};
 use threadlab::ui::theme::Theme;
@@ -202,7 +204,7 @@ fn help_opens_over_the_trace_and_esc_leaves_the_picture_as_it_was() {
         "q  stop the program (SIGINT, then SIGTERM, then SIGKILL) and quit",
         "Ctrl-C  quit (always)",
         "Not while tracing (emulation keys: they say so instead of acting):",
-        "f d c s g m [ ] e r D t u x X Home End l z Tab Enter",
+        "f d c s g m [ ] e r D t u x X Home End l z Enter",
     ] {
         assert!(open.contains(needle), "{needle:?} missing\n{open}");
     }
@@ -425,4 +427,106 @@ fn a_gil_less_trace_shows_running_and_blocked_shares_per_lane() {
     };
     assert!(lane("main").contains("100%   0%"), "{}", lane("main"));
     assert!(lane("│101 ").contains("  0% 100%"), "{}", lane("│101 "));
+}
+
+/// A round of Python stacks read at `ms`: thread 101 ("worker") in
+/// `three_units` under `work`, the main thread in `main`.
+fn stacks_at(ms: u64) -> StackRound {
+    let frame = |function: &str, line| PyFrame {
+        function: function.into(),
+        file: "/srv/app/jobs.py".into(),
+        line,
+    };
+    StackRound {
+        time_ns: ms * 1_000_000,
+        period_ns: 10_000_000,
+        stacks: vec![
+            ThreadStack {
+                tid: Some(PID),
+                name: Some("MainThread".into()),
+                owns_gil: false,
+                frames: vec![frame("main", 3)],
+            },
+            ThreadStack {
+                tid: Some(101),
+                name: Some("worker".into()),
+                owns_gil: true,
+                frames: vec![frame("three_units", 30), frame("work", 40)],
+            },
+        ],
+    }
+}
+
+#[test]
+fn gil_by_function_and_the_stack_show_at_80x24_tab_selects_and_o_reorders() {
+    let (mut runner, mut traced) = traced_on(TestBackend::new(80, 24), KeyMap::default(), false);
+    traced
+        .publisher
+        .sampler_status()
+        .lock()
+        .expect("status")
+        .rate_hz = 100;
+    traced.feed(TURNS, 7);
+    // Thread 101 holds from 6 ms on: samples at 8, 18, 28 ms find it there.
+    for ms in [8, 18, 28] {
+        traced.recorder.apply_stacks(&stacks_at(ms));
+    }
+    traced.feed(&[], 30);
+    let text = frame(&mut runner, &mut traced, 40);
+    for needle in [
+        "GIL by function · all threads · by hold",
+        "three_units jobs.py:30",
+        "Stack · worker",
+        "▶ holds GIL",
+        "work  app/jobs.py:40",
+        "Tab thread · o by hold/wait",
+        "worker",
+        "MainThread",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing\n{text}");
+    }
+    // The worker held in three_units for all three samples: 100 % of its hold.
+    let row = text
+        .lines()
+        .find(|l| l.contains("three_units jobs.py:30"))
+        .expect("row");
+    assert!(row.contains("100%"), "{row}");
+    // Tab: the table and the stack follow the first thread, then the next.
+    let wake = traced.key(KeyCode::Tab, 41);
+    step(&mut runner, &mut traced, wake, 41);
+    assert_eq!(runner.screen().state().selected(), Some(PID));
+    let text = screen(&runner);
+    assert!(text.contains("GIL by function · MainThread"), "{text}");
+    assert!(text.contains("Stack · MainThread"), "{text}");
+    let wake = traced.key(KeyCode::Tab, 42);
+    step(&mut runner, &mut traced, wake, 42);
+    assert_eq!(runner.screen().state().selected(), Some(101));
+    let wake = traced.key(KeyCode::Char('o'), 43);
+    step(&mut runner, &mut traced, wake, 43);
+    let text = screen(&runner);
+    assert!(
+        text.contains("GIL by function · worker · by wait"),
+        "{text}"
+    );
+    // Past the last thread, Tab is back at all threads.
+    for ms in [44, 45] {
+        let wake = traced.key(KeyCode::Tab, ms);
+        step(&mut runner, &mut traced, wake, ms);
+    }
+    assert_eq!(runner.screen().state().selected(), None);
+    // The help overlay lists the two keys.
+    let wake = traced.key(KeyCode::Char('?'), 46);
+    step(&mut runner, &mut traced, wake, 46);
+    let help = screen(&runner);
+    assert!(help.contains("Tab  select the next thread"), "{help}");
+    assert!(help.contains("o  order GIL by function"), "{help}");
+}
+
+#[test]
+fn without_stack_samples_there_is_no_function_pane() {
+    let (mut runner, mut traced) = traced_on(TestBackend::new(80, 24), KeyMap::default(), false);
+    traced.feed(TURNS, 7);
+    let text = frame(&mut runner, &mut traced, 10);
+    assert!(!text.contains("GIL by function"), "{text}");
+    assert!(!text.contains("Tab thread"), "{text}");
 }

@@ -9,8 +9,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::functions::{FunctionRow, SortBy};
 use super::recorder::Recorder;
+use super::sampler::SamplerStatus;
+use super::stacks::PyFrame;
 use crate::gil::{ThreadTag, Timeline, Transition};
+
+/// Functions a live view gets per table (all threads, or one; by hold or
+/// by wait).
+pub const LIVE_FUNCTIONS: usize = 12;
 
 /// One traced thread, now.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +26,12 @@ pub struct ThreadRow {
     pub tag: ThreadTag,
     /// OS thread id.
     pub tid: u32,
-    /// Its name (`comm`).
+    /// The name to show: its Python name, else its OS name.
     pub name: String,
+    /// Its OS name (`comm`).
+    pub os_name: String,
+    /// Whether `name` is the Python thread's name.
+    pub python_named: bool,
     /// Its lane now: Hold, Wait, Io (released, blocked), Run (released,
     /// native), Exit; `None` before its first event.
     pub lane: Option<Transition>,
@@ -70,7 +81,9 @@ pub fn thread_rows(recorder: &Recorder, now_ns: u64) -> Vec<ThreadRow> {
             ThreadRow {
                 tag: t.tag,
                 tid: t.tid,
-                name: t.name.clone(),
+                name: t.display_name().to_string(),
+                os_name: t.name.clone(),
+                python_named: t.python_name.is_some(),
                 lane: t.lane,
                 hold_pct: pct(hold),
                 wait_pct: pct(wait),
@@ -99,6 +112,72 @@ pub struct LiveRows {
     pub rows: Vec<ThreadRow>,
     /// Probe records the kernel dropped so far.
     pub lost: u64,
+    /// What the stack samples say (empty without a sampler).
+    pub python: LivePython,
+}
+
+/// One GIL-by-function table: whose, in what order, its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionTable {
+    /// One thread's, or (`None`) the whole program's.
+    pub tid: Option<u32>,
+    /// The order.
+    pub by: SortBy,
+    /// The top [`LIVE_FUNCTIONS`] functions.
+    pub rows: Vec<FunctionRow>,
+    /// The GIL hold of all its sampled functions, ns (for shares).
+    pub hold_ns: u64,
+}
+
+/// The stack samples at one moment, for a live view.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LivePython {
+    /// Rounds per second asked for (0: not sampling).
+    pub rate_hz: u32,
+    /// Why stacks cannot be read, if they cannot.
+    pub error: Option<String>,
+    /// Thread samples joined with a GIL state so far.
+    pub samples: u64,
+    /// Each thread's stack at the latest sample, innermost first.
+    pub stacks: std::collections::HashMap<u32, Vec<PyFrame>>,
+    /// Every table a view may show: all threads and each thread, by hold
+    /// and by wait.
+    pub tables: Vec<FunctionTable>,
+}
+
+impl LivePython {
+    /// The table of `tid` (or of all threads) in order `by`.
+    pub fn table(&self, tid: Option<u32>, by: SortBy) -> Option<&FunctionTable> {
+        self.tables.iter().find(|t| t.tid == tid && t.by == by)
+    }
+
+    fn of(recorder: &Recorder, status: &SamplerStatus) -> Self {
+        let python = recorder.python();
+        let by = python.functions();
+        let mut tables = Vec::new();
+        let scopes = std::iter::once(None).chain(recorder.threads().iter().map(|t| Some(t.tid)));
+        for tid in scopes {
+            for order in [SortBy::Hold, SortBy::Wait] {
+                tables.push(FunctionTable {
+                    tid,
+                    by: order,
+                    rows: by.top(tid, order, LIVE_FUNCTIONS),
+                    hold_ns: by.hold_ns(tid),
+                });
+            }
+        }
+        LivePython {
+            rate_hz: status.rate_hz,
+            error: status.error.clone(),
+            samples: by.samples,
+            stacks: recorder
+                .threads()
+                .iter()
+                .map(|t| (t.tid, python.stack(t.tid).to_vec()))
+                .collect(),
+            tables,
+        }
+    }
 }
 
 /// The newest value one thread publishes and others read: a double buffer
@@ -139,6 +218,7 @@ impl<T> Board<T> {
 #[derive(Debug, Clone)]
 pub struct LivePublisher {
     board: Arc<Board<LiveRows>>,
+    sampler: Arc<Mutex<SamplerStatus>>,
 }
 
 impl LivePublisher {
@@ -147,12 +227,23 @@ impl LivePublisher {
     /// that owns the recorder, between batches: no view ever locks it.
     pub fn publish(&self, recorder: &Recorder, at_ns: u64, lost: u64) {
         let version = self.board.version() + 1;
+        let status = self
+            .sampler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         self.board.publish(LiveRows {
             version,
             at_ns,
             rows: thread_rows(recorder, at_ns),
             lost,
+            python: LivePython::of(recorder, &status),
         });
+    }
+
+    /// Where the stack sampler keeps its account (shown with the rows).
+    pub fn sampler_status(&self) -> Arc<Mutex<SamplerStatus>> {
+        Arc::clone(&self.sampler)
     }
 }
 
@@ -188,6 +279,7 @@ pub fn live_channel(timeline: Arc<Timeline>) -> (LivePublisher, LiveFeed) {
     (
         LivePublisher {
             board: Arc::clone(&board),
+            sampler: Arc::default(),
         },
         LiveFeed { board, timeline },
     )

@@ -231,7 +231,7 @@ impl Recorder {
     /// Joins a round of Python stacks, read at `round.time_ns`, with each
     /// thread's lane at that instant: the inputs before it must have been
     /// applied, and none after it (the reader applies all in time order).
-    pub(crate) fn apply_stacks(&mut self, round: &StackRound) {
+    pub fn apply_stacks(&mut self, round: &StackRound) {
         let at = round.time_ns.saturating_sub(self.epoch_ns);
         let (threads, by_tid) = (&self.threads, &self.by_tid);
         let live = |tid: u32| by_tid.get(&tid).map(|&i| &threads[i]).filter(|t| !t.exited);

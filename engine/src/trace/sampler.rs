@@ -39,7 +39,7 @@ impl StackOptions {
 
 /// One sampling round.
 #[derive(Debug, Clone)]
-pub(crate) struct StackRound {
+pub struct StackRound {
     /// `CLOCK_MONOTONIC` ns in the middle of the read.
     pub time_ns: u64,
     /// The sampling period, ns.

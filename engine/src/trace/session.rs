@@ -180,6 +180,7 @@ impl Trace {
         let lost = Arc::new(AtomicU64::new(0));
         let stop = CancelToken::new();
         let (stack_rounds, rounds_in) = crossbeam_channel::bounded(STACK_ROUNDS_QUEUED);
+        let sampler_status = publisher.sampler_status();
         let reader = {
             let shared = Shared {
                 recorder: Arc::clone(&recorder),
@@ -208,7 +209,7 @@ impl Trace {
             feed,
             stack_rounds,
             sampler: None,
-            sampler_status: Arc::new(Mutex::new(SamplerStatus::default())),
+            sampler_status,
         }
     }
 

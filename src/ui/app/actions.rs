@@ -61,6 +61,10 @@ impl App {
                 None
             }
             Action::CloseOverlay | Action::Confirm => None,
+            Action::SortFunctions => {
+                self.notice = Some("o orders a trace's GIL by function (threadlab trace)".into());
+                None
+            }
             Action::Experiments => {
                 self.experiments.open_picker();
                 None

@@ -93,6 +93,13 @@ pub const COMMANDS: &[CommandInfo] = &[
         footer: "",
     },
     CommandInfo {
+        name: "sort_functions",
+        action: Action::SortFunctions,
+        default_keys: &["o"],
+        help: "trace: order GIL by function by hold ⇄ by wait",
+        footer: "",
+    },
+    CommandInfo {
         name: "race",
         action: Action::Race,
         default_keys: &["r"],

@@ -63,6 +63,8 @@ pub enum Action {
     Experiments,
     /// Write the GIL timeline as Chrome trace JSON (Perfetto).
     Export,
+    /// Order the GIL-by-function pane by hold or by wait (trace screen).
+    SortFunctions,
     /// Start a race (the coordination lab): threads increment one counter.
     Race,
     /// Run the two-locks deadlock (opposite orders, then the fix in turn).

@@ -17,6 +17,7 @@
 //! ([`TraceView`]: drawing), `panes.rs` (header, threads, output, footer).
 
 mod panes;
+mod python_panes;
 mod screen;
 mod state;
 mod view;

@@ -78,6 +78,8 @@ pub(crate) struct ThreadTable<'a> {
     pub rates: &'a HashMap<ThreadTag, f64>,
     /// A free-threaded build: no GIL columns.
     pub gil_disabled: bool,
+    /// The thread selected (Tab), shown reversed.
+    pub selected: Option<u32>,
     /// Colours.
     pub theme: &'a Theme,
 }
@@ -139,7 +141,12 @@ impl Widget for ThreadTable<'_> {
                     Span::raw(format!("{:.1} ms", row.longest_wait_ms)),
                 ]);
             }
-            Row::new(cells)
+            let row_style = if self.selected == Some(row.tid) {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            };
+            Row::new(cells).style(row_style)
         });
         let title = format!(" Threads · {} ", self.rows.len());
         let table = Table::new(rows, widths.iter().copied())
@@ -176,6 +183,8 @@ pub(crate) struct TraceFooter<'a> {
     pub quit: &'a str,
     /// The latest one-line notice.
     pub notice: Option<&'a str>,
+    /// Whether stacks are sampled (their keys are shown).
+    pub stacks: bool,
     /// Colours.
     pub theme: &'a Theme,
 }
@@ -190,8 +199,17 @@ impl Widget for TraceFooter<'_> {
             let label = keys.label(action);
             label.split(' ').next().unwrap_or_default().to_string()
         };
+        let python = if self.stacks {
+            format!(
+                "{} thread · {} by hold/wait · ",
+                key(Action::NextPane),
+                key(Action::SortFunctions)
+            )
+        } else {
+            String::new()
+        };
         let mut spans = vec![Span::raw(format!(
-            " {} {quit} · {}/{} zoom · {} help ",
+            " {} {quit} · {}/{} zoom · {python}{} help ",
             key(Action::Quit),
             key(Action::ZoomIn),
             key(Action::ZoomOut),

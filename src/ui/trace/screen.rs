@@ -210,7 +210,8 @@ impl Screen for TraceDash {
                 TraceEvent::Key { action, key }
             }
             Event::Mouse(mouse) => {
-                let timeline = layout(area, self.state.rows().len(), self.console)[2];
+                let sampling = self.state.python().rate_hz > 0;
+                let timeline = layout(area, self.state.rows().len(), self.console, sampling)[2];
                 let over = timeline.contains(Position::new(mouse.column, mouse.row));
                 match mouse.kind {
                     MouseEventKind::ScrollUp if over => TraceEvent::ScrollLanes { older: true },

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use super::super::keys::{Action, KeyMap};
 use super::super::panes::timeline::Timeline;
 use super::super::theme::Theme;
-use crate::gil::{GilEvent, ThreadTag};
-use crate::trace::live::{LiveRows, ThreadRow};
+use crate::gil::{GilEvent, ThreadTag, Transition};
+use crate::trace::functions::SortBy;
+use crate::trace::live::{LivePython, LiveRows, ThreadRow};
 use crate::work::WorkerKind;
 
 /// Console lines kept on screen.
@@ -40,7 +41,6 @@ pub(crate) const INAPPLICABLE: &[Action] = &[
     Action::Bottom,
     Action::ToggleLogs,
     Action::FocusPane,
-    Action::NextPane,
     Action::Confirm,
 ];
 
@@ -122,6 +122,13 @@ pub struct TraceState {
     needs_clear: bool,
     theme: Theme,
     keys: KeyMap,
+    /// What the stack samples say, as last published.
+    python: LivePython,
+    /// The thread the GIL-by-function pane and the stack show (`None`: all
+    /// threads, and the stack of whoever holds the GIL).
+    selected: Option<u32>,
+    /// The GIL-by-function pane's order.
+    sort: SortBy,
 }
 
 impl TraceState {
@@ -147,7 +154,62 @@ impl TraceState {
             needs_clear: false,
             theme,
             keys,
+            python: LivePython::default(),
+            selected: None,
+            sort: SortBy::Hold,
         }
+    }
+
+    /// What the stack samples say.
+    pub fn python(&self) -> &LivePython {
+        &self.python
+    }
+
+    /// The thread selected for the GIL-by-function pane (`None`: all).
+    pub fn selected(&self) -> Option<u32> {
+        self.selected
+    }
+
+    /// The GIL-by-function pane's order.
+    pub fn sort(&self) -> SortBy {
+        self.sort
+    }
+
+    /// The thread whose stack is shown: the selected one, else whoever
+    /// holds the GIL now (else the first thread sampled).
+    pub fn stack_thread(&self) -> Option<&ThreadRow> {
+        match self.selected {
+            Some(tid) => self.rows.iter().find(|r| r.tid == tid),
+            None => self
+                .rows
+                .iter()
+                .find(|r| r.lane == Some(Transition::Hold))
+                .or_else(|| {
+                    self.rows.iter().find(|r| {
+                        self.python
+                            .stacks
+                            .get(&r.tid)
+                            .is_some_and(|s| !s.is_empty())
+                    })
+                }),
+        }
+    }
+
+    /// Tab: all threads → each thread in table order → all again.
+    fn select_next_thread(&mut self) {
+        let tids: Vec<u32> = self
+            .rows
+            .iter()
+            .filter(|r| r.lane != Some(Transition::Exit))
+            .map(|r| r.tid)
+            .collect();
+        self.selected = match self.selected {
+            None => tids.first().copied(),
+            Some(tid) => tids
+                .iter()
+                .position(|&t| t == tid)
+                .and_then(|i| tids.get(i + 1).copied()),
+        };
     }
 
     /// This screen for a free-threaded build: there is no GIL, the title
@@ -281,6 +343,14 @@ impl TraceState {
                 "scroll the lanes to older threads (or the mouse wheel)",
             ),
             (Action::Down, "scroll the lanes back to newer threads"),
+            (
+                Action::NextPane,
+                "select the next thread for GIL by function and the stack (all → each)",
+            ),
+            (
+                Action::SortFunctions,
+                "order GIL by function by hold ⇄ by wait",
+            ),
             (Action::Help, "this help"),
             (Action::CloseOverlay, "close this help"),
             (Action::Quit, quit),
@@ -343,9 +413,12 @@ impl TraceState {
 
     fn on_rows(&mut self, published: &LiveRows, now: Instant) {
         self.rows.clone_from(&published.rows);
+        self.python.clone_from(&published.python);
         self.lost = published.lost;
         for row in &self.rows {
-            let label = if row.tid == self.pid {
+            let label = if row.python_named {
+                row.name.clone()
+            } else if row.tid == self.pid {
                 "main".to_string()
             } else {
                 row.tid.to_string()
@@ -392,6 +465,13 @@ impl TraceState {
             // Up shows older lanes (above), down the newer ones again.
             Action::Up | Action::Down => self.timeline.scroll_by_one(action == Action::Up),
             Action::Help => self.help = !self.help,
+            Action::NextPane => self.select_next_thread(),
+            Action::SortFunctions => {
+                self.sort = match self.sort {
+                    SortBy::Hold => SortBy::Wait,
+                    SortBy::Wait => SortBy::Hold,
+                };
+            }
             Action::CloseOverlay => {}
             _ if INAPPLICABLE.contains(&action) => {
                 self.notice = Some(format!(

@@ -9,24 +9,33 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Widget;
 
 use super::panes::{ThreadTable, TraceConsole, TraceFooter, TraceHeader};
+use super::python_panes::{FunctionsPane, StackPane};
 use super::state::{INAPPLICABLE, TraceState};
 use crate::ui::panes::help::ModeHelp;
 use crate::ui::panes::timeline::draw::TimelinePane;
 
-/// Where each part goes: header, table, timeline, console, footer.
-pub(crate) fn layout(area: Rect, rows: usize, console: bool) -> [Rect; 5] {
+/// Where each part goes: header, table, timeline, the Python strip (GIL
+/// by function beside the stack; empty without stack samples), console,
+/// footer. The timeline keeps at least 5 rows at 80×24.
+pub(crate) fn layout(area: Rect, rows: usize, console: bool, python: bool) -> [Rect; 6] {
     let body = area.height.saturating_sub(2);
     let table = (rows as u16 + 3).min(body / 3).max(4);
-    let console_rows = if console { (body / 4).clamp(3, 10) } else { 0 };
-    let [header, table, timeline, console, footer] = Layout::vertical([
+    let console_rows = match (console, python) {
+        (false, _) => 0,
+        (true, false) => (body / 4).clamp(3, 10),
+        (true, true) => (body / 6).clamp(3, 8),
+    };
+    let python_rows = if python { (body / 3).clamp(5, 14) } else { 0 };
+    let [header, table, timeline, python, console, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(table),
         Constraint::Min(5),
+        Constraint::Length(python_rows),
         Constraint::Length(console_rows),
         Constraint::Length(1),
     ])
     .areas(area);
-    [header, table, timeline, console, footer]
+    [header, table, timeline, python, console, footer]
 }
 
 /// The whole trace dashboard.
@@ -41,8 +50,9 @@ impl Widget for TraceView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let state = self.state;
         let theme = state.theme();
-        let [header, table, timeline, console_area, footer] =
-            layout(area, state.rows().len(), self.console);
+        let sampling = state.python().rate_hz > 0;
+        let [header, table, timeline, python, console_area, footer] =
+            layout(area, state.rows().len(), self.console, sampling);
         TraceHeader {
             title: state.title(),
             ended: state.ended(),
@@ -54,9 +64,32 @@ impl Widget for TraceView<'_> {
             rows: state.rows(),
             rates: state.rates(),
             gil_disabled: state.is_gil_disabled(),
+            selected: state.selected(),
             theme,
         }
         .render(table, buf);
+        if sampling {
+            let [functions, stack] =
+                Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)])
+                    .areas(python);
+            let selected = state
+                .selected()
+                .and_then(|tid| state.rows().iter().find(|r| r.tid == tid));
+            FunctionsPane {
+                python: state.python(),
+                thread: selected,
+                sort: state.sort(),
+                theme,
+            }
+            .render(functions, buf);
+            StackPane {
+                thread: state.stack_thread(),
+                python: state.python(),
+                gil_disabled: state.is_gil_disabled(),
+                theme,
+            }
+            .render(stack, buf);
+        }
         TimelinePane {
             timeline: state.timeline(),
             workers: None,
@@ -80,6 +113,7 @@ impl Widget for TraceView<'_> {
             keys: state.keys(),
             quit: state.quit_words(),
             notice: state.notice(),
+            stacks: sampling,
             theme,
         }
         .render(footer, buf);
