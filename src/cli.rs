@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::arg_values::{parse_interval, parse_mode, parse_python_version};
 use crate::gil::model::PythonVersion;
 use crate::gil::{Mode, SwitchInterval};
 use crate::lab::Experiment;
@@ -296,16 +297,6 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
-        .map_err(|e: crate::gil::UnknownMode| e.to_string())
-}
-
-pub(crate) fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
-    s.parse()
-        .map_err(|e: crate::gil::IntervalOutOfRange| e.to_string())
-}
-
 fn parse_url(s: &str) -> Result<FetchTarget, String> {
     FetchTarget::parse(s).map_err(|e| e.to_string())
 }
@@ -429,11 +420,6 @@ pub fn one_line_error(rendered: &str) -> String {
     } else {
         shorten_quoted(text)
     }
-}
-
-fn parse_python_version(s: &str) -> Result<PythonVersion, String> {
-    s.parse()
-        .map_err(|e: crate::gil::model::UnknownPythonVersion| e.to_string())
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
