@@ -12,14 +12,13 @@ mod table;
 pub use table::render_distributions;
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::compare::{Python, parse_report, script_args, script_timeout};
+use super::compare::{Python, parse_report, read_in_background, script_args, script_timeout};
 use super::{BenchConfig, BenchRow, Experiment, Report};
 use crate::gil::{GilEvent, ThreadTag, Timeline};
 use crate::trace::process::{self, StopSignal};
@@ -217,20 +216,6 @@ fn finish_traced(
     }
     let threads = recorder.threads().iter().map(|t| (t.tid, t.tag)).collect();
     Ok((report, threads))
-}
-
-/// Reads `stream` (if any) to its end on a thread of its own; the handle
-/// gives what it read.
-fn read_in_background(
-    stream: Option<impl Read + Send + 'static>,
-) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stream) = stream {
-            let _ = stream.read_to_string(&mut text);
-        }
-        text
-    })
 }
 
 /// Waits for the script `pid` to end (its status arrives on `done`),
