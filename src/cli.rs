@@ -10,7 +10,7 @@ use crate::arg_values::{parse_interval, parse_mode, parse_python_version};
 use crate::gil::model::PythonVersion;
 use crate::gil::{Mode, SwitchInterval};
 use crate::lab::Experiment;
-use crate::ui::python_cost::PythonCost;
+use crate::lab::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
@@ -317,7 +317,7 @@ fn parse_serve_path(s: &str) -> Result<String, String> {
 
 fn parse_python_cost(s: &str) -> Result<PythonCost, String> {
     s.parse()
-        .map_err(|e: crate::ui::python_cost::CostOutOfRange| e.to_string())
+        .map_err(|e: crate::lab::python_cost::CostOutOfRange| e.to_string())
 }
 
 fn parse_theme(s: &str) -> Result<ThemeName, String> {

@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use threadlab::gil::{Mode, SwitchInterval};
 use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::app::{App, AppEvent};
-use threadlab::ui::python_cost::PythonCost;
+use threadlab::lab::python_cost::PythonCost;
 use threadlab::ui::runner::{
     CATCH_UP, Feeds, Flow, Input, Runner, STILL_AFTER, STILL_FRAME_GAP, Wake,
 };

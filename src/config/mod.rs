@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::gil::{Mode, SwitchInterval};
 use crate::ui::keys::KeyMap;
-use crate::ui::python_cost::PythonCost;
+use crate::lab::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 

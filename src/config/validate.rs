@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::{Config, ConfigError, DEFAULT_TOML};
 use crate::gil::{Mode, SwitchInterval};
 use crate::ui::keys::KeyMap;
-use crate::ui::python_cost::PythonCost;
+use crate::lab::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 

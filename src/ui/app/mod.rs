@@ -13,7 +13,7 @@ use crate::gil::{Mode, SwitchInterval, ThreadTag};
 use crate::work::WorkerEvent;
 
 use super::keys::KeyMap;
-use super::layout::PaneId;
+use super::panes::PaneId;
 use super::panes::console::Console;
 use super::panes::experiment::Experiments;
 use super::panes::lab::Labs;
@@ -22,7 +22,7 @@ use super::panes::meter::Meter;
 use super::panes::race::Races;
 use super::panes::timeline::Timeline;
 use super::panes::workers::Workers;
-use super::python_cost::PythonCost;
+use crate::lab::python_cost::PythonCost;
 use super::theme::Theme;
 
 pub use super::event::{AppEvent, Command};

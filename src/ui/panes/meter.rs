@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
 
 use crate::ui::keys::{Action, KeyMap};
 use crate::ui::panes::fit::{Item, first_fitting, fit_line, fit_title};
-use crate::ui::python_cost::PythonCost;
+use crate::lab::python_cost::PythonCost;
 use crate::ui::theme::{Role, Theme};
 
 /// Latencies kept for the responsiveness sparkline.

@@ -1,5 +1,7 @@
 //! One module per pane: each holds the state its pane owns and a widget
 //! that draws it. The reducer in [`super::app`] routes events to them.
+//! [`PaneId`] names the panes that take the focus (the reducer, its events
+//! and the layout all speak of them, so it lives below all three).
 
 pub mod bars;
 pub mod console;
@@ -13,3 +15,43 @@ pub mod race;
 pub mod side_by_side;
 pub mod timeline;
 pub mod workers;
+
+/// A pane that can take the keyboard focus, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaneId {
+    /// The worker table.
+    #[default]
+    Workers,
+    /// The GIL timeline (or the log pane in its place).
+    Timeline,
+    /// The seed demo's console.
+    Console,
+    /// The responsiveness meter.
+    Meter,
+}
+
+impl PaneId {
+    /// Every pane, in Tab order.
+    pub const ALL: [PaneId; 4] = [
+        PaneId::Workers,
+        PaneId::Timeline,
+        PaneId::Console,
+        PaneId::Meter,
+    ];
+
+    /// The next pane in Tab order.
+    pub fn next(self) -> Self {
+        let at = Self::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Self::ALL[(at + 1) % Self::ALL.len()]
+    }
+
+    /// Its name, for the footer.
+    pub fn name(self) -> &'static str {
+        match self {
+            PaneId::Workers => "workers",
+            PaneId::Timeline => "timeline",
+            PaneId::Console => "console",
+            PaneId::Meter => "responsiveness",
+        }
+    }
+}

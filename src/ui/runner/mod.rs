@@ -28,7 +28,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::{App, AppEvent, Command};
-use super::python_cost::{PythonWork, steps_per_ms};
+use crate::lab::python_cost::{PythonWork, steps_per_ms};
 use super::view;
 use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread};
@@ -63,7 +63,7 @@ pub struct Runner<B: Backend> {
     /// on the UI thread's GIL waits give up at once (see [`Quitter`]).
     quit: CancelToken,
     /// The Python work the UI thread runs per key and per refresh while
-    /// under the GIL (see [`super::python_cost`]).
+    /// under the GIL (see [`crate::lab::python_cost`]).
     python: PythonWork,
     /// Time this turn spent in modelled Python that a waiting key's frame
     /// waited for (its handler, a refresh before it): the frame's `drawn`
