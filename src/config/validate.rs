@@ -13,8 +13,8 @@ use toml::Spanned;
 
 use super::{Config, ConfigError, DEFAULT_TOML};
 use crate::gil::{Mode, SwitchInterval};
-use crate::ui::keys::KeyMap;
 use crate::lab::python_cost::PythonCost;
+use crate::ui::keys::KeyMap;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 

@@ -13,6 +13,7 @@ pub mod app;
 pub mod event;
 pub mod export;
 pub mod keys;
+pub mod lab_runs;
 pub mod layout;
 pub mod panes;
 pub mod runner;

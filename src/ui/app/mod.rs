@@ -22,8 +22,8 @@ use super::panes::meter::Meter;
 use super::panes::race::Races;
 use super::panes::timeline::Timeline;
 use super::panes::workers::Workers;
-use crate::lab::python_cost::PythonCost;
 use super::theme::Theme;
+use crate::lab::python_cost::PythonCost;
 
 pub use super::event::{AppEvent, Command};
 pub use super::panes::experiment::ExperimentPane;

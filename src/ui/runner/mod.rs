@@ -28,12 +28,12 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::{App, AppEvent, Command};
-use crate::lab::python_cost::{PythonWork, steps_per_ms};
 use super::view;
 use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread};
+use crate::lab::python_cost::{PythonWork, steps_per_ms};
 use crate::session::Session;
-use crate::ui::panes::lab;
+use crate::ui::lab_runs;
 use crate::ui::panes::race::RaceUpdate;
 use crate::work::WorkerEvent;
 
@@ -261,7 +261,7 @@ impl<B: Backend> Runner<B> {
             self.app.apply(AppEvent::Lab(event));
         }
         self.poll_race(session);
-        lab::run::poll(&mut self.app, session);
+        lab_runs::poll(&mut self.app, session);
     }
 
     /// A race or a lab scenario runs: frames keep coming to show it.
