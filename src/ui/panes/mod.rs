@@ -1,7 +1,9 @@
 //! One module per pane: each holds the state its pane owns and a widget
 //! that draws it. The reducer in [`super::app`] routes events to them.
 //! [`PaneId`] names the panes that take the focus (the reducer, its events
-//! and the layout all speak of them, so it lives below all three).
+//! and the layout all speak of them, so it lives below all three);
+//! [`LaneOwners`] is how the timeline learns which worker a lane belongs to
+//! without holding the worker table.
 
 pub mod bars;
 pub mod console;
@@ -53,5 +55,20 @@ impl PaneId {
             PaneId::Console => "console",
             PaneId::Meter => "responsiveness",
         }
+    }
+}
+
+/// Which worker runs a thread, for a timeline lane's label: the worker
+/// table knows its workers' threads; lanes with no table behind them (a
+/// side-by-side measurement, a trace) use `()`, which knows none.
+pub(crate) trait LaneOwners {
+    /// The label of the worker running `thread` (`cpu-3`, or `cpu-3+` for a
+    /// second thread of the same worker), if a worker runs it.
+    fn worker_label(&self, thread: crate::gil::ThreadTag) -> Option<String>;
+}
+
+impl LaneOwners for () {
+    fn worker_label(&self, _thread: crate::gil::ThreadTag) -> Option<String> {
+        None
     }
 }

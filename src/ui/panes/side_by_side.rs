@@ -14,7 +14,6 @@ use crate::lab::{BenchRow, Experiment};
 use crate::ui::panes::fit::{Item, fit_line};
 use crate::ui::panes::timeline::Timeline;
 use crate::ui::panes::timeline::draw::TimelinePane;
-use crate::ui::panes::workers::Workers;
 use crate::ui::theme::Theme;
 
 /// The thread count shown first, when measured.
@@ -223,10 +222,9 @@ impl SideByView<'_> {
             Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
         match timeline {
             Some(timeline) => {
-                let workers = Workers::default();
                 TimelinePane {
                     timeline,
-                    workers: &workers,
+                    workers: &(),
                     theme: self.theme,
                     focused: false,
                     title: label,

@@ -13,8 +13,8 @@ use super::sample::{
 };
 use super::{Lane, Timeline};
 use crate::gil::ThreadTag;
+use crate::ui::panes::LaneOwners;
 use crate::ui::panes::fit::{Item, fit_line, fit_title};
-use crate::ui::panes::workers::Workers;
 use crate::ui::theme::{Role, Theme};
 
 /// Lanes get at least this many cells before per-lane figures are shown.
@@ -27,20 +27,22 @@ const MARKS_UP_TO_US: u64 = 1_000;
 /// A lane's label: the worker's thread name (`cpu-3`), with `+` for a
 /// second thread of the same worker (the seed demo's `print_numbers`); a
 /// lab thread's own name (`race-1`, `AB-1`); else `thread N`.
-pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> String {
+pub(crate) fn lane_label(
+    timeline: &Timeline,
+    workers: &dyn LaneOwners,
+    thread: ThreadTag,
+) -> String {
     if timeline.ui_thread == Some(thread) {
         return "ui".to_string();
     }
     if let Some(name) = timeline.name(thread) {
         return name.to_string();
     }
-    match workers.worker_of(thread) {
-        Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
-        Some(row) => format!("{}-{}+", row.kind, row.id),
-        None => timeline
+    workers.worker_label(thread).unwrap_or_else(|| {
+        timeline
             .name(thread)
-            .map_or_else(|| format!("thread {thread}"), str::to_string),
-    }
+            .map_or_else(|| format!("thread {thread}"), str::to_string)
+    })
 }
 
 /// The span as text: `100 ms`, `2.0 s`.
@@ -215,8 +217,9 @@ impl Figures {
 pub(crate) struct TimelinePane<'a> {
     /// Its state.
     pub timeline: &'a Timeline,
-    /// For lane labels.
-    pub workers: &'a Workers,
+    /// For lane labels: which worker runs a lane's thread (the worker
+    /// table, or `&()` where there is none).
+    pub workers: &'a dyn LaneOwners,
     /// Colours.
     pub theme: &'a Theme,
     /// Whether it has the keyboard focus (its border says so).
