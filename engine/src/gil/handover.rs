@@ -48,6 +48,9 @@ enum Taken {
 }
 
 impl GilThread {
+    /// The eval breaker's forced switch: counted and marked, the GIL is
+    /// dropped for the waiter that asked (waiting until it took it), then
+    /// queued for again.
     pub(super) fn forced_switch(&mut self) -> Result<(), Cancelled> {
         self.stats.count_forced_drop();
         self.gil

@@ -92,17 +92,30 @@ pub(crate) const POOL_THREADS: u32 = 3;
 /// Counters and flags the threads share.
 #[derive(Default)]
 pub(crate) struct Shared {
+    /// Items the producers put.
     pub(crate) produced: AtomicU64,
+    /// Items the consumer took.
     pub(crate) consumed: AtomicU64,
+    /// The deepest the queue got.
     pub(crate) depth_max: AtomicU64,
+    /// Downloads under way now.
     pub(crate) in_io: AtomicU64,
+    /// The most downloads under way at once.
     pub(crate) max_in_io: AtomicU64,
+    /// Downloads finished.
     pub(crate) downloads: AtomicU64,
+    /// Bytes downloaded.
     pub(crate) bytes: AtomicU64,
+    /// Rounds the ordered deadlock variant completed.
     pub(crate) rounds: AtomicU64,
+    /// Waiters released (event, barrier).
     pub(crate) released: AtomicU64,
+    /// The HTTP client, built by the first download that needs it.
     pub(crate) http: OnceLock<Result<HttpClient, String>>,
+    /// The pool scenario's tasks in submission order, each with the thread
+    /// that ran it and its result once done.
     pub(crate) tasks: std::sync::Mutex<Vec<PoolTask>>,
+    /// Pool tasks in the order they completed.
     pub(crate) completed: std::sync::Mutex<Vec<u64>>,
 }
 

@@ -136,6 +136,9 @@ struct Names {
     cleanup: RemoveOnDrop,
 }
 
+/// Runs one file worker: writes `file-N.part`, publishes it as
+/// `file-N.bin`, reads it back, checks its SHA-256 and deletes it; returns
+/// the bytes moved and a one-line summary.
 pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
     let size = ctx.settings.file_bytes;
     let dir = ctx.settings.workdir.clone();
