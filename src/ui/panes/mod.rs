@@ -14,7 +14,6 @@ pub mod lab;
 pub mod logs;
 pub mod meter;
 pub mod race;
-pub mod side_by_side;
 pub mod timeline;
 pub mod workers;
 
