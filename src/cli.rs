@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::arg_values::{parse_interval, parse_mode, parse_python_version};
 use crate::gil::model::PythonVersion;
 use crate::gil::{Mode, SwitchInterval};
 use crate::lab::Experiment;
-use crate::ui::python_cost::PythonCost;
+use crate::lab::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
@@ -324,16 +325,6 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
-        .map_err(|e: crate::gil::UnknownMode| e.to_string())
-}
-
-pub(crate) fn parse_interval(s: &str) -> Result<SwitchInterval, String> {
-    s.parse()
-        .map_err(|e: crate::gil::IntervalOutOfRange| e.to_string())
-}
-
 fn parse_url(s: &str) -> Result<FetchTarget, String> {
     FetchTarget::parse(s).map_err(|e| e.to_string())
 }
@@ -354,7 +345,7 @@ fn parse_serve_path(s: &str) -> Result<String, String> {
 
 fn parse_python_cost(s: &str) -> Result<PythonCost, String> {
     s.parse()
-        .map_err(|e: crate::ui::python_cost::CostOutOfRange| e.to_string())
+        .map_err(|e: crate::lab::python_cost::CostOutOfRange| e.to_string())
 }
 
 fn parse_theme(s: &str) -> Result<ThemeName, String> {
@@ -457,11 +448,6 @@ pub fn one_line_error(rendered: &str) -> String {
     } else {
         shorten_quoted(text)
     }
-}
-
-fn parse_python_version(s: &str) -> Result<PythonVersion, String> {
-    s.parse()
-        .map_err(|e: crate::gil::model::UnknownPythonVersion| e.to_string())
 }
 
 fn parse_rate(s: &str) -> Result<u32, String> {

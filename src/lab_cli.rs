@@ -3,15 +3,16 @@
 //! definitions and what they print.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::arg_values::{parse_interval, parse_mode, parse_python_version};
 use crate::cancel::CancelToken;
-use crate::cli::{parse_interval, parse_mode};
 use crate::gil::model::PythonVersion;
 use crate::gil::{Mode, SwitchInterval};
-use crate::lab::race::{self as lab_race, RACE_VERSIONS, RaceBench};
+use crate::lab::race::{self as lab_race, RACE_VERSIONS, RaceBench, RaceColumn, RaceInterpreter};
 use crate::sync::Body;
 
 /// `threadlab bench race|deadlock`.
@@ -48,7 +49,7 @@ pub struct RaceArgs {
     pub body: Vec<Body>,
     /// Whose eval-breaker model: 2.7 or 3.2 to 3.14 (`legacy` mode always
     /// runs 2.7's).
-    #[arg(long, value_name = "X.Y", default_value = "3.12", value_parser = parse_version)]
+    #[arg(long, value_name = "X.Y", default_value = "3.12", value_parser = parse_python_version)]
     pub python_version: PythonVersion,
     /// Modes (comma-separated): free, gil, legacy. Default: all three
     /// (only legacy with --python-version 2.7).
@@ -99,11 +100,6 @@ pub struct CompareRaceArgs {
 
 fn parse_body(s: &str) -> Result<Body, String> {
     s.parse()
-}
-
-fn parse_version(s: &str) -> Result<PythonVersion, String> {
-    s.parse()
-        .map_err(|e: crate::gil::model::UnknownPythonVersion| e.to_string())
 }
 
 /// `println!` that never panics: with stdout closed (`| head`) the rest of
@@ -235,15 +231,7 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
             ),
         );
     }
-    let script = match tempfile::Builder::new()
-        .prefix("threadlab_race-")
-        .suffix(".py")
-        .tempfile()
-        .and_then(|mut file| {
-            file.write_all(lab_race::RACE_SCRIPT.as_bytes())?;
-            file.flush()?;
-            Ok(file)
-        }) {
+    let script = match write_race_script() {
         Ok(file) => file,
         Err(error) => return fail(1, format!("cannot write the Python script: {error}")),
     };
@@ -256,34 +244,7 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
         interval: args.interval,
         cancel: CancelToken::new(),
     };
-    let mut columns = Vec::new();
-    let mut failures = 0;
-    for python in &pythons {
-        say!(
-            "py{:<6} {} beside the emulation: mode {}, eval breaker {}",
-            python.label,
-            python.path.display(),
-            python.mode,
-            python.version.model().describe()
-        );
-        match lab_race::compare_one(python, script.path(), &bench) {
-            Ok(column) => {
-                if let Some(Err(error)) = &column.real {
-                    failures += 1;
-                    let _ = writeln!(std::io::stderr(), "threadlab: compare race: {error}");
-                }
-                columns.push(column);
-            }
-            Err(error) => {
-                failures += 1;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "threadlab: compare race (emulated {}): {error}",
-                    python.label
-                );
-            }
-        }
-    }
+    let (mut columns, mut failures) = race_columns(&pythons, script.path(), &bench);
     let wants_free = wanted.iter().any(|w| w.ends_with('t'));
     if wants_free && !pythons.iter().any(|p| p.mode == Mode::Free) {
         say!("py3.13t  not installed: its column shows the emulation's free mode alone");
@@ -305,4 +266,54 @@ pub fn compare(lab: &LabCompare) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The race's Python script in a fresh temp file (removed on drop).
+fn write_race_script() -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix("threadlab_race-")
+        .suffix(".py")
+        .tempfile()?;
+    file.write_all(lab_race::RACE_SCRIPT.as_bytes())?;
+    file.flush()?;
+    Ok(file)
+}
+
+/// One column per interpreter, each announced on stdout as it starts: the
+/// real runs beside the emulation with that version's model. Returns the
+/// columns and how many runs failed (each said on stderr).
+fn race_columns(
+    pythons: &[RaceInterpreter],
+    script: &Path,
+    bench: &RaceBench,
+) -> (Vec<RaceColumn>, u32) {
+    let mut columns = Vec::new();
+    let mut failures = 0;
+    for python in pythons {
+        say!(
+            "py{:<6} {} beside the emulation: mode {}, eval breaker {}",
+            python.label,
+            python.path.display(),
+            python.mode,
+            python.version.model().describe()
+        );
+        match lab_race::compare_one(python, script, bench) {
+            Ok(column) => {
+                if let Some(Err(error)) = &column.real {
+                    failures += 1;
+                    let _ = writeln!(std::io::stderr(), "threadlab: compare race: {error}");
+                }
+                columns.push(column);
+            }
+            Err(error) => {
+                failures += 1;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "threadlab: compare race (emulated {}): {error}",
+                    python.label
+                );
+            }
+        }
+    }
+    (columns, failures)
 }

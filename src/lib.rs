@@ -8,6 +8,7 @@
 
 pub use threadlab_engine::{cancel, gil, lab, server, session, sync, trace, work};
 
+mod arg_values;
 pub mod cli;
 pub mod config;
 pub mod lab_cli;

@@ -33,39 +33,13 @@ fn main() -> ExitCode {
         signal_hook::consts::SIGXFSZ,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     );
-    let cli = match Cli::try_parse() {
+    let cli = match parse_cli() {
         Ok(cli) => cli,
-        Err(error) => {
-            return match error.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    let _ = error.print();
-                    ExitCode::SUCCESS
-                }
-                _ => {
-                    // One clear line that still names the argument and what
-                    // is allowed (clap puts those under its first line).
-                    let line = threadlab::cli::one_line_error(&error.render().to_string());
-                    fail(2, format!("{line} (see threadlab --help)"))
-                }
-            };
-        }
+        Err(code) => return code,
     };
     if let Some(Command::Config { path }) = cli.command {
         // Not checked here: this is how to find and fix a broken file.
-        if path {
-            return match threadlab::config::path_in_effect(cli.run.config.as_deref()) {
-                Some(path) => {
-                    println!("{}", path.display());
-                    ExitCode::SUCCESS
-                }
-                None => fail(
-                    1,
-                    "no config directory: give --config FILE or THREADLAB_CONFIG",
-                ),
-            };
-        }
-        print!("{}", threadlab::config::DEFAULT_TOML);
-        return ExitCode::SUCCESS;
+        return config_command(path, cli.run.config.as_deref());
     }
     // Every other command reads and checks the config file it is given (or
     // finds), and logs as its [log] section says.
@@ -106,6 +80,42 @@ fn main() -> ExitCode {
         }
         Some(Command::Man { command, dir }) => man_pages(command.as_deref(), dir.as_deref()),
     }
+}
+
+/// The command line, or the exit code when there is none to run: help and
+/// the version printed (0), or a usage error in one line (2).
+fn parse_cli() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|error| match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            // One clear line that still names the argument and what
+            // is allowed (clap puts those under its first line).
+            let line = threadlab::cli::one_line_error(&error.render().to_string());
+            fail(2, format!("{line} (see threadlab --help)"))
+        }
+    })
+}
+
+/// `threadlab config [--path]`: the built-in configuration, or the path of
+/// the file in effect (`config`, from `--config`, else found).
+fn config_command(path: bool, config: Option<&std::path::Path>) -> ExitCode {
+    if path {
+        return match threadlab::config::path_in_effect(config) {
+            Some(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            None => fail(
+                1,
+                "no config directory: give --config FILE or THREADLAB_CONFIG",
+            ),
+        };
+    }
+    print!("{}", threadlab::config::DEFAULT_TOML);
+    ExitCode::SUCCESS
 }
 
 /// Raises the soft descriptor limit (see [`threadlab::server::raise_nofile_limit`]);

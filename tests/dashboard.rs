@@ -763,9 +763,9 @@ fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
     use ratatui::buffer::Buffer;
     use ratatui::layout::Rect;
     use ratatui::widgets::Widget;
+    use threadlab::lab::python_cost::PythonCost;
     use threadlab::ui::keys::KeyMap;
     use threadlab::ui::panes::meter::{Meter, MeterPane};
-    use threadlab::ui::python_cost::PythonCost;
     use threadlab::ui::theme::Theme;
     let meter = Meter::default();
     let keys = KeyMap::default();

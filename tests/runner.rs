@@ -8,9 +8,9 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use threadlab::gil::{Mode, SwitchInterval};
+use threadlab::lab::python_cost::PythonCost;
 use threadlab::session::{Session, SessionOptions};
 use threadlab::ui::app::{App, AppEvent};
-use threadlab::ui::python_cost::PythonCost;
 use threadlab::ui::runner::{
     CATCH_UP, Feeds, Flow, Input, Runner, STILL_AFTER, STILL_FRAME_GAP, Wake,
 };

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::gil::{Mode, SwitchInterval};
+use crate::lab::python_cost::PythonCost;
 use crate::ui::keys::KeyMap;
-use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 

@@ -13,8 +13,8 @@ use toml::Spanned;
 
 use super::{Config, ConfigError, DEFAULT_TOML};
 use crate::gil::{Mode, SwitchInterval};
+use crate::lab::python_cost::PythonCost;
 use crate::ui::keys::KeyMap;
-use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
 
@@ -195,6 +195,102 @@ impl Source<'_> {
     }
 }
 
+/// The checked `[workers]` values.
+struct Workers {
+    fetch_urls: Vec<FetchTarget>,
+    file_mib: u64,
+    cpu_steps: u64,
+    seed_sleep_ms: u64,
+    max_workers: u64,
+    nice: u64,
+}
+
+/// The checked `[ui]` values.
+struct Ui {
+    fps: u64,
+    theme: ThemeName,
+    mouse: bool,
+    python_cost: PythonCost,
+}
+
+impl Source<'_> {
+    /// `[gil]`: the mode and the switch interval.
+    fn gil(&self, user: &RawGil, defaults: &RawGil) -> Result<(Mode, SwitchInterval), ConfigError> {
+        let (mode_text, at) = pick(&user.mode, &defaults.mode, "[gil] mode");
+        let mode: Mode = mode_text
+            .parse()
+            .map_err(|e: crate::gil::UnknownMode| self.fail(at, format!("[gil] mode: {e}")))?;
+        let (interval_ms, at) = pick(
+            &user.interval_ms,
+            &defaults.interval_ms,
+            "[gil] interval_ms",
+        );
+        let interval = SwitchInterval::from_millis_f64(interval_ms)
+            .map_err(|e| self.fail(at, format!("[gil] interval_ms: {e}")))?;
+        Ok((mode, interval))
+    }
+
+    /// `[workers]`: the fetch URLs and each number within its range.
+    fn workers(&self, user: &RawWorkers, defaults: &RawWorkers) -> Result<Workers, ConfigError> {
+        let (urls, at) = pick(
+            &user.fetch_urls,
+            &defaults.fetch_urls,
+            "[workers] fetch_urls",
+        );
+        let fetch_urls = urls
+            .iter()
+            .map(|url| FetchTarget::parse(url))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.fail(at.clone(), format!("[workers] fetch_urls: {e}")))?;
+        let (u, d) = (user, defaults);
+        Ok(Workers {
+            fetch_urls,
+            file_mib: self.in_range(
+                pick(&u.file_mib, &d.file_mib, "file_mib"),
+                1,
+                4096,
+                "[workers] file_mib",
+            )?,
+            cpu_steps: self.in_range(
+                pick(&u.cpu_steps, &d.cpu_steps, "cpu_steps"),
+                1,
+                100_000_000_000,
+                "[workers] cpu_steps",
+            )?,
+            seed_sleep_ms: self.in_range(
+                pick(&u.seed_sleep_ms, &d.seed_sleep_ms, "seed_sleep_ms"),
+                0,
+                60_000,
+                "[workers] seed_sleep_ms",
+            )?,
+            max_workers: self.in_range(
+                pick(&u.max_workers, &d.max_workers, "max_workers"),
+                1,
+                100_000,
+                "[workers] max_workers",
+            )?,
+            nice: self.in_range(pick(&u.nice, &d.nice, "nice"), 0, 19, "[workers] nice")?,
+        })
+    }
+
+    /// `[ui]`: frame rate, theme, mouse and the modelled Python cost.
+    fn ui(&self, user: &RawUi, defaults: &RawUi) -> Result<Ui, ConfigError> {
+        let fps = self.in_range(pick(&user.fps, &defaults.fps, "fps"), 1, 240, "[ui] fps")?;
+        let (theme_text, at) = pick(&user.theme, &defaults.theme, "[ui] theme");
+        let theme: ThemeName = theme_text
+            .parse()
+            .map_err(|e: String| self.fail(at, format!("[ui] theme: {e}")))?;
+        let (mouse, _) = pick(&user.mouse, &defaults.mouse, "[ui] mouse");
+        let python_cost = self.python_cost(user, defaults)?;
+        Ok(Ui {
+            fps,
+            theme,
+            mouse,
+            python_cost,
+        })
+    }
+}
+
 impl Config {
     /// The built-in defaults overlaid with `text` (the contents of `file`).
     /// Every error names the file, and the line and column of the value (or
@@ -206,84 +302,27 @@ impl Config {
             name: file.map_or_else(|| "(built-in)".to_string(), |p| p.display().to_string()),
             text,
         };
-        let (mode_text, at) = pick(&user.gil.mode, &defaults.gil.mode, "[gil] mode");
-        let mode: Mode = mode_text
-            .parse()
-            .map_err(|e: crate::gil::UnknownMode| source.fail(at, format!("[gil] mode: {e}")))?;
-        let (interval_ms, at) = pick(
-            &user.gil.interval_ms,
-            &defaults.gil.interval_ms,
-            "[gil] interval_ms",
-        );
-        let interval = SwitchInterval::from_millis_f64(interval_ms)
-            .map_err(|e| source.fail(at, format!("[gil] interval_ms: {e}")))?;
-
-        let (urls, at) = pick(
-            &user.workers.fetch_urls,
-            &defaults.workers.fetch_urls,
-            "[workers] fetch_urls",
-        );
-        let fetch_urls = urls
-            .iter()
-            .map(|url| FetchTarget::parse(url))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| source.fail(at.clone(), format!("[workers] fetch_urls: {e}")))?;
-        let w = (&user.workers, &defaults.workers);
-        let file_mib = source.in_range(
-            pick(&w.0.file_mib, &w.1.file_mib, "file_mib"),
-            1,
-            4096,
-            "[workers] file_mib",
-        )?;
-        let cpu_steps = source.in_range(
-            pick(&w.0.cpu_steps, &w.1.cpu_steps, "cpu_steps"),
-            1,
-            100_000_000_000,
-            "[workers] cpu_steps",
-        )?;
-        let seed_sleep_ms = source.in_range(
-            pick(&w.0.seed_sleep_ms, &w.1.seed_sleep_ms, "seed_sleep_ms"),
-            0,
-            60_000,
-            "[workers] seed_sleep_ms",
-        )?;
-        let max_workers = source.in_range(
-            pick(&w.0.max_workers, &w.1.max_workers, "max_workers"),
-            1,
-            100_000,
-            "[workers] max_workers",
-        )?;
-        let nice = source.in_range(pick(&w.0.nice, &w.1.nice, "nice"), 0, 19, "[workers] nice")?;
-        let fps = source.in_range(
-            pick(&user.ui.fps, &defaults.ui.fps, "fps"),
-            1,
-            240,
-            "[ui] fps",
-        )?;
-        let (theme_text, at) = pick(&user.ui.theme, &defaults.ui.theme, "[ui] theme");
-        let theme: ThemeName = theme_text
-            .parse()
-            .map_err(|e: String| source.fail(at, format!("[ui] theme: {e}")))?;
-        let (mouse, _) = pick(&user.ui.mouse, &defaults.ui.mouse, "[ui] mouse");
-        let python_cost = source.python_cost(&user.ui, &defaults.ui)?;
+        let (mode, interval) = source.gil(&user.gil, &defaults.gil)?;
+        let workers = source.workers(&user.workers, &defaults.workers)?;
+        let ui = source.ui(&user.ui, &defaults.ui)?;
         let (log_file, _) = pick(&user.log.file, &defaults.log.file, "[log] file");
         let log_file = Some(log_file).filter(|f| !f.is_empty()).map(PathBuf::from);
         let (log_level, _) = pick(&user.log.level, &defaults.log.level, "[log] level");
         let keys = source.keys(user.keys)?;
-        // The ranges above make these conversions lossless.
+        // The ranges checked above make these conversions lossless.
         Ok(Self {
             mode,
             interval,
-            fetch_urls,
-            file_mib,
-            cpu_steps,
-            seed_sleep: Duration::from_millis(seed_sleep_ms),
-            max_workers: usize::try_from(max_workers).expect("at most 100000"),
-            nice: u8::try_from(nice).expect("at most 19"),
-            fps: u32::try_from(fps).expect("at most 240"),
-            theme,
-            mouse,
-            python_cost,
+            fetch_urls: workers.fetch_urls,
+            file_mib: workers.file_mib,
+            cpu_steps: workers.cpu_steps,
+            seed_sleep: Duration::from_millis(workers.seed_sleep_ms),
+            max_workers: usize::try_from(workers.max_workers).expect("at most 100000"),
+            nice: u8::try_from(workers.nice).expect("at most 19"),
+            fps: u32::try_from(ui.fps).expect("at most 240"),
+            theme: ui.theme,
+            mouse: ui.mouse,
+            python_cost: ui.python_cost,
             keys,
             log_file,
             log_level,

@@ -8,7 +8,7 @@ use crate::lab::{Experiment, SuiteEvent};
 use crate::work::{WorkerEvent, WorkerId, WorkerKind};
 
 use super::keys::Action;
-use super::layout::PaneId;
+use super::panes::PaneId;
 
 /// Something that happened, for the reducer.
 #[derive(Debug, Clone)]
@@ -98,8 +98,8 @@ pub enum Command {
     /// Run an experiment emulated and in a real traced python3, keeping
     /// each measurement's timeline for the side-by-side view.
     RunSideBySide(Experiment),
-    /// Write the GIL timeline to [`App::export_target`](super::app::App::export_target)
-    /// (the runner copies the lanes and writes on a thread of its own).
+    /// Write the GIL timeline to the app's `export_target()` (the runner
+    /// copies the lanes and writes on a thread of its own).
     ExportTimeline,
     /// Stop the running experiment.
     CancelExperiment,

@@ -7,51 +7,12 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::app::App;
+pub use super::panes::PaneId;
 
 /// Below this size the dashboard shows only a "terminal too small" notice.
 pub const MIN_WIDTH: u16 = 60;
 /// Below this size the dashboard shows only a "terminal too small" notice.
 pub const MIN_HEIGHT: u16 = 16;
-
-/// A pane that can take the keyboard focus, in Tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PaneId {
-    /// The worker table.
-    #[default]
-    Workers,
-    /// The GIL timeline (or the log pane in its place).
-    Timeline,
-    /// The seed demo's console.
-    Console,
-    /// The responsiveness meter.
-    Meter,
-}
-
-impl PaneId {
-    /// Every pane, in Tab order.
-    pub const ALL: [PaneId; 4] = [
-        PaneId::Workers,
-        PaneId::Timeline,
-        PaneId::Console,
-        PaneId::Meter,
-    ];
-
-    /// The next pane in Tab order.
-    pub fn next(self) -> Self {
-        let at = Self::ALL.iter().position(|p| *p == self).unwrap_or(0);
-        Self::ALL[(at + 1) % Self::ALL.len()]
-    }
-
-    /// Its name, for the footer.
-    pub fn name(self) -> &'static str {
-        match self {
-            PaneId::Workers => "workers",
-            PaneId::Timeline => "timeline",
-            PaneId::Console => "console",
-            PaneId::Meter => "responsiveness",
-        }
-    }
-}
 
 /// Where each pane goes on a screen of a given size; `None`: not shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

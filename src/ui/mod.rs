@@ -13,9 +13,9 @@ pub mod app;
 pub mod event;
 pub mod export;
 pub mod keys;
+pub mod lab_runs;
 pub mod layout;
 pub mod panes;
-pub mod python_cost;
 pub mod runner;
 pub mod terminal;
 pub mod theme;
@@ -46,7 +46,7 @@ pub struct UiOptions {
     /// The key map.
     pub keys: keys::KeyMap,
     /// Python work modelled per key and frame while the UI is under the GIL.
-    pub python_cost: python_cost::PythonCost,
+    pub python_cost: crate::lab::python_cost::PythonCost,
     /// Whose eval-breaker model the race runs (`--python-version`).
     pub python_version: crate::gil::model::PythonVersion,
     /// Where `w` writes the GIL timeline (`--export`; default: a
@@ -62,7 +62,7 @@ impl Default for UiOptions {
             theme: theme::Theme::default(),
             mouse: true,
             keys: keys::KeyMap::default(),
-            python_cost: python_cost::PythonCost::default(),
+            python_cost: crate::lab::python_cost::PythonCost::default(),
             python_version: crate::gil::model::PythonVersion::DEFAULT,
             export: None,
         }

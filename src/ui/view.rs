@@ -32,13 +32,14 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
         draw_too_small(frame, area);
         return;
     };
-    frame.render_widget(Header { app }, areas.header);
+    let bars = app.bars();
+    frame.render_widget(Header { view: &bars }, areas.header);
     draw_panes(frame, app, &areas, now);
     if let Some(pane) = app.experiments().pane() {
         let theme = app.theme();
         frame.render_widget(ExperimentView { pane, theme }, areas.body);
     }
-    frame.render_widget(Footer { app }, areas.footer);
+    frame.render_widget(Footer { view: &bars }, areas.footer);
     if let Some(selected) = app.experiments().picker() {
         frame.render_widget(PickerOverlay { selected }, area);
     }
@@ -80,7 +81,7 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
             let focused = focused(PaneId::Timeline);
             let pane = TimelinePane {
                 timeline,
-                workers: Some(workers),
+                workers,
                 theme,
                 focused,
                 title: "GIL timeline",

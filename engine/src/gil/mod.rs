@@ -27,14 +27,16 @@
 //! `Py_BEGIN_ALLOW_THREADS`. Every lane change is stamped into the
 //! [`Timeline`] and summed into [`ThreadStats`].
 //!
-//! Why this file runs past ~500 lines: `take_gil`, `drop_gil` and the eval
-//! breaker's forced switch are one state machine over one mutex and two
-//! condvars, read side by side with `ceval_gil.c`; split across files the
-//! hand-over protocol could no longer be checked against CPython's in one
-//! reading. Everything around it (modes, Python 2's lock, distributions,
-//! the timeline, the eval-breaker model) lives in files of its own.
+//! This file holds the shared [`Gil`] and [`GilThread`]'s public face and
+//! lanes. `take_gil`, `drop_gil` and the eval breaker's forced switch are
+//! one state machine over one mutex and two condvars, read side by side
+//! with `ceval_gil.c`, so they sit together in `handover.rs`, where the
+//! hand-over protocol can be checked against CPython's in one reading.
+//! Everything around it (modes, Python 2's lock, distributions, the
+//! timeline, the eval-breaker model) lives in files of its own.
 
 mod dist;
+mod handover;
 mod legacy;
 mod mode;
 pub mod model;
@@ -52,16 +54,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelToken, Cancelled};
+use handover::{Core, Release};
 use legacy::LegacyLock;
-
-#[derive(Debug, Default)]
-struct Core {
-    locked: bool,
-    last_holder: ThreadTag,
-    switch_number: u64,
-    waiters: u32,
-    switch_waiters: u32,
-}
 
 #[derive(Debug)]
 struct Shared {
@@ -217,27 +211,6 @@ impl Gil {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// How a thread lets go of the GIL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Release {
-    /// To run without it for a while (I/O, a mode change).
-    Ordinary,
-    /// Because another thread asked: the thread goes on waiting to re-take it.
-    Forced,
-    /// For a blocking call during which the OS runs the waiter it woke (see
-    /// [`GilThread::blocking_handover`]): the GIL goes to a waiting thread.
-    Handover,
-    /// For good: the thread ends.
-    Final,
-}
-
-/// What one attempt of [`GilThread::take_gil`] ended with.
-enum Taken {
-    Yes,
-    RunFree,
-    ModeChanged,
 }
 
 /// One thread's membership in the GIL: call [`check`](Self::check) between
@@ -406,248 +379,6 @@ impl GilThread {
         }
         if self.lane.is_some() && self.lane != Some(Transition::Exit) {
             self.set_lane(Transition::Exit);
-        }
-    }
-
-    fn forced_switch(&mut self) -> Result<(), Cancelled> {
-        self.stats.count_forced_drop();
-        self.gil
-            .shared
-            .forced_switches
-            .fetch_add(1, Ordering::Relaxed);
-        self.mark(Transition::ForcedDrop);
-        // No longer holding: waiting to run again, even if it gets the GIL
-        // straight back (then the wait lasts microseconds).
-        self.release(Release::Forced, Some(Transition::Wait));
-        self.take()
-    }
-
-    /// Takes the lock of the mode in force (none in `free` mode).
-    fn take(&mut self) -> Result<(), Cancelled> {
-        if self.holding {
-            return Ok(());
-        }
-        loop {
-            let taken = match self.gil.mode() {
-                Mode::Free => self.take_gil(),
-                Mode::Gil => self.take_gil(),
-                Mode::Legacy => self.take_legacy(),
-            }?;
-            if taken {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Python 2's `PyThread_acquire_lock(interpreter_lock, 1)`. Returns
-    /// false if the mode changed while waiting (the caller re-dispatches).
-    fn take_legacy(&mut self) -> Result<bool, Cancelled> {
-        let shared = Arc::clone(&self.gil.shared);
-        let lock = &shared.legacy;
-        let mut waited = false;
-        loop {
-            let seen = match lock.try_acquire() {
-                Ok(()) => break,
-                Err(seen) => seen,
-            };
-            if self.cancel.is_cancelled() {
-                return Err(Cancelled);
-            }
-            if shared.mode.load(Ordering::Acquire) != Mode::Legacy.to_u8() {
-                return Ok(false);
-            }
-            if !waited {
-                waited = true;
-                self.start_waiting();
-            }
-            lock.sleep(seen);
-        }
-        if lock.last_holder.swap(self.tag, Ordering::Relaxed) != self.tag {
-            shared.switches.fetch_add(1, Ordering::Relaxed);
-            self.stats.count_switch();
-        }
-        self.holding = true;
-        self.holding_legacy = true;
-        self.set_lane(Transition::Hold);
-        Ok(true)
-    }
-
-    /// CPython's `take_gil`. Returns false if the mode changed to `legacy`
-    /// while waiting; in `free` mode it returns true holding nothing.
-    fn take_gil(&mut self) -> Result<bool, Cancelled> {
-        let shared = Arc::clone(&self.gil.shared);
-        let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut waiting = false;
-        // Whether this thread set the drop request while waiting. As in
-        // CPython, it matters only when the thread leaves without the GIL
-        // (gh-96387): a new holder clears any request anyway.
-        let mut drop_requested = false;
-        let outcome = loop {
-            if self.cancel.is_cancelled() {
-                // CPython's thread-exit path (gh-96387): a waiter that gives
-                // up takes back its request, or the holder would drop the
-                // GIL for nobody. Another waiter's request goes too; that
-                // waiter asks again after its next timeout.
-                if drop_requested {
-                    shared.drop_request.store(false, Ordering::Relaxed);
-                }
-                break Err(Cancelled);
-            }
-            let mode = Mode::from_u8(shared.mode.load(Ordering::Acquire));
-            if mode == Mode::Free {
-                break Ok(Taken::RunFree);
-            }
-            if mode == Mode::Legacy {
-                break Ok(Taken::ModeChanged);
-            }
-            if !core.locked {
-                break Ok(Taken::Yes);
-            }
-            if !waiting {
-                waiting = true;
-                core.waiters += 1;
-                self.start_waiting();
-            }
-            {
-                let saved_switch = core.switch_number;
-                let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
-                let (guard, result) = shared
-                    .cond
-                    .wait_timeout(core, interval)
-                    .unwrap_or_else(PoisonError::into_inner);
-                core = guard;
-                // Timed out, still locked, and nobody switched meanwhile:
-                // ask the holder to drop it.
-                if result.timed_out()
-                    && core.locked
-                    && core.switch_number == saved_switch
-                    && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
-                {
-                    drop_requested = true;
-                    if !shared.drop_request.swap(true, Ordering::AcqRel) {
-                        self.stats.count_drop_request();
-                        self.mark(Transition::DropRequest);
-                    }
-                }
-            }
-        };
-        if waiting {
-            core.waiters -= 1;
-        }
-        match outcome {
-            Ok(Taken::Yes) => {
-                core.locked = true;
-                if core.last_holder != self.tag {
-                    core.last_holder = self.tag;
-                    core.switch_number += 1;
-                    shared.switches.fetch_add(1, Ordering::Relaxed);
-                    self.stats.count_switch();
-                }
-                if core.switch_waiters > 0 {
-                    shared.switch_cond.notify_all();
-                }
-                // Whoever asked, the new holder is not asked to drop at once:
-                // CPython 3.2-3.12 `take_gil` runs RESET_GIL_DROP_REQUEST
-                // after its wait loop whenever the request is set, and 3.13+
-                // keeps the request as a bit on the holder's thread state,
-                // which a new holder clears for itself. A thread that barged
-                // in keeps the GIL for an interval; a waiter that lost the
-                // race asks again after its next timeout.
-                shared.drop_request.store(false, Ordering::Relaxed);
-                // Stamped while the GIL's lock is held, as the release is:
-                // no other thread can take or drop in between.
-                self.holding = true;
-                self.holding_legacy = false;
-                self.set_lane(Transition::Hold);
-                drop(core);
-                Ok(true)
-            }
-            Ok(Taken::RunFree) => {
-                drop(core);
-                self.set_lane(Transition::Run);
-                Ok(true)
-            }
-            Ok(Taken::ModeChanged) => Ok(false),
-            Err(cancelled) => Err(cancelled),
-        }
-    }
-
-    /// Releases whichever lock this thread holds; its lane turns `next`.
-    fn drop_gil(&mut self, next: Option<Transition>) {
-        self.release(Release::Ordinary, next);
-    }
-
-    /// Releases whichever lock this thread holds, as `release` says. The
-    /// lane turns `next` (if any) *before* the lock is given up, so the
-    /// hold ends where CPython's `drop_gil` probe would stamp it: a thread
-    /// preempted right after releasing never shows holding beside the next
-    /// holder, and its hold time never includes that preemption.
-    fn release(&mut self, release: Release, next: Option<Transition>) {
-        if self.holding_legacy {
-            if let Some(next) = next {
-                self.set_lane(next);
-            }
-            self.holding = false;
-            self.holding_legacy = false;
-            self.gil.shared.legacy.release();
-        } else {
-            self.drop_new_gil(release, next);
-        }
-    }
-
-    /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
-    fn drop_new_gil(&mut self, release: Release, next: Option<Transition>) {
-        let shared = Arc::clone(&self.gil.shared);
-        let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(next) = next {
-            self.set_lane(next);
-        }
-        core.last_holder = self.tag;
-        core.locked = false;
-        self.holding = false;
-        if core.waiters > 0 {
-            shared.cond.notify_one();
-        }
-        // CPython unlocks `gil->mutex` here and only then looks at the drop
-        // request under `switch_mutex`: in that gap the woken waiter may
-        // already have taken the GIL (and cleared the request).
-        drop(core);
-        // A thread's last release (`final_release` in 3.13, a NULL thread
-        // state in 3.12) neither waits for the switch nor clears a request:
-        // the next holder does.
-        if release == Release::Final {
-            return;
-        }
-        // A release while a drop request is pending (or a hand-over): wait
-        // until another thread has actually taken the GIL, so this one
-        // cannot grab it straight back.
-        let requested = shared.drop_request.load(Ordering::Relaxed);
-        if (requested || release == Release::Handover)
-            && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
-        {
-            let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
-            if core.last_holder == self.tag {
-                if requested {
-                    shared.drop_request.store(false, Ordering::Relaxed);
-                }
-                // The lane stays what the release made it: a forced drop
-                // waits to run again, a release for I/O is released (the
-                // real tracer, too, sees this wait inside `drop_gil`).
-                core.switch_waiters += 1;
-                while core.last_holder == self.tag
-                    && core.waiters > 0
-                    && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
-                    && !self.cancel.is_cancelled()
-                {
-                    let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
-                    core = shared
-                        .switch_cond
-                        .wait_timeout(core, interval)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                core.switch_waiters -= 1;
-            }
         }
     }
 

@@ -69,43 +69,17 @@ pub(crate) fn run_cancellable(
         .process_group(0);
     let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
     let pid = child.id() as i32;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
     // Readers on their own threads, so a chatty child never blocks on a full pipe.
-    let out_reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err_reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let out_reader = read_in_background(child.stdout.take());
+    let err_reader = read_in_background(child.stderr.take());
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let waiter = thread::spawn(move || {
         let status = child.wait();
         let _ = done_tx.send(());
         status
     });
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let mut cancelled = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if done_rx.recv_timeout(left.min(CANCEL_POLL)).is_ok() {
-            break;
-        }
-        if cancel.is_cancelled() {
-            cancelled = true;
-            break;
-        }
-        if left.is_zero() {
-            timed_out = true;
-            break;
-        }
-    }
-    if timed_out || cancelled {
+    let end = wait_bounded(&done_rx, timeout, cancel);
+    if end != End::Exited {
         // The whole group: the script and any helper processes it started.
         if let Some(group) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
@@ -118,31 +92,67 @@ pub(crate) fn run_cancellable(
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     let err = err.trim();
-    if cancelled {
-        return Err("cancelled".to_string());
-    }
-    if timed_out {
-        return Err(format!(
-            "timed out after {:.0} s and was killed{}",
+    let stderr_note = if err.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {err}")
+    };
+    match end {
+        End::Cancelled => Err("cancelled".to_string()),
+        End::TimedOut => Err(format!(
+            "timed out after {:.0} s and was killed{stderr_note}",
             timeout.as_secs_f64(),
-            if err.is_empty() {
-                String::new()
-            } else {
-                format!("; stderr: {err}")
-            }
-        ));
+        )),
+        End::Exited if !status.success() => Err(format!("exited with {status}{stderr_note}")),
+        End::Exited => Ok(out),
     }
-    if !status.success() {
-        return Err(format!(
-            "exited with {status}{}",
-            if err.is_empty() {
-                String::new()
-            } else {
-                format!("; stderr: {err}")
-            }
-        ));
+}
+
+/// Reads `stream` (if any) to its end on a thread of its own; the handle
+/// gives what it read.
+pub(crate) fn read_in_background(
+    stream: Option<impl Read + Send + 'static>,
+) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stream) = stream {
+            let _ = stream.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// How waiting for a bounded child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// It exited by itself.
+    Exited,
+    /// Its time ran out.
+    TimedOut,
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// Waits until `done` says the child exited, `timeout` has passed or
+/// `cancel` fires, looking at the token every [`CANCEL_POLL`].
+fn wait_bounded(
+    done: &crossbeam_channel::Receiver<()>,
+    timeout: Duration,
+    cancel: &CancelToken,
+) -> End {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if done.recv_timeout(left.min(CANCEL_POLL)).is_ok() {
+            return End::Exited;
+        }
+        if cancel.is_cancelled() {
+            return End::Cancelled;
+        }
+        if left.is_zero() {
+            return End::TimedOut;
+        }
     }
-    Ok(out)
 }
 
 const PROBE: &str = "import sys, json, platform\n\

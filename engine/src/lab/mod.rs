@@ -14,6 +14,7 @@
 pub mod compare;
 pub mod compare_trace;
 mod experiments;
+pub mod python_cost;
 pub mod race;
 mod report;
 pub mod side_by_side;

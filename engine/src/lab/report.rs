@@ -168,82 +168,91 @@ fn dist_cells(r: &BenchRow) -> [String; 2] {
     ]
 }
 
+/// The latency experiment's columns after `mode`.
+const LATENCY_HEADERS: [&str; 7] = [
+    "cpu threads",
+    "p50 ms",
+    "p99 ms",
+    "switches/s",
+    DIST_HEADERS[0],
+    DIST_HEADERS[1],
+    "responder wait ms p50/p99",
+];
+
+/// A latency row's cells, in [`LATENCY_HEADERS`]' order.
+fn latency_cells(r: &BenchRow) -> Vec<String> {
+    let [hold, wait] = dist_cells(r);
+    vec![
+        cell(r.cpu_threads.map(f64::from), 0),
+        cell(r.latency_ms_p50, 2),
+        cell(r.latency_ms_p99, 2),
+        cell(r.switches_per_s, 0),
+        hold,
+        wait,
+        pair(r.io_wait_ms_p50, r.io_wait_ms_p99),
+    ]
+}
+
+/// The convoy experiment's columns after `mode`.
+const CONVOY_HEADERS: [&str; 8] = [
+    "cpu threads",
+    "round trips/s",
+    "rtt p50 ms",
+    "rtt p99 ms",
+    "switches/s",
+    DIST_HEADERS[0],
+    DIST_HEADERS[1],
+    "io wait ms p50/p99",
+];
+
+/// A convoy row's cells, in [`CONVOY_HEADERS`]' order.
+fn convoy_cells(r: &BenchRow) -> Vec<String> {
+    let [hold, wait] = dist_cells(r);
+    vec![
+        cell(r.cpu_threads.map(f64::from), 0),
+        cell(r.round_trips_per_s, 0),
+        cell(r.rtt_ms_p50, 3),
+        cell(r.rtt_ms_p99, 3),
+        cell(r.switches_per_s, 0),
+        hold,
+        wait,
+        pair(r.io_wait_ms_p50, r.io_wait_ms_p99),
+    ]
+}
+
+/// The throughput (and I/O) experiments' columns after `mode`.
+const THROUGHPUT_HEADERS: [&str; 6] = [
+    "threads",
+    "iterations/s",
+    "speedup",
+    "switches/s",
+    DIST_HEADERS[0],
+    DIST_HEADERS[1],
+];
+
+/// A throughput row's cells, in [`THROUGHPUT_HEADERS`]' order.
+fn throughput_cells(r: &BenchRow) -> Vec<String> {
+    let [hold, wait] = dist_cells(r);
+    vec![
+        cell(r.threads.map(f64::from), 0),
+        cell(r.iterations_per_s, 0),
+        cell(r.speedup, 2),
+        cell(r.switches_per_s, 0),
+        hold,
+        wait,
+    ]
+}
+
 /// Renders reports of one experiment as an aligned table, one row per
 /// (mode, thread count).
 pub fn render_table(reports: &[Report]) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
-    let (headers, pick): (Vec<&str>, RowCells) = match first.experiment.as_str() {
-        "latency" => (
-            vec![
-                "cpu threads",
-                "p50 ms",
-                "p99 ms",
-                "switches/s",
-                DIST_HEADERS[0],
-                DIST_HEADERS[1],
-                "responder wait ms p50/p99",
-            ],
-            |r| {
-                let [hold, wait] = dist_cells(r);
-                vec![
-                    cell(r.cpu_threads.map(f64::from), 0),
-                    cell(r.latency_ms_p50, 2),
-                    cell(r.latency_ms_p99, 2),
-                    cell(r.switches_per_s, 0),
-                    hold,
-                    wait,
-                    pair(r.io_wait_ms_p50, r.io_wait_ms_p99),
-                ]
-            },
-        ),
-        "convoy" => (
-            vec![
-                "cpu threads",
-                "round trips/s",
-                "rtt p50 ms",
-                "rtt p99 ms",
-                "switches/s",
-                DIST_HEADERS[0],
-                DIST_HEADERS[1],
-                "io wait ms p50/p99",
-            ],
-            |r| {
-                let [hold, wait] = dist_cells(r);
-                vec![
-                    cell(r.cpu_threads.map(f64::from), 0),
-                    cell(r.round_trips_per_s, 0),
-                    cell(r.rtt_ms_p50, 3),
-                    cell(r.rtt_ms_p99, 3),
-                    cell(r.switches_per_s, 0),
-                    hold,
-                    wait,
-                    pair(r.io_wait_ms_p50, r.io_wait_ms_p99),
-                ]
-            },
-        ),
-        _ => (
-            vec![
-                "threads",
-                "iterations/s",
-                "speedup",
-                "switches/s",
-                DIST_HEADERS[0],
-                DIST_HEADERS[1],
-            ],
-            |r| {
-                let [hold, wait] = dist_cells(r);
-                vec![
-                    cell(r.threads.map(f64::from), 0),
-                    cell(r.iterations_per_s, 0),
-                    cell(r.speedup, 2),
-                    cell(r.switches_per_s, 0),
-                    hold,
-                    wait,
-                ]
-            },
-        ),
+    let (headers, pick): (&[&str], RowCells) = match first.experiment.as_str() {
+        "latency" => (&LATENCY_HEADERS, latency_cells),
+        "convoy" => (&CONVOY_HEADERS, convoy_cells),
+        _ => (&THROUGHPUT_HEADERS, throughput_cells),
     };
     let mut lines: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["mode".to_string()];

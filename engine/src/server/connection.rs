@@ -1,6 +1,6 @@
 //! Connections: the accept loop (with its caps, its spare descriptor and its
-//! back-off), one thread per connection reading requests and answering them,
-//! and the waits that give up when the client hangs up or the server stops.
+//! back-off), one thread per connection reading requests (`response.rs`
+//! answers them), and the linger that drains a client before a close.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::limits::Limits;
 use super::limits::{IDLE_TIMEOUT, STOP_POLL, WRITE_TIMEOUT};
-use super::request::{BodyKind, HeadError, read_head};
-use super::response::{Framing, head_bytes, reason, respond, write_text};
+use super::request::{BodyKind, Head, HeadError, read_head};
+use super::response::{After, Framing, head_bytes, respond, write_text};
+use super::routes::reason;
 use super::{Conn, Shared, lock};
 
 /// After a `Connection: close` response, how long to drain unread client
@@ -33,16 +35,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How often a failing accept loop logs while it keeps failing.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// What to do with the connection after a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum After {
-    KeepAlive,
-    /// Close after draining unread client data (the response is complete).
-    Close,
-    /// Close at once (the response was cut short on purpose or by an error).
-    Drop,
-}
 
 /// Runs when the accept thread ends, even by panic: closes every open
 /// connection, joins their threads and wakes [`super::Server::wait`].
@@ -248,41 +240,6 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, id: u64) {
     }
 }
 
-/// Waits until `deadline`; false as soon as the client hangs up or the
-/// server stops (the caller then drops the connection). Hang-ups are seen
-/// within [`STOP_POLL`]; a stop at once, since it shuts the socket down.
-pub(crate) fn wait_for(shared: &Shared, stream: &TcpStream, deadline: Instant) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    loop {
-        if shared.is_stopping() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        let slice = (deadline - now).min(STOP_POLL);
-        let timeout = Timespec {
-            tv_sec: 0,
-            tv_nsec: i64::from(slice.subsec_nanos()),
-        };
-        // Only a hang-up or an error: pipelined requests (readable data)
-        // must not end the wait.
-        let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(0) | Err(rustix::io::Errno::INTR) => {}
-            Ok(_) => {
-                let events = fds[0].revents();
-                if events.intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR) {
-                    tracing::debug!("client hung up during a wait; freeing its connection");
-                    return false;
-                }
-            }
-            Err(_) => return false,
-        }
-    }
-}
-
 fn serve_connection(shared: &Shared, stream: &TcpStream) {
     // Without NODELAY, a small body written after the head can wait for a
     // delayed ACK (~40 ms).
@@ -300,61 +257,10 @@ fn serve_connection(shared: &Shared, stream: &TcpStream) {
         if shared.is_stopping() {
             break After::Drop;
         }
-        // Between requests the client may idle; once a request has begun,
-        // all of it must arrive within the head timeout.
-        reader.get_mut().deadline = None;
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        match reader.fill_buf() {
-            Ok([]) => break After::Drop,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::trace!(error = %e, "connection closed or idle between requests");
-                break After::Drop;
-            }
-        }
-        reader.get_mut().deadline = Some(Instant::now() + limits.head_timeout);
-        let head = match read_head(&mut reader, &limits) {
-            Ok(Some(head)) => head,
-            Ok(None) => break After::Drop,
-            Err(HeadError::Io(e)) if is_timeout(&e) => {
-                reject(stream, 408, "the request did not arrive in time");
-                break After::Close;
-            }
-            Err(HeadError::Io(e)) => {
-                tracing::trace!(error = %e, "connection closed while reading a request");
-                break After::Drop;
-            }
-            Err(HeadError::Reject(status, reason)) => {
-                reject(stream, status, reason);
-                break After::Close;
-            }
+        let head = match next_request(stream, &mut reader, &limits) {
+            Ok(head) => head,
+            Err(after) => break after,
         };
-        match head.body {
-            BodyKind::None => {}
-            BodyKind::Length(n) if n <= limits.max_request_body => {
-                let copied = io::copy(&mut (&mut reader).take(n), &mut io::sink());
-                match copied {
-                    Ok(c) if c == n => {}
-                    Err(e) if is_timeout(&e) => {
-                        reject(stream, 408, "the request body did not arrive in time");
-                        break After::Close;
-                    }
-                    _ => break After::Drop,
-                }
-            }
-            BodyKind::Length(_) => {
-                reject(stream, 413, "request body too large");
-                break After::Close;
-            }
-            BodyKind::Unsupported => {
-                reject(
-                    stream,
-                    411,
-                    "a request body needs a Content-Length (no Transfer-Encoding)",
-                );
-                break After::Close;
-            }
-        }
         reader.get_mut().deadline = None;
         let after = respond(shared, stream, &head);
         if after != After::KeepAlive {
@@ -366,6 +272,83 @@ fn serve_connection(shared: &Shared, stream: &TcpStream) {
         linger(shared, stream, &mut reader);
     } else {
         let _ = stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Reads the connection's next request: waits for it as long as a client
+/// may idle, then wants its head (and any body, read and discarded) within
+/// the head timeout. `Err` says how to end the connection instead (a
+/// refusal already answered, or a hang-up).
+fn next_request(
+    stream: &TcpStream,
+    reader: &mut BufReader<DeadlineReader<'_>>,
+    limits: &Limits,
+) -> Result<Head, After> {
+    // Between requests the client may idle; once a request has begun,
+    // all of it must arrive within the head timeout.
+    reader.get_mut().deadline = None;
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    match reader.fill_buf() {
+        Ok([]) => return Err(After::Drop),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::trace!(error = %e, "connection closed or idle between requests");
+            return Err(After::Drop);
+        }
+    }
+    reader.get_mut().deadline = Some(Instant::now() + limits.head_timeout);
+    let head = match read_head(reader, limits) {
+        Ok(Some(head)) => head,
+        Ok(None) => return Err(After::Drop),
+        Err(HeadError::Io(e)) if is_timeout(&e) => {
+            reject(stream, 408, "the request did not arrive in time");
+            return Err(After::Close);
+        }
+        Err(HeadError::Io(e)) => {
+            tracing::trace!(error = %e, "connection closed while reading a request");
+            return Err(After::Drop);
+        }
+        Err(HeadError::Reject(status, reason)) => {
+            reject(stream, status, reason);
+            return Err(After::Close);
+        }
+    };
+    skip_body(stream, reader, head.body, limits)?;
+    Ok(head)
+}
+
+/// Reads and discards a request's body (none is used), refusing one too
+/// large, one without a length, or one that does not arrive in time.
+fn skip_body(
+    stream: &TcpStream,
+    reader: &mut BufReader<DeadlineReader<'_>>,
+    body: BodyKind,
+    limits: &Limits,
+) -> Result<(), After> {
+    match body {
+        BodyKind::None => Ok(()),
+        BodyKind::Length(n) if n <= limits.max_request_body => {
+            match io::copy(&mut reader.take(n), &mut io::sink()) {
+                Ok(c) if c == n => Ok(()),
+                Err(e) if is_timeout(&e) => {
+                    reject(stream, 408, "the request body did not arrive in time");
+                    Err(After::Close)
+                }
+                _ => Err(After::Drop),
+            }
+        }
+        BodyKind::Length(_) => {
+            reject(stream, 413, "request body too large");
+            Err(After::Close)
+        }
+        BodyKind::Unsupported => {
+            reject(
+                stream,
+                411,
+                "a request body needs a Content-Length (no Transfer-Encoding)",
+            );
+            Err(After::Close)
+        }
     }
 }
 

@@ -1,16 +1,28 @@
 //! Writing responses: the head (status line with the `http` crate's reason
 //! phrase, length, connection header) and the bodies — small texts in one
-//! write, `/bytes` and `/abort` streams in throttled chunks.
+//! write, `/bytes` and `/abort` streams in throttled chunks — and what the
+//! connection does next ([`After`]). Delays and throttled writes wait with
+//! [`wait_for`], which gives up when the client hangs up or the server
+//! stops.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use super::connection::{After, wait_for};
-use super::limits::MAX_WRITE_GAP;
+use super::limits::{MAX_WRITE_GAP, STOP_POLL};
 use super::request::Head;
-use super::routes::{PATTERN_LEN, Reply, pattern, route};
+use super::routes::{PATTERN_LEN, Reply, pattern, reason, route};
+
+/// What to do with the connection after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    KeepAlive,
+    /// Close after draining unread client data (the response is complete).
+    Close,
+    /// Close at once (the response was cut short on purpose or by an error).
+    Drop,
+}
 
 /// How a response is framed for the connection it goes out on.
 #[derive(Debug, Clone, Copy)]
@@ -223,25 +235,44 @@ pub(crate) fn head_bytes(
     head.into_bytes()
 }
 
-/// The reason phrase for a status code, from the `http` crate's registry
-/// (`"Status"` for unassigned codes).
-pub(crate) fn reason(status: u16) -> &'static str {
-    http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
-        .unwrap_or("Status")
+/// Waits until `deadline`; false as soon as the client hangs up or the
+/// server stops (the caller then drops the connection). Hang-ups are seen
+/// within [`STOP_POLL`]; a stop at once, since it shuts the socket down.
+pub(crate) fn wait_for(shared: &Shared, stream: &TcpStream, deadline: Instant) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    loop {
+        if shared.is_stopping() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        let slice = (deadline - now).min(STOP_POLL);
+        let timeout = Timespec {
+            tv_sec: 0,
+            tv_nsec: i64::from(slice.subsec_nanos()),
+        };
+        // Only a hang-up or an error: pipelined requests (readable data)
+        // must not end the wait.
+        let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => {}
+            Ok(_) => {
+                let events = fds[0].revents();
+                if events.intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR) {
+                    tracing::debug!("client hung up during a wait; freeing its connection");
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reason_phrases_come_from_the_registry() {
-        assert_eq!(reason(200), "OK");
-        assert_eq!(reason(413), "Payload Too Large");
-        assert_eq!(reason(599), "Status");
-    }
 
     #[test]
     fn throttled_writes_come_at_least_once_a_gap() {

@@ -1,5 +1,6 @@
-//! The endpoints: which reply a request gets (no I/O here), and the
-//! deterministic content of `/bytes` and `/abort` bodies.
+//! The endpoints: which reply a request gets (no I/O here), the
+//! deterministic content of `/bytes` and `/abort` bodies, and each status
+//! code's reason phrase.
 
 use std::sync::OnceLock;
 
@@ -116,7 +117,7 @@ pub(crate) fn route(head: &Head) -> Reply {
         ["status", code] => match parse_decimal(code) {
             Some(code @ 100..=599) => {
                 let code = u16::try_from(code).unwrap_or(500);
-                Reply::text(code, format!("{code} {}\n", super::response::reason(code)))
+                Reply::text(code, format!("{code} {}\n", reason(code)))
             }
             _ => Reply::text(
                 400,
@@ -190,10 +191,26 @@ fn stream_reply(n: &str, query: &str, abort: bool) -> Reply {
     }
 }
 
+/// The reason phrase for a status code, from the `http` crate's registry
+/// (`"Status"` for unassigned codes).
+pub(crate) fn reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Status")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::server::request::BodyKind;
+
+    #[test]
+    fn reason_phrases_come_from_the_registry() {
+        assert_eq!(reason(200), "OK");
+        assert_eq!(reason(413), "Payload Too Large");
+        assert_eq!(reason(599), "Status");
+    }
 
     fn head(method: &str, target: &str) -> Head {
         Head {

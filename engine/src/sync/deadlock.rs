@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
-use crate::gil::{Gil, Mode, SwitchInterval, ThreadTag};
+use crate::gil::{Gil, GilThread, Mode, SwitchInterval, ThreadTag};
 
 use super::locks::Lock;
 use super::signals::Barrier;
@@ -195,24 +195,7 @@ pub fn run_deadlock(config: &DeadlockConfig) -> std::io::Result<DeadlockOutcome>
             std::thread::Builder::new()
                 .name(format!("deadlock-{}", index + 1))
                 .spawn(move || -> Result<(), SyncError> {
-                    thread.enter()?;
-                    if ordered {
-                        // Start together, then contend for the same first lock.
-                        barrier.wait(&mut thread)?;
-                        first.acquire(&mut thread)?;
-                    } else {
-                        // Make sure each holds its first lock before it
-                        // asks for the other's.
-                        first.acquire(&mut thread)?;
-                        barrier.wait(&mut thread)?;
-                    }
-                    second.acquire(&mut thread)?;
-                    for _ in 0..1000 {
-                        thread.check()?;
-                    }
-                    second.release()?;
-                    first.release()?;
-                    thread.exit();
+                    take_both(&mut thread, [&first, &second], &barrier, ordered)?;
                     finished.fetch_add(1, Ordering::SeqCst);
                     world.change(|_| ());
                     Ok(())
@@ -230,17 +213,9 @@ pub fn run_deadlock(config: &DeadlockConfig) -> std::io::Result<DeadlockOutcome>
     let detected_after_ms = cycle
         .as_ref()
         .map(|_| started.elapsed().as_secs_f64() * 1000.0);
-    let detection_us = cycle.as_ref().map(|cycle| {
-        let mut events = Vec::new();
-        world.read_events_since(0, &mut events);
-        let closed = events
-            .iter()
-            .filter(|e| e.what == SyncAction::Blocked && cycle.threads().contains(&e.thread))
-            .map(|e| e.at_us)
-            .max()
-            .unwrap_or(detected_at_us);
-        detected_at_us.saturating_sub(closed)
-    });
+    let detection_us = cycle
+        .as_ref()
+        .map(|cycle| detected_at_us.saturating_sub(closed_at_us(&world, cycle, detected_at_us)));
     // Break the deadlock (or end a run that overran) by cancelling.
     let cancel_at = Instant::now();
     let must_cancel = finished.load(Ordering::SeqCst) < handles.len();
@@ -264,6 +239,50 @@ pub fn run_deadlock(config: &DeadlockConfig) -> std::io::Result<DeadlockOutcome>
         broken_in_ms,
         finished: finished.load(Ordering::SeqCst) == 2,
     })
+}
+
+/// One deadlock thread's work: take `first` then `second` (meeting the
+/// other thread at `barrier` before the first lock when `ordered`, after it
+/// otherwise, so each holds one before asking for the other's), run a
+/// thousand steps holding both, release them and leave the GIL.
+fn take_both(
+    thread: &mut GilThread,
+    [first, second]: [&Lock; 2],
+    barrier: &Barrier,
+    ordered: bool,
+) -> Result<(), SyncError> {
+    thread.enter()?;
+    if ordered {
+        // Start together, then contend for the same first lock.
+        barrier.wait(thread)?;
+        first.acquire(thread)?;
+    } else {
+        // Make sure each holds its first lock before it
+        // asks for the other's.
+        first.acquire(thread)?;
+        barrier.wait(thread)?;
+    }
+    second.acquire(thread)?;
+    for _ in 0..1000 {
+        thread.check()?;
+    }
+    second.release()?;
+    first.release()?;
+    thread.exit();
+    Ok(())
+}
+
+/// When the cycle closed: the last time one of its threads blocked, in the
+/// GIL's microseconds (`detected_at_us` if none is on record).
+fn closed_at_us(world: &World, cycle: &Cycle, detected_at_us: u64) -> u64 {
+    let mut events = Vec::new();
+    world.read_events_since(0, &mut events);
+    events
+        .iter()
+        .filter(|e| e.what == SyncAction::Blocked && cycle.threads().contains(&e.thread))
+        .map(|e| e.at_us)
+        .max()
+        .unwrap_or(detected_at_us)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub(crate) mod pool;
 pub(crate) mod race;
 pub mod scenario;
 mod scenario_bodies;
+mod scenario_kind;
 mod signals;
 mod status;
 mod world;

@@ -20,73 +20,17 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::cancel::CancelToken;
-use crate::gil::{Gil, GilThread, ThreadTag};
-use crate::work::HttpClient;
+use crate::gil::{Gil, ThreadTag};
 
 pub use super::status::{LabCounters, LabThread, LabThreadState, PoolTask, ScenarioStatus};
 
 use super::scenario_bodies as bodies;
+use super::scenario_kind::{Body, Shared};
+pub use super::scenario_kind::{
+    DOWNLOADS, ITEMS_PER_PRODUCER, ORDERED_ROUNDS, PARTIES, QUEUE_MAX, SEMAPHORE_LIMIT,
+    ScenarioKind,
+};
 use super::world::{SyncAction, SyncError, World};
-
-/// Which scenario to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScenarioKind {
-    /// Two threads take locks A and B in opposite orders: a deadlock.
-    Deadlock,
-    /// The fix: both take A, then B; they run to the end.
-    DeadlockOrdered,
-    /// Producers fill a bounded queue faster than a consumer empties it.
-    ProducerConsumer,
-    /// A `Semaphore(K)` lets at most K threads download at once.
-    Semaphore,
-    /// Waiters released together when one thread sets an `Event`.
-    Event,
-    /// Threads arriving at different times pass a `Barrier` together.
-    Barrier,
-    /// A `ThreadPoolExecutor` of 3 threads runs 9 mixed tasks.
-    Pool,
-}
-
-impl ScenarioKind {
-    /// The toolbox scenarios, in picker order.
-    pub const TOOLBOX: [ScenarioKind; 5] = [
-        ScenarioKind::ProducerConsumer,
-        ScenarioKind::Semaphore,
-        ScenarioKind::Event,
-        ScenarioKind::Barrier,
-        ScenarioKind::Pool,
-    ];
-
-    /// A short name ("producer/consumer").
-    pub fn name(self) -> &'static str {
-        match self {
-            ScenarioKind::Deadlock => "deadlock: opposite order",
-            ScenarioKind::DeadlockOrdered => "deadlock fixed: same order",
-            ScenarioKind::ProducerConsumer => "producer/consumer",
-            ScenarioKind::Semaphore => "semaphore",
-            ScenarioKind::Event => "event",
-            ScenarioKind::Barrier => "barrier",
-            ScenarioKind::Pool => "thread pool",
-        }
-    }
-
-    /// One line on what it shows.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ScenarioKind::Deadlock => "AB-1 takes A then B, BA-2 takes B then A",
-            ScenarioKind::DeadlockOrdered => "both take A then B: no cycle can close",
-            ScenarioKind::ProducerConsumer => {
-                "2 producers, 1 slow consumer, Queue(4): producers block when full"
-            }
-            ScenarioKind::Semaphore => "6 downloads, Semaphore(2): never more than 2 in I/O",
-            ScenarioKind::Event => "4 threads wait until a fifth sets an Event",
-            ScenarioKind::Barrier => "4 threads arrive at different times, pass together",
-            ScenarioKind::Pool => {
-                "3 pool threads, 9 cpu/sleep/fetch tasks: who ran what, in which order"
-            }
-        }
-    }
-}
 
 /// How a scenario is set up.
 #[derive(Debug, Clone)]
@@ -102,43 +46,10 @@ pub struct ScenarioConfig {
     pub nice: u8,
 }
 
-/// Downloads in the semaphore scenario.
-pub const DOWNLOADS: usize = 6;
-/// Downloads the semaphore lets run at once.
-pub const SEMAPHORE_LIMIT: u64 = 2;
-/// The bounded queue's size in the producer/consumer scenario.
-pub const QUEUE_MAX: usize = 4;
-/// Items each of the two producers puts.
-pub const ITEMS_PER_PRODUCER: u64 = 24;
-/// Rounds the two threads of the ordered deadlock variant hold both locks, together.
-pub const ORDERED_ROUNDS: u64 = 80;
-/// Parties of the event and barrier scenarios (waiters, not the setter).
-pub const PARTIES: usize = 4;
-
-/// Threads of the pool scenario's executor.
-pub(crate) const POOL_THREADS: u32 = 3;
-
 const RUNNING: u8 = 0;
 const DONE: u8 = 1;
 const CANCELLED: u8 = 2;
 const FAILED: u8 = 3;
-
-/// Counters and flags the threads share.
-#[derive(Default)]
-pub(crate) struct Shared {
-    pub(crate) produced: AtomicU64,
-    pub(crate) consumed: AtomicU64,
-    pub(crate) depth_max: AtomicU64,
-    pub(crate) in_io: AtomicU64,
-    pub(crate) max_in_io: AtomicU64,
-    pub(crate) downloads: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) rounds: AtomicU64,
-    pub(crate) released: AtomicU64,
-    pub(crate) http: OnceLock<Result<HttpClient, String>>,
-    pub(crate) tasks: std::sync::Mutex<Vec<PoolTask>>,
-    pub(crate) completed: std::sync::Mutex<Vec<u64>>,
-}
 
 struct Spawned {
     tag: ThreadTag,
@@ -165,9 +76,6 @@ pub struct Scenario {
     interrupted: OnceLock<Instant>,
     nice: u8,
 }
-
-/// What a thread body gets.
-pub(crate) type Body = Box<dyn FnOnce(&mut GilThread) -> Result<(), SyncError> + Send>;
 
 impl Scenario {
     /// Starts the scenario's threads.
@@ -263,6 +171,51 @@ impl Scenario {
         self.read_events();
         let blocked = self.world.blocked_names();
         let finished = self.is_finished();
+        let threads = self.thread_states(&blocked, finished);
+        let broken_in_ms = self.interrupted.get().filter(|_| finished).map(|at| {
+            let last = self.threads.iter().filter_map(|t| t.ended.get()).max();
+            last.map_or(0.0, |last| {
+                last.saturating_duration_since(*at).as_secs_f64() * 1000.0
+            })
+        });
+        let cycle = self.world.find_deadlock();
+        if let Some(cycle) = &cycle
+            && self.detection_us.is_none()
+        {
+            let now = self.world.gil().now_us();
+            let closed = self.last_block_of(&cycle.threads()).unwrap_or(now);
+            self.detection_us = Some(now.saturating_sub(closed));
+        }
+        let name = |tag: ThreadTag| names.get(&tag).cloned().unwrap_or(format!("thread {tag}"));
+        let s = &self.shared;
+        ScenarioStatus {
+            threads,
+            cycle: cycle.map(|c| c.named(name)),
+            detection_us: self.detection_us,
+            counters: self.counters(),
+            finished,
+            broken_in_ms,
+            tasks: s
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            completed: s
+                .completed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// Each thread's state, the scenario's own in start order, then the
+    /// extra ones (the pool's): how it ended, else what it is blocked on
+    /// (`blocked`, by tag), else running.
+    fn thread_states(
+        &self,
+        blocked: &HashMap<ThreadTag, String>,
+        finished: bool,
+    ) -> Vec<LabThread> {
         let extra = self.extra.iter().map(|(tag, name)| LabThread {
             tag: *tag,
             name: name.clone(),
@@ -275,8 +228,7 @@ impl Scenario {
                 None => LabThreadState::Running,
             },
         });
-        let threads = self
-            .threads
+        self.threads
             .iter()
             .map(|t| {
                 let state = match t.state.load(Ordering::SeqCst) {
@@ -294,22 +246,12 @@ impl Scenario {
                 }
             })
             .chain(extra)
-            .collect();
-        let broken_in_ms = self.interrupted.get().filter(|_| finished).map(|at| {
-            let last = self.threads.iter().filter_map(|t| t.ended.get()).max();
-            last.map_or(0.0, |last| {
-                last.saturating_duration_since(*at).as_secs_f64() * 1000.0
-            })
-        });
-        let cycle = self.world.find_deadlock();
-        if let Some(cycle) = &cycle
-            && self.detection_us.is_none()
-        {
-            let now = self.world.gil().now_us();
-            let closed = self.last_block_of(&cycle.threads()).unwrap_or(now);
-            self.detection_us = Some(now.saturating_sub(closed));
-        }
-        let name = |tag: ThreadTag| names.get(&tag).cloned().unwrap_or(format!("thread {tag}"));
+            .collect()
+    }
+
+    /// The scenario's counters as they stand (the threads' shared ones, the
+    /// queue's depth, blocks and wakes counted from the events).
+    fn counters(&self) -> LabCounters {
         let s = &self.shared;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let depth = self.queue.as_ref().map_or(0, |q| q.len() as u64);
@@ -317,36 +259,19 @@ impl Scenario {
             (Some(first), Some(last)) => last - first,
             _ => 0,
         };
-        ScenarioStatus {
-            threads,
-            cycle: cycle.map(|c| c.named(name)),
-            detection_us: self.detection_us,
-            counters: LabCounters {
-                produced: load(&s.produced),
-                consumed: load(&s.consumed),
-                depth,
-                depth_max: load(&s.depth_max).max(depth),
-                producer_blocks: self.producer_blocks,
-                in_io: load(&s.in_io),
-                max_in_io: load(&s.max_in_io),
-                downloads: load(&s.downloads),
-                bytes: load(&s.bytes),
-                released: load(&s.released),
-                release_spread_us: spread,
-                rounds: load(&s.rounds),
-            },
-            finished,
-            broken_in_ms,
-            tasks: s
-                .tasks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
-            completed: s
-                .completed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+        LabCounters {
+            produced: load(&s.produced),
+            consumed: load(&s.consumed),
+            depth,
+            depth_max: load(&s.depth_max).max(depth),
+            producer_blocks: self.producer_blocks,
+            in_io: load(&s.in_io),
+            max_in_io: load(&s.max_in_io),
+            downloads: load(&s.downloads),
+            bytes: load(&s.bytes),
+            released: load(&s.released),
+            release_spread_us: spread,
+            rounds: load(&s.rounds),
         }
     }
 
@@ -423,9 +348,4 @@ impl Drop for Scenario {
             self.stop();
         }
     }
-}
-
-/// `value` into `max` if larger.
-pub(crate) fn raise(max: &AtomicU64, value: u64) {
-    max.fetch_max(value, Ordering::Relaxed);
 }

@@ -15,11 +15,12 @@ use crate::work::{HttpClient, cpu_step, human_bytes};
 
 use super::locks::{Lock, Semaphore};
 use super::pool::Pool;
-use super::scenario::{
-    Body, DOWNLOADS, ITEMS_PER_PRODUCER, ORDERED_ROUNDS, PARTIES, POOL_THREADS, PoolTask,
-    QUEUE_MAX, SEMAPHORE_LIMIT, ScenarioKind, Shared, raise,
+use super::scenario_kind::{
+    Body, DOWNLOADS, ITEMS_PER_PRODUCER, ORDERED_ROUNDS, PARTIES, POOL_THREADS, QUEUE_MAX,
+    SEMAPHORE_LIMIT, ScenarioKind, Shared, raise,
 };
 use super::signals::{Barrier, Event, Queue};
+use super::status::PoolTask;
 use super::world::{SyncError, World};
 
 /// CPU steps in roughly a millisecond of an optimised build.

@@ -24,6 +24,9 @@ use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 
 use sha2::{Digest, Sha256};
 
+/// A SHA-256 digest.
+type Sha256Output = sha2::digest::Output<Sha256>;
+
 use super::{WorkError, WorkerCtx, human_bytes, short_hex};
 
 const BLOCK: usize = 1 << 20;
@@ -121,21 +124,74 @@ fn fill(block: &mut [u8], seed: u64) {
     }
 }
 
+/// The two names a file worker uses, and the guard that removes those of
+/// them it created.
+struct Names {
+    /// `file-N.part`: written, synced, then linked to [`Names::done`].
+    part: PathBuf,
+    /// `file-N.bin`: read back, verified, deleted.
+    done: PathBuf,
+    /// Only what this worker created is ever removed: a name armed after it
+    /// was made, never before (a user's own file of that name stays).
+    cleanup: RemoveOnDrop,
+}
+
+/// Runs one file worker: writes `file-N.part`, publishes it as
+/// `file-N.bin`, reads it back, checks its SHA-256 and deletes it; returns
+/// the bytes moved and a one-line summary.
 pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
     let size = ctx.settings.file_bytes;
     let dir = ctx.settings.workdir.clone();
-    let part = dir.join(format!("file-{}.part", ctx.id));
-    let done_path = dir.join(format!("file-{}.bin", ctx.id));
-    // Only what this worker created is ever removed: a name armed after it
-    // was made, never before (a user's own file of that name stays).
-    let mut cleanup = RemoveOnDrop(Vec::new());
+    let mut names = Names {
+        part: dir.join(format!("file-{}.part", ctx.id)),
+        done: dir.join(format!("file-{}.bin", ctx.id)),
+        cleanup: RemoveOnDrop(Vec::new()),
+    };
     ctx.report.set_total(Some(size * 2));
 
-    // Write.
+    let mut aligned = AlignedBlock::new();
+    let block = aligned.block();
+    let expected = write_part(ctx, &mut names, block, size)?;
+    publish(ctx, &mut names)?;
+    let (read, actual) = read_back(ctx, &names.done, block, size)?;
+    if read != size || actual != expected {
+        return Err(WorkError::Failed(format!(
+            "checksum mismatch in {}: wrote {} (sha256 {}…), read back {} (sha256 {}…)",
+            names.done.display(),
+            human_bytes(size),
+            short_hex(&expected),
+            human_bytes(read),
+            short_hex(&actual)
+        )));
+    }
+    ctx.gil
+        .blocking(|| fs::remove_file(&names.done))?
+        .map_err(|e| io_failed("cannot delete", &names.done, e))?;
+    Ok((
+        size * 2,
+        format!(
+            "{} written, synced, verified (sha256 {}…), deleted",
+            human_bytes(size),
+            short_hex(&actual)
+        ),
+    ))
+}
+
+/// Creates `file-N.part` (never over an existing file), writes `size` bytes
+/// of [`fill`]ed blocks through `block`, syncs it, and returns the SHA-256
+/// of what was written.
+fn write_part(
+    ctx: &mut WorkerCtx,
+    names: &mut Names,
+    block: &mut [u8],
+    size: u64,
+) -> Result<Sha256Output, WorkError> {
+    let part = &names.part;
+    let cleanup = &mut names.cleanup;
     let mut file = ctx
         .gil
         .blocking(|| {
-            let created = OpenOptions::new().write(true).create_new(true).open(&part);
+            let created = OpenOptions::new().write(true).create_new(true).open(part);
             // Armed inside the call: a cancel while re-taking the GIL must
             // not leave the new file behind.
             if created.is_ok() {
@@ -143,9 +199,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             }
             created
         })?
-        .map_err(|e| io_failed("cannot create", &part, e))?;
-    let mut aligned = AlignedBlock::new();
-    let block = aligned.block();
+        .map_err(|e| io_failed("cannot create", part, e))?;
     let mut direct = ctx.gil.blocking(|| set_direct(&file, true))?.is_ok();
     let mut written_hash = Sha256::new();
     let mut written: u64 = 0;
@@ -165,46 +219,62 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
             // A tail shorter than a device block goes through the cache.
             ctx.gil
                 .blocking(|| set_direct(&file, false))?
-                .map_err(|e| io_failed("cannot write", &part, e))?;
+                .map_err(|e| io_failed("cannot write", part, e))?;
             direct = false;
         }
         ctx.gil
             .blocking(|| file.write_all(&block[..len]))?
-            .map_err(|e| io_failed("cannot write", &part, e))?;
+            .map_err(|e| io_failed("cannot write", part, e))?;
         written += len as u64;
         block_no += 1;
         if !direct && written.is_multiple_of(SYNC_EVERY) && written < size {
             ctx.gil
                 .blocking(|| file.sync_data())?
-                .map_err(|e| io_failed("cannot fsync", &part, e))?;
+                .map_err(|e| io_failed("cannot fsync", part, e))?;
         }
         ctx.report.progress(written);
     }
     ctx.gil
         .blocking(|| file.sync_all())?
-        .map_err(|e| io_failed("cannot fsync", &part, e))?;
-    drop(file);
-    // "Rename" without replacing: link the new name (fails if it exists),
-    // then drop the old one.
+        .map_err(|e| io_failed("cannot fsync", part, e))?;
+    Ok(written_hash.finalize())
+}
+
+/// "Renames" `file-N.part` to `file-N.bin` without replacing: links the new
+/// name (fails if it exists), then drops the old one.
+fn publish(ctx: &mut WorkerCtx, names: &mut Names) -> Result<(), WorkError> {
+    let Names {
+        part,
+        done,
+        cleanup,
+    } = names;
     ctx.gil
         .blocking(|| {
-            let linked = fs::hard_link(&part, &done_path);
+            let linked = fs::hard_link(&*part, &*done);
             if linked.is_ok() {
-                cleanup.0.push(done_path.clone());
+                cleanup.0.push(done.clone());
             }
             linked
         })?
-        .map_err(|e| io_failed("cannot rename", &part, e))?;
+        .map_err(|e| io_failed("cannot rename", part, e))?;
     ctx.gil
-        .blocking(|| fs::remove_file(&part))?
-        .map_err(|e| io_failed("cannot remove", &part, e))?;
-    let expected = written_hash.finalize();
+        .blocking(|| fs::remove_file(&*part))?
+        .map_err(|e| io_failed("cannot remove", part, e))?;
+    Ok(())
+}
 
-    // Read back and verify.
+/// Reads `done` back through `block`, reporting progress past the `size`
+/// bytes written; returns how many bytes it read and their SHA-256.
+fn read_back(
+    ctx: &mut WorkerCtx,
+    done: &Path,
+    block: &mut [u8],
+    size: u64,
+) -> Result<(u64, Sha256Output), WorkError> {
     let mut file: File = ctx
         .gil
-        .blocking(|| File::open(&done_path))?
-        .map_err(|e| io_failed("cannot open", &done_path, e))?;
+        .blocking(|| File::open(done))?
+        .map_err(|e| io_failed("cannot open", done, e))?;
     // Reads of whole aligned blocks are fine even for a short last block.
     let _ = ctx.gil.blocking(|| set_direct(&file, true))?;
     let mut read_hash = Sha256::new();
@@ -213,7 +283,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         let n = ctx
             .gil
             .blocking(|| file.read(block))?
-            .map_err(|e| io_failed("cannot read", &done_path, e))?;
+            .map_err(|e| io_failed("cannot read", done, e))?;
         if n == 0 {
             break;
         }
@@ -222,29 +292,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         read += n as u64;
         ctx.report.progress(size + read.min(size));
     }
-    drop(file);
-    let actual = read_hash.finalize();
-    if read != size || actual != expected {
-        return Err(WorkError::Failed(format!(
-            "checksum mismatch in {}: wrote {} (sha256 {}…), read back {} (sha256 {}…)",
-            done_path.display(),
-            human_bytes(size),
-            short_hex(&expected),
-            human_bytes(read),
-            short_hex(&actual)
-        )));
-    }
-    ctx.gil
-        .blocking(|| fs::remove_file(&done_path))?
-        .map_err(|e| io_failed("cannot delete", &done_path, e))?;
-    Ok((
-        size * 2,
-        format!(
-            "{} written, synced, verified (sha256 {}…), deleted",
-            human_bytes(size),
-            short_hex(&actual)
-        ),
-    ))
+    Ok((read, read_hash.finalize()))
 }
 
 #[cfg(test)]

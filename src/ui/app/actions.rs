@@ -5,7 +5,7 @@
 use super::{App, Command, Life};
 use crate::gil::Mode;
 use crate::ui::keys::Action;
-use crate::ui::layout::PaneId;
+use crate::ui::panes::PaneId;
 use crate::ui::panes::experiment::PickerOutcome;
 use crate::ui::panes::lab::ToolboxOutcome;
 

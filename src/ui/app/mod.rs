@@ -13,7 +13,8 @@ use crate::gil::{Mode, SwitchInterval, ThreadTag};
 use crate::work::WorkerEvent;
 
 use super::keys::KeyMap;
-use super::layout::PaneId;
+use super::panes::PaneId;
+use super::panes::bars::{BarsView, WorkerCounts};
 use super::panes::console::Console;
 use super::panes::experiment::Experiments;
 use super::panes::lab::Labs;
@@ -22,8 +23,8 @@ use super::panes::meter::Meter;
 use super::panes::race::Races;
 use super::panes::timeline::Timeline;
 use super::panes::workers::Workers;
-use super::python_cost::PythonCost;
 use super::theme::Theme;
+use crate::lab::python_cost::PythonCost;
 
 pub use super::event::{AppEvent, Command};
 pub use super::panes::experiment::ExperimentPane;
@@ -343,6 +344,29 @@ impl App {
             Mode::Free => "off · free threads".to_string(),
             Mode::Gil => format!("on · gil · {:.1} ms", self.interval.as_millis_f64()),
             Mode::Legacy => "on · legacy (Python 2)".to_string(),
+        }
+    }
+
+    /// What the header and the footer draw, copied out of the app.
+    pub(crate) fn bars(&self) -> BarsView<'_> {
+        let tally = self.workers.tally();
+        BarsView {
+            mode: self.mode,
+            mode_label: self.mode_label(),
+            ui_under_gil: self.ui_under_gil,
+            workers: WorkerCounts {
+                live: tally.live,
+                done: tally.done,
+                failed: tally.failed,
+                cancelled: tally.cancelled,
+            },
+            cores: self.cores,
+            key_p99_ms: self.meter.key_latency_ms(99.0),
+            keys: &self.keys,
+            theme: &self.theme,
+            focus: self.focus,
+            zoomed: self.zoomed,
+            notice: self.notice.as_deref(),
         }
     }
 }

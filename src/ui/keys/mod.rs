@@ -78,6 +78,12 @@ pub enum Action {
 }
 
 impl Action {
+    /// True for the commands only the trace screen has (the emulated
+    /// dashboard's help leaves them out).
+    pub fn trace_only(self) -> bool {
+        matches!(self, Action::SortFunctions)
+    }
+
     /// True for the actions that end the dashboard whatever is open (help,
     /// a picker, a pane): `q` and Ctrl-C. The run loop asks before it takes
     /// the GIL back for a key, so that quitting never waits for the GIL.

@@ -8,29 +8,70 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Widget};
 
+use super::PaneId;
 use super::fit::{Item, cut_words, fit_line};
 use crate::gil::Mode;
-use crate::ui::app::App;
-use crate::ui::keys::{Action, COMMANDS};
-use crate::ui::theme::Role;
+use crate::ui::keys::{Action, COMMANDS, KeyMap};
+use crate::ui::theme::{Role, Theme};
+
+/// What the header and the footer show: the few facts of the dashboard
+/// they draw, copied out of the app by `App::bars`.
+#[derive(Debug, Clone)]
+pub(crate) struct BarsView<'a> {
+    /// The GIL mode in force (colours the mode).
+    pub mode: Mode,
+    /// The mode as the header words it (`on · gil · 5.0 ms`).
+    pub mode_label: String,
+    /// Whether the UI thread runs under the GIL (`u`): a badge.
+    pub ui_under_gil: bool,
+    /// Workers running, done, failed and cancelled.
+    pub workers: WorkerCounts,
+    /// The machine's cores.
+    pub cores: usize,
+    /// Key-to-screen latency's 99th percentile so far, if any key came.
+    pub key_p99_ms: Option<f64>,
+    /// The keys in force (the footer names them).
+    pub keys: &'a KeyMap,
+    /// Colours.
+    pub theme: &'a Theme,
+    /// The focused pane (named while zoomed).
+    pub focus: PaneId,
+    /// Whether the focused pane fills the screen.
+    pub zoomed: bool,
+    /// The last notice, if any.
+    pub notice: Option<&'a str>,
+}
+
+/// How many workers are in each state, for the header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WorkerCounts {
+    /// Running.
+    pub live: usize,
+    /// Finished.
+    pub done: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Cancelled.
+    pub cancelled: usize,
+}
 
 /// The header line.
 pub(crate) struct Header<'a> {
     /// What it shows.
-    pub app: &'a App,
+    pub view: &'a BarsView<'a>,
 }
 
 impl Widget for Header<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let app = self.app;
-        let tally = app.workers().tally();
-        let theme = app.theme();
-        let gil_style = if app.mode() == Mode::Free {
+        let view = self.view;
+        let tally = view.workers;
+        let theme = view.theme;
+        let gil_style = if view.mode == Mode::Free {
             theme.fg(Role::Calm)
         } else {
             theme.fg(Role::Accent).add_modifier(Modifier::BOLD)
         };
-        let latency = match app.meter().key_latency_ms(99.0) {
+        let latency = match view.key_p99_ms {
             Some(ms) => format!("{ms:.1} ms"),
             None => "–".to_string(),
         };
@@ -42,11 +83,11 @@ impl Widget for Header<'_> {
                 " ",
                 vec![
                     Span::raw("GIL: "),
-                    Span::styled(app.mode_label(), gil_style),
+                    Span::styled(view.mode_label.as_str(), gil_style),
                 ],
             ),
         ];
-        if app.ui_under_gil() {
+        if view.ui_under_gil {
             let badge = theme.badge(Role::Accent);
             items.push(Item::new(2, " ", Span::styled(" UI under the GIL ", badge)));
         }
@@ -55,7 +96,7 @@ impl Widget for Header<'_> {
             (5, " · ", format!("done {}", tally.done)),
             (4, " · ", format!("failed {}", tally.failed)),
             (6, " · ", format!("cancelled {}", tally.cancelled)),
-            (8, " · ", format!("cores {}", app.cores())),
+            (8, " · ", format!("cores {}", view.cores)),
             (7, " · ", format!("key→screen p99 {latency}")),
         ];
         items.extend(
@@ -70,12 +111,12 @@ impl Widget for Header<'_> {
 /// The footer line.
 pub(crate) struct Footer<'a> {
     /// What it shows.
-    pub app: &'a App,
+    pub view: &'a BarsView<'a>,
 }
 
 impl Footer<'_> {
     fn key<'a>(&self, rank: u8, action: Action, text: &'a str) -> Item<'a> {
-        let label = self.app.keys().label(action);
+        let label = self.view.keys.label(action);
         let reversed = Style::new().add_modifier(Modifier::REVERSED);
         Item::spans(
             rank,
@@ -90,15 +131,15 @@ impl Footer<'_> {
 
 impl Widget for Footer<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let app = self.app;
+        let view = self.view;
         let room = area.width as usize;
         // `? help` and `q quit` are the last to go, then the focus, then
         // the notice (cut between words to half the rest), then the other
         // keys in order.
         let help = self.key(0, Action::Help, "help");
         let quit = self.key(0, Action::Quit, "quit");
-        let zoom = app.zoomed().then(|| {
-            let back = format!("{} fills the screen · z back", app.focus().name());
+        let zoom = view.zoomed.then(|| {
+            let back = format!("{} fills the screen · z back", view.focus.name());
             Item::new(
                 1,
                 " ",
@@ -112,7 +153,7 @@ impl Widget for Footer<'_> {
             .map(Span::width)
             .sum::<usize>()
             + zoom.as_ref().map_or(0, |z| z.spans[0].width() + 1);
-        let notice = app.notice().map(|notice| {
+        let notice = view.notice.map(|notice| {
             // At most half of what is left, so key hints stay in sight.
             let text = cut_words(notice, room.saturating_sub(fixed) / 2);
             Item::new(
@@ -141,19 +182,20 @@ impl Widget for Footer<'_> {
 mod tests {
     use super::*;
     use crate::gil::SwitchInterval;
-    use crate::ui::app::AppEvent;
+    use crate::ui::app::{App, AppEvent};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
     fn line(app: &App, width: u16, footer: bool) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, 1)).unwrap();
+        let view = &app.bars();
         terminal
             .draw(|frame| {
                 let area = frame.area();
                 if footer {
-                    frame.render_widget(Footer { app }, area);
+                    frame.render_widget(Footer { view }, area);
                 } else {
-                    frame.render_widget(Header { app }, area);
+                    frame.render_widget(Header { view }, area);
                 }
             })
             .unwrap();

@@ -37,6 +37,7 @@ impl HelpOverlay<'_> {
     fn entries(&self, room: usize) -> Vec<Line<'static>> {
         COMMANDS
             .iter()
+            .filter(|command| !command.action.trace_only())
             .map(|command| entry(&self.keys.label(command.action), command.help, room))
             .chain(std::iter::once(Line::from(CTRL_C)))
             .collect()

@@ -11,9 +11,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget};
 
+use crate::lab::python_cost::PythonCost;
 use crate::ui::keys::{Action, KeyMap};
 use crate::ui::panes::fit::{Item, first_fitting, fit_line, fit_title};
-use crate::ui::python_cost::PythonCost;
 use crate::ui::theme::{Role, Theme};
 
 /// Latencies kept for the responsiveness sparkline.

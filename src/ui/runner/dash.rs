@@ -14,12 +14,11 @@ use super::screen::{Screen, Sources};
 use super::{Feeds, Pacer, Wake, execute};
 use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread};
+use crate::lab::python_cost::{PythonWork, steps_per_ms};
 use crate::session::Session;
 use crate::ui::app::{App, AppEvent, Command};
 use crate::ui::keys::KeyMap;
-use crate::ui::panes::lab;
 use crate::ui::panes::race::RaceUpdate;
-use crate::ui::python_cost::{PythonWork, steps_per_ms};
 use crate::ui::view;
 use crate::work::WorkerEvent;
 
@@ -250,7 +249,7 @@ impl Screen for Dash {
             self.app.apply(AppEvent::Lab(event));
         }
         self.poll_race(session);
-        lab::run::poll(&mut self.app, session);
+        crate::ui::lab_runs::poll(&mut self.app, session);
     }
 
     fn settle(&mut self, now: Instant, keys_waiting: bool) -> bool {

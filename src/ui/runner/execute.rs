@@ -9,7 +9,7 @@ use crate::lab::{BenchConfig, Suite, SuiteEvent};
 use crate::session::Session;
 use crate::sync::{Race, RaceConfig};
 use crate::ui::app::{App, AppEvent, Command};
-use crate::ui::panes::lab;
+use crate::ui::lab_runs;
 use crate::ui::panes::race::{RACE_INCREMENTS, RACE_THREADS, RaceUpdate};
 
 /// How long each measurement of an experiment started from the dashboard runs.
@@ -62,7 +62,7 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
             if let Some(old) = session.race.take() {
                 old.cancel();
             }
-            lab::run::stop_for_race(app, session);
+            lab_runs::stop_for_race(app, session);
             let mode = session.gil.mode();
             let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
             config.gil = Some(session.gil.clone());
@@ -88,8 +88,8 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
                 race.cancel();
             }
         }
-        Command::RunScenario(kind) => lab::run::start(app, session, kind),
-        Command::CancelScenario => lab::run::cancel(session),
+        Command::RunScenario(kind) => lab_runs::start(app, session, kind),
+        Command::CancelScenario => lab_runs::cancel(session),
         Command::Quit => {} // the reducer already set quit
     }
 }

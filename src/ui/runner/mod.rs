@@ -35,7 +35,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::App;
-use super::python_cost::PythonWork;
+use crate::lab::python_cost::PythonWork;
 use crate::session::Session;
 
 pub use dash::Dash;

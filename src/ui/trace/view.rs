@@ -92,7 +92,7 @@ impl Widget for TraceView<'_> {
         }
         TimelinePane {
             timeline: state.timeline(),
-            workers: None,
+            workers: &(),
             theme,
             focused: false,
             title: if state.is_gil_disabled() {

@@ -12,13 +12,13 @@ mod table;
 pub use table::render_distributions;
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::Path;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::compare::{Python, parse_report, script_args, script_timeout};
+use super::compare::{Python, parse_report, read_in_background, script_args, script_timeout};
 use super::{BenchConfig, BenchRow, Experiment, Report};
 use crate::gil::{GilEvent, ThreadTag, Timeline};
 use crate::trace::process::{self, StopSignal};
@@ -173,60 +173,22 @@ fn finish_traced(
     let mut child = trace
         .take_child()
         .ok_or_else(|| format!("{label}: the launched script has no child handle"))?;
-    let reader = |stream: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut stream) = stream {
-                let _ = stream.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = reader(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
+    let out = read_in_background(child.stdout.take());
+    let err = read_in_background(child.stderr.take());
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let _ = done_tx.send(child.wait());
     });
-    let deadline = Instant::now() + script_timeout(experiment, config);
-    let mut stopped = None;
     let timeline = std::sync::Arc::clone(trace.recorder().timeline());
     let mut seq = 0;
-    let status = loop {
-        drain(&timeline, &mut seq, &mut keep);
-        match done_rx.recv_timeout(POLL) {
-            Ok(status) => break status,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(format!("{label}: waiting for the script failed"));
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-        }
-        if stopped.is_none() {
-            if config.cancel.is_cancelled() {
-                stopped = Some("cancelled".to_string());
-            } else if Instant::now() >= deadline {
-                stopped = Some(format!(
-                    "timed out after {:.0} s and was killed",
-                    script_timeout(experiment, config).as_secs_f64()
-                ));
-            }
-            if stopped.is_some() {
-                // Our own unreaped child: the pid names no other process.
-                // Its helper processes end when its sockets close.
-                process::send(pid, StopSignal::Kill);
-            }
-        }
-    };
+    let (status, stopped) = wait_or_kill(
+        &label,
+        pid,
+        &done_rx,
+        script_timeout(experiment, config),
+        config,
+        || drain(&timeline, &mut seq, &mut keep),
+    )?;
     let status = status.map_err(|e| format!("{label}: cannot wait for it: {e}"))?;
     let (_, recorder) = trace.finish(TraceEnd::Exited(status));
     // The lanes' ends, pushed when the trace finished.
@@ -254,6 +216,48 @@ fn finish_traced(
     }
     let threads = recorder.threads().iter().map(|t| (t.tid, t.tag)).collect();
     Ok((report, threads))
+}
+
+/// Waits for the script `pid` to end (its status arrives on `done`),
+/// calling `tick` every [`POLL`]; kills it, once, when the run is cancelled
+/// or `limit` has passed, and goes on waiting for it to end. Returns the
+/// wait's outcome and why the script was stopped, if it was.
+fn wait_or_kill(
+    label: &str,
+    pid: u32,
+    done: &crossbeam_channel::Receiver<std::io::Result<ExitStatus>>,
+    limit: Duration,
+    config: &BenchConfig,
+    mut tick: impl FnMut(),
+) -> Result<(std::io::Result<ExitStatus>, Option<String>), String> {
+    let deadline = Instant::now() + limit;
+    let mut stopped = None;
+    let status = loop {
+        tick();
+        match done.recv_timeout(POLL) {
+            Ok(status) => break status,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(format!("{label}: waiting for the script failed"));
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+        }
+        if stopped.is_none() {
+            if config.cancel.is_cancelled() {
+                stopped = Some("cancelled".to_string());
+            } else if Instant::now() >= deadline {
+                stopped = Some(format!(
+                    "timed out after {:.0} s and was killed",
+                    limit.as_secs_f64()
+                ));
+            }
+            if stopped.is_some() {
+                // Our own unreaped child: the pid names no other process.
+                // Its helper processes end when its sockets close.
+                process::send(pid, StopSignal::Kill);
+            }
+        }
+    };
+    Ok((status, stopped))
 }
 
 /// The merged histograms (holds, waits) of the traced threads whose ids are

@@ -6,7 +6,6 @@
 //! cycle, named as soon as it closes; `x` or Esc breaks it by cancelling
 //! the waits), then the fix, one order for both (runs to the end).
 
-pub mod run;
 mod view;
 
 pub(crate) use view::{LabView, ToolboxPicker};

@@ -13,8 +13,8 @@ use super::sample::{
 };
 use super::{Lane, Timeline};
 use crate::gil::ThreadTag;
+use crate::ui::panes::LaneOwners;
 use crate::ui::panes::fit::{Item, fit_line, fit_title};
-use crate::ui::panes::workers::Workers;
 use crate::ui::theme::{Role, Theme};
 
 /// Lanes get at least this many cells before per-lane figures are shown.
@@ -27,31 +27,22 @@ const MARKS_UP_TO_US: u64 = 1_000;
 /// A lane's label: the worker's thread name (`cpu-3`), with `+` for a
 /// second thread of the same worker (the seed demo's `print_numbers`); a
 /// lab thread's own name (`race-1`, `AB-1`); else `thread N`.
-pub fn lane_label(timeline: &Timeline, workers: &Workers, thread: ThreadTag) -> String {
-    if let Some(name) = own_label(timeline, thread) {
-        return name;
-    }
-    match workers.worker_of(thread) {
-        Some(row) if row.thread == Some(thread) => format!("{}-{}", row.kind, row.id),
-        Some(row) => format!("{}-{}+", row.kind, row.id),
-        None => timeline
-            .name(thread)
-            .map_or_else(|| format!("thread {thread}"), str::to_string),
-    }
-}
-
-/// A lane's label when no workers are drawn (a traced program's threads):
-/// the name it was given, else `thread N`.
-fn lane_label_alone(timeline: &Timeline, thread: ThreadTag) -> String {
-    own_label(timeline, thread).unwrap_or_else(|| format!("thread {thread}"))
-}
-
-/// The UI thread's lane (`ui`) or a lane named by its owner.
-fn own_label(timeline: &Timeline, thread: ThreadTag) -> Option<String> {
+pub(crate) fn lane_label(
+    timeline: &Timeline,
+    workers: &dyn LaneOwners,
+    thread: ThreadTag,
+) -> String {
     if timeline.ui_thread == Some(thread) {
-        return Some("ui".to_string());
+        return "ui".to_string();
     }
-    timeline.name(thread).map(str::to_string)
+    if let Some(name) = timeline.name(thread) {
+        return name.to_string();
+    }
+    workers.worker_label(thread).unwrap_or_else(|| {
+        timeline
+            .name(thread)
+            .map_or_else(|| format!("thread {thread}"), str::to_string)
+    })
 }
 
 /// The span as text: `100 ms`, `2.0 s`.
@@ -226,9 +217,9 @@ impl Figures {
 pub(crate) struct TimelinePane<'a> {
     /// Its state.
     pub timeline: &'a Timeline,
-    /// For lane labels of worker threads (`None`: lanes are labelled
-    /// with their own names, as a traced program's are).
-    pub workers: Option<&'a Workers>,
+    /// For lane labels: which worker runs a lane's thread (the worker
+    /// table, or `&()` where there is none).
+    pub workers: &'a dyn LaneOwners,
     /// Colours.
     pub theme: &'a Theme,
     /// Whether it has the keyboard focus (its border says so).
@@ -326,10 +317,7 @@ impl Widget for TimelinePane<'_> {
         for (row, tag) in tags.iter().skip(skip).take(room).enumerate() {
             let lane = &timeline.lanes[tag];
             let y = inner.y + 1 + row as u16;
-            let label = match self.workers {
-                Some(workers) => lane_label(timeline, workers, *tag),
-                None => lane_label_alone(timeline, *tag),
-            };
+            let label = lane_label(timeline, self.workers, *tag);
             buf.set_string(inner.x, y, format!("{label:<LABEL$.LABEL$} "), Style::new());
             let at = (inner.x + LABEL as u16 + 1, y);
             draw_lane(lane, now_us, span_us, at, width, self.theme, buf);

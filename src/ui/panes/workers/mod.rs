@@ -255,6 +255,17 @@ impl Workers {
     }
 }
 
+impl crate::ui::panes::LaneOwners for Workers {
+    fn worker_label(&self, thread: ThreadTag) -> Option<String> {
+        let row = self.worker_of(thread)?;
+        Some(if row.thread == Some(thread) {
+            format!("{}-{}", row.kind, row.id)
+        } else {
+            format!("{}-{}+", row.kind, row.id)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,15 @@
-//! The run loop's side of the lab pane: start a scenario on the session's
+//! Lab scenarios driven for the runner (its `execute` starts, stops and
+//! cancels them; its turn polls them): start a scenario on the session's
 //! GIL (so its lanes are the dashboard's), cancel it without waiting, and
 //! poll it once a turn — the deadlock is found at the next turn after the
-//! cycle closes (a frame at most, 100 ms while the screen is still).
+//! cycle closes (a frame at most, 100 ms while the screen is still). What
+//! it learns goes to the lab pane as `AppEvent`s through the reducer; the
+//! pane itself only keeps and draws the state.
 
 use crate::session::Session;
 use crate::sync::{Scenario, ScenarioConfig, ScenarioKind};
 use crate::ui::app::{App, AppEvent};
-
-use super::LabUpdate;
+use crate::ui::panes::lab::LabUpdate;
 use crate::ui::panes::race::RaceUpdate;
 
 /// What the semaphore scenario's downloads fetch from the embedded
@@ -16,7 +18,7 @@ pub(crate) const LAB_FETCH_PATH: &str = "/bytes/524288?rate=1048576";
 
 /// Starts `kind`, stopping a scenario that runs and a race (the strip
 /// shows one lab at a time).
-pub(in crate::ui) fn start(app: &mut App, session: &mut Session, kind: ScenarioKind) {
+pub(crate) fn start(app: &mut App, session: &mut Session, kind: ScenarioKind) {
     if let Some(old) = session.lab.take() {
         old.cancel();
     }
@@ -45,7 +47,7 @@ pub(in crate::ui) fn start(app: &mut App, session: &mut Session, kind: ScenarioK
 }
 
 /// Stops a scenario for a race, which takes the strip.
-pub(in crate::ui) fn stop_for_race(app: &mut App, session: &mut Session) {
+pub(crate) fn stop_for_race(app: &mut App, session: &mut Session) {
     if let Some(scenario) = session.lab.take() {
         scenario.cancel();
     }
@@ -56,14 +58,14 @@ pub(in crate::ui) fn stop_for_race(app: &mut App, session: &mut Session) {
 
 /// Cancels the running scenario's waits; its threads stop on their own
 /// and the next poll sees them gone.
-pub(in crate::ui) fn cancel(session: &Session) {
+pub(crate) fn cancel(session: &Session) {
     if let Some(scenario) = session.lab.as_ref() {
         scenario.interrupt();
     }
 }
 
 /// The running scenario's status; a finished one is joined and dropped.
-pub(in crate::ui) fn poll(app: &mut App, session: &mut Session) {
+pub(crate) fn poll(app: &mut App, session: &mut Session) {
     let Some(scenario) = session.lab.as_mut() else {
         return;
     };

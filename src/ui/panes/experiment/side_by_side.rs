@@ -224,7 +224,7 @@ impl SideByView<'_> {
             Some(timeline) => {
                 TimelinePane {
                     timeline,
-                    workers: None,
+                    workers: &(),
                     theme: self.theme,
                     focused: false,
                     title: label,

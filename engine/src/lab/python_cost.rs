@@ -93,10 +93,10 @@ pub struct CostOutOfRange(pub String);
 
 impl PythonCost {
     /// The calibrated default per key, ms (BENCHMARKS.md, "UI under the GIL, calibrated").
-    pub(crate) const DEFAULT_KEY_MS: f64 = 4.5;
+    pub const DEFAULT_KEY_MS: f64 = 4.5;
 
     /// The calibrated default per refresh, ms (same source).
-    pub(crate) const DEFAULT_REFRESH_MS: f64 = 46.0;
+    pub const DEFAULT_REFRESH_MS: f64 = 46.0;
 
     /// No modelled cost: the Rust UI's own microseconds only.
     pub const NONE: Self = Self {
@@ -130,7 +130,7 @@ impl PythonCost {
     }
 
     /// Per refresh (one every [`REFRESH_GAP`]), in ms.
-    pub(crate) fn per_refresh_ms(self) -> f64 {
+    pub fn per_refresh_ms(self) -> f64 {
         self.refresh_ms
     }
 
@@ -169,7 +169,7 @@ impl fmt::Display for PythonCost {
 impl PythonCost {
     /// The short form: "4.5+46 ms" (per key + per refresh), "2 ms" without
     /// refreshes.
-    pub(crate) fn brief(self) -> String {
+    pub fn brief(self) -> String {
         if self.refresh_ms > 0.0 {
             format!("{}+{} ms", millis(self.key_ms), millis(self.refresh_ms))
         } else {
@@ -200,7 +200,7 @@ impl FromStr for PythonCost {
 /// Emulated steps per millisecond on this machine: the fastest of a few
 /// short timed runs of the same loop the UI runs (a step and a check, here
 /// on a private GIL in `free` mode), measured once per process.
-pub(crate) fn steps_per_ms() -> u64 {
+pub fn steps_per_ms() -> u64 {
     static RATE: OnceLock<u64> = OnceLock::new();
     *RATE.get_or_init(|| {
         const STEPS: u64 = 20_000;
@@ -277,20 +277,20 @@ impl PythonWork {
 
     /// When the next refresh is due, if refreshes are modelled and the
     /// timer runs (see [`start_refreshes`](Self::start_refreshes)).
-    pub(crate) fn next_refresh(&self) -> Option<Instant> {
+    pub fn next_refresh(&self) -> Option<Instant> {
         self.next_refresh.filter(|_| self.refresh_steps > 0)
     }
 
     /// Starts the refresh timer: the first refresh is due one
     /// [`REFRESH_GAP`] after `now` (the UI just went under the GIL).
-    pub(crate) fn start_refreshes(&mut self, now: Instant) {
+    pub fn start_refreshes(&mut self, now: Instant) {
         if self.next_refresh.is_none() {
             self.next_refresh = Some(now + REFRESH_GAP);
         }
     }
 
     /// Stops the refresh timer (the UI left the GIL).
-    pub(crate) fn stop_refreshes(&mut self) {
+    pub fn stop_refreshes(&mut self) {
         self.next_refresh = None;
     }
 
@@ -301,7 +301,7 @@ impl PythonWork {
     /// that gets too little of the GIL) is followed straight away by the
     /// next, as a Textual app's timer keeps requesting repaints that its
     /// compositor coalesces. True if one ran.
-    pub(crate) fn refresh_if_due(&mut self, thread: &mut GilThread, now: Instant) -> bool {
+    pub fn refresh_if_due(&mut self, thread: &mut GilThread, now: Instant) -> bool {
         let Some(due) = self.next_refresh() else {
             return false;
         };

@@ -1,7 +1,10 @@
 //! The experiment picker and the experiment pane: progress while the
 //! suite runs, then either a grouped bar chart — one group per thread
 //! count, one bar per mode — with every value also written as text, or the
-//! emulated and real timelines side by side ([`super::side_by_side`]).
+//! emulated and real timelines side by side ([`side_by_side`], this
+//! pane's second view and part of its state).
+
+pub mod side_by_side;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -15,8 +18,8 @@ use crate::gil::Mode;
 use crate::lab::{BenchRow, Experiment, Report, SuiteEvent};
 use crate::ui::keys::Action;
 use crate::ui::panes::fit::fit_title;
-use crate::ui::panes::side_by_side::{SideByView, SideView};
 use crate::ui::theme::{Role, Theme};
+use side_by_side::{SideByView, SideView};
 
 /// An experiment run from the dashboard: its progress, then its results.
 #[derive(Debug)]
