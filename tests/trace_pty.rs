@@ -41,9 +41,10 @@ fn the_dashboard_shows_the_programs_lanes_and_output_and_stays_until_q() {
     assert!(screen.contains("TRACE python 3."), "{}", pty.dump());
     // The main thread and two CPU threads, in the table and as lanes.
     assert!(screen.contains("Threads · 3"), "{}", pty.dump());
+    // Lanes carry the Python thread names.
     assert!(
-        screen.contains("main "),
-        "a lane labelled main\n{}",
+        screen.contains("MainThread "),
+        "a lane labelled MainThread\n{}",
         pty.dump()
     );
     assert!(screen.contains('█'), "someone held the GIL\n{}", pty.dump());

@@ -80,6 +80,7 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
             let workers = app.workers();
             let focused = focused(PaneId::Timeline);
             let pane = TimelinePane {
+                long_labels: false,
                 timeline,
                 workers,
                 theme,

@@ -11,7 +11,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::screen::{Screen, Sources};
-use super::{Feeds, Pacer, Wake, execute};
+use super::{Feeds, Pacer, UiSide, Wake, execute};
 use crate::cancel::CancelToken;
 use crate::gil::{GilEvent, GilThread};
 use crate::lab::python_cost::{PythonWork, steps_per_ms};
@@ -115,17 +115,14 @@ impl Dash {
         self.app.apply(AppEvent::Worker(event));
     }
 
-    /// A key's command carried out: the export on a thread of its own,
-    /// everything else by [`execute`].
+    /// A key's command carried out, by [`execute`].
     fn carry_out(&mut self, session: &mut Session, command: Command) {
-        if command == Command::ExportTimeline {
-            if let Some(path) = self.app.export_target() {
-                let export = crate::ui::export::snapshot(&self.app);
-                self.export = Some(crate::ui::export::spawn(export, path.to_path_buf()));
-            }
-        } else {
-            execute(&mut self.app, session, command);
-        }
+        let ui = UiSide {
+            ui_gil: &mut self.ui_gil,
+            quit: &self.quit,
+            export: &mut self.export,
+        };
+        execute(&mut self.app, session, ui, command);
     }
 }
 

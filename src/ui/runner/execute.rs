@@ -1,10 +1,15 @@
-//! Carrying out the reducer's [`Command`]s on the session: spawning and
-//! cancelling workers, the GIL's mode and interval, and starting or
-//! stopping an experiment, a race or a lab scenario.
+//! Carrying out the reducer's [`Command`]s, every one of them here: on the
+//! session (spawning and cancelling workers, the GIL's mode and interval,
+//! starting or stopping an experiment, a race or a lab scenario) and on the
+//! UI thread's own side ([`UiSide`]: its membership in the GIL, the quit
+//! token its GIL waits watch, a timeline export being written).
 
 use std::time::{Duration, Instant};
 
-use crate::gil::Mode;
+use crossbeam_channel::Receiver;
+
+use crate::cancel::CancelToken;
+use crate::gil::{GilThread, Mode};
 use crate::lab::{BenchConfig, Suite, SuiteEvent};
 use crate::session::Session;
 use crate::sync::{Race, RaceConfig};
@@ -18,8 +23,18 @@ const EXPERIMENT_MEASUREMENT: Duration = Duration::from_millis(300);
 /// distributions (some 200 holds of 5 ms) and a steady stretch to draw.
 const SIDE_BY_SIDE_MEASUREMENT: Duration = Duration::from_secs(1);
 
-/// Carries out a command from the reducer on the pool and the GIL.
-pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
+/// What the UI thread keeps for itself that commands act on.
+pub(crate) struct UiSide<'a> {
+    /// The UI thread's membership in the GIL ("UI under the GIL").
+    pub ui_gil: &'a mut GilThread,
+    /// Cancelled once a quit is decided: the UI's GIL waits give up.
+    pub quit: &'a CancelToken,
+    /// A timeline export being written, until it reports.
+    pub export: &'a mut Option<Receiver<String>>,
+}
+
+/// Carries out a command from the reducer on the session and the UI side.
+pub(crate) fn execute(app: &mut App, session: &mut Session, ui: UiSide<'_>, command: Command) {
     match command {
         Command::Spawn(kind) => match session.pool.spawn(kind) {
             Ok(id) => {
@@ -43,7 +58,13 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
         }
         Command::SetMode(mode) => session.gil.set_mode(mode),
         Command::SetInterval(interval) => session.gil.set_interval(interval),
-        Command::SetUiUnderGil(_) => {} // the runner reads app.ui_under_gil()
+        Command::SetUiUnderGil(on) => {
+            // On: the UI thread joins the GIL as it next waits (the runner
+            // releases it around each wait). Off: it leaves at once.
+            if !on && ui.ui_gil.is_holding() {
+                ui.ui_gil.exit();
+            }
+        }
         Command::RunExperiment(experiment) => start_suite(app, session, |interval| {
             let config = BenchConfig::new(vec![1, 2, 4], interval, EXPERIMENT_MEASUREMENT);
             Suite::spawn(experiment, Mode::ALL.to_vec(), config, true)
@@ -52,7 +73,12 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
             let config = BenchConfig::new(vec![1, 2, 4], interval, SIDE_BY_SIDE_MEASUREMENT);
             Suite::spawn_side_by_side(experiment, config, None)
         }),
-        Command::ExportTimeline => {} // the runner writes it (it keeps the receiver)
+        Command::ExportTimeline => {
+            if let Some(path) = app.export_target() {
+                let export = crate::ui::export::snapshot(app);
+                *ui.export = Some(crate::ui::export::spawn(export, path.to_path_buf()));
+            }
+        }
         Command::CancelExperiment => {
             if let Some(suite) = session.suite.take() {
                 suite.cancel();
@@ -90,7 +116,8 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, command: Command) {
         }
         Command::RunScenario(kind) => lab_runs::start(app, session, kind),
         Command::CancelScenario => lab_runs::cancel(session),
-        Command::Quit => {} // the reducer already set quit
+        // No Python for a quit: nothing more waits for the GIL.
+        Command::Quit => ui.quit.cancel(),
     }
 }
 

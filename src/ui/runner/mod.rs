@@ -39,7 +39,7 @@ use crate::lab::python_cost::PythonWork;
 use crate::session::Session;
 
 pub use dash::Dash;
-pub(crate) use execute::execute;
+pub(crate) use execute::{UiSide, execute};
 pub use feeds::{Feeds, Flow, Input, Quitter, Wake};
 pub use pacer::Pacer;
 pub use pacer::{CATCH_UP, STILL_AFTER, STILL_FRAME_GAP};

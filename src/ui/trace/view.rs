@@ -91,6 +91,7 @@ impl Widget for TraceView<'_> {
             .render(stack, buf);
         }
         TimelinePane {
+            long_labels: true,
             timeline: state.timeline(),
             workers: &(),
             theme,

@@ -223,6 +223,7 @@ impl SideByView<'_> {
         match timeline {
             Some(timeline) => {
                 TimelinePane {
+                    long_labels: false,
                     timeline,
                     workers: &(),
                     theme: self.theme,

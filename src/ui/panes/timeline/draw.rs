@@ -21,6 +21,8 @@ use crate::ui::theme::{Role, Theme};
 pub(crate) const MIN_LANE_CELLS: usize = 40;
 /// Width of a lane's label (`cpu-12`, `sleep-4+`).
 const LABEL: usize = 9;
+/// Lane labels' width with `long_labels` on a pane at least 100 wide.
+const LONG_LABEL: usize = 16;
 /// Marks are drawn only where a cell is short enough for a hand-over to stand out.
 const MARKS_UP_TO_US: u64 = 1_000;
 
@@ -171,8 +173,8 @@ impl Figures {
 
     /// The widest figures that leave the lanes [`MIN_LANE_CELLS`]: of
     /// the GIL, or of the thread states alone (`states_only`).
-    fn for_width(inner: usize, states_only: bool) -> Self {
-        let lanes = |f: Figures| inner.saturating_sub(LABEL + 1 + f.width());
+    fn for_width(inner: usize, label: usize, states_only: bool) -> Self {
+        let lanes = |f: Figures| inner.saturating_sub(label + 1 + f.width());
         let choices: &[Figures] = if states_only {
             &[Figures::States]
         } else {
@@ -222,6 +224,9 @@ pub(crate) struct TimelinePane<'a> {
     pub workers: &'a dyn LaneOwners,
     /// Colours.
     pub theme: &'a Theme,
+    /// Lanes named by long names (Python thread names) get 16 columns
+    /// where the pane is at least 100 wide (else 9).
+    pub long_labels: bool,
     /// Whether it has the keyboard focus (its border says so).
     pub focused: bool,
     /// The title's first item: what these lanes are (`GIL timeline`).
@@ -300,12 +305,19 @@ impl Widget for TimelinePane<'_> {
             return;
         }
         let tags = timeline.visible_lanes(span_us);
-        let figures = Figures::for_width(inner.width as usize, self.states_only);
-        let width = (inner.width as usize).saturating_sub(LABEL + 1 + figures.width());
+        // Long thread names (a traced program's Python names) get more
+        // room where the pane is wide enough to spare it.
+        let label_w = if self.long_labels && inner.width >= 100 {
+            LONG_LABEL
+        } else {
+            LABEL
+        };
+        let figures = Figures::for_width(inner.width as usize, label_w, self.states_only);
+        let width = (inner.width as usize).saturating_sub(label_w + 1 + figures.width());
         let room = inner.height as usize - 2;
         let dim = Style::new().add_modifier(Modifier::DIM);
         let heading = format!("{:>f$}", figures.heading(), f = figures.width());
-        let figures_x = inner.x + (LABEL + 1 + width) as u16;
+        let figures_x = inner.x + (label_w + 1 + width) as u16;
         buf.set_string(figures_x, inner.y, heading, dim);
         // Newest lanes matter most: show the last `room` of them, unless
         // scrolled towards older ones. Figures only for the lanes that fit:
@@ -318,8 +330,13 @@ impl Widget for TimelinePane<'_> {
             let lane = &timeline.lanes[tag];
             let y = inner.y + 1 + row as u16;
             let label = lane_label(timeline, self.workers, *tag);
-            buf.set_string(inner.x, y, format!("{label:<LABEL$.LABEL$} "), Style::new());
-            let at = (inner.x + LABEL as u16 + 1, y);
+            buf.set_string(
+                inner.x,
+                y,
+                format!("{label:<label_w$.label_w$} "),
+                Style::new(),
+            );
+            let at = (inner.x + label_w as u16 + 1, y);
             draw_lane(lane, now_us, span_us, at, width, self.theme, buf);
             buf.set_string(
                 figures_x,
