@@ -25,11 +25,17 @@
 //!
 //! Needs root and the uprobe PMU; skips with a message otherwise.
 //!
-//! Run: `cargo build --release && sudo cargo bench --bench trace [-- rate|overhead|overhead-cpu|overhead-convoy]`.
+//! `stacks`: what sampling the Python stacks adds (`--rate`), beside the
+//! probes alone and py-spy's `--gil` sampling at the same rate
+//! (`trace/stacks.rs`).
+//!
+//! Run: `cargo build --release && sudo cargo bench --bench trace [-- rate|overhead|overhead-cpu|overhead-convoy|stacks]`.
 
 mod common;
 #[path = "trace/overhead.rs"]
 mod overhead;
+#[path = "trace/stacks.rs"]
+mod stacks;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -58,7 +64,12 @@ fn main() {
     if common::wanted(&filters, "rate") {
         rate(&bin, &python);
     }
-    overhead::run(&bin, &python, common::runs(5), &filters);
+    if filters.iter().any(|f| f.starts_with("overhead")) || filters.is_empty() {
+        overhead::run(&bin, &python, common::runs(5), &filters);
+    }
+    if common::wanted(&filters, "stacks") {
+        stacks::run(&bin, &python, common::runs(5));
+    }
 }
 
 /// The probes' cost per GIL release + re-take, attached to a running loop.

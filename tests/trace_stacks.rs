@@ -211,3 +211,123 @@ fn an_unwritable_flamegraph_directory_is_refused_before_the_program_starts() {
     assert!(done.stderr.contains("1 to 1000"), "{}", done.stderr);
     assert!(!Path::new(&marker).exists(), "the program ran");
 }
+
+/// Starts `trace_functions.py SECONDS` as this test's child; returns it
+/// once it has printed `started`.
+fn start_program(python: &Path, seconds: &str) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(python)
+        .arg(script("trace_functions.py"))
+        .arg(seconds)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    assert_eq!(lines.next().expect("a line").expect("read"), "started");
+    child
+}
+
+#[test]
+fn attach_names_threads_and_charges_functions_until_the_program_ends() {
+    require_tracing!();
+    let python = python_or_skip!("3.12", "3.11", "3.13", "3.10");
+    let _turn = turn();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut program = start_program(&python, "3");
+    let pid = program.id().to_string();
+    let done = run({
+        let mut c = std::process::Command::new(BIN);
+        c.args(["attach", &pid, "--json", "--flamegraph"])
+            .arg(dir.path());
+        c
+    });
+    let _ = program.wait();
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    let summary: Value = serde_json::from_str(&done.stdout).expect("JSON");
+    assert!(summary["stacks"]["error"].is_null(), "{summary}");
+    let rival = thread(&summary, "rival");
+    assert!(ms_of(functions(rival), "rival", "hold_ms") > 0.0, "{rival}");
+    let worker = thread(&summary, "renamed-worker");
+    assert!(
+        ms_of(functions(worker), "three_units", "hold_ms") > 0.0,
+        "{worker}"
+    );
+    assert!(dir.path().join("gil-hold.svg").is_file());
+}
+
+#[test]
+fn detaching_a_blocking_sampler_leaves_the_program_running_untraced() {
+    require_tracing!();
+    let python = python_or_skip!("3.12", "3.11", "3.13", "3.10");
+    let _turn = turn();
+    let mut program = start_program(&python, "60");
+    let pid = program.id();
+    let attach = std::process::Command::new(BIN)
+        .args([
+            "attach",
+            &pid.to_string(),
+            "--json",
+            "--blocking",
+            "--rate",
+            "250",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("attach");
+    // Detach once the sampler has paused and read the program a while:
+    // its account shows in /proc as the stack-sampler thread's CPU time.
+    let sampler_busy = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", attach.id())) else {
+            return false;
+        };
+        tasks.flatten().any(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let ticks: u64 = stat
+                .rsplit(") ")
+                .next()
+                .map(|rest| {
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+                        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+                })
+                .unwrap_or(0);
+            comm.trim() == "stack-sampler" && ticks >= 5
+        })
+    };
+    let deadline = std::time::Instant::now() + RUN;
+    while !sampler_busy() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sampler never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    kill(attach.id(), rustix::process::Signal::INT);
+    let out = attach.wait_with_output().expect("attach ends");
+    assert!(out.status.success(), "{out:?}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(summary["stacks"]["blocking"], true, "{summary}");
+    assert!(num(&summary["stacks"], "rounds") > 0.0, "{summary}");
+    // Untouched: no tracer, not stopped, still running.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(status.contains("TracerPid:\t0\n"), "{status}");
+    let state = status
+        .lines()
+        .find(|l| l.starts_with("State:"))
+        .expect("state");
+    assert!(
+        !state.contains("stopped") && !state.contains("tracing"),
+        "{state}"
+    );
+    assert!(
+        program.try_wait().expect("try_wait").is_none(),
+        "the program ended"
+    );
+    let _ = program.kill();
+    let _ = program.wait();
+}
