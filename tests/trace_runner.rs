@@ -54,8 +54,10 @@ impl Traced {
                 what,
             });
         }
+        // Fresh: the test publishes faster than the tracer's 100 ms
+        // cadence for the Python part.
         self.publisher
-            .publish(&self.recorder, now_ms * 1_000_000, 0);
+            .publish_fresh(&self.recorder, now_ms * 1_000_000, 0);
     }
 
     fn at(&self, ms: u64) -> Instant {
@@ -529,4 +531,62 @@ fn without_stack_samples_there_is_no_function_pane() {
     let text = frame(&mut runner, &mut traced, 10);
     assert!(!text.contains("GIL by function"), "{text}");
     assert!(!text.contains("Tab thread"), "{text}");
+}
+
+#[test]
+fn the_timeline_cursor_says_which_function_held_and_which_waited_then() {
+    let (mut runner, mut traced) = traced_on(TestBackend::new(100, 30), KeyMap::default(), false);
+    traced
+        .publisher
+        .sampler_status()
+        .lock()
+        .expect("status")
+        .rate_hz = 100;
+    // 101 takes the GIL at 6 ms and holds it; 102 waits from 7 ms on.
+    traced.feed(TURNS, 7);
+    for ms in (30..=100).step_by(10) {
+        let mut round = stacks_at(ms);
+        round.stacks.push(ThreadStack {
+            tid: Some(102),
+            name: Some("rival".into()),
+            owns_gil: false,
+            frames: vec![PyFrame {
+                function: "spin".into(),
+                file: "/srv/app/jobs.py".into(),
+                line: 9,
+            }],
+        });
+        traced.recorder.apply_stacks(&round);
+    }
+    traced.feed(&[], 100);
+    let text = frame(&mut runner, &mut traced, 100);
+    assert!(
+        text.contains("█ holds"),
+        "the legend, no cursor yet\n{text}"
+    );
+    // ← shows a cursor half a span back (50 ms of 100): 101 held in
+    // three_units then, 102 waited in spin.
+    let wake = traced.key(KeyCode::Left, 101);
+    step(&mut runner, &mut traced, wake, 101);
+    let text = screen(&runner);
+    for needle in [
+        "◆ −50 ms",
+        "worker holds in three_units",
+        "rival waits in spin",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing\n{text}");
+    }
+    // Far back, before any sample: it says so. (The same instant for each
+    // press: the picture's clock follows the frames' instants.)
+    for _ in 0..40 {
+        let wake = traced.key(KeyCode::Left, 101);
+        step(&mut runner, &mut traced, wake, 101);
+    }
+    let text = screen(&runner);
+    assert!(text.contains("ms · no stack sample here"), "{text}");
+    // Esc hides it; the legend is back.
+    let wake = traced.key(KeyCode::Esc, 101);
+    step(&mut runner, &mut traced, wake, 101);
+    let text = screen(&runner);
+    assert!(!text.contains('◆') && text.contains("█ holds"), "{text}");
 }

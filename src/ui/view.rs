@@ -80,6 +80,8 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
             let workers = app.workers();
             let focused = focused(PaneId::Timeline);
             let pane = TimelinePane {
+                cursor_us: None,
+                status: None,
                 long_labels: false,
                 timeline,
                 workers,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::functions::{FunctionRow, SortBy};
+use super::python_threads::RecentSample;
 use super::recorder::Recorder;
 use super::sampler::SamplerStatus;
 use super::stacks::PyFrame;
@@ -112,9 +113,14 @@ pub struct LiveRows {
     pub rows: Vec<ThreadRow>,
     /// Probe records the kernel dropped so far.
     pub lost: u64,
-    /// What the stack samples say (empty without a sampler).
-    pub python: LivePython,
+    /// What the stack samples say (empty without a sampler); recomputed
+    /// at most every [`PYTHON_EVERY`], shared between publications.
+    pub python: Arc<LivePython>,
 }
+
+/// How often the Python part of a publication is recomputed (the tables
+/// and the recent samples change at the sampling rate, not per probe hit).
+pub const PYTHON_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One GIL-by-function table: whose, in what order, its rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,9 +149,21 @@ pub struct LivePython {
     /// Every table a view may show: all threads and each thread, by hold
     /// and by wait.
     pub tables: Vec<FunctionTable>,
+    /// The latest samples, oldest first (about the last 10 s at most),
+    /// for a timeline cursor.
+    pub recent: Vec<RecentSample>,
 }
 
 impl LivePython {
+    /// Thread `tid`'s sample nearest `at_ns` (ns since the trace's epoch),
+    /// within `within_ns`.
+    pub fn sample_near(&self, tid: u32, at_ns: u64, within_ns: u64) -> Option<&RecentSample> {
+        self.recent
+            .iter()
+            .filter(|s| s.tid == tid && s.at_ns.abs_diff(at_ns) <= within_ns)
+            .min_by_key(|s| s.at_ns.abs_diff(at_ns))
+    }
+
     /// The table of `tid` (or of all threads) in order `by`.
     pub fn table(&self, tid: Option<u32>, by: SortBy) -> Option<&FunctionTable> {
         self.tables.iter().find(|t| t.tid == tid && t.by == by)
@@ -176,6 +194,7 @@ impl LivePython {
                 .map(|t| (t.tid, python.stack(t.tid).to_vec()))
                 .collect(),
             tables,
+            recent: python.recent.iter().cloned().collect(),
         }
     }
 }
@@ -219,6 +238,8 @@ impl<T> Board<T> {
 pub struct LivePublisher {
     board: Arc<Board<LiveRows>>,
     sampler: Arc<Mutex<SamplerStatus>>,
+    /// The Python part last computed, and when.
+    python: Arc<Mutex<(Option<std::time::Instant>, Arc<LivePython>)>>,
 }
 
 impl LivePublisher {
@@ -226,18 +247,39 @@ impl LivePublisher {
     /// trace's epoch) and the records lost so far. Called by the thread
     /// that owns the recorder, between batches: no view ever locks it.
     pub fn publish(&self, recorder: &Recorder, at_ns: u64, lost: u64) {
+        self.publish_with(recorder, at_ns, lost, false);
+    }
+
+    /// Like [`Self::publish`], with the Python part recomputed now (the
+    /// final picture; tests).
+    pub fn publish_fresh(&self, recorder: &Recorder, at_ns: u64, lost: u64) {
+        self.publish_with(recorder, at_ns, lost, true);
+    }
+
+    fn publish_with(&self, recorder: &Recorder, at_ns: u64, lost: u64, fresh: bool) {
         let version = self.board.version() + 1;
-        let status = self
-            .sampler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let python = {
+            let mut last = self.python.lock().unwrap_or_else(PoisonError::into_inner);
+            let stale = last.0.is_none_or(|at| at.elapsed() >= PYTHON_EVERY);
+            if fresh || stale {
+                let status = self
+                    .sampler
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                *last = (
+                    Some(std::time::Instant::now()),
+                    Arc::new(LivePython::of(recorder, &status)),
+                );
+            }
+            Arc::clone(&last.1)
+        };
         self.board.publish(LiveRows {
             version,
             at_ns,
             rows: thread_rows(recorder, at_ns),
             lost,
-            python: LivePython::of(recorder, &status),
+            python,
         });
     }
 
@@ -280,6 +322,7 @@ pub fn live_channel(timeline: Arc<Timeline>) -> (LivePublisher, LiveFeed) {
         LivePublisher {
             board: Arc::clone(&board),
             sampler: Arc::default(),
+            python: Arc::default(),
         },
         LiveFeed { board, timeline },
     )

@@ -160,12 +160,4 @@ impl PythonThreads {
     pub fn functions(&self) -> &GilByFunction {
         &self.functions
     }
-
-    /// The sample of thread `tid` nearest `at_ns`, within `within_ns`.
-    pub fn sample_near(&self, tid: u32, at_ns: u64, within_ns: u64) -> Option<&RecentSample> {
-        self.recent
-            .iter()
-            .filter(|s| s.tid == tid && s.at_ns.abs_diff(at_ns) <= within_ns)
-            .min_by_key(|s| s.at_ns.abs_diff(at_ns))
-    }
 }

@@ -293,7 +293,7 @@ impl Trace {
         recorder.finish(end_ns);
         // The final picture: every lane ended, as the summary counts them.
         let at_ns = end_ns.saturating_sub(self.epoch_ns);
-        self.publisher.publish(&recorder, at_ns, self.lost());
+        self.publisher.publish_fresh(&recorder, at_ns, self.lost());
         let report = TraceReport::new(
             &self.program,
             self.pid,

@@ -61,8 +61,9 @@ impl App {
                 None
             }
             Action::CloseOverlay | Action::Confirm => None,
-            Action::SortFunctions => {
-                self.notice = Some("o orders a trace's GIL by function (threadlab trace)".into());
+            Action::SortFunctions | Action::CursorLeft | Action::CursorRight => {
+                self.notice =
+                    Some("a trace's key: GIL by function and its cursor (threadlab trace)".into());
                 None
             }
             Action::Experiments => {

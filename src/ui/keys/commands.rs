@@ -100,6 +100,20 @@ pub const COMMANDS: &[CommandInfo] = &[
         footer: "",
     },
     CommandInfo {
+        name: "cursor_left",
+        action: Action::CursorLeft,
+        default_keys: &["left"],
+        help: "trace: move the timeline cursor back (which function held or waited then)",
+        footer: "",
+    },
+    CommandInfo {
+        name: "cursor_right",
+        action: Action::CursorRight,
+        default_keys: &["right"],
+        help: "trace: move the timeline cursor on (past now: off)",
+        footer: "",
+    },
+    CommandInfo {
         name: "race",
         action: Action::Race,
         default_keys: &["r"],

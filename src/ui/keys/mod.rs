@@ -65,6 +65,10 @@ pub enum Action {
     Export,
     /// Order the GIL-by-function pane by hold or by wait (trace screen).
     SortFunctions,
+    /// Move the timeline cursor to an earlier moment (trace screen).
+    CursorLeft,
+    /// Move the timeline cursor to a later moment, off past now (trace screen).
+    CursorRight,
     /// Start a race (the coordination lab): threads increment one counter.
     Race,
     /// Run the two-locks deadlock (opposite orders, then the fix in turn).
@@ -81,7 +85,10 @@ impl Action {
     /// True for the commands only the trace screen has (the emulated
     /// dashboard's help leaves them out).
     pub fn trace_only(self) -> bool {
-        matches!(self, Action::SortFunctions)
+        matches!(
+            self,
+            Action::SortFunctions | Action::CursorLeft | Action::CursorRight
+        )
     }
 
     /// True for the actions that end the dashboard whatever is open (help,

@@ -12,7 +12,7 @@ use super::super::keys::{Action, KeyMap};
 use super::super::panes::timeline::Timeline;
 use super::super::theme::Theme;
 use crate::gil::{GilEvent, ThreadTag, Transition};
-use crate::trace::functions::SortBy;
+use crate::trace::functions::{GilState, SortBy};
 use crate::trace::live::{LivePython, LiveRows, ThreadRow};
 use crate::work::WorkerKind;
 
@@ -123,13 +123,19 @@ pub struct TraceState {
     theme: Theme,
     keys: KeyMap,
     /// What the stack samples say, as last published.
-    python: LivePython,
+    python: Arc<LivePython>,
     /// The thread the GIL-by-function pane and the stack show (`None`: all
     /// threads, and the stack of whoever holds the GIL).
     selected: Option<u32>,
     /// The GIL-by-function pane's order.
     sort: SortBy,
+    /// The timeline cursor, in 50ths of the visible span back from its
+    /// right edge (`None`: no cursor).
+    cursor: Option<u64>,
 }
+
+/// Cursor steps across the visible span.
+pub const CURSOR_STEPS: u64 = 50;
 
 impl TraceState {
     /// A screen for `python VERSION` in process `pid`.
@@ -154,10 +160,51 @@ impl TraceState {
             needs_clear: false,
             theme,
             keys,
-            python: LivePython::default(),
+            python: Arc::default(),
             selected: None,
             sort: SortBy::Hold,
+            cursor: None,
         }
+    }
+
+    /// The timeline cursor's moment, µs since the trace's epoch, if shown.
+    pub fn cursor_us(&self) -> Option<u64> {
+        let steps = self.cursor?;
+        let span_us = self.timeline.span_ms() * 1000;
+        Some(
+            self.timeline
+                .now_us()
+                .saturating_sub(span_us * steps / CURSOR_STEPS),
+        )
+    }
+
+    /// What each thread did at the cursor, from the stack sample nearest
+    /// it: `(name, state, function)`; empty without a cursor.
+    pub fn at_cursor(&self) -> Vec<(String, GilState, String)> {
+        let Some(at_us) = self.cursor_us() else {
+            return Vec::new();
+        };
+        // Near enough: half a cursor step, at least 10 ms (a sample period
+        // at the default rate).
+        let within_ns = (self.timeline.span_ms() * 1_000_000 / CURSOR_STEPS / 2).max(10_000_000);
+        self.rows
+            .iter()
+            .filter(|r| self.selected.is_none_or(|tid| tid == r.tid))
+            .filter_map(|r| {
+                let sample = self.python.sample_near(r.tid, at_us * 1000, within_ns)?;
+                Some((r.name.clone(), sample.state, sample.function.to_string()))
+            })
+            .collect()
+    }
+
+    fn move_cursor(&mut self, back: bool) {
+        self.cursor = match (self.cursor, back) {
+            (None, true) => Some(CURSOR_STEPS / 2),
+            (None, false) => None,
+            (Some(n), true) => Some((n + 1).min(CURSOR_STEPS)),
+            (Some(0), false) => None,
+            (Some(n), false) => Some(n - 1),
+        };
     }
 
     /// What the stack samples say.
@@ -413,7 +460,7 @@ impl TraceState {
 
     fn on_rows(&mut self, published: &LiveRows, now: Instant) {
         self.rows.clone_from(&published.rows);
-        self.python.clone_from(&published.python);
+        self.python = Arc::clone(&published.python);
         self.lost = published.lost;
         for row in &self.rows {
             let label = if row.python_named {
@@ -472,7 +519,11 @@ impl TraceState {
                     SortBy::Wait => SortBy::Hold,
                 };
             }
-            Action::CloseOverlay => {}
+            Action::CursorLeft | Action::CursorRight => {
+                self.move_cursor(action == Action::CursorLeft);
+            }
+            // Esc takes the cursor away (the help, if open, went first).
+            Action::CloseOverlay => self.cursor = None,
             _ if INAPPLICABLE.contains(&action) => {
                 self.notice = Some(format!(
                     "{key}: an emulation key; it does not apply to a traced program"

@@ -6,7 +6,12 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
+
+use crate::trace::functions::GilState;
+use crate::ui::theme::Role;
 
 use super::panes::{ThreadTable, TraceConsole, TraceFooter, TraceHeader};
 use super::python_panes::{FunctionsPane, StackPane};
@@ -36,6 +41,36 @@ pub(crate) fn layout(area: Rect, rows: usize, console: bool, python: bool) -> [R
     ])
     .areas(area);
     [header, table, timeline, python, console, footer]
+}
+
+/// What the timeline cursor points at, instead of the legend: how far
+/// back, then per thread its state and innermost function then.
+fn cursor_line(state: &TraceState) -> Option<Line<'static>> {
+    let at_us = state.cursor_us()?;
+    let back_ms = state.timeline().now_us().saturating_sub(at_us) as f64 / 1000.0;
+    let theme = state.theme();
+    let mut spans = vec![Span::styled(
+        format!(" ◆ −{back_ms:.0} ms"),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    let found = state.at_cursor();
+    if found.is_empty() {
+        spans.push(Span::raw(" · no stack sample here (←/→ move, Esc hides)"));
+    }
+    for (name, gil, function) in found {
+        let (word, role) = match gil {
+            GilState::Holding => ("holds in", Role::Hold),
+            GilState::Waiting => ("waits in", Role::Wait),
+            GilState::Blocked => ("blocked in", Role::Io),
+            GilState::Native => ("native in", Role::Free),
+        };
+        spans.push(Span::raw(format!(" · {name} ")));
+        spans.push(Span::styled(word, theme.fg(role)));
+        // The function alone: the pane below names its file and line.
+        let function = function.split(" (").next().unwrap_or_default();
+        spans.push(Span::raw(format!(" {function}")));
+    }
+    Some(Line::from(spans))
 }
 
 /// The whole trace dashboard.
@@ -91,6 +126,8 @@ impl Widget for TraceView<'_> {
             .render(stack, buf);
         }
         TimelinePane {
+            cursor_us: state.cursor_us(),
+            status: cursor_line(state),
             long_labels: true,
             timeline: state.timeline(),
             workers: &(),

@@ -223,6 +223,8 @@ impl SideByView<'_> {
         match timeline {
             Some(timeline) => {
                 TimelinePane {
+                    cursor_us: None,
+                    status: None,
                     long_labels: false,
                     timeline,
                     workers: &(),

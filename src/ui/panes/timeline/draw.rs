@@ -147,6 +147,18 @@ fn draw_lane(
     }
 }
 
+/// The lane column (of `width` cells ending at `now_us` over `span_us`)
+/// that moment `at_us` falls in, if it is in view.
+fn cursor_column(at_us: u64, now_us: u64, span_us: u64, width: usize) -> Option<u16> {
+    let step = (span_us / (2 * width.max(1)) as u64).max(1);
+    let start = now_us.saturating_sub(step * 2 * width as u64);
+    if at_us < start || at_us > now_us {
+        return None;
+    }
+    let col = ((at_us - start) / (2 * step)).min(width.saturating_sub(1) as u64);
+    u16::try_from(col).ok()
+}
+
 /// How much room the per-lane figures take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Figures {
@@ -234,6 +246,11 @@ pub(crate) struct TimelinePane<'a> {
     /// Lanes of a program without a GIL (a free-threaded build's trace):
     /// the legend names only the states that occur, running and blocked.
     pub states_only: bool,
+    /// A cursor at this moment (µs on the timeline's clock): its column is
+    /// drawn reversed in every lane.
+    pub cursor_us: Option<u64>,
+    /// A line shown instead of the legend (what the cursor points at).
+    pub status: Option<Line<'a>>,
 }
 
 impl TimelinePane<'_> {
@@ -338,6 +355,13 @@ impl Widget for TimelinePane<'_> {
             );
             let at = (inner.x + label_w as u16 + 1, y);
             draw_lane(lane, now_us, span_us, at, width, self.theme, buf);
+            if let Some(col) = self
+                .cursor_us
+                .and_then(|t| cursor_column(t, now_us, span_us, width))
+                && let Some(cell) = buf.cell_mut((at.0 + col, y))
+            {
+                cell.set_style(cell.style().add_modifier(Modifier::REVERSED));
+            }
             buf.set_string(
                 figures_x,
                 y,
@@ -348,8 +372,15 @@ impl Widget for TimelinePane<'_> {
         if tags.is_empty() {
             buf.set_string(inner.x, inner.y + 1, " no threads yet", Style::new());
         }
-        let legend = self.legend(inner.width as usize);
         let bottom = inner.y + inner.height - 1;
-        buf.set_line(inner.x, bottom, &legend, inner.width);
+        match &self.status {
+            Some(status) => {
+                buf.set_line(inner.x, bottom, status, inner.width);
+            }
+            None => {
+                let legend = self.legend(inner.width as usize);
+                buf.set_line(inner.x, bottom, &legend, inner.width);
+            }
+        }
     }
 }
