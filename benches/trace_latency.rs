@@ -21,6 +21,11 @@
 //!
 //! Needs root and the uprobe PMU; skips with a message otherwise.
 //!
+//! The trace dashboard samples the program's Python stacks at its default
+//! rate (100 Hz) and shows GIL by function, as a user gets it.
+//! `THREADLAB_BENCH_SIZE=80x24` runs it at the smallest size the dashboard
+//! promises (the pty harness's `pty_size`).
+//!
 //! Run: `cargo build --release && sudo cargo bench --bench trace_latency`.
 
 mod common;

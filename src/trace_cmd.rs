@@ -174,17 +174,10 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
         return fail(1, "the launched program has no child handle");
     };
     let console = dashboard.is_some().then(|| capture_output(&mut child));
-    let (end_tx, ended) = bounded::<TraceEnd>(1);
-    let waiter = std::thread::Builder::new()
-        .name("program-wait".into())
-        .spawn(move || {
-            if let Ok(status) = child.wait() {
-                let _ = end_tx.send(TraceEnd::Exited(status));
-            }
-        });
-    if let Err(error) = waiter {
-        return fail(1, format!("cannot start the waiter thread: {error}"));
-    }
+    let ended = match wait_for_exit(child) {
+        Ok(ended) => ended,
+        Err(code) => return code,
+    };
     let recorder = trace.shared_recorder();
     let mut stopped_by = None;
     let report = if let Some(options) = dashboard {
@@ -210,16 +203,12 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
         };
         trace.finish(end).0
     };
+    let program = args.program.iter().map(|a| a.to_string_lossy());
     let outputs = Outputs {
         json: args.json,
         export,
         flamegraph: args.stacks.flamegraph.as_deref(),
-        program: args
-            .program
-            .iter()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" "),
+        program: program.collect::<Vec<_>>().join(" "),
     };
     let code = print_report(&report, &recorder, outputs);
     // Stopped by a signal: the summary so far is printed, and the exit code
@@ -228,6 +217,21 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
         Some(signal) if report_printed(&code) => crate::signals::exit_code_for(signal),
         _ => code,
     }
+}
+
+/// A `program-wait` thread that reaps the launched `child` and sends how it
+/// ended.
+fn wait_for_exit(mut child: std::process::Child) -> Result<Receiver<TraceEnd>, ExitCode> {
+    let (end_tx, ended) = bounded::<TraceEnd>(1);
+    std::thread::Builder::new()
+        .name("program-wait".into())
+        .spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = end_tx.send(TraceEnd::Exited(status));
+            }
+        })
+        .map_err(|error| fail(1, format!("cannot start the waiter thread: {error}")))?;
+    Ok(ended)
 }
 
 /// The program's stdout and stderr, read into the dashboard's console.

@@ -154,7 +154,20 @@ pub fn harness_priority() -> String {
     }
 }
 
-/// A process in a pseudo-terminal of its own, `COLS`×`ROWS`.
+/// The pty's size: `COLS`×`ROWS`, or `THREADLAB_BENCH_SIZE=COLSxROWS`
+/// (e.g. `80x24`, the smallest the dashboards promise).
+pub fn pty_size() -> (u16, u16) {
+    std::env::var("THREADLAB_BENCH_SIZE")
+        .ok()
+        .and_then(|v| {
+            let (cols, rows) = v.split_once('x')?;
+            Some((rows.trim().parse().ok()?, cols.trim().parse().ok()?))
+        })
+        .filter(|&(rows, cols): &(u16, u16)| rows >= 10 && cols >= 40)
+        .unwrap_or((ROWS, COLS))
+}
+
+/// A process in a pseudo-terminal of its own, `COLS`×`ROWS` (see [`pty_size`]).
 pub struct Pty {
     child: Box<dyn Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
@@ -199,18 +212,19 @@ impl Pty {
         cmd.env_remove("THREADLAB_LOG");
         cmd.env_remove("NO_COLOR");
         cmd.cwd(std::env::temp_dir());
+        let (rows, cols) = pty_size();
         let pair = native_pty_system()
             .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
             .expect("open a pty");
         let reader = pair.master.try_clone_reader().expect("pty reader");
         let writer = pair.master.take_writer().expect("pty writer");
-        let rows = NonZeroU16::new(ROWS).expect("rows > 0");
-        let cols = NonZeroU16::new(COLS).expect("cols > 0");
+        let rows = NonZeroU16::new(rows).expect("rows > 0");
+        let cols = NonZeroU16::new(cols).expect("cols > 0");
         let shared: Shared = Arc::new((
             Mutex::new(Output {
                 parser: vt100::Parser::new(rows, cols, 0),

@@ -9,6 +9,15 @@
 //! median work of each way and its slowdown against alone, over the pairs
 //! run on a quiet machine when at least 3 were (else over all, marked).
 //!
+//! The CPU-bound program is pinned to CPU 1 and its observer (threadlab,
+//! py-spy) to CPU 0 (`taskset`): on two cores an unpinned pair of
+//! CPU-bound Python threads does its work at a rate that swings with where
+//! the kernel puts them — an observer's mere presence moved it by +20 to
+//! +30 % here —, so unpinned wall-clock work says more about placement than
+//! about cost. Pinned, its work per second is what the observer costs it;
+//! its work per CPU second is printed beside. The convoy runs unpinned: it
+//! needs both cores to be a convoy.
+//!
 //! py-spy comes from PyPI (`pip install py-spy`); `THREADLAB_PYSPY` names
 //! it if it is not on PATH. Without it those columns say so.
 
@@ -21,11 +30,13 @@ use super::common;
 /// Seconds each program runs (its own wall clock).
 const SECONDS: &str = "2";
 
-/// A program: its script and the words before its work count.
+/// A program: its script, the words before its work count, and whether
+/// it runs pinned (see the module comment).
 struct Program {
     name: &'static str,
     script: &'static str,
     marker: &'static str,
+    pinned: bool,
 }
 
 const PROGRAMS: [Program; 2] = [
@@ -33,11 +44,15 @@ const PROGRAMS: [Program; 2] = [
         name: "two CPU-bound threads (loop iterations)",
         script: "trace_cpu.py",
         marker: "cpu done, iterations ",
+        pinned: true,
     },
     Program {
         name: "the convoy (round trips)",
         script: "trace_convoy.py",
         marker: "round trips ",
+        // The convoy needs its two cores: on one it is another program
+        // (40,000 round trips in 2 s instead of ~270).
+        pinned: false,
     },
 ];
 
@@ -83,36 +98,57 @@ fn py_spy() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The work count in `output` (the number after `marker` on its last line).
-fn work(output: &str, marker: &str) -> Option<f64> {
+/// What a run did: its work, and its CPU seconds if it printed them.
+#[derive(Clone, Copy)]
+struct Done {
+    work: f64,
+    cpu_s: Option<f64>,
+}
+
+/// The work count in `output` (the number after `marker` on its last
+/// line) and the `cpu_s` on that line, if any.
+fn work(output: &str, marker: &str) -> Option<Done> {
     output.lines().rev().find_map(|line| {
-        line.split_once(marker)?
-            .1
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
+        let rest = line.split_once(marker)?.1;
+        let work = rest.split_whitespace().next()?.parse().ok()?;
+        let cpu_s = rest
+            .split_once("cpu_s ")
+            .and_then(|(_, s)| s.split_whitespace().next()?.parse().ok());
+        Some(Done { work, cpu_s })
     })
 }
 
-/// Runs `program` one `way`; its work count.
+/// Runs `program` one `way`; what it did.
 fn run_once(
     bin: &Path,
     spy: Option<&Path>,
     python: &Path,
     program: &Program,
     way: Way,
-) -> Option<f64> {
+) -> Option<Done> {
+    // Pinned: the observer on CPU 0, the program on CPU 1.
+    let pin = program.pinned;
+    let observer = |exe: &Path| {
+        let mut c = Command::new("taskset");
+        c.args(["-c", if pin { "0" } else { "0,1" }]).arg(exe);
+        c
+    };
     let mut command = match way {
-        Way::Alone => Command::new(python),
+        Way::Alone => Command::new("taskset"),
         Way::Trace { rate } => {
-            let mut c = Command::new(bin);
-            c.args(["trace", "--json", "--rate", &rate.to_string(), "--"]);
-            c.arg(python);
+            let mut c = observer(bin);
+            c.args([
+                "trace",
+                "--json",
+                "--rate",
+                &rate.to_string(),
+                "--",
+                "taskset",
+            ]);
             c
         }
         Way::PySpy { rate } => {
-            let mut c = Command::new(spy?);
+            let mut c = observer(spy?);
             let out = std::env::temp_dir()
                 .join(format!("threadlab-bench-pyspy-{}.txt", std::process::id()));
             c.args([
@@ -123,11 +159,16 @@ fn run_once(
                 "raw",
                 "--rate",
             ]);
-            c.arg(rate.to_string()).arg("-o").arg(out).arg("--");
-            c.arg(python);
+            c.arg(rate.to_string())
+                .arg("-o")
+                .arg(out)
+                .args(["--", "taskset"]);
             c
         }
     };
+    command
+        .args(["-c", if pin { "1" } else { "0,1" }])
+        .arg(python);
     let out = command
         .arg(script(program.script))
         .arg(SECONDS)
@@ -164,7 +205,7 @@ pub fn run(bin: &Path, python: &Path, runs: usize) {
     );
     let mut rows = Vec::new();
     for program in &PROGRAMS {
-        let mut works: Vec<Vec<Option<f64>>> = vec![Vec::new(); WAYS.len()];
+        let mut works: Vec<Vec<Option<Done>>> = vec![Vec::new(); WAYS.len()];
         let mut quiet = Vec::new();
         for _ in 0..runs {
             common::wait_quiet(Duration::from_secs(60));
@@ -176,22 +217,38 @@ pub fn run(bin: &Path, python: &Path, runs: usize) {
         }
         let quiet_rounds = quiet.iter().filter(|q| **q).count();
         let use_round = |r: usize| quiet_rounds < 3 || quiet[r];
-        let median_of = |i: usize| {
+        let median_by = |i: usize, f: &dyn Fn(&Done) -> Option<f64>| {
             let values: Vec<f64> = works[i]
                 .iter()
                 .enumerate()
                 .filter(|(r, _)| use_round(*r))
-                .filter_map(|(_, w)| *w)
+                .filter_map(|(_, w)| w.as_ref().and_then(f))
                 .collect();
             (!values.is_empty()).then(|| common::median(&values))
         };
-        let alone = median_of(0);
-        let mut cells = vec![format!("{:.0}", alone.unwrap_or(0.0))];
-        for i in 1..WAYS.len() {
-            cells.push(match (alone, median_of(i)) {
+        let per_wall = |d: &Done| Some(d.work);
+        let per_cpu = |d: &Done| d.cpu_s.filter(|&s| s > 0.0).map(|s| d.work / s);
+        let cell = |i: usize, f: &dyn Fn(&Done) -> Option<f64>| {
+            let alone = median_by(0, f);
+            match (alone, median_by(i, f)) {
+                (Some(a), Some(_)) if i == 0 => format!("{a:.0}"),
                 (Some(a), Some(w)) => format!("{w:.0} ({:+.1} %)", (w - a) / a * 100.0),
                 _ => "—".to_string(),
-            });
+            }
+        };
+        let cells: Vec<String> = (0..WAYS.len()).map(|i| cell(i, &per_wall)).collect();
+        if median_by(0, &per_cpu).is_some() {
+            let per_cpu_cells: Vec<String> = (0..WAYS.len()).map(|i| cell(i, &per_cpu)).collect();
+            println!(
+                "{} per CPU second: {}",
+                program.name,
+                per_cpu_cells.join(" · ")
+            );
+            rows.push(format!(
+                "| {} per CPU second | {} | |",
+                program.name,
+                per_cpu_cells.join(" | ")
+            ));
         }
         let basis = if quiet_rounds >= 3 {
             format!("{quiet_rounds} quiet rounds")

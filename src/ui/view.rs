@@ -76,20 +76,8 @@ fn draw_panes(frame: &mut Frame, app: &App, areas: &Areas, now: Instant) {
                 area,
             );
         } else {
-            let timeline = app.timeline();
-            let workers = app.workers();
             let focused = focused(PaneId::Timeline);
-            let pane = TimelinePane {
-                cursor_us: None,
-                status: None,
-                long_labels: false,
-                timeline,
-                workers,
-                theme,
-                focused,
-                title: "GIL timeline",
-                states_only: false,
-            };
+            let pane = TimelinePane::emulated(app.timeline(), app.workers(), theme, focused);
             frame.render_widget(pane, area);
         }
     }

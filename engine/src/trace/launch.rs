@@ -247,7 +247,7 @@ fn follow_execs(child: Child) -> Result<Launched, TraceError> {
                 let probes = if python.gil_disabled {
                     None
                 } else {
-                    let opened = super::session::preflight().and_then(|()| {
+                    let opened = super::preflight().and_then(|()| {
                         Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil)
                     });
                     match opened {

@@ -31,7 +31,7 @@ pub(crate) mod uprobe;
 pub use interp::Interpreter;
 pub use launch::{ProgramOutput, RunAs};
 pub use report::{ThreadReport, TraceReport, Track, chrome_trace, write_chrome};
-pub use session::{Trace, TraceEnd};
+pub use session::Trace;
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -154,6 +154,30 @@ impl TraceError {
 
 /// Whether this process may open uprobes: root, or `CAP_SYS_ADMIN` or
 /// `CAP_PERFMON` in its effective set. Checked before starting anything.
+/// How a trace ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceEnd {
+    /// The traced program exited this way.
+    Exited(ExitStatus),
+    /// The attached program exited (its status belongs to its parent).
+    Gone,
+    /// threadlab detached (or was stopped) with the program still running.
+    Detached,
+}
+
+/// Whether probes can be opened here: the kernel has the uprobe PMU and
+/// this process the privilege. Checked where probes open (`launch`,
+/// `Trace::attach`), below both so neither imports the other for it.
+pub(crate) fn preflight() -> Result<(), TraceError> {
+    if !uprobe::uprobes_available() {
+        return Err(TraceError::NoUprobes);
+    }
+    if !permitted() {
+        return Err(TraceError::NotPermitted);
+    }
+    Ok(())
+}
+
 pub(crate) fn permitted() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {

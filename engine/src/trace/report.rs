@@ -6,10 +6,10 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::Interpreter;
+use super::TraceEnd;
 use super::functions::{FunctionRow, GilByFunction, SortBy};
-use super::recorder::{Recorder, Slice};
+use super::recorder::{Recorder, Slice, TracedThread};
 use super::sampler::SamplerStatus;
-use super::session::TraceEnd;
 use crate::gil::Transition;
 
 /// The interpreter traced, as reported.
@@ -161,6 +161,43 @@ fn pct(part: f64, whole: f64) -> f64 {
     }
 }
 
+impl ThreadReport {
+    /// One traced thread summed up, with its top functions from `by`.
+    fn of(t: &TracedThread, by: &GilByFunction) -> Self {
+        let s = t.stats.snapshot();
+        let (hold, wait) = (s.holding.as_secs_f64(), s.waiting.as_secs_f64());
+        let (io, native) = (s.io.as_secs_f64(), s.running.as_secs_f64());
+        let total = hold + wait + io + native;
+        let quantile = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(q))
+            }
+        };
+        ThreadReport {
+            tid: t.tid,
+            name: t.display_name().to_string(),
+            os_name: t.name.clone(),
+            hold_pct: pct(hold, total),
+            wait_pct: pct(wait, total),
+            released_pct: pct(io + native, total),
+            native_pct: pct(native, total),
+            takes: t.takes,
+            hold_ms_p50: quantile(&t.holds_us, 0.5),
+            hold_ms_p99: quantile(&t.holds_us, 0.99),
+            wait_ms_p50: quantile(&t.waits_us, 0.5),
+            wait_ms_p99: quantile(&t.waits_us, 0.99),
+            wait_ms_max: if t.waits_us.is_empty() {
+                0.0
+            } else {
+                ms(t.waits_us.max())
+            },
+            functions: FunctionReport::top(by, Some(t.tid)),
+        }
+    }
+}
+
 impl TraceReport {
     /// Sums up `recorder` after a trace of `duration_ns`.
     pub fn new(
@@ -176,39 +213,7 @@ impl TraceReport {
         let threads = recorder
             .threads()
             .iter()
-            .map(|t| {
-                let s = t.stats.snapshot();
-                let (hold, wait) = (s.holding.as_secs_f64(), s.waiting.as_secs_f64());
-                let (io, native) = (s.io.as_secs_f64(), s.running.as_secs_f64());
-                let total = hold + wait + io + native;
-                let quantile = |h: &hdrhistogram::Histogram<u64>, q: f64| {
-                    if h.is_empty() {
-                        0.0
-                    } else {
-                        ms(h.value_at_quantile(q))
-                    }
-                };
-                ThreadReport {
-                    tid: t.tid,
-                    name: t.display_name().to_string(),
-                    os_name: t.name.clone(),
-                    hold_pct: pct(hold, total),
-                    wait_pct: pct(wait, total),
-                    released_pct: pct(io + native, total),
-                    native_pct: pct(native, total),
-                    takes: t.takes,
-                    hold_ms_p50: quantile(&t.holds_us, 0.5),
-                    hold_ms_p99: quantile(&t.holds_us, 0.99),
-                    wait_ms_p50: quantile(&t.waits_us, 0.5),
-                    wait_ms_p99: quantile(&t.waits_us, 0.99),
-                    wait_ms_max: if t.waits_us.is_empty() {
-                        0.0
-                    } else {
-                        ms(t.waits_us.max())
-                    },
-                    functions: FunctionReport::top(recorder.python().functions(), Some(t.tid)),
-                }
-            })
+            .map(|t| ThreadReport::of(t, recorder.python().functions()))
             .collect();
         let exit_code = match end {
             TraceEnd::Exited(status) => {

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::process::{Child, ExitStatus};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -24,7 +24,7 @@ use super::recorder::{Happening, Recorder, Stamped};
 use super::report::TraceReport;
 use super::sampler::{self, SamplerStatus, StackOptions, StackRound};
 use super::uprobe::{ProbeKind, Probes};
-use super::{Interpreter, TraceError, interp, monotonic_ns};
+use super::{Interpreter, TraceEnd, TraceError, interp, monotonic_ns};
 use crate::cancel::CancelToken;
 use crate::gil::Timeline;
 
@@ -37,17 +37,6 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(1);
 const EXIT_SCAN_EVERY: Duration = Duration::from_millis(50);
 /// How often the reader publishes rows for a live view (a frame is 33 ms).
 const PUBLISH_EVERY: Duration = Duration::from_millis(10);
-
-/// How a trace ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TraceEnd {
-    /// The traced program exited this way.
-    Exited(ExitStatus),
-    /// The attached program exited (its status belongs to its parent).
-    Gone,
-    /// threadlab detached (or was stopped) with the program still running.
-    Detached,
-}
 
 /// A live trace of one Python process.
 #[derive(Debug)]
@@ -137,7 +126,7 @@ impl Trace {
             // Free-threaded: no GIL to probe, the threads' states only.
             None
         } else {
-            preflight()?;
+            super::preflight()?;
             let probe_file = if python.library.is_some() {
                 python.probe_file.clone()
             } else {
@@ -319,18 +308,6 @@ impl Drop for Trace {
             let _ = reader.join();
         }
     }
-}
-
-/// Whether probes can be opened here: the kernel has the uprobe PMU and
-/// this process the privilege.
-pub(super) fn preflight() -> Result<(), TraceError> {
-    if !super::uprobe::uprobes_available() {
-        return Err(TraceError::NoUprobes);
-    }
-    if !super::permitted() {
-        return Err(TraceError::NotPermitted);
-    }
-    Ok(())
 }
 
 /// What the reader thread shares with the [`Trace`]: the recorder it alone

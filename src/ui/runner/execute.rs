@@ -84,31 +84,7 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, ui: UiSide<'_>, comm
                 suite.cancel();
             }
         }
-        Command::RunRace(body) => {
-            if let Some(old) = session.race.take() {
-                old.cancel();
-            }
-            lab_runs::stop_for_race(app, session);
-            let mode = session.gil.mode();
-            let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
-            config.gil = Some(session.gil.clone());
-            config.python_version = app.python_version();
-            config.nice = session.worker_nice;
-            let update = match Race::spawn(config) {
-                Ok(race) => {
-                    let version = race.python_version();
-                    app.apply(AppEvent::LaneNames(race.lanes().to_vec()));
-                    session.race = Some(race);
-                    RaceUpdate::Started {
-                        body,
-                        mode,
-                        version,
-                    }
-                }
-                Err(error) => RaceUpdate::Failed(format!("cannot start the race: {error}")),
-            };
-            app.apply(AppEvent::Race(update));
-        }
+        Command::RunRace(body) => start_race(app, session, body),
         Command::CancelRace => {
             if let Some(race) = session.race.take() {
                 race.cancel();
@@ -119,6 +95,33 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, ui: UiSide<'_>, comm
         // No Python for a quit: nothing more waits for the GIL.
         Command::Quit => ui.quit.cancel(),
     }
+}
+
+/// Starts a race of `body` (the one running and any lab run stop first).
+fn start_race(app: &mut App, session: &mut Session, body: crate::sync::Body) {
+    if let Some(old) = session.race.take() {
+        old.cancel();
+    }
+    lab_runs::stop_for_race(app, session);
+    let mode = session.gil.mode();
+    let mut config = RaceConfig::new(body, RACE_THREADS, RACE_INCREMENTS, mode);
+    config.gil = Some(session.gil.clone());
+    config.python_version = app.python_version();
+    config.nice = session.worker_nice;
+    let update = match Race::spawn(config) {
+        Ok(race) => {
+            let version = race.python_version();
+            app.apply(AppEvent::LaneNames(race.lanes().to_vec()));
+            session.race = Some(race);
+            RaceUpdate::Started {
+                body,
+                mode,
+                version,
+            }
+        }
+        Err(error) => RaceUpdate::Failed(format!("cannot start the race: {error}")),
+    };
+    app.apply(AppEvent::Race(update));
 }
 
 /// Starts an experiment from the dashboard (the one running is cancelled

@@ -73,6 +73,31 @@ fn cursor_line(state: &TraceState) -> Option<Line<'static>> {
     Some(Line::from(spans))
 }
 
+/// GIL by function beside the stack of the selected thread (or of whoever
+/// holds the GIL).
+fn python_strip(state: &TraceState, area: Rect, buf: &mut Buffer) {
+    let theme = state.theme();
+    let [functions, stack] =
+        Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)]).areas(area);
+    let selected = state
+        .selected()
+        .and_then(|tid| state.rows().iter().find(|r| r.tid == tid));
+    FunctionsPane {
+        python: state.python(),
+        thread: selected,
+        sort: state.sort(),
+        theme,
+    }
+    .render(functions, buf);
+    StackPane {
+        thread: state.stack_thread(),
+        python: state.python(),
+        gil_disabled: state.is_gil_disabled(),
+        theme,
+    }
+    .render(stack, buf);
+}
+
 /// The whole trace dashboard.
 pub struct TraceView<'a> {
     /// What to show.
@@ -104,31 +129,12 @@ impl Widget for TraceView<'_> {
         }
         .render(table, buf);
         if sampling {
-            let [functions, stack] =
-                Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)])
-                    .areas(python);
-            let selected = state
-                .selected()
-                .and_then(|tid| state.rows().iter().find(|r| r.tid == tid));
-            FunctionsPane {
-                python: state.python(),
-                thread: selected,
-                sort: state.sort(),
-                theme,
-            }
-            .render(functions, buf);
-            StackPane {
-                thread: state.stack_thread(),
-                python: state.python(),
-                gil_disabled: state.is_gil_disabled(),
-                theme,
-            }
-            .render(stack, buf);
+            python_strip(state, python, buf);
         }
         TimelinePane {
             cursor_us: state.cursor_us(),
             status: cursor_line(state),
-            long_labels: true,
+            traced: true,
             timeline: state.timeline(),
             workers: &(),
             theme,

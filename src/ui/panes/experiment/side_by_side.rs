@@ -225,7 +225,7 @@ impl SideByView<'_> {
                 TimelinePane {
                     cursor_us: None,
                     status: None,
-                    long_labels: false,
+                    traced: false,
                     timeline,
                     workers: &(),
                     theme: self.theme,

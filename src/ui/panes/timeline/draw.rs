@@ -21,7 +21,7 @@ use crate::ui::theme::{Role, Theme};
 pub(crate) const MIN_LANE_CELLS: usize = 40;
 /// Width of a lane's label (`cpu-12`, `sleep-4+`).
 const LABEL: usize = 9;
-/// Lane labels' width with `long_labels` on a pane at least 100 wide.
+/// Lane labels' width for a traced program on a pane at least 100 wide.
 const LONG_LABEL: usize = 16;
 /// Marks are drawn only where a cell is short enough for a hand-over to stand out.
 const MARKS_UP_TO_US: u64 = 1_000;
@@ -236,9 +236,11 @@ pub(crate) struct TimelinePane<'a> {
     pub workers: &'a dyn LaneOwners,
     /// Colours.
     pub theme: &'a Theme,
-    /// Lanes named by long names (Python thread names) get 16 columns
-    /// where the pane is at least 100 wide (else 9).
-    pub long_labels: bool,
+    /// Lanes of a traced program: named by long names (Python thread
+    /// names: 16 columns where the pane is at least 100 wide, else 9), and
+    /// a legend of only the marks a real trace has (no lab marks, no
+    /// emulated drop requests).
+    pub traced: bool,
     /// Whether it has the keyboard focus (its border says so).
     pub focused: bool,
     /// The title's first item: what these lanes are (`GIL timeline`).
@@ -253,7 +255,28 @@ pub(crate) struct TimelinePane<'a> {
     pub status: Option<Line<'a>>,
 }
 
-impl TimelinePane<'_> {
+impl<'a> TimelinePane<'a> {
+    /// The emulated dashboard's timeline: worker lanes, the full legend,
+    /// no cursor.
+    pub(crate) fn emulated(
+        timeline: &'a Timeline,
+        workers: &'a dyn LaneOwners,
+        theme: &'a Theme,
+        focused: bool,
+    ) -> Self {
+        TimelinePane {
+            timeline,
+            workers,
+            theme,
+            traced: false,
+            focused,
+            title: "GIL timeline",
+            states_only: false,
+            cursor_us: None,
+            status: None,
+        }
+    }
+
     fn legend(&self, room: usize) -> Line<'static> {
         let theme = self.theme;
         let key = |rank, glyph, role, text: &'static str| {
@@ -270,6 +293,20 @@ impl TimelinePane<'_> {
                     key(0, "▏", Role::Io, " blocked"),
                     Item::new(1, " · ", "no GIL: nobody holds or waits"),
                     Item::new(2, " · ", "+/- zoom"),
+                ],
+                room,
+            );
+        }
+        if self.traced {
+            return fit_line(
+                vec![
+                    key(0, "█", Role::Hold, " holds"),
+                    key(1, "░", Role::Wait, " waits"),
+                    key(2, "▏", Role::Io, " blocked"),
+                    key(3, "▒", Role::Free, " native"),
+                    Item::new(4, " · ", "▌▐ held half"),
+                    Item::new(5, " · ", "←/→ cursor"),
+                    Item::new(6, " · ", "+/- zoom"),
                 ],
                 room,
             );
@@ -324,7 +361,7 @@ impl Widget for TimelinePane<'_> {
         let tags = timeline.visible_lanes(span_us);
         // Long thread names (a traced program's Python names) get more
         // room where the pane is wide enough to spare it.
-        let label_w = if self.long_labels && inner.width >= 100 {
+        let label_w = if self.traced && inner.width >= 100 {
             LONG_LABEL
         } else {
             LABEL
