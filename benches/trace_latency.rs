@@ -1,7 +1,7 @@
 //! Key-to-screen latency of the trace dashboard while it traces the convoy.
 //!
 //! `target/release/threadlab trace -- python3.11 assets/python/trace_convoy.py
-//! 600` runs in a 160×48 pty (pyenv's 3.11): one thread does loopback round
+//! 600` runs in a 160×48 pty (or `THREADLAB_BENCH_SIZE`; pyenv's 3.11): one thread does loopback round
 //! trips beside a CPU-bound one, the most GIL hand-overs per second of the
 //! test scripts, so the tracer thread applies a steady stream of probe
 //! records while the UI draws. Once the table shows the program's three
@@ -149,11 +149,10 @@ fn main() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/python/trace_convoy.py");
     println!("{}", common::machine_line());
     println!("{}", common::harness_priority());
+    let (rows, cols) = common::pty_size();
     println!(
-        "key→screen latency while tracing the convoy ({}), pty {}×{}, {PRESSES} presses per run (? / Esc alternately, gaps 5–25 ms)",
+        "key→screen latency while tracing the convoy ({}), pty {cols}×{rows}, {PRESSES} presses per run (? / Esc alternately, gaps 5–25 ms)",
         python.display(),
-        common::COLS,
-        common::ROWS
     );
     let started = Instant::now();
     let runs = common::runs(3);

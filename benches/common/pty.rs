@@ -95,10 +95,11 @@ pub fn frame_ms(screen: &vt100::Screen) -> Option<(f64, f64)> {
 
 /// The dashboard's footer is drawn (it ends with the always-shown `quit`).
 pub fn first_frame_done(screen: &vt100::Screen) -> bool {
+    let (rows, cols) = screen.size();
     screen.alternate_screen()
         && screen
-            .rows(0, COLS)
-            .nth(usize::from(ROWS) - 1)
+            .rows(0, cols.get())
+            .nth(usize::from(rows.get()) - 1)
             .is_some_and(|footer| footer.contains("quit"))
 }
 
