@@ -56,7 +56,9 @@ fn main() -> ExitCode {
     if cli.command.is_none() {
         return run_dashboard(&cli.run, &config);
     }
-    let _log_guard = match threadlab::logs::init(config.log_file.as_deref(), &config.log_level) {
+    // `--log FILE` is global: it counts for every command, as it says.
+    let log_file = cli.run.log.clone().or_else(|| config.log_file.clone());
+    let _log_guard = match threadlab::logs::init(log_file.as_deref(), &config.log_level) {
         Ok(guard) => guard,
         Err(message) => return fail(2, message),
     };

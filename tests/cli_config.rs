@@ -246,3 +246,28 @@ fn every_command_has_a_man_page_with_environment_and_files() {
     );
     assert_usage_error(&["man", "nope"], &["nope", "bench", "serve"]);
 }
+
+#[test]
+fn log_counts_for_every_command_not_only_the_dashboard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("bench.log");
+    let log_arg = log.to_str().expect("utf-8");
+    // A headless command: before, `--log` was read by the dashboard alone.
+    let run = common::run_env(
+        &[
+            "--log",
+            log_arg,
+            "bench",
+            "throughput",
+            "--mode",
+            "free",
+            "--threads",
+            "1",
+            "--seconds",
+            "0.05",
+        ],
+        &[("THREADLAB_LOG", "info")],
+    );
+    run.assert_success();
+    assert!(log.is_file(), "--log {log_arg} was not opened");
+}

@@ -264,7 +264,11 @@ fn detaching_a_blocking_sampler_leaves_the_program_running_untraced() {
     let _turn = turn();
     let mut program = start_program(&python, "60");
     let pid = program.id();
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("attach.log");
     let attach = std::process::Command::new(BIN)
+        .arg("--log")
+        .arg(&log)
         .args([
             "attach",
             &pid.to_string(),
@@ -273,37 +277,22 @@ fn detaching_a_blocking_sampler_leaves_the_program_running_untraced() {
             "--rate",
             "250",
         ])
+        .env("THREADLAB_LOG", "info")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("attach");
-    // Detach once the sampler has paused and read the program a while:
-    // its account shows in /proc as the stack-sampler thread's CPU time.
-    let sampler_busy = || {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", attach.id())) else {
-            return false;
-        };
-        tasks.flatten().any(|t| {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            let ticks: u64 = stat
-                .rsplit(") ")
-                .next()
-                .map(|rest| {
-                    let f: Vec<&str> = rest.split_whitespace().collect();
-                    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-                        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-                })
-                .unwrap_or(0);
-            comm.trim() == "stack-sampler" && ticks >= 5
-        })
-    };
+    // Detach once the sampler has paused and read the program: it logs its
+    // first round.
     let deadline = std::time::Instant::now() + RUN;
-    while !sampler_busy() {
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("stack sampler: first round read")
+    {
         assert!(
             std::time::Instant::now() < deadline,
-            "the sampler never ran"
+            "the sampler never read a round"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

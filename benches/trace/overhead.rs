@@ -47,15 +47,16 @@ const PROGRAMS: [Program; 2] = [
 
 /// What one run did: the work, and the program's own CPU seconds if it
 /// printed them (`cpu_s X`).
-struct Done {
-    work: f64,
-    cpu_s: Option<f64>,
+#[derive(Clone, Copy)]
+pub(super) struct Done {
+    pub(super) work: f64,
+    pub(super) cpu_s: Option<f64>,
 }
 
 impl Done {
     /// Work per CPU second: what the probes cost the program itself (their
     /// traps run on its threads), whatever else competed for the cores.
-    fn per_cpu_s(&self) -> Option<f64> {
+    pub(super) fn per_cpu_s(&self) -> Option<f64> {
         self.cpu_s.filter(|&s| s > 0.0).map(|s| self.work / s)
     }
 }
@@ -77,7 +78,7 @@ fn script(name: &str) -> PathBuf {
 
 /// The work count from `output` (the last line carrying `marker`: the
 /// number after it), and the CPU seconds on that line if given.
-fn work(output: &str, marker: &str) -> Option<Done> {
+pub(super) fn work(output: &str, marker: &str) -> Option<Done> {
     output.lines().rev().find_map(|line| {
         let rest = line.split_once(marker)?.1;
         let work = rest.split_whitespace().next()?.parse().ok()?;

@@ -26,6 +26,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::common;
+// What a run did and how its output says it: the `overhead` part's.
+use super::overhead::{Done, work};
 
 /// Seconds each program runs (its own wall clock).
 const SECONDS: &str = "2";
@@ -96,26 +98,6 @@ fn py_spy() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join("py-spy"))
         .find(|p| p.is_file())
-}
-
-/// What a run did: its work, and its CPU seconds if it printed them.
-#[derive(Clone, Copy)]
-struct Done {
-    work: f64,
-    cpu_s: Option<f64>,
-}
-
-/// The work count in `output` (the number after `marker` on its last
-/// line) and the `cpu_s` on that line, if any.
-fn work(output: &str, marker: &str) -> Option<Done> {
-    output.lines().rev().find_map(|line| {
-        let rest = line.split_once(marker)?.1;
-        let work = rest.split_whitespace().next()?.parse().ok()?;
-        let cpu_s = rest
-            .split_once("cpu_s ")
-            .and_then(|(_, s)| s.split_whitespace().next()?.parse().ok());
-        Some(Done { work, cpu_s })
-    })
 }
 
 /// Runs `program` one `way`; what it did.
@@ -227,7 +209,7 @@ pub fn run(bin: &Path, python: &Path, runs: usize) {
             (!values.is_empty()).then(|| common::median(&values))
         };
         let per_wall = |d: &Done| Some(d.work);
-        let per_cpu = |d: &Done| d.cpu_s.filter(|&s| s > 0.0).map(|s| d.work / s);
+        let per_cpu = |d: &Done| d.per_cpu_s();
         let cell = |i: usize, f: &dyn Fn(&Done) -> Option<f64>| {
             let alone = median_by(0, f);
             match (alone, median_by(i, f)) {

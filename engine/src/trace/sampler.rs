@@ -101,7 +101,10 @@ fn run(
         f(&mut status.lock().unwrap_or_else(PoisonError::into_inner))
     };
     // Keep trying while the trace runs: a launched interpreter needs a
-    // moment before it can be read.
+    // moment before it can be read. Each try parses the binaries, so the
+    // pause between tries doubles up to 2 s: an interpreter that cannot be
+    // read costs next to nothing.
+    let mut pause = Duration::from_millis(50);
     let mut reader = loop {
         match StackReader::connect(pid, options.blocking, Duration::from_secs(1), stop) {
             Ok(reader) => {
@@ -110,15 +113,17 @@ fn run(
             }
             Err(error) => {
                 set(&|s| s.error = Some(error.clone()));
-                if stop.sleep(Duration::from_millis(50)).is_err() {
+                if stop.sleep(pause).is_err() {
                     return;
                 }
+                pause = (pause * 2).min(Duration::from_secs(2));
             }
         }
     };
     let period = Duration::from_nanos(1_000_000_000 / u64::from(options.rate_hz));
     let mut next = Instant::now();
     let mut read_total = Duration::ZERO;
+    let mut read_rounds = 0u64;
     while !stop.is_cancelled() {
         let start = monotonic_ns();
         let began = Instant::now();
@@ -134,6 +139,10 @@ fn run(
                     stacks,
                 };
                 let sent = rounds.try_send(round);
+                read_rounds += 1;
+                if read_rounds == 1 {
+                    tracing::info!(pid, version = %reader.version(), "stack sampler: first round read");
+                }
                 set(&|s| {
                     s.rounds += 1;
                     s.read_us_mean = read_total.as_secs_f64() * 1e6 / s.rounds as f64;
