@@ -67,7 +67,7 @@ const AFTER_HELP: &str = "Environment:
 /// threadlab: see why threads speed up I/O-bound work but not CPU-bound work
 /// under CPython's GIL — live, in your terminal.
 #[derive(Debug, Parser)]
-#[command(name = "threadlab", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "threadlab", version = env!("THREADLAB_VERSION"), about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// What to run; without one, the dashboard.
     #[command(subcommand)]

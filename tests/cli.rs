@@ -216,15 +216,37 @@ fn help_lists_the_subcommands() {
 }
 
 #[test]
-fn version_prints_the_version() {
+fn version_prints_the_version_and_the_commit_it_was_built_from() {
     let run = run(&["--version"]);
     run.assert_success();
-    assert_eq!(
-        run.stdout.trim(),
-        format!("threadlab {}", env!("CARGO_PKG_VERSION")),
-        "{}",
-        run.describe()
+    let line = run.stdout.trim();
+    // What build.rs found when it built this binary and these tests.
+    assert_eq!(line, format!("threadlab {}", env!("THREADLAB_VERSION")));
+    let prefix = format!("threadlab {} (", env!("CARGO_PKG_VERSION"));
+    let build = line
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not `{prefix}…)`: {line}"));
+    if build == "commit unknown" {
+        return;
+    }
+    let commit = build.strip_suffix(", dirty").unwrap_or(build);
+    assert!(
+        commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{line}"
     );
+    // And it is this checkout's HEAD, where git answers (as another user it
+    // may refuse a checkout it does not own).
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(commit, head, "{line}");
+    }
 }
 
 // ---------------------------------------------------------------------------
