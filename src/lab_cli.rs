@@ -93,6 +93,10 @@ pub struct CompareRaceArgs {
     /// (comma-separated, e.g. 3.9,3.12,3.13t).
     #[arg(long, value_delimiter = ',', value_name = "X.Y")]
     pub versions: Vec<String>,
+    /// An interpreter to run, by path or name on PATH (repeatable), as for
+    /// every other compare experiment; beside --versions or instead of it.
+    #[arg(long = "python", value_name = "PATH")]
+    pub pythons: Vec<std::path::PathBuf>,
     /// Switch interval in ms, 0.1 to 100 (set in Python with sys.setswitchinterval).
     #[arg(long, value_name = "MS", default_value = "5", allow_negative_numbers = true, value_parser = parse_interval)]
     pub interval: SwitchInterval,
@@ -166,12 +170,17 @@ fn bench_race(args: &RaceArgs) -> ExitCode {
         Err(error) => return fail(1, format!("race: {error}")),
     };
     if args.json {
-        for row in &rows {
-            match serde_json::to_string(row) {
-                Ok(json) => say!("{json}"),
-                Err(error) => return fail(1, error),
-            }
-        }
+        // One document, shaped like the other experiments' (`bench
+        // throughput --json`): what ran, then its rows.
+        let doc = serde_json::json!({
+            "experiment": "race",
+            "threads": args.threads,
+            "increments": args.increments,
+            "python_version": args.python_version.to_string(),
+            "interval_ms": args.interval.as_millis_f64(),
+            "rows": rows,
+        });
+        say!("{doc}");
     } else {
         say_part!("{}", lab_race::render_race_table(&rows, args.interval));
     }
@@ -184,12 +193,12 @@ fn bench_deadlock(args: &DeadlockArgs) -> ExitCode {
         Err(error) => return fail(1, format!("deadlock: {error}")),
     };
     if args.json {
-        for outcome in &outcomes {
-            match serde_json::to_string(outcome) {
-                Ok(json) => say!("{json}"),
-                Err(error) => return fail(1, error),
-            }
-        }
+        let doc = serde_json::json!({
+            "experiment": "deadlock",
+            "interval_ms": args.interval.as_millis_f64(),
+            "rows": outcomes,
+        });
+        say!("{doc}");
     } else {
         say_part!("{}", lab_race::render_deadlock(&outcomes));
     }
@@ -203,31 +212,64 @@ fn bench_deadlock(args: &DeadlockArgs) -> ExitCode {
     }
 }
 
-/// Runs `threadlab compare race`.
-pub fn compare(lab: &LabCompare) -> ExitCode {
-    let LabCompare::Race(args) = lab;
-    let Some(root) = lab_race::pyenv_root() else {
-        return fail(
-            2,
-            "compare race: cannot tell where pyenv keeps its versions (set PYENV_ROOT)",
+/// The interpreters `compare race` runs: those named by `--python`, and
+/// those `--versions` (or, with neither, the default versions) finds under
+/// pyenv; skipped ones are said. Also what was asked for, for an error.
+fn race_interpreters(
+    args: &CompareRaceArgs,
+) -> Result<(Vec<lab_race::RaceInterpreter>, Vec<String>), ExitCode> {
+    let mut pythons = Vec::new();
+    let mut skipped = Vec::new();
+    let mut wanted: Vec<String> = args
+        .pythons
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if !args.pythons.is_empty() {
+        let (found, why) = lab_race::race_interpreters_at(&args.pythons);
+        pythons.extend(found);
+        skipped.extend(why);
+    }
+    if !args.versions.is_empty() || args.pythons.is_empty() {
+        let Some(root) = lab_race::pyenv_root() else {
+            return Err(fail(
+                2,
+                "compare race: cannot tell where pyenv keeps its versions (set PYENV_ROOT, or name interpreters with --python)",
+            ));
+        };
+        let versions: Vec<String> = if args.versions.is_empty() {
+            RACE_VERSIONS.iter().map(|v| v.to_string()).collect()
+        } else {
+            args.versions.clone()
+        };
+        let (found, why) = lab_race::find_race_interpreters(&root, &versions);
+        pythons.extend(found);
+        skipped.extend(why);
+        wanted.extend(
+            versions
+                .iter()
+                .map(|v| format!("{v} (under {}/versions)", root.display())),
         );
-    };
-    let wanted: Vec<String> = if args.versions.is_empty() {
-        RACE_VERSIONS.iter().map(|v| v.to_string()).collect()
-    } else {
-        args.versions.clone()
-    };
-    let (pythons, skipped) = lab_race::find_race_interpreters(&root, &wanted);
+    }
     for why in &skipped {
         say!("skipped {why}");
     }
+    Ok((pythons, wanted))
+}
+
+/// Runs `threadlab compare race`.
+pub fn compare(lab: &LabCompare) -> ExitCode {
+    let LabCompare::Race(args) = lab;
+    let (pythons, wanted) = match race_interpreters(args) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
     if pythons.is_empty() {
         return fail(
             2,
             format!(
-                "compare race: none of {} found under {}/versions",
-                wanted.join(", "),
-                root.display()
+                "compare race: none of {} found under pyenv's versions or at the paths given, or none could run",
+                wanted.join(", ")
             ),
         );
     }

@@ -239,10 +239,12 @@ fn bench_race_prints_json_rows() {
         Duration::from_secs(120),
     );
     assert_eq!(code, Some(0), "{err}");
-    let rows: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    // One document, shaped like every other experiment's.
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert_eq!(doc["experiment"], "race", "{doc}");
+    assert_eq!(doc["python_version"], "3.12", "{doc}");
+    let rows = doc["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{out}");
     for (row, body) in rows.iter().zip(["plain", "locked"]) {
         assert_eq!(row["body"], body);
@@ -254,6 +256,18 @@ fn bench_race_prints_json_rows() {
         // the threads were switched.
         assert_eq!(row["lost"], 0, "{row}");
     }
+}
+
+#[test]
+fn bench_deadlock_json_is_one_document_with_rows() {
+    let (code, out, err) = run_bin(&["bench", "deadlock", "--json"], Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert_eq!(doc["experiment"], "deadlock", "{doc}");
+    let rows = doc["rows"].as_array().expect("rows");
+    let variants: Vec<&str> = rows.iter().filter_map(|r| r["variant"].as_str()).collect();
+    assert_eq!(variants, ["opposite", "ordered"], "{doc}");
 }
 
 #[test]
@@ -357,4 +371,59 @@ fn compare_race_runs_real_interpreters_beside_the_emulation() {
     assert_eq!(plain[1], (0, 0), "{out}");
     // Nobody loses an update under a lock.
     assert_eq!(locked, vec![(0, 0), (0, 0)], "{out}");
+}
+
+/// `compare race --python PATH`, like every other compare experiment: the
+/// interpreter is asked for its version and GIL, no pyenv lookup needed.
+#[test]
+fn compare_race_takes_interpreters_by_path() {
+    let root = std::process::Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| std::path::PathBuf::from("/root/.pyenv"));
+    let python = std::fs::read_dir(root.join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("3.12."))
+        })
+        .map(|p| p.join("bin/python3.12"))
+        .find(|p| p.is_file());
+    let Some(python) = python else {
+        threadlab_test_support::skip::skip("needs pyenv's 3.12 (`pyenv install 3.12`)");
+        return;
+    };
+    let python = python.to_str().expect("utf-8 path");
+    let (code, out, err) = run_bin(
+        &[
+            "compare",
+            "race",
+            "--python",
+            python,
+            "--threads",
+            "2",
+            "--increments",
+            "20000",
+            "--body",
+            "locked",
+        ],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("py3.12"), "{out}");
+    assert!(!out.contains("py3.9"), "only the interpreter named: {out}");
+    // A path that is no interpreter: said, and nothing to compare.
+    let (code, _, err) = run_bin(
+        &["compare", "race", "--python", "/nonexistent/python"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/nonexistent/python"), "{err}");
 }

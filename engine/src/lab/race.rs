@@ -297,6 +297,41 @@ pub fn find_race_interpreters(
     (found, skipped)
 }
 
+/// The interpreters at `paths` (`--python PATH`), each asked for its
+/// version and whether its GIL is on; returns them and a message for each
+/// one that cannot run or that this lab does not model.
+pub fn race_interpreters_at(paths: &[PathBuf]) -> (Vec<RaceInterpreter>, Vec<String>) {
+    let (pythons, mut skipped) = super::compare::find_interpreters(paths);
+    let mut found = Vec::new();
+    for python in pythons {
+        let label = python.info.label();
+        let label = label.trim_start_matches("py").to_string();
+        let base = label.trim_end_matches('t');
+        let Ok(version) = base.parse::<PythonVersion>() else {
+            skipped.push(format!(
+                "{}: Python {} is not a version this lab models",
+                python.path.display(),
+                python.info.version
+            ));
+            continue;
+        };
+        let mode = if !python.info.gil_enabled {
+            Mode::Free
+        } else if version.major() == 2 {
+            Mode::Legacy
+        } else {
+            Mode::Gil
+        };
+        found.push(RaceInterpreter {
+            label,
+            path: python.path,
+            version,
+            mode,
+        });
+    }
+    (found, skipped)
+}
+
 /// One interpreter's column: what it measured and what the emulation did.
 #[derive(Debug, Clone)]
 pub struct RaceColumn {
