@@ -275,6 +275,10 @@ fn completions_and_man_page_generate() {
             run.stdout.contains("threadlab") && run.stdout.contains("bench"),
             "{shell}"
         );
+        // The tracer's options complete too.
+        for option in ["--rate", "--blocking", "--flamegraph"] {
+            assert!(run.stdout.contains(option), "{shell}: no {option}");
+        }
     }
     let bad = run(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));

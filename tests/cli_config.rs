@@ -222,8 +222,20 @@ fn every_command_has_a_man_page_with_environment_and_files() {
         "threadlab-bench.1",
         "threadlab-serve.1",
         "threadlab-compare.1",
+        "threadlab-trace.1",
+        "threadlab-attach.1",
     ] {
         assert!(pages.iter().any(|p| p == page), "no {page} in {pages:?}");
+    }
+    // The tracer's stack options are documented where they apply.
+    for page in ["threadlab-trace.1", "threadlab-attach.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).expect("read the page");
+        for option in ["rate", "blocking", "flamegraph"] {
+            assert!(
+                text.contains(&format!("\\-\\-{option}")),
+                "{page} has no --{option}"
+            );
+        }
     }
     for page in &pages {
         let text = std::fs::read_to_string(dir.path().join(page)).expect("read the page");
