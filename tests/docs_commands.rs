@@ -2,7 +2,8 @@
 //! shown in a code block of README.md or docs/*.md must be accepted by the
 //! parser the binary uses (`threadlab::cli::Cli`), README.md stays a front
 //! page (at most 1,500 words, as `wc -w` counts them), and every relative
-//! link in README.md and docs/*.md points at a file that exists.
+//! link in README.md and docs/*.md points at a file (and heading) that
+//! exists.
 //!
 //! A command line is one that starts with `threadlab `, `sudo threadlab `
 //! or `sudo -E threadlab ` (optionally after a `$ ` prompt). A trailing
@@ -177,36 +178,89 @@ fn readme_is_a_front_page() {
     );
 }
 
-/// The relative targets of `[text](target)` links in a Markdown text, without
-/// their `#anchor`.
-fn relative_links(text: &str) -> Vec<String> {
+/// A relative link: the file (empty: this page) and the `#anchor`, if any.
+struct Link {
+    file: String,
+    anchor: Option<String>,
+}
+
+/// The relative `[text](target)` links in a Markdown text.
+fn relative_links(text: &str) -> Vec<Link> {
     let mut links = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("](") {
         rest = &rest[start + 2..];
         let Some(end) = rest.find(')') else { break };
         let target = rest[..end].split_whitespace().next().unwrap_or_default();
-        let target = target.split('#').next().unwrap_or_default();
         let external = target.contains("://") || target.starts_with("mailto:");
         if !target.is_empty() && !external {
-            links.push(target.to_string());
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor.to_string())),
+                None => (target, None),
+            };
+            links.push(Link {
+                file: file.to_string(),
+                anchor,
+            });
         }
         rest = &rest[end..];
     }
     links
 }
 
+/// The anchors GitHub gives a Markdown page's headings: lower case, spaces
+/// to hyphens, punctuation dropped.
+fn heading_anchors(text: &str) -> Vec<String> {
+    let mut in_code = false;
+    let mut anchors = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        if in_code || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim();
+        let slug: String = title
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        anchors.push(slug);
+    }
+    anchors
+}
+
 /// Every page README.md links to (docs/*.md, ARCHITECTURE.md, the GIF…)
-/// exists, as does every relative link from a docs page; README links to
-/// each page under docs/.
+/// exists, as does every relative link from a docs page, and every
+/// `#anchor` into a Markdown page names one of its headings; README links
+/// to each page under docs/.
 #[test]
 fn linked_pages_exist() {
     let mut missing = Vec::new();
     for path in doc_files() {
         let dir = path.parent().expect("a file has a directory");
-        for target in relative_links(&read(&path)) {
-            if !dir.join(&target).exists() {
-                missing.push(format!("{} -> {target}", path.display()));
+        for link in relative_links(&read(&path)) {
+            let target = if link.file.is_empty() {
+                path.clone()
+            } else {
+                dir.join(&link.file)
+            };
+            let shown = format!("{} -> {}", path.display(), link.file);
+            if !target.exists() {
+                missing.push(shown);
+                continue;
+            }
+            let markdown = target.extension().is_some_and(|ext| ext == "md");
+            if markdown
+                && let Some(anchor) = &link.anchor
+                && !heading_anchors(&read(&target)).contains(anchor)
+            {
+                missing.push(format!("{shown}#{anchor} (no such heading)"));
             }
         }
     }
@@ -217,7 +271,7 @@ fn linked_pages_exist() {
         let relative = page.strip_prefix(root()).expect("under the root");
         let relative = relative.to_string_lossy();
         assert!(
-            readme_links.iter().any(|link| *link == relative),
+            readme_links.iter().any(|link| link.file == relative),
             "README.md does not link to {relative}"
         );
     }
