@@ -143,7 +143,11 @@ fn every_documented_command_line_parses() {
     let mut failures = Vec::new();
     for path in doc_files() {
         let text = read(&path);
-        let name = path.strip_prefix(root()).unwrap_or(&path).display().to_string();
+        let name = path
+            .strip_prefix(root())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         for (number, line) in code_block_lines(&text) {
             let Some(argv) = threadlab_argv(line) else {
                 continue;
@@ -151,7 +155,10 @@ fn every_documented_command_line_parses() {
             checked += 1;
             if let Err(error) = Cli::try_parse_from(&argv) {
                 // `--help` and `--version` "fail" by printing; they are valid.
-                if !matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                if !matches!(
+                    error.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                ) {
                     let first = error.to_string();
                     let first = first.lines().next().unwrap_or_default().to_string();
                     failures.push(format!("{name}:{number}: `{}`: {first}", line.trim()));
@@ -165,7 +172,10 @@ fn every_documented_command_line_parses() {
         failures.join("\n")
     );
     // The docs show dozens; finding almost none means the extraction broke.
-    assert!(checked >= 20, "only {checked} command lines found in the docs");
+    assert!(
+        checked >= 20,
+        "only {checked} command lines found in the docs"
+    );
 }
 
 /// README.md is a front page: at most 1,500 words, counted as `wc -w` does.
@@ -250,7 +260,8 @@ fn linked_pages_exist() {
             } else {
                 dir.join(&link.file)
             };
-            let shown = format!("{} -> {}", path.display(), link.file);
+            let page = path.strip_prefix(root()).unwrap_or(&path);
+            let shown = format!("{} -> {}", page.display(), link.file);
             if !target.exists() {
                 missing.push(shown);
                 continue;
@@ -264,7 +275,11 @@ fn linked_pages_exist() {
             }
         }
     }
-    assert!(missing.is_empty(), "links to nothing:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "links to nothing:\n{}",
+        missing.join("\n")
+    );
 
     let readme_links = relative_links(&read(&root().join("README.md")));
     for page in doc_files().iter().skip(1) {
@@ -282,13 +297,28 @@ fn linked_pages_exist() {
 #[test]
 fn command_lines_are_extracted_as_a_shell_would() {
     let argv = |line| threadlab_argv(line).expect("a threadlab line");
-    assert_eq!(argv("$ threadlab bench all   # or io"), ["threadlab", "bench", "all"]);
+    assert_eq!(
+        argv("$ threadlab bench all   # or io"),
+        ["threadlab", "bench", "all"]
+    );
     assert_eq!(
         argv("sudo -E threadlab trace --export 'my gil.json' -- python3 app.py -v"),
-        ["threadlab", "trace", "--export", "my gil.json", "--", "python3", "app.py", "-v"]
+        [
+            "threadlab",
+            "trace",
+            "--export",
+            "my gil.json",
+            "--",
+            "python3",
+            "app.py",
+            "-v"
+        ]
     );
     assert_eq!(argv("threadlab man > threadlab.1"), ["threadlab", "man"]);
-    assert_eq!(threadlab_argv("threadlab compare --python …/bin/python"), None);
+    assert_eq!(
+        threadlab_argv("threadlab compare --python …/bin/python"),
+        None
+    );
     assert_eq!(threadlab_argv("threadlab completions <SHELL>"), None);
     assert_eq!(threadlab_argv("threadlab: config file, line 3"), None);
     assert_eq!(threadlab_argv("cargo test"), None);
