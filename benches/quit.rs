@@ -1,6 +1,6 @@
 //! Quitting under load: `q` to the process's exit with 500 workers running.
 //!
-//! README promises that `q` with 500 running workers of all kinds exits
+//! docs/guarantees.md promises that `q` with 500 running workers of all kinds exits
 //! within 1 s, leaving nothing behind (the tests check the "nothing behind"
 //! and catch hangs; the time is measured here). Each run starts
 //! `target/release/threadlab` in a 160×48 pty in `free` or `gil` mode,
