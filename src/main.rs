@@ -218,6 +218,16 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
         Ok(server) => server,
         Err(error) => return fail(2, error),
     };
+    // Signals are watched before the banner says the server is up: a
+    // SIGTERM sent as soon as the banner shows stops it cleanly (143), it
+    // does not kill it.
+    let stopper = server.stop_handle();
+    let signals = match SignalStop::watch(threadlab::cancel::CancelToken::new(), move || {
+        stopper.stop()
+    }) {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
+    };
     let limits = server.limits();
     println!("threadlab server listening on {}", server.url("/"));
     println!(
@@ -229,13 +239,6 @@ fn serve(addr: std::net::SocketAddr) -> ExitCode {
         threadlab::server::limits::nofile_limit()
             .map_or_else(|| "unlimited".to_string(), |n| n.to_string())
     );
-    let stopper = server.stop_handle();
-    let signals = match SignalStop::watch(threadlab::cancel::CancelToken::new(), move || {
-        stopper.stop()
-    }) {
-        Ok(signals) => signals,
-        Err(error) => return fail(1, format!("cannot watch for signals: {error}")),
-    };
     let stopped = server.wait();
     drop(server);
     match stopped {
