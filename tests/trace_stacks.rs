@@ -174,7 +174,9 @@ fn the_table_lists_gil_by_function() {
         &[
             python.to_str().expect("utf-8"),
             script_path.to_str().expect("utf-8"),
-            "1.5",
+            // Long enough that the rename (0.5 s in) is read (names are
+            // re-read every second) on a busy machine too.
+            "2.5",
         ],
     ));
     assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
