@@ -132,7 +132,8 @@ fn q_in_the_attach_dashboard_detaches_and_the_program_runs_on() {
     let pid = program.0.id().to_string();
     let mut pty = Pty::start(Spec::new(&["attach", pid.as_str()]).wrapped(""));
     pty.wait_for("real GIL", SHOW);
-    pty.wait_for("main ", SHOW);
+    // The main thread's lane, by its Python name (read from outside).
+    pty.wait_for("MainThread", SHOW);
     pty.wait_for("q detach", SHOW);
     pty.send(b"q");
     let run = pty.finish_wrapped(SHOW);
