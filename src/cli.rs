@@ -97,7 +97,7 @@ pub struct RunArgs {
     pub url: Option<FetchTarget>,
     /// Fetch this path from the embedded loopback server instead of its
     /// default /bytes/8388608?rate=4194304 (8 MiB at 4 MiB/s), e.g.
-    /// /bytes/1000000000?rate=1000000 (endpoints: see the README).
+    /// /bytes/1000000000?rate=1000000 (the endpoints: docs/configuration.md).
     #[arg(long, value_name = "PATH", value_parser = parse_serve_path, conflicts_with = "url")]
     pub serve_path: Option<String>,
     /// Write file workers' files in this existing directory (default: a fresh
