@@ -35,20 +35,32 @@ pub struct RunAs {
 
 impl RunAs {
     /// The user behind `sudo` (from `SUDO_UID`/`SUDO_GID`), if threadlab
-    /// runs as root because of it; `None` otherwise.
+    /// runs as root because of it; `None` otherwise. Without `SUDO_GID` the
+    /// program runs in that user's primary group (passwd), never root's.
     pub fn from_sudo() -> Result<Option<RunAs>, TraceError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Ok(None);
         }
-        let (Some(uid), Some(gid)) = (env_id("SUDO_UID")?, env_id("SUDO_GID")?) else {
+        Self::from_ids(env_id("SUDO_UID")?, env_id("SUDO_GID")?)
+    }
+
+    /// The user `uid` in group `gid`, or in its primary group when `gid`
+    /// is `None`; `None` without a uid or for root.
+    fn from_ids(uid: Option<u32>, gid: Option<u32>) -> Result<Option<RunAs>, TraceError> {
+        let Some(uid) = uid else {
             return Ok(None);
         };
         if uid == 0 {
             return Ok(None);
         }
-        let (name, home) = user_entry(uid);
-        let groups = name
+        let entry = user_entry(uid);
+        let gid = match (gid, entry.gid) {
+            (Some(gid), _) | (None, Some(gid)) => gid,
+            (None, None) => return Err(TraceError::SudoGroupUnknown { uid }),
+        };
+        let groups = entry
+            .name
             .as_deref()
             .map(|n| supplementary_groups(n, gid))
             .unwrap_or_else(|| vec![gid]);
@@ -56,8 +68,8 @@ impl RunAs {
             uid,
             gid,
             groups,
-            name,
-            home,
+            name: entry.name,
+            home: entry.home,
         }))
     }
 }
@@ -73,8 +85,17 @@ fn env_id(var: &'static str) -> Result<Option<u32>, TraceError> {
     }
 }
 
-/// Name and home directory of `uid` from the passwd database.
-fn user_entry(uid: u32) -> (Option<String>, Option<PathBuf>) {
+/// What the passwd database says about one user.
+#[derive(Debug, Default)]
+struct UserEntry {
+    name: Option<String>,
+    home: Option<PathBuf>,
+    /// Primary group.
+    gid: Option<u32>,
+}
+
+/// Name, home directory and primary group of `uid` from the passwd database.
+fn user_entry(uid: u32) -> UserEntry {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: an all-zero passwd is a valid out-parameter.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
@@ -82,13 +103,17 @@ fn user_entry(uid: u32) -> (Option<String>, Option<PathBuf>) {
     // SAFETY: buffers are valid for the lengths given.
     let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
     if rc != 0 || result.is_null() {
-        return (None, None);
+        return UserEntry::default();
     }
     // SAFETY: on success both fields point to NUL-terminated strings in `buf`.
     let text = |p: *const libc::c_char| {
         (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
     };
-    (text(pwd.pw_name), text(pwd.pw_dir).map(PathBuf::from))
+    UserEntry {
+        name: text(pwd.pw_name),
+        home: text(pwd.pw_dir).map(PathBuf::from),
+        gid: Some(pwd.pw_gid),
+    }
 }
 
 fn supplementary_groups(name: &str, gid: u32) -> Vec<u32> {
@@ -300,5 +325,40 @@ trait FromRawStatus {
 impl FromRawStatus for ExitStatus {
     fn from_raw_status(status: i32) -> Self {
         std::os::unix::process::ExitStatusExt::from_raw(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_uid_without_gid_runs_in_the_users_primary_group() {
+        // `nobody` is in every passwd database; its group is not root's.
+        let nobody = user_entry(65534);
+        let primary = nobody.gid.expect("nobody has a passwd entry");
+        let run_as = RunAs::from_ids(Some(65534), None)
+            .expect("a known user")
+            .expect("not root");
+        assert_eq!((run_as.uid, run_as.gid), (65534, primary));
+        assert_ne!(run_as.gid, 0, "never root's group");
+        assert!(!run_as.groups.contains(&0), "{:?}", run_as.groups);
+        assert_eq!(run_as.name.as_deref(), Some("nobody"));
+    }
+
+    #[test]
+    fn sudo_gid_given_wins_and_an_unknown_user_without_it_is_refused() {
+        let run_as = RunAs::from_ids(Some(65534), Some(4242))
+            .expect("given ids")
+            .expect("not root");
+        assert_eq!(run_as.gid, 4242);
+        // No passwd entry and no SUDO_GID: no group to run in but root's.
+        let unknown = 3_999_999_999;
+        assert!(matches!(
+            RunAs::from_ids(Some(unknown), None),
+            Err(TraceError::SudoGroupUnknown { uid }) if uid == unknown
+        ));
+        assert_eq!(RunAs::from_ids(None, Some(5)).expect("no uid"), None);
+        assert_eq!(RunAs::from_ids(Some(0), None).expect("root"), None);
     }
 }

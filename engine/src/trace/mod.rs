@@ -131,6 +131,14 @@ pub enum TraceError {
         /// Its value.
         value: String,
     },
+    /// `SUDO_UID` names no known user and `SUDO_GID` is unset.
+    #[error(
+        "SUDO_UID={uid} is no user in the passwd database and SUDO_GID is unset: set SUDO_GID to the group the program should run in"
+    )]
+    SudoGroupUnknown {
+        /// The uid.
+        uid: u32,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
