@@ -27,7 +27,7 @@ use threadlab::trace::process::{self, StopSignal};
 use threadlab::trace::recorder::Recorder;
 use threadlab::trace::sampler::StackOptions;
 use threadlab::trace::{
-    ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceReport, chrome_trace,
+    ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceReport, chrome_trace, truncation_note,
 };
 use threadlab::ui::UiOptions;
 use threadlab::ui::theme::Theme;
@@ -377,6 +377,14 @@ fn print_report(
                 "threadlab: wrote {} ({} slices); open it in Perfetto",
                 export.path.display(),
                 recorder.slices().len()
+            );
+        }
+        // Said even with --json (stdout carries the JSON, not this).
+        if let Some((note, _)) = truncation_note(&recorder) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "threadlab: {}: {note}",
+                export.path.display()
             );
         }
     }

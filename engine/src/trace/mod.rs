@@ -30,7 +30,7 @@ pub(crate) mod uprobe;
 
 pub use interp::Interpreter;
 pub use launch::{ProgramOutput, RunAs};
-pub use report::{ThreadReport, TraceReport, Track, chrome_trace, write_chrome};
+pub use report::{ThreadReport, TraceReport, Track, chrome_trace, truncation_note, write_chrome};
 pub use session::Trace;
 
 use std::path::PathBuf;

@@ -62,8 +62,9 @@ pub struct Slice {
     pub len_ns: u64,
 }
 
-/// Most slices kept for an export (about 24 MB).
-const MAX_SLICES: usize = 1 << 20;
+/// Most slices kept for an export (about 24 MB); past it the export says
+/// where it stops ([`Recorder::slices_dropped`]).
+pub const MAX_SLICES: usize = 1 << 20;
 
 /// One traced thread.
 #[derive(Debug)]
@@ -105,6 +106,8 @@ pub struct Recorder {
     held_ns: u64,
     events: u64,
     slices: Vec<Slice>,
+    /// Slices past [`MAX_SLICES`], not kept, and when the first of them began.
+    dropped: (u64, Option<u64>),
     name_of: Box<dyn Fn(u32) -> String + Send>,
     /// No probes (a free-threaded build): threads appear with their first
     /// scheduler sample, and their lanes are only running or blocked.
@@ -141,6 +144,7 @@ impl Recorder {
             held_ns: 0,
             events: 0,
             slices: Vec::new(),
+            dropped: (0, None),
             name_of: Box::new(name_of),
             states_only: false,
             python: PythonThreads::default(),
@@ -293,18 +297,22 @@ impl Recorder {
                 }
                 _ => {}
             }
-            // Past MAX_SLICES the export keeps what it has.
+            // Past MAX_SLICES the export keeps what it has and counts the rest.
             if matches!(
                 previous,
                 Transition::Hold | Transition::Wait | Transition::Run
-            ) && self.slices.len() < MAX_SLICES
-            {
-                self.slices.push(Slice {
-                    tid: thread.tid,
-                    lane: previous,
-                    start_ns: thread.since_ns,
-                    len_ns: len,
-                });
+            ) {
+                if self.slices.len() < MAX_SLICES {
+                    self.slices.push(Slice {
+                        tid: thread.tid,
+                        lane: previous,
+                        start_ns: thread.since_ns,
+                        len_ns: len,
+                    });
+                } else {
+                    self.dropped.0 += 1;
+                    self.dropped.1.get_or_insert(thread.since_ns);
+                }
             }
         }
         thread.lane = Some(lane);
@@ -364,6 +372,12 @@ impl Recorder {
     /// Finished slices (hold, wait, native) for the export, oldest first.
     pub fn slices(&self) -> &[Slice] {
         &self.slices
+    }
+
+    /// Slices not kept because [`MAX_SLICES`] were, and the start of the
+    /// first of them (ns since epoch): where an export stops.
+    pub fn slices_dropped(&self) -> (u64, Option<u64>) {
+        self.dropped
     }
 }
 

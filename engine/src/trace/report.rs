@@ -467,6 +467,12 @@ pub fn chrome_trace(
         })
         .collect();
     let python = recorder.python();
+    // Past MAX_SLICES the file says where it stops: a global instant event
+    // at the first slice not kept, named so it shows in Perfetto.
+    let truncated = truncation_note(recorder).map(|(note, at_ns)| {
+        serde_json::json!({"ph": "i", "s": "g", "name": note, "cat": "threadlab",
+            "pid": pid, "tid": 0, "ts": at_ns as f64 / 1000.0})
+    });
     // Each stack sample: an instant event on its thread's track, named for
     // the innermost function, with the state and the whole stack in its
     // arguments (Perfetto shows them under the slice it falls in).
@@ -484,8 +490,25 @@ pub fn chrome_trace(
         pid,
         &tracks,
         recorder.slices().iter().copied(),
-        marks,
+        truncated.into_iter().chain(marks),
     )
+}
+
+/// What an export past [`MAX_SLICES`](super::recorder::MAX_SLICES) says
+/// (one line, for stderr and the file) and where it stops (ns since the
+/// epoch); `None` when every slice was kept.
+pub fn truncation_note(recorder: &Recorder) -> Option<(String, u64)> {
+    let (dropped, Some(at_ns)) = recorder.slices_dropped() else {
+        return None;
+    };
+    Some((
+        format!(
+            "export truncated: the first {} slices are kept, the {dropped} after {:.3} s are not",
+            super::recorder::MAX_SLICES,
+            at_ns as f64 / 1e9
+        ),
+        at_ns,
+    ))
 }
 
 /// How a sample's GIL state reads in an export.
@@ -496,5 +519,81 @@ fn state_word(state: super::functions::GilState) -> &'static str {
         GilState::Waiting => "waiting for the GIL",
         GilState::Blocked => "blocked, GIL released",
         GilState::Native => "native code, GIL released",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::gil::Timeline;
+    use crate::trace::recorder::{Happening, MAX_SLICES, Stamped};
+
+    fn report_of(recorder: &Recorder) -> TraceReport {
+        let python = Interpreter {
+            executable: "/usr/bin/python3".into(),
+            library: None,
+            version: "3.11.7".into(),
+            probe_file: "/usr/bin/python3".into(),
+            take_gil: vec![1],
+            drop_gil: vec![2],
+            gil_disabled: false,
+        };
+        TraceReport::new(&[], 1, &python, recorder, 1, 0, TraceEnd::Detached)
+    }
+
+    #[test]
+    fn an_export_past_its_slice_limit_says_where_it_stops() {
+        let mut recorder = Recorder::new(0, Arc::new(Timeline::default()), |_| "t".into());
+        // One thread alternating wait and hold: a slice per change.
+        let changes = MAX_SLICES as u64 + 10;
+        for i in 0..=changes {
+            let what = if i % 2 == 0 {
+                Happening::TakeEntry
+            } else {
+                Happening::TakeReturn
+            };
+            recorder.apply(Stamped {
+                time_ns: 1000 * (i + 1),
+                tid: 7,
+                what,
+            });
+        }
+        assert_eq!(recorder.slices().len(), MAX_SLICES);
+        assert_eq!(
+            recorder.slices_dropped(),
+            (10, Some(1000 * (MAX_SLICES as u64 + 1)))
+        );
+        let (note, _) = truncation_note(&recorder).expect("truncated");
+        assert!(note.contains("1048576") && note.contains(" 10 "), "{note}");
+        let mut out = Vec::new();
+        chrome_trace(&report_of(&recorder), &recorder, &mut out).expect("written");
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        let events = json["traceEvents"].as_array().expect("events");
+        let marks: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                e["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("export truncated"))
+            })
+            .collect();
+        assert_eq!(marks.len(), 1, "the file says so once");
+        assert_eq!(marks[0]["s"], "g");
+    }
+
+    #[test]
+    fn an_export_within_its_limit_says_nothing() {
+        let mut recorder = Recorder::new(0, Arc::new(Timeline::default()), |_| "t".into());
+        for (time_ns, what) in [(1, Happening::TakeEntry), (2, Happening::TakeReturn)] {
+            recorder.apply(Stamped {
+                time_ns,
+                tid: 7,
+                what,
+            });
+        }
+        assert_eq!(recorder.slices_dropped(), (0, None));
+        assert!(truncation_note(&recorder).is_none());
     }
 }
