@@ -17,6 +17,7 @@ use std::process::Command;
 use common::quiet::measured;
 use serde_json::Value;
 use support::*;
+use threadlab_test_support::probes::Sentinel;
 
 /// `compare EXPERIMENT --trace --json` in `python`: the one JSON object.
 fn compare_traced(python: &Path, experiment: &str, threads: &str) -> Value {
@@ -65,12 +66,10 @@ fn row<'a>(doc: &'a Value, real: bool, key: &str, value: u64) -> &'a Value {
         .unwrap_or_else(|| panic!("no {key}={value} row (real: {real}) in {doc}"))
 }
 
-fn uprobe_events_empty() {
-    let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
-    assert!(
-        events.trim().is_empty(),
-        "tracefs holds no uprobe: {events}"
-    );
+/// Once the run is over no probe stays: an idle process of the same
+/// interpreter, started before it, has the file's own code again.
+fn assert_no_probe_left(sentinel: &Sentinel) {
+    sentinel.assert_no_probe_left("the traced comparison", std::time::Duration::from_secs(10));
 }
 
 #[test]
@@ -78,6 +77,7 @@ fn throughput_holds_and_waits_real_and_emulated_near_the_switch_interval() {
     require_tracing!();
     let python = python_or_skip!("3.11", "3.12", "3.13", "3.10", "3.9", "3.8");
     let _turn = turn();
+    let sentinel = Sentinel::start(&python);
     // Timings: on a quiet machine if it gets quiet, up to three tries.
     measured(|| {
         let doc = compare_traced(&python, "throughput", "2");
@@ -115,7 +115,7 @@ fn throughput_holds_and_waits_real_and_emulated_near_the_switch_interval() {
             "the script names the row's two threads: {real}"
         );
     });
-    uprobe_events_empty();
+    assert_no_probe_left(&sentinel);
 }
 
 #[test]
@@ -123,6 +123,7 @@ fn convoy_io_thread_waits_about_one_interval_real_and_emulated() {
     require_tracing!();
     let python = python_or_skip!("3.11", "3.12", "3.13", "3.10", "3.9", "3.8");
     let _turn = turn();
+    let sentinel = Sentinel::start(&python);
     measured(|| {
         let doc = compare_traced(&python, "convoy", "1");
         let real = row(&doc, true, "cpu_threads", 1);
@@ -142,7 +143,7 @@ fn convoy_io_thread_waits_about_one_interval_real_and_emulated() {
             );
         }
     });
-    uprobe_events_empty();
+    assert_no_probe_left(&sentinel);
 }
 
 #[test]
@@ -150,6 +151,7 @@ fn the_human_table_shows_traced_rows_and_notes_python2() {
     require_tracing!();
     let python = python_or_skip!("3.11", "3.12", "3.13", "3.10", "3.9", "3.8");
     let _turn = turn();
+    let sentinel = Sentinel::start(&python);
     let mut command = Command::new(BIN);
     command.args(["compare", "throughput", "--trace", "--threads", "2"]);
     command.args(["--seconds", "0.2", "--python"]).arg(&python);
@@ -180,7 +182,7 @@ fn the_human_table_shows_traced_rows_and_notes_python2() {
             "{table}"
         );
     }
-    uprobe_events_empty();
+    assert_no_probe_left(&sentinel);
 }
 
 #[test]
@@ -248,6 +250,7 @@ fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
         return;
     }
     let _turn = turn();
+    let sentinel = Sentinel::start(&python);
     let mut command = Command::new(BIN);
     command.args(["compare", "throughput", "--trace", "--threads", "2"]);
     command.args(["--seconds", "0.1", "--python"]).arg(python);
@@ -265,7 +268,7 @@ fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
         "either traced or a note saying why not:\n{}",
         done.stdout
     );
-    uprobe_events_empty();
+    assert_no_probe_left(&sentinel);
 }
 
 /// The dashboard's side-by-side run: each thread count keeps the emulated
@@ -280,6 +283,7 @@ fn side_by_side_keeps_each_measurements_emulated_and_real_lanes() {
     require_tracing!();
     let python = python_or_skip!("3.12", "3.11", "3.13", "3.10", "3.9", "3.8");
     let _turn = turn();
+    let sentinel = Sentinel::start(&python);
     // A traced run of 400 ms per thread count: on a moment of heavy load
     // (seen once, right after a 500-thread test) the real I/O thread took
     // the GIL only twice. Measured on a quiet machine, up to three times.
@@ -361,6 +365,6 @@ fn side_by_side_keeps_each_measurements_emulated_and_real_lanes() {
         check("emulated", &pick(&data.emulated.measured));
         check("real", &pick(&real.measured));
         drop(suite);
-        uprobe_events_empty();
+        assert_no_probe_left(&sentinel);
     });
 }

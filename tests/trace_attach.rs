@@ -4,6 +4,11 @@
 //! not assumed), and Ctrl-C during `trace` stops the program and still
 //! prints the summary.
 //!
+//! Whatever ends a trace (detach, Ctrl-C, `kill -9` of threadlab), no
+//! probe stays: the code of the program and of another idle process of the
+//! same interpreter reads as the file's own again (`probes::Sentinel`), and
+//! the attach test first sees the breakpoints while the probes are live.
+//!
 //! Same requirements as `tests/trace.rs`: root, the uprobe PMU, pyenv.
 
 #[path = "trace_support/mod.rs"]
@@ -20,6 +25,10 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 use serde_json::Value;
 use support::*;
+use threadlab_test_support::probes::{Sentinel, assert_probe_gone};
+
+/// Longest wait for a closed probe's breakpoints to be gone (hangs only).
+const GONE: Duration = Duration::from_secs(10);
 
 /// Longest wait for a change of speed to show (catches hangs only).
 const SHOW: Duration = Duration::from_secs(20);
@@ -105,6 +114,10 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
     );
     let pid = program.0.id();
     let rx = rates(program.0.stdout.take().expect("stdout"));
+    // Another process of the same interpreter: a probe shows in its code.
+    let sentinel = Sentinel::start(&python);
+    let lib = sentinel.probed_file.clone();
+    assert_eq!(sentinel.planted(), Vec::<u64>::new(), "no probe before");
     // The baseline on a quiet machine: measured while a build still ends,
     // it was so low that the probes' slowdown did not reach half of it.
     common::quiet::wait_quiet(Duration::from_secs(15));
@@ -116,6 +129,11 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
     // Attach: every GIL hand-off now hits three probes.
     let mut tracer = attach(pid);
     let during = until_three(&rx, "the slowdown of attaching", slowed);
+    // The check below can fail: a live probe is a breakpoint in the code
+    // of every process of that interpreter, the traced one and the other.
+    assert!(!sentinel.planted().is_empty(), "a live probe shows");
+    let live = threadlab_test_support::probes::planted_breakpoints(pid, &lib).expect("its code");
+    assert_eq!(live, sentinel.planted(), "the same breakpoints in both");
     kill(tracer.id(), Signal::INT);
     let mut json = String::new();
     tracer
@@ -142,6 +160,8 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
         program.0.try_wait().expect("try_wait").is_none(),
         "detaching leaves it running"
     );
+    assert_probe_gone(pid, &lib, "detaching", GONE);
+    sentinel.assert_no_probe_left("detaching", GONE);
     let after_detach = until_three(&rx, "the speed after detaching", normal);
 
     // kill -9 while attached: the kernel drops the probes with the fds.
@@ -149,6 +169,8 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
     until_three(&rx, "the slowdown of attaching again", slowed);
     kill(tracer.id(), Signal::KILL);
     let _ = tracer.wait();
+    assert_probe_gone(pid, &lib, "kill -9 of threadlab", GONE);
+    sentinel.assert_no_probe_left("kill -9 of threadlab", GONE);
     let after_kill = until_three(&rx, "the speed after kill -9", normal);
     assert!(
         program.0.try_wait().expect("try_wait").is_none(),
@@ -156,11 +178,6 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
     );
     eprintln!(
         "rate per 100 ms: alone {baseline}, traced {during:?}, after detach {after_detach:?}, after kill -9 {after_kill:?}"
-    );
-    let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
-    assert!(
-        events.trim().is_empty(),
-        "tracefs holds no uprobe: {events}"
     );
 }
 
@@ -170,6 +187,7 @@ fn ctrl_c_during_trace_stops_the_program_and_prints_the_summary() {
     let python = python_or_skip!("3.11", "3.12", "3.13");
     let _turn = turn();
     let script_path = script("trace_rate.py");
+    let sentinel = Sentinel::start(&python);
     let mut tracer = trace_cmd(
         &["--json"],
         &[
@@ -214,6 +232,7 @@ fn ctrl_c_during_trace_stops_the_program_and_prints_the_summary() {
         !std::path::Path::new(&format!("/proc/{program_pid}")).exists(),
         "no child left"
     );
+    sentinel.assert_no_probe_left("Ctrl-C of trace", GONE);
 }
 
 #[test]
@@ -222,6 +241,7 @@ fn kill_9_of_threadlab_during_trace_leaves_no_program_behind() {
     let python = python_or_skip!("3.11", "3.12", "3.13");
     let _turn = turn();
     let script_path = script("trace_rate.py");
+    let sentinel = Sentinel::start(&python);
     let mut tracer = trace_cmd(
         &[],
         &[
@@ -264,4 +284,5 @@ fn kill_9_of_threadlab_during_trace_leaves_no_program_behind() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    sentinel.assert_no_probe_left("kill -9 of threadlab trace", GONE);
 }

@@ -151,11 +151,13 @@ fn q_in_the_attach_dashboard_detaches_and_the_program_runs_on() {
 #[test]
 fn the_side_by_side_shows_emulated_and_traced_lanes_on_one_time_scale() {
     require_tracing!();
-    if which("python3").is_err() {
+    let Ok(python3) = which("python3") else {
         threadlab_test_support::skip::skip("no python3 on PATH");
         return;
-    }
+    };
     let _turn = turn();
+    // The python3 the side by side runs (the shim's interpreter), idle.
+    let sentinel = threadlab_test_support::probes::Sentinel::start(&python3);
     let mut pty = Pty::app_args(&[]);
     pty.wait_dashboard();
     pty.send(b"e");
@@ -196,8 +198,7 @@ fn the_side_by_side_shows_emulated_and_traced_lanes_on_one_time_scale() {
     pty.send(b"q");
     let status = pty.wait_exit(SHOW);
     assert!(status.success(), "exit status {status:?}\n{}", pty.dump());
-    let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
-    assert!(events.trim().is_empty(), "no uprobe left: {events}");
+    sentinel.assert_no_probe_left("the side by side", Duration::from_secs(10));
 }
 
 #[path = "../engine/src/trace/testdata/standin.rs"]
