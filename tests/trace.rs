@@ -327,3 +327,44 @@ fn without_root_a_program_that_never_runs_python_is_named_as_such() {
     let done = run(command);
     assert_refused(&done, "without running a Python interpreter");
 }
+
+/// A program that loads another copy of libpython than the one its search
+/// path names (here through `LD_PRELOAD`, whose soname satisfies the
+/// `DT_NEEDED`): probes on the found one would never fire, so the trace is
+/// refused in one line, exit code 2, before any Python ran, the program
+/// killed and no probe left.
+#[test]
+fn a_program_that_maps_another_libpython_is_refused_before_python_runs() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let sentinel = threadlab_test_support::probes::Sentinel::start(&python);
+    let dir = std::env::temp_dir().join(format!("threadlab-otherlib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let name = sentinel.probed_file.file_name().expect("a libpython");
+    let copy = dir.join(name);
+    std::fs::copy(&sentinel.probed_file, &copy).expect("copy libpython");
+    let marker = dir.join("python-ran");
+    let code = format!("open({:?}, 'w').close()", marker.to_str().expect("utf-8"));
+    let preload = format!("LD_PRELOAD={}", copy.display());
+    let done = run(trace_cmd(
+        &["--json"],
+        &[
+            "env",
+            &preload,
+            python.to_str().expect("utf-8"),
+            "-c",
+            &code,
+        ],
+    ));
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    let line = done.stderr.trim_end();
+    assert!(!line.contains('\n'), "one line: {line}");
+    assert!(
+        line.contains(&copy.display().to_string()) && line.contains("not "),
+        "names the library it loaded: {line}"
+    );
+    assert!(!marker.exists(), "no Python ran");
+    sentinel.assert_no_probe_left("the refusal", std::time::Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&dir);
+}

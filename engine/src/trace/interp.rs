@@ -54,7 +54,12 @@ struct ElfFacts {
     /// Exports the embedding API (`Py_Initialize` & co): it is an interpreter.
     exports_python: bool,
     needed: Vec<String>,
+    /// `DT_RUNPATH`'s directories if it has one, else `DT_RPATH`'s (the
+    /// loader ignores `DT_RPATH` beside `DT_RUNPATH`).
     search_dirs: Vec<String>,
+    /// Whether `search_dirs` are `DT_RUNPATH`'s (searched after
+    /// `LD_LIBRARY_PATH`) rather than `DT_RPATH`'s (before it).
+    runpath: bool,
     version: Option<String>,
     free_threaded: bool,
 }
@@ -63,12 +68,13 @@ struct ElfFacts {
 ///
 /// `resolve` finds a `DT_NEEDED` library by name (from `/proc/PID/maps` for a
 /// running program, from the search path at exec time); it gets the
-/// executable's own `RUNPATH`/`RPATH` directories, `$ORIGIN` expanded.
+/// executable's own `RUNPATH`/`RPATH` directories, `$ORIGIN` expanded, and
+/// whether they are `RUNPATH`'s ([`search_library`] orders them by it).
 /// `Ok(None)`: not Python at all (a shell, a launcher) — keep following.
 pub(crate) fn classify(
     exe: &Path,
     read_path: &Path,
-    resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
+    resolve: &dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf>,
 ) -> Result<Option<Interpreter>, TraceError> {
     let facts = elf_facts(read_path, exe)?;
     if !facts.take_gil.is_empty() {
@@ -85,7 +91,7 @@ pub(crate) fn classify(
         })
         .collect();
     if let Some(name) = facts.needed.iter().find(|n| n.starts_with("libpython")) {
-        let Some(lib) = resolve(name, &dirs) else {
+        let Some(lib) = resolve(name, &dirs, facts.runpath) else {
             return Err(TraceError::LibraryNotFound {
                 exe: exe.to_path_buf(),
                 library: name.clone(),
@@ -239,20 +245,23 @@ fn read_dynamic(file: &ElfFile64<Endianness>, facts: &mut ElfFacts) {
     let Ok(strings) = table.strings(endian, file.data(), link) else {
         return;
     };
+    let (mut rpath, mut runpath) = (Vec::new(), Vec::new());
     for entry in entries {
         let tag = entry.tag(endian);
         let Ok(value) = entry.string(endian, strings) else {
             continue;
         };
         let value = String::from_utf8_lossy(value).into_owned();
+        let dirs = value.split(':').filter(|d| !d.is_empty()).map(String::from);
         match tag {
             object::elf::DT_NEEDED => facts.needed.push(value),
-            object::elf::DT_RUNPATH | object::elf::DT_RPATH => facts
-                .search_dirs
-                .extend(value.split(':').filter(|d| !d.is_empty()).map(String::from)),
+            object::elf::DT_RUNPATH => runpath.extend(dirs),
+            object::elf::DT_RPATH => rpath.extend(dirs),
             _ => {}
         }
     }
+    facts.runpath = !runpath.is_empty();
+    facts.search_dirs = if facts.runpath { runpath } else { rpath };
 }
 
 /// The file offset of virtual address `addr`: through the `PT_LOAD`
@@ -362,14 +371,20 @@ fn version_hint(path: &Path) -> Option<String> {
 }
 
 /// Finds library `name` the way the dynamic loader would for a program
-/// about to start: its `RUNPATH`/`RPATH` dirs, `LD_LIBRARY_PATH` from its
-/// environment, then the system directories (`/etc/ld.so.conf.d` included).
+/// about to start (ld.so(8)): its `DT_RPATH` dirs, `LD_LIBRARY_PATH` from
+/// its environment, its `DT_RUNPATH` dirs (`runpath`: `dirs` are these,
+/// else they are `DT_RPATH`'s), then the system directories. What it finds
+/// is checked against what the program then maps (`launch`).
 pub(crate) fn search_library(
     name: &str,
     dirs: &[PathBuf],
+    runpath: bool,
     ld_library_path: Option<&str>,
 ) -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
+    if !runpath {
+        candidates.extend(dirs.iter().cloned());
+    }
     if let Some(paths) = ld_library_path {
         candidates.extend(
             paths
@@ -378,7 +393,9 @@ pub(crate) fn search_library(
                 .map(PathBuf::from),
         );
     }
-    candidates.extend(dirs.iter().cloned());
+    if runpath {
+        candidates.extend(dirs.iter().cloned());
+    }
     candidates.extend(
         [
             "/lib",
@@ -461,10 +478,41 @@ mod tests {
         assert_eq!(version_hint(Path::new("/bin/bash")), None);
     }
 
+    /// `DT_RPATH` is searched before `LD_LIBRARY_PATH`, `DT_RUNPATH` after.
+    #[test]
+    fn rpath_comes_before_ld_library_path_and_runpath_after() {
+        let root = std::env::temp_dir().join(format!("threadlab-ldorder-{}", std::process::id()));
+        let (own, env) = (root.join("own"), root.join("env"));
+        for dir in [&own, &env] {
+            std::fs::create_dir_all(dir).expect("mkdir");
+            std::fs::write(dir.join("libpython9.9.so.1.0"), b"").expect("write");
+        }
+        let env_path = env.to_string_lossy().into_owned();
+        let find = |runpath| {
+            search_library(
+                "libpython9.9.so.1.0",
+                &[own.clone()],
+                runpath,
+                Some(&env_path),
+            )
+        };
+        assert_eq!(
+            find(false),
+            Some(own.join("libpython9.9.so.1.0")),
+            "RPATH first"
+        );
+        assert_eq!(
+            find(true),
+            Some(env.join("libpython9.9.so.1.0")),
+            "RUNPATH after"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn a_non_python_binary_is_not_an_interpreter() {
         let exe = std::env::current_exe().expect("test binary path");
-        let none = |_: &str, _: &[PathBuf]| None;
+        let none = |_: &str, _: &[PathBuf], _: bool| None;
         assert_eq!(classify(&exe, &exe, &none).expect("readable ELF"), None);
     }
 
@@ -476,7 +524,8 @@ mod tests {
             eprintln!("skipped: no pyenv versions");
             return;
         };
-        let resolve = |name: &str, dirs: &[PathBuf]| search_library(name, dirs, None);
+        let resolve =
+            |name: &str, dirs: &[PathBuf], runpath: bool| search_library(name, dirs, runpath, None);
         for version_dir in dir.flatten().map(|e| e.path()) {
             let version = version_dir
                 .file_name()

@@ -23,8 +23,8 @@ use standin::Build;
 #[macro_use]
 mod standin;
 
-fn resolve(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
-    search_library(name, dirs, None)
+fn resolve(name: &str, dirs: &[PathBuf], runpath: bool) -> Option<PathBuf> {
+    search_library(name, dirs, runpath, None)
 }
 
 /// The one line the user reads for `file`.

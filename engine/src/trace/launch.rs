@@ -257,7 +257,8 @@ fn follow_execs(child: Child) -> Result<Launched, TraceError> {
         }
         if !options_set {
             options_set = true;
-            let options = libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_EXITKILL;
+            let options =
+                libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_EXITKILL | libc::PTRACE_O_TRACESYSGOOD;
             // SAFETY: `pid` is our stopped tracee.
             unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, options as libc::c_long) };
         }
@@ -272,9 +273,11 @@ fn follow_execs(child: Child) -> Result<Launched, TraceError> {
                 let probes = if python.gil_disabled {
                     None
                 } else {
-                    let opened = super::preflight().and_then(|()| {
-                        Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil)
-                    });
+                    let opened = super::preflight()
+                        .and_then(|()| check_mapped_library(pid, &python))
+                        .and_then(|()| {
+                            Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil)
+                        });
                     match opened {
                         Ok(probes) => Some(probes),
                         Err(error) => return Err(kill_and_reap(child, error)),
@@ -303,13 +306,72 @@ fn interpreter_at_exec(pid: u32) -> Result<Option<Interpreter>, TraceError> {
     // when its path is not what this process would resolve.
     let read_path = PathBuf::from(format!("/proc/{pid}/exe"));
     let ld_path = procfs::environ_var(pid, "LD_LIBRARY_PATH");
-    let resolve =
-        |name: &str, dirs: &[PathBuf]| interp::search_library(name, dirs, ld_path.as_deref());
+    let resolve = |name: &str, dirs: &[PathBuf], runpath: bool| {
+        interp::search_library(name, dirs, runpath, ld_path.as_deref())
+    };
     let mut found = interp::classify(&exe, &read_path, &resolve)?;
     if let Some(python) = &mut found {
         python.executable = exe;
     }
     Ok(found)
+}
+
+/// For a shared build: lets the stopped child's loader run, a system call
+/// at a time, until it has mapped its `libpython`, and refuses unless that
+/// is the file the probes are about to go on (found by the loader's search
+/// order, [`interp::search_library`]); a probe on another copy would never
+/// fire. The child is still stopped, before any Python ran, when it returns.
+fn check_mapped_library(pid: libc::pid_t, python: &Interpreter) -> Result<(), TraceError> {
+    let Some(library) = &python.library else {
+        return Ok(());
+    };
+    let probed = std::fs::canonicalize(library).unwrap_or_else(|_| library.clone());
+    let probed_id = std::fs::metadata(&probed).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        let dev = m.dev();
+        ((libc::major(dev), libc::minor(dev)), m.ino())
+    });
+    let mut signal = 0;
+    loop {
+        for file in procfs::mapped_files(pid as u32).unwrap_or_default() {
+            let same_path = std::fs::canonicalize(&file.path).is_ok_and(|p| p == probed);
+            if same_path || probed_id == Some((file.dev, file.inode)) {
+                return Ok(());
+            }
+            let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with("libpython") {
+                return Err(TraceError::LibraryMismatch {
+                    probed: probed.clone(),
+                    mapped: file.path,
+                });
+            }
+        }
+        // SAFETY: `pid` is our stopped tracee.
+        unsafe { libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, signal as libc::c_long) };
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        if unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                signal = 0;
+                continue;
+            }
+            return Err(TraceError::Probe(error));
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            return Err(TraceError::NeverPython {
+                status: ExitStatus::from_raw_status(status),
+            });
+        }
+        // A system call stop (SIGTRAP | 0x80) or a ptrace event: nothing to
+        // deliver; any other stop is a signal for the program.
+        let stop = libc::WSTOPSIG(status);
+        signal = if stop == libc::SIGTRAP | 0x80 || status >> 16 != 0 {
+            0
+        } else {
+            stop
+        };
+    }
 }
 
 fn kill_and_reap(mut child: Child, error: TraceError) -> TraceError {

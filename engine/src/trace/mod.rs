@@ -82,6 +82,16 @@ pub enum TraceError {
         /// The missing library.
         library: String,
     },
+    /// The program mapped another libpython than the one found for it.
+    #[error(
+        "the program loaded {mapped}, not {probed} where the probes would go; nothing was traced and the program was stopped: make both the same (LD_LIBRARY_PATH, LD_PRELOAD)"
+    )]
+    LibraryMismatch {
+        /// The library found by the loader's search order, to be probed.
+        probed: PathBuf,
+        /// The libpython the program actually mapped.
+        mapped: PathBuf,
+    },
     /// No process with that id.
     #[error("no process with pid {pid}")]
     NoSuchProcess {

@@ -101,6 +101,55 @@ fn parse_maps(maps: &str) -> Vec<PathBuf> {
     files
 }
 
+/// A file mapped into a process: its path and its device and inode as
+/// `/proc/PID/maps` gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MappedFile {
+    /// The path the mapping shows.
+    pub(crate) path: PathBuf,
+    /// `(major, minor)` of its device.
+    pub(crate) dev: (u32, u32),
+    /// Its inode.
+    pub(crate) inode: u64,
+}
+
+/// Every file mapped into process `pid` (any permissions), each once.
+pub(crate) fn mapped_files(pid: u32) -> std::io::Result<Vec<MappedFile>> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    Ok(parse_mapped_files(&maps))
+}
+
+fn parse_mapped_files(maps: &str) -> Vec<MappedFile> {
+    let mut files: Vec<MappedFile> = Vec::new();
+    for line in maps.lines() {
+        // address perms offset dev inode path
+        let mut fields = line.splitn(6, ' ');
+        let (Some(dev), Some(inode)) = (fields.nth(3), fields.next()) else {
+            continue;
+        };
+        let path = fields.next().map(str::trim_start).unwrap_or("");
+        let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+        let dev = dev
+            .split_once(':')
+            .and_then(|(a, b)| Some((hex(a)?, hex(b)?)));
+        let (Some(dev), Ok(inode)) = (dev, inode.parse()) else {
+            continue;
+        };
+        if !path.starts_with('/') || path.ends_with(" (deleted)") {
+            continue;
+        }
+        let file = MappedFile {
+            path: PathBuf::from(path),
+            dev,
+            inode,
+        };
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    }
+    files
+}
+
 /// A variable of process `pid`'s environment as it was at its exec.
 pub(crate) fn environ_var(pid: u32, name: &str) -> Option<String> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
@@ -138,6 +187,23 @@ mod tests {
                 PathBuf::from("/usr/bin/python3.11"),
                 PathBuf::from("/lib/libpython 3.so")
             ]
+        );
+    }
+
+    #[test]
+    fn mapped_files_carry_device_and_inode() {
+        let maps = "\
+55d0-55d1 r--p 00000000 fe:00 18714 /x/libpython3.11.so.1.0
+55d1-55d2 r-xp 00001000 fe:00 18714 /x/libpython3.11.so.1.0
+7f01-7f02 r-xp 00000000 00:00 0 [vdso]
+";
+        assert_eq!(
+            parse_mapped_files(maps),
+            vec![MappedFile {
+                path: PathBuf::from("/x/libpython3.11.so.1.0"),
+                dev: (0xfe, 0),
+                inode: 18714
+            }]
         );
     }
 

@@ -108,7 +108,7 @@ impl Trace {
         let gone = |_| TraceError::ExitedWhileAttaching { pid };
         let maps = procfs::mapped_executables(pid).map_err(gone)?;
         let read_path = std::path::PathBuf::from(format!("/proc/{pid}/exe"));
-        let resolve = |name: &str, _: &[std::path::PathBuf]| {
+        let resolve = |name: &str, _: &[std::path::PathBuf], _: bool| {
             maps.iter()
                 .find(|p| p.file_name().is_some_and(|f| f == name))
                 .cloned()
