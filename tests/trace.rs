@@ -368,3 +368,70 @@ fn a_program_that_maps_another_libpython_is_refused_before_python_runs() {
     sentinel.assert_no_probe_left("the refusal", std::time::Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Kills the process when the test ends, however it ends.
+struct Busy(std::process::Child);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two pure-Python CPU threads on one CPU beside a busy process: a thread
+/// that lost the GIL waits in `drop_gil` for the other to take it, and
+/// once released it is runnable but often waiting for the CPU. None of
+/// that is native code: both show ~0 % native (the `/proc` state sample
+/// alone, where `R` also means waiting for a CPU, showed 4-14 %), and
+/// almost nothing released (15-17 % before: the hand-over wait).
+#[test]
+fn starved_pure_python_threads_show_no_native_time() {
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let Ok(taskset) = which("taskset") else {
+        skip("no taskset (util-linux) to pin the threads to one CPU");
+        return;
+    };
+    let _turn = turn();
+    // A CPU this test may run on: the first of its allowed list.
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let cpu: String = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list")
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let _busy = Busy(
+        Command::new(&taskset)
+            .args(["-c", &cpu])
+            .arg(&python)
+            .args(["-c", "while True: pass"])
+            .spawn()
+            .expect("a busy process"),
+    );
+    let script_path = script("trace_cpu.py");
+    let done = run(trace_cmd(
+        &["--json"],
+        &[
+            taskset.to_str().expect("utf-8"),
+            "-c",
+            &cpu,
+            python.to_str().expect("utf-8"),
+            script_path.to_str().expect("utf-8"),
+            "1.0",
+        ],
+    ));
+    assert!(done.status.success(), "{}", done.stderr);
+    let summary: Value = serde_json::from_str(&done.stdout).expect("one JSON document");
+    let cpu_threads = workers(&summary);
+    assert_eq!(cpu_threads.len(), 2, "{summary}");
+    for thread in cpu_threads {
+        eprintln!("{thread}");
+        assert!(num(thread, "takes") > 10.0, "they took turns: {thread}");
+        assert!(num(thread, "native_pct") < 1.0, "{thread}");
+        assert!(num(thread, "released_pct") < 3.0, "{thread}");
+    }
+}

@@ -131,6 +131,7 @@ const TURNS: &[(u64, u32, Happening)] = &[
     (1, PID, Happening::TakeReturn),
     (2, 101, Happening::TakeEntry),
     (6, PID, Happening::Drop),
+    (6, PID, Happening::DropReturn),
     (6, 101, Happening::TakeReturn),
     (7, 102, Happening::TakeEntry),
 ];

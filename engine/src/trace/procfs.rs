@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// A thread's scheduler state, field 3 of `/proc/PID/task/TID/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchedState {
-    /// `R`: on a CPU or ready to run — with the GIL released, native code.
+    /// `R`: on a CPU or ready to run (waiting for one: only `schedstat`
+    /// tells which, [`thread_cpu_ns`]).
     Running,
     /// `S`, `D` and anything else: blocked (I/O, sleep, a lock).
     Blocked,
@@ -20,6 +21,19 @@ pub enum SchedState {
 pub(crate) fn thread_state(pid: u32, tid: u32) -> Option<SchedState> {
     let stat = std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
     parse_state(&stat)
+}
+
+/// The time thread `tid` of process `pid` has run on a CPU, in
+/// nanoseconds (field 1 of `/proc/PID/task/TID/schedstat`; field 2 is its
+/// time waiting on a run queue), or `None` when it is gone or the kernel
+/// keeps no such account.
+pub(crate) fn thread_cpu_ns(pid: u32, tid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+    parse_schedstat(&text)
+}
+
+fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Field 3 of a `stat` line: the first character after the last `)` (the
@@ -169,6 +183,20 @@ mod tests {
         assert_eq!(parse_state(b"12 (py) S 1"), Some(SchedState::Blocked));
         assert_eq!(parse_state(b"12 (py) D 1"), Some(SchedState::Blocked));
         assert_eq!(parse_state(b"garbage"), None);
+    }
+
+    #[test]
+    fn schedstat_gives_time_on_a_cpu() {
+        assert_eq!(parse_schedstat("123456 789 10\n"), Some(123456));
+        assert_eq!(parse_schedstat(""), None);
+        let pid = std::process::id();
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let before = thread_cpu_ns(pid, tid).expect("this kernel has schedstat");
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(20) {}
+        let after = thread_cpu_ns(pid, tid).expect("schedstat");
+        assert!(after > before, "{before} → {after}");
     }
 
     #[test]

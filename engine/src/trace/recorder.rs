@@ -4,9 +4,13 @@
 //! has (hold and wait percentiles, the slices for an export).
 //!
 //! Lane mapping: `take_gil` entry → [`Transition::Wait`], its return →
-//! [`Transition::Hold`], `drop_gil` entry → released, which is
-//! [`Transition::Io`] while the thread is blocked and [`Transition::Run`]
-//! while the scheduler has it running (native code without the GIL).
+//! [`Transition::Hold`], `drop_gil` entry → [`Transition::Wait`] too (after
+//! a forced drop CPython waits in `drop_gil` until another thread has taken
+//! the GIL: waiting, not released; counted in the wait share, not in the
+//! wait-for-the-GIL histogram), `drop_gil` return → released, which is
+//! [`Transition::Io`] while the thread is blocked or waits for a CPU and
+//! [`Transition::Run`] for the time it ran on one (native code without the
+//! GIL; the reader splits each sampled interval by `/proc/…/schedstat`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +32,8 @@ pub enum Happening {
     TakeReturn,
     /// Entered `drop_gil`.
     Drop,
+    /// Returned from `drop_gil`: released.
+    DropReturn,
     /// Its scheduler state, sampled while it had released the GIL.
     Sampled(SchedState),
     /// The thread is gone.
@@ -93,6 +99,9 @@ pub(crate) struct TracedThread {
     pub(crate) takes: u64,
     /// Whether it has exited.
     pub(crate) exited: bool,
+    /// Its current wait is inside `drop_gil` (handing over), not a wait
+    /// for the GIL: its length is not a take's wait.
+    in_drop: bool,
 }
 
 /// Everything a trace has recorded so far.
@@ -163,7 +172,7 @@ impl Recorder {
         let at = input.time_ns.saturating_sub(self.epoch_ns);
         if matches!(
             input.what,
-            Happening::TakeEntry | Happening::TakeReturn | Happening::Drop
+            Happening::TakeEntry | Happening::TakeReturn | Happening::Drop | Happening::DropReturn
         ) {
             self.events += 1;
         }
@@ -210,7 +219,12 @@ impl Recorder {
                 self.set_lane(index, Transition::Hold, at);
             }
             Happening::Drop => {
-                // Just released: the thread is on a CPU until it blocks.
+                // Released, but a forced drop waits here for the hand-over.
+                self.set_lane(index, Transition::Wait, at);
+                self.threads[index].in_drop = true;
+            }
+            Happening::DropReturn => {
+                // Released; samples tell blocked from native from here.
                 self.set_lane(index, Transition::Io, at);
             }
             Happening::Sampled(state) => {
@@ -273,6 +287,7 @@ impl Recorder {
             waits_us: micros_histogram(),
             takes: 0,
             exited: false,
+            in_drop: false,
         });
         self.by_tid.insert(tid, index);
         index
@@ -292,7 +307,7 @@ impl Recorder {
                     thread.holds_us.saturating_record((len / 1000).max(1));
                     self.held_ns += len;
                 }
-                Transition::Wait => {
+                Transition::Wait if !thread.in_drop => {
                     thread.waits_us.saturating_record((len / 1000).max(1));
                 }
                 _ => {}
@@ -316,6 +331,7 @@ impl Recorder {
             }
         }
         thread.lane = Some(lane);
+        thread.in_drop = false;
         thread.since_ns = at;
         self.timeline.push(GilEvent {
             at_us: at / 1000,
@@ -417,13 +433,16 @@ mod tests {
             at(0, 1, TakeReturn),
             at(1, 2, TakeEntry),
             at(5, 1, Drop),
+            at(5, 1, DropReturn),
             at(5, 2, TakeReturn),
             at(5, 1, TakeEntry),
             at(10, 2, Drop),
+            at(10, 2, DropReturn),
             at(10, 1, TakeReturn),
             at(10, 2, Sampled(SchedState::Running)),
             at(12, 2, Sampled(SchedState::Blocked)),
             at(15, 1, Drop),
+            at(15, 1, DropReturn),
         ] {
             rec.apply(input);
         }
@@ -445,7 +464,7 @@ mod tests {
         assert_eq!(two.io.as_millis(), 8);
         assert_eq!(rec.switches(), 3);
         assert_eq!(rec.held_ns(), 15_000_000);
-        assert_eq!(rec.events(), 9);
+        assert_eq!(rec.events(), 12);
         assert_eq!(threads[0].holds_us.value_at_quantile(0.5) / 1000, 5);
         let mut events = Vec::new();
         timeline.read_since(0, &mut events);
@@ -459,6 +478,8 @@ mod tests {
             vec![
                 Transition::Wait,
                 Transition::Hold,
+                // drop_gil, returning at once: no hand-over wait.
+                Transition::Wait,
                 Transition::Io,
                 Transition::Run,
                 Transition::Io,
@@ -505,6 +526,37 @@ mod tests {
         }
         assert_eq!(rec.threads().len(), 2, "a recycled tid is a new thread");
         assert_eq!(rec.threads()[1].lane, Some(Transition::Wait));
+    }
+
+    /// After a forced drop CPython waits in `drop_gil` until the other
+    /// thread has the GIL: that is waiting, not released (native or not),
+    /// and not a wait for the GIL either (its histogram keeps the takes').
+    #[test]
+    fn the_wait_inside_a_forced_drop_is_waiting_not_released() {
+        let mut rec = Recorder::new(1_000_000_000, Arc::new(Timeline::default()), |_| {
+            "t".to_string()
+        });
+        use Happening::*;
+        for input in [
+            at(0, 1, TakeEntry),
+            at(0, 1, TakeReturn),
+            // Forced to drop at 5; the other thread gets a CPU at 8.
+            at(5, 1, Drop),
+            at(6, 1, Sampled(SchedState::Running)),
+            at(8, 1, DropReturn),
+            at(8, 1, TakeEntry),
+            at(12, 1, TakeReturn),
+        ] {
+            rec.apply(input);
+        }
+        rec.finish(1_000_000_000 + 15_000_000);
+        let one = rec.threads()[0].stats.snapshot();
+        assert_eq!(one.waiting.as_millis(), 7, "3 in drop_gil + 4 in take_gil");
+        assert_eq!(one.running.as_millis(), 0, "nothing native");
+        assert_eq!(one.io.as_millis(), 0);
+        let waits = &rec.threads()[0].waits_us;
+        assert_eq!(waits.len(), 2, "the waits for the GIL: at 0 and 8-12");
+        assert_eq!(waits.max() / 1000, 4, "the hand-over is not in them");
     }
 
     #[test]

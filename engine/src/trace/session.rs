@@ -3,7 +3,9 @@
 //!
 //! The reader wakes every millisecond, drains every CPU's ring, samples the
 //! scheduler state of threads that released the GIL, and applies what it
-//! has in time order. Records of different CPUs arrive unordered, so inputs
+//! has in time order. A released thread's time between two samples is
+//! native only for the part it ran on a CPU (`schedstat`); `R` alone also
+//! means waiting for one ([`split_interval`]). Records of different CPUs arrive unordered, so inputs
 //! younger than [`REORDER_WINDOW`] wait for the next round. It never
 //! blocks on anyone: a full ring drops records (counted), never the program.
 //! A live view gets its rows from the reader's publications ([`LiveFeed`]),
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::launch::{self, ProgramOutput, RunAs};
 use super::live::{LiveFeed, LivePublisher, live_channel};
 use super::procfs;
+use super::procfs::SchedState;
 use super::recorder::{Happening, Recorder, Stamped};
 use super::report::TraceReport;
 use super::sampler::{self, SamplerStatus, StackOptions, StackRound};
@@ -359,6 +362,33 @@ fn read_loop(
     }
 }
 
+/// A released thread's lane over one sampling interval, from its time on a
+/// CPU at both ends (`(when, cpu_ns)`): native ([`SchedState::Running`])
+/// from the interval's start for as long as it ran, then not
+/// ([`SchedState::Blocked`]: asleep, or runnable but waiting for a CPU).
+/// The instants returned lie inside the interval, whose inputs the reader
+/// still holds back (it is younger than [`REORDER_WINDOW`]). Also returns
+/// the CPU time counted: the kernel adds a running thread's time at its
+/// ticks, so a sample can see up to a tick's worth late; what does not fit
+/// this interval is carried into the next (the caller keeps `cpu_from` +
+/// the time counted), so the totals add up.
+fn split_interval(
+    (from, cpu_from): (u64, u64),
+    (to, cpu_to): (u64, u64),
+) -> (Vec<(u64, SchedState)>, u64) {
+    let span = to.saturating_sub(from);
+    let ran = cpu_to.saturating_sub(cpu_from).min(span);
+    let lanes = match ran {
+        0 => vec![(from, SchedState::Blocked)],
+        ran if ran == span => vec![(from, SchedState::Running)],
+        ran => vec![
+            (from, SchedState::Running),
+            (from + ran, SchedState::Blocked),
+        ],
+    };
+    (lanes, ran)
+}
+
 /// What the reader thread keeps between rounds.
 struct Reader {
     pid: u32,
@@ -367,6 +397,8 @@ struct Reader {
     pending: Vec<Stamped>,
     /// Threads that released the GIL: their scheduler state is sampled.
     released: HashSet<u32>,
+    /// A released thread's last sample: when, and its time on a CPU then.
+    readings: HashMap<u32, (u64, u64)>,
     /// Threads the probes have seen.
     known: HashSet<u32>,
     last_scan: Instant,
@@ -390,6 +422,7 @@ impl Reader {
             hits: Vec::new(),
             pending: Vec::new(),
             released,
+            readings: HashMap::new(),
             known: HashSet::new(),
             last_scan: Instant::now(),
             last_publish: None,
@@ -421,13 +454,17 @@ impl Reader {
                 ProbeKind::TakeEntry => Happening::TakeEntry,
                 ProbeKind::TakeReturn => Happening::TakeReturn,
                 ProbeKind::DropEntry => Happening::Drop,
+                ProbeKind::DropReturn => Happening::DropReturn,
             };
             self.known.insert(hit.tid);
-            if what == Happening::Drop {
+            // Released from drop_gil's return: its wait for the hand-over
+            // (after a forced drop) is not released time.
+            if what == Happening::DropReturn {
                 self.released.insert(hit.tid);
             } else {
                 self.released.remove(&hit.tid);
             }
+            self.readings.remove(&hit.tid);
             self.pending.push(Stamped {
                 time_ns: hit.time_ns,
                 tid: hit.tid,
@@ -437,21 +474,51 @@ impl Reader {
     }
 
     /// Released threads' scheduler states at `now`; returns those gone.
+    /// The first sample of a release gives its state from `now`; each next
+    /// one splits the interval since the last by the time the thread ran
+    /// on a CPU in it ([`split_interval`]).
     fn sample(&mut self, now: u64) -> Vec<u32> {
         let mut gone = Vec::new();
         for &tid in &self.released {
-            let what = match procfs::thread_state(self.pid, tid) {
-                Some(state) => Happening::Sampled(state),
-                None => {
-                    gone.push(tid);
-                    Happening::Exit
+            let Some(state) = procfs::thread_state(self.pid, tid) else {
+                gone.push(tid);
+                self.pending.push(Stamped {
+                    time_ns: now,
+                    tid,
+                    what: Happening::Exit,
+                });
+                continue;
+            };
+            let cpu = procfs::thread_cpu_ns(self.pid, tid);
+            let last = self.readings.get(&tid).copied();
+            let counted = match (last, cpu) {
+                (Some(last), Some(cpu_ns)) => {
+                    let (lanes, ran) = split_interval(last, (now, cpu_ns));
+                    for (time_ns, state) in lanes {
+                        self.pending.push(Stamped {
+                            time_ns,
+                            tid,
+                            what: Happening::Sampled(state),
+                        });
+                    }
+                    Some(last.1 + ran)
+                }
+                _ => {
+                    self.pending.push(Stamped {
+                        time_ns: now,
+                        tid,
+                        what: Happening::Sampled(state),
+                    });
+                    cpu
                 }
             };
-            self.pending.push(Stamped {
-                time_ns: now,
-                tid,
-                what,
-            });
+            match counted {
+                Some(cpu_ns) => self.readings.insert(tid, (now, cpu_ns)),
+                None => self.readings.remove(&tid),
+            };
+        }
+        for tid in &gone {
+            self.readings.remove(tid);
         }
         gone
     }
@@ -522,5 +589,27 @@ impl Reader {
             shared.publisher.publish(&recorder, at_ns, lost);
             self.last_publish = Some(Instant::now());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interval_is_native_only_for_the_time_on_a_cpu() {
+        use SchedState::{Blocked, Running};
+        // 1 ms between samples; ran 0.1 ms of it (starved or asleep).
+        assert_eq!(
+            split_interval((1_000_000, 50), (2_000_000, 100_050)),
+            (vec![(1_000_000, Running), (1_100_000, Blocked)], 100_000)
+        );
+        assert_eq!(split_interval((0, 7), (1_000, 7)), (vec![(0, Blocked)], 0));
+        // A tick's worth counted late: the interval is native throughout and
+        // the rest (200) is left for the next one.
+        assert_eq!(
+            split_interval((0, 0), (1_000, 1_200)),
+            (vec![(0, Running)], 1_000)
+        );
     }
 }

@@ -37,8 +37,11 @@ pub(crate) enum ProbeKind {
     TakeEntry,
     /// `take_gil` return: the thread holds the GIL.
     TakeReturn,
-    /// `drop_gil` entry: the thread releases it.
+    /// `drop_gil` entry: the thread releases it (and, after a forced
+    /// drop, waits in it until another thread has taken it).
     DropEntry,
+    /// `drop_gil` return: released, the thread runs on without it.
+    DropReturn,
 }
 
 /// One probe hit, as read from a ring.
@@ -69,8 +72,8 @@ pub(crate) struct Probes {
 }
 
 impl Probes {
-    /// Opens entry probes on `take_gil` and `drop_gil` and return probes on
-    /// `take_gil` at the given file offsets of `file`, on every CPU.
+    /// Opens entry and return probes on `take_gil` and `drop_gil` at the
+    /// given file offsets of `file`, on every CPU.
     pub(crate) fn open(
         file: &Path,
         take_gil: &[u64],
@@ -90,6 +93,7 @@ impl Probes {
         }
         for &offset in drop_gil {
             probes.push((offset, ProbeKind::DropEntry));
+            probes.push((offset, ProbeKind::DropReturn));
         }
         let page = page_size();
         let mut fds = Vec::new();
@@ -98,7 +102,7 @@ impl Probes {
         for cpu in online_cpus() {
             let mut leader: Option<i32> = None;
             for &(offset, kind) in &probes {
-                let config = if kind == ProbeKind::TakeReturn {
+                let config = if matches!(kind, ProbeKind::TakeReturn | ProbeKind::DropReturn) {
                     1u64 << retprobe_bit
                 } else {
                     0
