@@ -4,6 +4,9 @@
 //!
 //! The GIL functions are `static` in `Python/ceval_gil.c`, so only the full
 //! symbol table (`.symtab`) names them; the dynamic one never does. A
+//! stripped build's are looked for in its debug files, MiniDebugInfo or
+//! machine code ([`symbols`](super::symbols)), and the way is recorded
+//! ([`Interpreter::symbols`]). A
 //! shared build (`--enable-shared`, as pyenv builds here) keeps them in
 //! `libpythonX.Y.so`, which the `python` binary lists in `DT_NEEDED`.
 //!
@@ -20,9 +23,10 @@
 use std::path::{Path, PathBuf};
 
 use object::read::elf::{Dyn as _, ElfFile64};
-use object::{Endianness, Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 
 use super::TraceError;
+use super::symbols::{self, Lookup, SymbolSource, hint, names};
 
 /// A traceable interpreter: which file to probe and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,9 @@ pub struct Interpreter {
     /// A free-threaded build: no GIL to probe, the threads' scheduler
     /// states only (`take_gil`/`drop_gil` are left empty).
     pub gil_disabled: bool,
+    /// Where `take_gil`/`drop_gil` were found (`None`: nothing probed, a
+    /// free-threaded build).
+    pub symbols: Option<SymbolSource>,
 }
 
 /// What one ELF file says about Python.
@@ -62,6 +69,10 @@ struct ElfFacts {
     runpath: bool,
     version: Option<String>,
     free_threaded: bool,
+    /// How `take_gil`/`drop_gil` were found, when they were.
+    source: Option<SymbolSource>,
+    /// Without a symbol table: why each other way found nothing.
+    tried: Option<String>,
 }
 
 /// Decides whether `exe` is a CPython interpreter that can be traced.
@@ -76,7 +87,17 @@ pub(crate) fn classify(
     read_path: &Path,
     resolve: &dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf>,
 ) -> Result<Option<Interpreter>, TraceError> {
-    let facts = elf_facts(read_path, exe)?;
+    classify_with(exe, read_path, resolve, &Lookup::from_env())
+}
+
+/// [`classify`] looking for symbols of a stripped file where `lookup` says.
+pub(crate) fn classify_with(
+    exe: &Path,
+    read_path: &Path,
+    resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
+    lookup: &Lookup,
+) -> Result<Option<Interpreter>, TraceError> {
+    let facts = elf_facts(read_path, exe, lookup)?;
     if !facts.take_gil.is_empty() {
         return interpreter(exe, None, read_path, facts).map(Some);
     }
@@ -97,7 +118,7 @@ pub(crate) fn classify(
                 library: name.clone(),
             });
         };
-        let lib_facts = elf_facts(&lib, &lib)?;
+        let lib_facts = elf_facts(&lib, &lib, lookup)?;
         if lib_facts.take_gil.is_empty() && !lib_facts.free_threaded {
             return Err(untraceable(&lib, &lib_facts));
         }
@@ -161,6 +182,7 @@ fn interpreter(
         take_gil,
         drop_gil,
         gil_disabled: facts.free_threaded,
+        symbols: (!facts.free_threaded).then_some(facts.source).flatten(),
     })
 }
 
@@ -172,7 +194,11 @@ fn untraceable(file: &Path, facts: &ElfFacts) -> TraceError {
     if version.as_deref().is_some_and(|v| v.starts_with("2.")) {
         TraceError::Python2 { file }
     } else if !facts.has_symtab {
-        TraceError::NoSymbolTable { file }
+        TraceError::NoSymbolTable {
+            tried: facts.tried.clone().unwrap_or_default(),
+            hint: hint::debug_symbols_hint(&file),
+            file,
+        }
     } else {
         TraceError::NoGilSymbols { file }
     }
@@ -180,7 +206,9 @@ fn untraceable(file: &Path, facts: &ElfFacts) -> TraceError {
 
 /// What `path` says about Python; `named` is the file's own name (`path`
 /// may be `/proc/PID/exe`), from which the version and build are hinted.
-fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
+/// An interpreter with the GIL but no symbol table gets its `take_gil`
+/// looked for the other ways ([`symbols::find`]).
+fn elf_facts(path: &Path, named: &Path, lookup: &Lookup) -> Result<ElfFacts, TraceError> {
     let data = std::fs::read(path).map_err(|source| TraceError::Read {
         path: path.to_path_buf(),
         source,
@@ -193,27 +221,15 @@ fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
         has_symtab: file.symbol_table().is_some(),
         ..ElfFacts::default()
     };
+    let (take_gil, drop_gil) = names::gil_offsets(&file, &file);
+    facts.take_gil = take_gil;
+    facts.drop_gil = drop_gil;
+    if !facts.take_gil.is_empty() {
+        facts.source = Some(SymbolSource::Symtab);
+    }
     let mut py_version_at = None;
     for symbol in file.symbols().chain(file.dynamic_symbols()) {
         let Ok(name) = symbol.name() else { continue };
-        let is = |base: &str| {
-            name == base || name.strip_prefix(base).is_some_and(|r| r.starts_with('.'))
-        };
-        if symbol.kind() == SymbolKind::Text && symbol.is_definition() {
-            let list = if is("take_gil") {
-                Some(&mut facts.take_gil)
-            } else if is("drop_gil") {
-                Some(&mut facts.drop_gil)
-            } else {
-                None
-            };
-            if let Some(list) = list
-                && let Some(offset) = file_offset(&file, symbol.address())
-                && !list.contains(&offset)
-            {
-                list.push(offset);
-            }
-        }
         match name {
             "Py_Initialize" | "Py_GetVersion" | "Py_Main" => {
                 facts.exports_python |= symbol.is_definition();
@@ -232,6 +248,21 @@ fn elf_facts(path: &Path, named: &Path) -> Result<ElfFacts, TraceError> {
         .or_else(|| rodata_version(&file, version_hint(named).as_deref()));
     facts.free_threaded |= abi_flags(named).contains('t') || says_free_threading(&file);
     read_dynamic(&file, &mut facts);
+    let python2 = facts
+        .version
+        .as_deref()
+        .is_some_and(|v| v.starts_with("2."))
+        || version_hint(named).is_some_and(|v| v.starts_with("2."));
+    if !facts.has_symtab && facts.exports_python && !facts.free_threaded && !python2 {
+        match symbols::find(named, &data, lookup) {
+            Ok(found) => {
+                facts.take_gil = found.take_gil;
+                facts.drop_gil = found.drop_gil;
+                facts.source = Some(found.source);
+            }
+            Err(tried) => facts.tried = Some(tried),
+        }
+    }
     Ok(facts)
 }
 
@@ -262,16 +293,6 @@ fn read_dynamic(file: &ElfFile64<Endianness>, facts: &mut ElfFacts) {
     }
     facts.runpath = !runpath.is_empty();
     facts.search_dirs = if facts.runpath { runpath } else { rpath };
-}
-
-/// The file offset of virtual address `addr`: through the `PT_LOAD`
-/// segment that contains it.
-fn file_offset(file: &ElfFile64<Endianness>, addr: u64) -> Option<u64> {
-    file.segments().find_map(|segment| {
-        let (offset, size) = segment.file_range();
-        let start = segment.address();
-        (addr >= start && addr < start + size).then(|| offset + (addr - start))
-    })
 }
 
 fn read_u32_at(file: &ElfFile64<Endianness>, addr: u64) -> Option<u32> {

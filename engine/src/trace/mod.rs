@@ -26,12 +26,14 @@ mod report;
 pub mod sampler;
 mod session;
 pub mod stacks;
+pub mod symbols;
 pub(crate) mod uprobe;
 
 pub use interp::Interpreter;
 pub use launch::{ProgramOutput, RunAs};
 pub use report::{ThreadReport, TraceReport, Track, chrome_trace, truncation_note, write_chrome};
 pub use session::Trace;
+pub use symbols::SymbolSource;
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -50,13 +52,17 @@ pub enum TraceError {
         "this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe): it needs CONFIG_UPROBE_EVENTS"
     )]
     NoUprobes,
-    /// A stripped interpreter.
+    /// A stripped interpreter whose `take_gil` no other way found.
     #[error(
-        "{file} has no symbol table (stripped), so take_gil cannot be found: use a build that keeps it — pyenv's, python.org's or uv's — or install its debug symbols"
+        "{file} has no symbol table (stripped) and take_gil was found no other way ({tried}): {hint}"
     )]
     NoSymbolTable {
         /// The stripped file.
         file: PathBuf,
+        /// Each way tried and why it found nothing (`symbols::find`).
+        tried: String,
+        /// What would help (`symbols::hint::debug_symbols_hint`).
+        hint: String,
     },
     /// `take_gil`/`drop_gil` absent (inlined by the compiler).
     #[error(

@@ -10,6 +10,7 @@ use super::TraceEnd;
 use super::functions::{FunctionRow, GilByFunction, SortBy};
 use super::recorder::{Recorder, Slice, TracedThread};
 use super::sampler::SamplerStatus;
+use super::symbols::SymbolSource;
 use crate::gil::Transition;
 
 /// The interpreter traced, as reported.
@@ -127,6 +128,10 @@ pub struct TraceReport {
     pub(crate) pid: u32,
     /// Its interpreter.
     pub(crate) python: PythonReport,
+    /// Where `take_gil`/`drop_gil` were found: `symtab`, `debug-file`,
+    /// `debuginfod`, `minidebuginfo` or `disassembly` (`null`: nothing
+    /// probed, a free-threaded build).
+    pub symbols: Option<SymbolSource>,
     /// Seconds traced.
     pub(crate) duration_s: f64,
     /// Fraction of the time someone held the GIL (0–1).
@@ -231,6 +236,7 @@ impl TraceReport {
                 library: python.library.as_ref().map(|p| p.display().to_string()),
                 gil_disabled: python.gil_disabled,
             },
+            symbols: python.symbols,
             duration_s: (seconds * 1000.0).round() / 1000.0,
             gil_load: if seconds > 0.0 {
                 ((recorder.held_ns() as f64 / duration_ns as f64) * 1000.0).round() / 1000.0
@@ -278,9 +284,10 @@ impl TraceReport {
             ));
         } else {
             out.push_str(&format!(
-                "python {} · pid {} · real GIL · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
+                "python {} · pid {} · real GIL · symbols: {} · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
                 self.python.version,
                 self.pid,
+                self.symbols.map_or("none", SymbolSource::name),
                 self.duration_s,
                 self.gil_load * 100.0,
                 self.switches_per_s,

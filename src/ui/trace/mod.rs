@@ -79,6 +79,9 @@ pub fn run(
     if python.gil_disabled {
         state = state.gil_disabled();
     }
+    if let Some(source) = python.symbols {
+        state = state.symbols(source.name());
+    }
     let feed: LiveFeed = run.trace.live_feed();
     let console = run.console.is_some();
     let mut link = TraceLink::new(feed, run.trace.epoch(), run.console, run.ended);

@@ -270,6 +270,13 @@ impl TraceState {
         self
     }
 
+    /// This screen with how the probes' addresses were found in its header
+    /// (`… · real GIL · symbols: disassembly`).
+    pub fn symbols(mut self, source: &str) -> Self {
+        self.title = format!("{} · symbols: {source}", self.title);
+        self
+    }
+
     /// True for a free-threaded build's trace.
     pub fn is_gil_disabled(&self) -> bool {
         self.gil_disabled
@@ -561,6 +568,15 @@ mod tests {
 
     fn screen() -> TraceState {
         TraceState::new("3.11.7", 100, false, Theme::default(), KeyMap::default())
+    }
+
+    #[test]
+    fn the_header_says_where_the_symbols_were_found() {
+        let state = screen().symbols("disassembly");
+        assert_eq!(
+            state.title(),
+            "python 3.11.7 · pid 100 · real GIL · symbols: disassembly"
+        );
     }
 
     fn ended(state: &mut TraceState) {
