@@ -350,7 +350,7 @@ fn says_free_threading(file: &ElfFile64<Endianness>) -> bool {
 }
 
 /// `3.11` from `python3.11`, `libpython3.11.so.1.0`, `libpython3.6m.so`.
-fn version_hint(path: &Path) -> Option<String> {
+pub(crate) fn version_hint(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let rest = &name[name.find("python")? + "python".len()..];
     let len = rest

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Interpreter;
 use super::TraceEnd;
 use super::functions::{FunctionRow, GilByFunction, SortBy};
+use super::mode::TraceMode;
 use super::recorder::{Recorder, Slice, TracedThread};
 use super::sampler::SamplerStatus;
 use crate::gil::Transition;
@@ -127,6 +128,15 @@ pub struct TraceReport {
     pub(crate) pid: u32,
     /// Its interpreter.
     pub(crate) python: PythonReport,
+    /// `"exact"` (probes: every hand-over) or `"sampled"` (the GIL holder
+    /// read `rate_hz` times a second; see docs/trace.md for what that
+    /// cannot know).
+    pub mode: &'static str,
+    /// A sampled trace's rate; `null` when exact.
+    pub rate_hz: Option<u32>,
+    /// Why sampled (`not_root`, `no_uprobes`, `python2`, `no_gil_symbols`,
+    /// `asked`); `null` when exact.
+    pub sampled_because: Option<&'static str>,
     /// Seconds traced.
     pub(crate) duration_s: f64,
     /// Fraction of the time someone held the GIL (0–1).
@@ -147,6 +157,9 @@ pub struct TraceReport {
     pub functions: Vec<FunctionReport>,
     /// How stacks were sampled (rate 0: not sampled).
     pub stacks: StacksReport,
+    /// The header's word for the GIL (`real GIL`, `sampled GIL · …`).
+    #[serde(skip)]
+    gil_label: String,
 }
 
 fn ms(us: u64) -> f64 {
@@ -231,6 +244,10 @@ impl TraceReport {
                 library: python.library.as_ref().map(|p| p.display().to_string()),
                 gil_disabled: python.gil_disabled,
             },
+            mode: TraceMode::Exact.name(),
+            rate_hz: None,
+            sampled_because: None,
+            gil_label: TraceMode::Exact.label(),
             duration_s: (seconds * 1000.0).round() / 1000.0,
             gil_load: if seconds > 0.0 {
                 ((recorder.held_ns() as f64 / duration_ns as f64) * 1000.0).round() / 1000.0
@@ -265,6 +282,23 @@ impl TraceReport {
         self
     }
 
+    /// This report labelled with how it was traced (after
+    /// [`TraceReport::with_stacks`]: a sampled trace's rate is the sampler's).
+    pub fn with_mode(mut self, mode: &TraceMode) -> Self {
+        self.mode = mode.name();
+        self.gil_label = mode.label();
+        if let TraceMode::Sampled(why) = mode {
+            self.rate_hz = Some(self.stacks.sampler.rate_hz);
+            self.sampled_because = Some(why.key());
+            self.gil_label = format!(
+                "sampled GIL at {} Hz · {}",
+                self.stacks.sampler.rate_hz,
+                why.short()
+            );
+        }
+        self
+    }
+
     /// The human summary: a header line and one row per thread.
     pub fn render_table(&self) -> String {
         let mut out = String::new();
@@ -278,9 +312,10 @@ impl TraceReport {
             ));
         } else {
             out.push_str(&format!(
-                "python {} · pid {} · real GIL · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
+                "python {} · pid {} · {} · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
                 self.python.version,
                 self.pid,
+                self.gil_label,
                 self.duration_s,
                 self.gil_load * 100.0,
                 self.switches_per_s,

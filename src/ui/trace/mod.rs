@@ -79,6 +79,9 @@ pub fn run(
     if python.gil_disabled {
         state = state.gil_disabled();
     }
+    if run.trace.mode().is_sampled() {
+        state = state.sampled(&run.trace.mode().label());
+    }
     let feed: LiveFeed = run.trace.live_feed();
     let console = run.console.is_some();
     let mut link = TraceLink::new(feed, run.trace.epoch(), run.console, run.ended);
