@@ -290,6 +290,11 @@ pub struct StackArgs {
     /// program); by default stacks are read while it runs.
     #[arg(long)]
     pub blocking: bool,
+    /// Sample the GIL instead of probing it: read the interpreter's GIL
+    /// holder --rate times a second, as happens anyway without root,
+    /// uprobes or take_gil symbols (e.g. to compare against an exact trace).
+    #[arg(long)]
+    pub sampled: bool,
     /// Write flame graphs of the stacks that held the GIL and of those that
     /// waited for it into DIR: gil-hold.svg, gil-wait.svg and their
     /// .folded stacks.

@@ -27,7 +27,8 @@ use threadlab::trace::process::{self, StopSignal};
 use threadlab::trace::recorder::Recorder;
 use threadlab::trace::sampler::StackOptions;
 use threadlab::trace::{
-    ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceReport, chrome_trace, truncation_note,
+    ModeWanted, ProgramOutput, RunAs, Trace, TraceEnd, TraceError, TraceMode, TraceReport,
+    chrome_trace, truncation_note,
 };
 use threadlab::ui::UiOptions;
 use threadlab::ui::theme::Theme;
@@ -110,6 +111,12 @@ fn prepare(
     run: &RunArgs,
     config: &Config,
 ) -> Result<Prepared, ExitCode> {
+    if stacks.sampled && stacks.rate == 0 {
+        return Err(fail(
+            2,
+            "--sampled reads the GIL holder --rate times a second: give a --rate from 1 to 1000 (or leave it out)",
+        ));
+    }
     if let Some(dir) = &stacks.flamegraph {
         if stacks.rate == 0 {
             return Err(fail(
@@ -131,6 +138,25 @@ fn stack_options(stacks: &StackArgs) -> StackOptions {
     StackOptions {
         rate_hz: stacks.rate,
         blocking: stacks.blocking,
+    }
+}
+
+/// Exact when possible (or sampled, with `--sampled`).
+fn mode_wanted(stacks: &StackArgs) -> ModeWanted {
+    if stacks.sampled {
+        ModeWanted::Sampled
+    } else {
+        ModeWanted::Auto
+    }
+}
+
+/// Starts the stack (and, sampled, GIL) sampler; a sampled trace says why
+/// in one line on stderr — not an error, the trace goes on.
+fn start_sampling(trace: &mut Trace, stacks: &StackArgs) {
+    trace.sample_stacks(stack_options(stacks));
+    if let TraceMode::Sampled(why) = trace.mode() {
+        let rate = trace.sampler_status().rate_hz;
+        let _ = writeln!(std::io::stderr(), "threadlab: {}", why.note(rate));
     }
 }
 
@@ -164,11 +190,12 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
     } else {
         ProgramOutput::Inherit
     };
-    let mut trace = match Trace::launch(&args.program, run_as.as_ref(), output) {
+    let wanted = mode_wanted(&args.stacks);
+    let mut trace = match Trace::launch_as(&args.program, run_as.as_ref(), output, wanted) {
         Ok(trace) => trace,
         Err(error) => return trace_failed(&error),
     };
-    trace.sample_stacks(stack_options(&args.stacks));
+    start_sampling(&mut trace, &args.stacks);
     let pid = trace.pid();
     let Some(mut child) = trace.take_child() else {
         return fail(1, "the launched program has no child handle");
@@ -273,11 +300,11 @@ pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
             Ok(prepared) => prepared,
             Err(code) => return code,
         };
-    let mut trace = match Trace::attach(args.pid) {
+    let mut trace = match Trace::attach_as(args.pid, mode_wanted(&args.stacks)) {
         Ok(trace) => trace,
         Err(error) => return trace_failed(&error),
     };
-    trace.sample_stacks(stack_options(&args.stacks));
+    start_sampling(&mut trace, &args.stacks);
     let gone = exit_watch(args.pid);
     let recorder = trace.shared_recorder();
     let mut stopped_by = None;

@@ -457,6 +457,7 @@ fn stacks_at(ms: u64) -> StackRound {
                 frames: vec![frame("three_units", 30), frame("work", 40)],
             },
         ],
+        gil: None,
     }
 }
 

@@ -94,7 +94,7 @@ pub(crate) fn classify(
 pub(crate) fn classify_with(
     exe: &Path,
     read_path: &Path,
-    resolve: &dyn Fn(&str, &[PathBuf]) -> Option<PathBuf>,
+    resolve: &dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf>,
     lookup: &Lookup,
 ) -> Result<Option<Interpreter>, TraceError> {
     let facts = elf_facts(read_path, exe, lookup)?;
@@ -380,7 +380,7 @@ fn says_free_threading(file: &ElfFile64<Endianness>) -> bool {
 }
 
 /// `3.11` from `python3.11`, `libpython3.11.so.1.0`, `libpython3.6m.so`.
-fn version_hint(path: &Path) -> Option<String> {
+pub(crate) fn version_hint(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let rest = &name[name.find("python")? + "python".len()..];
     let len = rest

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use super::interp::{self, Interpreter};
+use super::mode::{self, ModeWanted, SampledWhy, TraceMode};
 use super::uprobe::Probes;
 use super::{TraceError, procfs};
 
@@ -149,16 +150,21 @@ pub(crate) struct Launched {
     pub(crate) child: Child,
     /// The interpreter it runs.
     pub(crate) python: Interpreter,
-    /// The probes on it (`None` for a free-threaded build: states only).
+    /// The probes on it (`None` for a free-threaded build: states only;
+    /// and when sampled).
     pub(crate) probes: Option<Probes>,
+    /// Exact (probes) or sampled, and why.
+    pub(crate) mode: TraceMode,
 }
 
 /// Starts `program` (argv), follows its execs, opens the probes once it is
-/// a Python interpreter, and lets it run.
+/// a Python interpreter (or, as `wanted` allows, falls back to sampling
+/// where they cannot be), and lets it run.
 pub(crate) fn launch(
     program: &[OsString],
     run_as: Option<&RunAs>,
     output: ProgramOutput,
+    wanted: ModeWanted,
 ) -> Result<Launched, TraceError> {
     let (first, args) = program.split_first().ok_or(TraceError::NoProgram)?;
     let mut command = Command::new(first);
@@ -219,11 +225,11 @@ pub(crate) fn launch(
         program: first.to_string_lossy().into_owned(),
         source,
     })?;
-    follow_execs(child)
+    follow_execs(child, wanted)
 }
 
 /// Waits at each exec stop until the child is a Python interpreter.
-fn follow_execs(child: Child) -> Result<Launched, TraceError> {
+fn follow_execs(child: Child, wanted: ModeWanted) -> Result<Launched, TraceError> {
     let pid = child.id() as libc::pid_t;
     let mut options_set = false;
     loop {
@@ -262,37 +268,73 @@ fn follow_execs(child: Child) -> Result<Launched, TraceError> {
             // SAFETY: `pid` is our stopped tracee.
             unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, options as libc::c_long) };
         }
-        match interpreter_at_exec(pid as u32) {
+        let found = match interpreter_at_exec(pid as u32) {
             Ok(None) => {
                 // SAFETY: `pid` is our stopped tracee.
                 unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, 0) };
+                continue;
             }
-            Ok(Some(python)) => {
-                // Only the probes need root; a free-threaded build has no
-                // GIL to probe and is watched through /proc alone.
-                let probes = if python.gil_disabled {
-                    None
-                } else {
-                    let opened = super::preflight()
-                        .and_then(|()| check_mapped_library(pid, &python))
-                        .and_then(|()| {
-                            Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil)
-                        });
-                    match opened {
-                        Ok(probes) => Some(probes),
-                        Err(error) => return Err(kill_and_reap(child, error)),
-                    }
-                };
-                // SAFETY: `pid` is our stopped tracee; it runs on untraced.
-                unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
-                return Ok(Launched {
-                    child,
-                    python,
-                    probes,
-                });
-            }
+            Ok(Some(python)) => how_to_trace(pid as u32, python, wanted),
+            Err(error) => sampled_instead(pid as u32, error, wanted),
+        };
+        let (python, probes, mode) = match found {
+            Ok(found) => found,
             Err(error) => return Err(kill_and_reap(child, error)),
-        }
+        };
+        // SAFETY: `pid` is our stopped tracee; it runs on untraced.
+        unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+        return Ok(Launched {
+            child,
+            python,
+            probes,
+            mode,
+        });
+    }
+}
+
+/// What a trace of `python` will be: the probes opened (exact), none (a
+/// free-threaded build, or sampled as `wanted` allows), and which mode.
+pub(crate) fn how_to_trace(
+    pid: u32,
+    python: Interpreter,
+    wanted: ModeWanted,
+) -> Result<(Interpreter, Option<Probes>, TraceMode), TraceError> {
+    // Only the probes need root; a free-threaded build has no GIL to probe
+    // and is watched through /proc alone.
+    if python.gil_disabled {
+        return Ok((python, None, TraceMode::Exact));
+    }
+    if wanted == ModeWanted::Sampled {
+        return Ok((python, None, TraceMode::Sampled(SampledWhy::Asked)));
+    }
+    let opened = super::preflight()
+        .and_then(|()| check_mapped_library(pid as libc::pid_t, &python))
+        .and_then(|()| Probes::open(&python.probe_file, &python.take_gil, &python.drop_gil));
+    match opened {
+        Ok(probes) => Ok((python, Some(probes), TraceMode::Exact)),
+        Err(error) => match mode::sampled_for_probe_error(&error) {
+            Some(why) if wanted == ModeWanted::Auto => Ok((python, None, TraceMode::Sampled(why))),
+            _ => Err(error),
+        },
+    }
+}
+
+/// For an interpreter refused for want of GIL functions to probe (Python
+/// 2, stripped): the same interpreter, sampled, unless `wanted` is exact.
+fn sampled_instead(
+    pid: u32,
+    error: TraceError,
+    wanted: ModeWanted,
+) -> Result<(Interpreter, Option<Probes>, TraceMode), TraceError> {
+    if wanted == ModeWanted::Exact {
+        return Err(error);
+    }
+    let Ok(exe) = procfs::exe(pid) else {
+        return Err(error);
+    };
+    match mode::sampled_instead(&exe, &error) {
+        Some((python, why)) => Ok((python, None, TraceMode::Sampled(why))),
+        None => Err(error),
     }
 }
 

@@ -18,11 +18,13 @@ pub mod functions;
 pub(crate) mod interp;
 pub(crate) mod launch;
 pub mod live;
+pub mod mode;
 pub mod process;
 pub(crate) mod procfs;
 pub mod python_threads;
 pub mod recorder;
 mod report;
+pub mod sampled;
 pub mod sampler;
 mod session;
 pub mod stacks;
@@ -31,6 +33,7 @@ pub(crate) mod uprobe;
 
 pub use interp::Interpreter;
 pub use launch::{ProgramOutput, RunAs};
+pub use mode::{ModeWanted, SampledWhy, TraceMode};
 pub use report::{ThreadReport, TraceReport, Track, chrome_trace, truncation_note, write_chrome};
 pub use session::Trace;
 pub use symbols::SymbolSource;
@@ -104,6 +107,14 @@ pub enum TraceError {
         /// The pid asked for.
         pid: u32,
     },
+    /// The process's memory may not be read (sampling needs it).
+    #[error("cannot read process {pid}: {why}")]
+    NotReadable {
+        /// The pid.
+        pid: u32,
+        /// Whose it is and what would allow it.
+        why: String,
+    },
     /// The process is not running Python.
     #[error(
         "pid {pid} ({exe}) is not a Python process: no libpython or python binary with take_gil is mapped"
@@ -169,6 +180,20 @@ pub enum TraceError {
 }
 
 impl TraceError {
+    /// Process `pid` may not be read by this user: what would allow it.
+    pub(crate) fn not_readable(pid: u32) -> TraceError {
+        let scope = match mode::ptrace_scope() {
+            Some(n) => format!("kernel.yama.ptrace_scope is {n}"),
+            None => "no Yama here, so kernel.yama.ptrace_scope does not apply".to_string(),
+        };
+        TraceError::NotReadable {
+            pid,
+            why: format!(
+                "it runs as another user, or is not threadlab's child while ptrace is limited ({scope}): run with sudo, lower kernel.yama.ptrace_scope to 0, or give threadlab CAP_SYS_PTRACE"
+            ),
+        }
+    }
+
     /// True for errors in what the user asked (exit code 2), false for the
     /// machinery failing (exit code 1).
     pub fn is_usage(&self) -> bool {

@@ -20,6 +20,7 @@ use hdrhistogram::Histogram;
 use super::functions::GilState;
 pub use super::procfs::SchedState;
 use super::python_threads::PythonThreads;
+use super::sampled::Observed;
 use super::sampler::StackRound;
 use crate::gil::{GilEvent, ThreadStats, ThreadTag, Timeline, Transition, micros_histogram};
 
@@ -38,6 +39,10 @@ pub enum Happening {
     Sampled(SchedState),
     /// The thread is gone.
     Exit,
+    /// What a sampled trace saw it doing (no probes: the GIL holder read
+    /// from the interpreter, the rest from the kernel). It holds, waits or
+    /// runs from this sample until the next one says otherwise.
+    Observed(Observed),
     /// A round of Python stacks was read at this instant (its number among
     /// the reader's pending rounds); the recorder joins it with each
     /// thread's lane now ([`Recorder::apply_stacks`]). Not a thread's event.
@@ -198,6 +203,7 @@ impl Recorder {
             None => {
                 let announces = match input.what {
                     Happening::Sampled(_) => self.states_only,
+                    Happening::Observed(_) => true,
                     Happening::Exit => false,
                     _ => true,
                 };
@@ -242,8 +248,33 @@ impl Recorder {
                 self.set_lane(index, Transition::Exit, at);
                 self.threads[index].exited = true;
             }
+            Happening::Observed(seen) => self.observed(index, seen, at),
             Happening::Stacks(_) => {}
         }
+    }
+
+    /// A sampled thread's lane from one sample: a new holder counts a take
+    /// (and a switch if the GIL changed hands since the last sample: two
+    /// hand-overs between samples are one, or none).
+    fn observed(&mut self, index: usize, seen: Observed, at: u64) {
+        let lane = match seen {
+            Observed::Holds => {
+                let tid = self.threads[index].tid;
+                if self.threads[index].lane != Some(Transition::Hold) {
+                    self.threads[index].takes += 1;
+                    if self.last_holder != Some(tid) {
+                        self.last_holder = Some(tid);
+                        self.switches += 1;
+                        self.threads[index].stats.count_switch();
+                    }
+                }
+                Transition::Hold
+            }
+            Observed::WaitsForGil => Transition::Wait,
+            Observed::Native => Transition::Run,
+            Observed::Blocked => Transition::Io,
+        };
+        self.set_lane(index, lane, at);
     }
 
     /// Joins a round of Python stacks, read at `round.time_ns`, with each

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Interpreter;
 use super::TraceEnd;
 use super::functions::{FunctionRow, GilByFunction, SortBy};
+use super::mode::TraceMode;
 use super::recorder::{Recorder, Slice, TracedThread};
 use super::sampler::SamplerStatus;
 use super::symbols::SymbolSource;
@@ -132,6 +133,15 @@ pub struct TraceReport {
     /// `debuginfod`, `minidebuginfo` or `disassembly` (`null`: nothing
     /// probed, a free-threaded build).
     pub symbols: Option<SymbolSource>,
+    /// `"exact"` (probes: every hand-over) or `"sampled"` (the GIL holder
+    /// read `rate_hz` times a second; see docs/trace.md for what that
+    /// cannot know).
+    pub mode: &'static str,
+    /// A sampled trace's rate; `null` when exact.
+    pub rate_hz: Option<u32>,
+    /// Why sampled (`not_root`, `no_uprobes`, `python2`, `no_gil_symbols`,
+    /// `asked`); `null` when exact.
+    pub sampled_because: Option<&'static str>,
     /// Seconds traced.
     pub(crate) duration_s: f64,
     /// Fraction of the time someone held the GIL (0–1).
@@ -152,6 +162,9 @@ pub struct TraceReport {
     pub functions: Vec<FunctionReport>,
     /// How stacks were sampled (rate 0: not sampled).
     pub stacks: StacksReport,
+    /// The header's word for the GIL (`real GIL`, `sampled GIL · …`).
+    #[serde(skip)]
+    gil_label: String,
 }
 
 fn ms(us: u64) -> f64 {
@@ -237,6 +250,10 @@ impl TraceReport {
                 gil_disabled: python.gil_disabled,
             },
             symbols: python.symbols,
+            mode: TraceMode::Exact.name(),
+            rate_hz: None,
+            sampled_because: None,
+            gil_label: TraceMode::Exact.label(),
             duration_s: (seconds * 1000.0).round() / 1000.0,
             gil_load: if seconds > 0.0 {
                 ((recorder.held_ns() as f64 / duration_ns as f64) * 1000.0).round() / 1000.0
@@ -271,6 +288,23 @@ impl TraceReport {
         self
     }
 
+    /// This report labelled with how it was traced (after
+    /// [`TraceReport::with_stacks`]: a sampled trace's rate is the sampler's).
+    pub fn with_mode(mut self, mode: &TraceMode) -> Self {
+        self.mode = mode.name();
+        self.gil_label = mode.label();
+        if let TraceMode::Sampled(why) = mode {
+            self.rate_hz = Some(self.stacks.sampler.rate_hz);
+            self.sampled_because = Some(why.key());
+            self.gil_label = format!(
+                "sampled GIL at {} Hz · {}",
+                self.stacks.sampler.rate_hz,
+                why.short()
+            );
+        }
+        self
+    }
+
     /// The human summary: a header line and one row per thread.
     pub fn render_table(&self) -> String {
         let mut out = String::new();
@@ -284,10 +318,14 @@ impl TraceReport {
             ));
         } else {
             out.push_str(&format!(
-                "python {} · pid {} · real GIL · symbols: {} · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
+                "python {} · pid {} · {}{} · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
                 self.python.version,
                 self.pid,
-                self.symbols.map_or("none", SymbolSource::name),
+                self.gil_label,
+                match (self.mode, self.symbols) {
+                    ("exact", Some(source)) => format!(" · symbols: {}", source.name()),
+                    _ => String::new(),
+                },
                 self.duration_s,
                 self.gil_load * 100.0,
                 self.switches_per_s,
@@ -546,6 +584,7 @@ mod tests {
             take_gil: vec![1],
             drop_gil: vec![2],
             gil_disabled: false,
+            symbols: Some(SymbolSource::Symtab),
         };
         TraceReport::new(&[], 1, &python, recorder, 1, 0, TraceEnd::Detached)
     }

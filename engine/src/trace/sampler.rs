@@ -17,6 +17,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use serde::Serialize;
 
 use super::monotonic_ns;
+use super::sampled::{Observed, Observer};
 use super::stacks::{StackReader, ThreadStack};
 use crate::cancel::CancelToken;
 
@@ -46,6 +47,9 @@ pub struct StackRound {
     pub period_ns: u64,
     /// Every Python thread.
     pub stacks: Vec<ThreadStack>,
+    /// A sampled trace's reading of each thread's GIL state at this
+    /// instant (`None` when the probes give it exactly).
+    pub gil: Option<Vec<(u32, Observed)>>,
 }
 
 /// How the sampler is doing, for the report.
@@ -68,10 +72,13 @@ pub struct SamplerStatus {
 }
 
 /// Starts the sampler for process `pid`, sending rounds to `rounds` until
-/// `stop`. `None` if `options` asks for no stacks or the thread cannot start.
+/// `stop`; with `gil`, each round also reads every thread's GIL state (a
+/// sampled trace). `None` if `options` asks for no stacks or the thread
+/// cannot start.
 pub(crate) fn spawn(
     pid: u32,
     options: StackOptions,
+    gil: bool,
     rounds: Sender<StackRound>,
     status: Arc<Mutex<SamplerStatus>>,
     stop: CancelToken,
@@ -86,13 +93,13 @@ pub(crate) fn spawn(
     }
     std::thread::Builder::new()
         .name("stack-sampler".into())
-        .spawn(move || run(pid, options, &rounds, &status, &stop))
+        .spawn(move || run(pid, (options, gil), &rounds, &status, &stop))
         .ok()
 }
 
 fn run(
     pid: u32,
-    options: StackOptions,
+    (options, gil): (StackOptions, bool),
     rounds: &Sender<StackRound>,
     status: &Mutex<SamplerStatus>,
     stop: &CancelToken,
@@ -120,6 +127,7 @@ fn run(
             }
         }
     };
+    let mut observer = gil.then(|| Observer::new(pid, &reader.version()));
     let period = Duration::from_nanos(1_000_000_000 / u64::from(options.rate_hz));
     let mut next = Instant::now();
     let mut read_total = Duration::ZERO;
@@ -136,6 +144,7 @@ fn run(
                 let round = StackRound {
                     time_ns,
                     period_ns: period.as_nanos() as u64,
+                    gil: observer.as_mut().map(|o| o.observe(&stacks)),
                     stacks,
                 };
                 let sent = rounds.try_send(round);

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::launch::{self, ProgramOutput, RunAs};
 use super::live::{LiveFeed, LivePublisher, live_channel};
+use super::mode::{self, ModeWanted, SAMPLED_DEFAULT_HZ, SampledWhy, TraceMode};
 use super::procfs;
 use super::procfs::SchedState;
 use super::recorder::{Happening, Recorder, Stamped};
@@ -47,6 +48,7 @@ pub struct Trace {
     pid: u32,
     program: Vec<String>,
     python: Interpreter,
+    mode: TraceMode,
     child: Option<Child>,
     recorder: Arc<Mutex<Recorder>>,
     epoch: Instant,
@@ -68,16 +70,28 @@ const STACK_ROUNDS_QUEUED: usize = 64;
 
 impl Trace {
     /// Starts `program` (argv) as `run_as` (or as this user), following its
-    /// execs until it runs Python, and traces it from its first instruction.
+    /// execs until it runs Python, and traces it exactly from its first
+    /// instruction (or refuses).
     pub fn launch(
         program: &[OsString],
         run_as: Option<&RunAs>,
         output: ProgramOutput,
     ) -> Result<Trace, TraceError> {
+        Self::launch_as(program, run_as, output, ModeWanted::Exact)
+    }
+
+    /// [`Trace::launch`], exact or sampled as `wanted` allows
+    /// ([`Trace::mode`] says which it is).
+    pub fn launch_as(
+        program: &[OsString],
+        run_as: Option<&RunAs>,
+        output: ProgramOutput,
+        wanted: ModeWanted,
+    ) -> Result<Trace, TraceError> {
         // Probes, and so the privilege and the kernel's uprobes, are checked
         // once the program is Python and needs them (a free-threaded build
         // does not): `launch` calls `preflight` there.
-        let launched = launch::launch(program, run_as, output)?;
+        let launched = launch::launch(program, run_as, output, wanted)?;
         // The clock starts with the probes: a launcher's time is not traced.
         let epoch = (Instant::now(), monotonic_ns());
         let pid = launched.child.id();
@@ -88,20 +102,28 @@ impl Trace {
         Ok(Self::start(
             pid,
             names,
-            launched.python,
+            (launched.python, launched.mode),
             Some(launched.child),
             launched.probes,
             epoch,
         ))
     }
 
-    /// Traces the running process `pid` from now on.
+    /// Traces the running process `pid` exactly from now on (or refuses).
     pub fn attach(pid: u32) -> Result<Trace, TraceError> {
+        Self::attach_as(pid, ModeWanted::Exact)
+    }
+
+    /// [`Trace::attach`], exact or sampled as `wanted` allows.
+    pub fn attach_as(pid: u32, wanted: ModeWanted) -> Result<Trace, TraceError> {
         if !procfs::process_alive(pid) {
             return Err(TraceError::NoSuchProcess { pid });
         }
         let exe = procfs::exe(pid).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => TraceError::NoSuchProcess { pid },
+            std::io::ErrorKind::PermissionDenied if wanted != ModeWanted::Exact => {
+                TraceError::not_readable(pid)
+            }
             std::io::ErrorKind::PermissionDenied => TraceError::NotPermitted,
             _ => TraceError::Read {
                 path: format!("/proc/{pid}/exe").into(),
@@ -116,16 +138,26 @@ impl Trace {
                 .find(|p| p.file_name().is_some_and(|f| f == name))
                 .cloned()
         };
-        let python = match interp::classify(&exe, &read_path, &resolve) {
-            Ok(Some(python)) => python,
+        let (python, mode) = match interp::classify(&exe, &read_path, &resolve) {
+            Ok(Some(python)) => {
+                let mode = attach_mode(&python, wanted);
+                (python, mode)
+            }
             Ok(None) => return Err(TraceError::NotPython { pid, exe }),
             Err(TraceError::Read { .. }) if !procfs::process_alive(pid) => {
                 return Err(TraceError::ExitedWhileAttaching { pid });
             }
-            Err(error) => return Err(error),
+            Err(error) if wanted == ModeWanted::Exact => return Err(error),
+            Err(error) => match mode::sampled_instead(&exe, &error) {
+                Some((python, why)) => (python, TraceMode::Sampled(why)),
+                None => return Err(error),
+            },
         };
+        if mode.is_sampled() && !mode::may_read(pid) {
+            return Err(TraceError::not_readable(pid));
+        }
         let epoch = (Instant::now(), monotonic_ns());
-        let probes = if python.gil_disabled {
+        let probes = if python.gil_disabled || mode.is_sampled() {
             // Free-threaded: no GIL to probe, the threads' states only.
             None
         } else {
@@ -150,13 +182,20 @@ impl Trace {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        Ok(Self::start(pid, program, python, None, probes, epoch))
+        Ok(Self::start(
+            pid,
+            program,
+            (python, mode),
+            None,
+            probes,
+            epoch,
+        ))
     }
 
     fn start(
         pid: u32,
         program: Vec<String>,
-        python: Interpreter,
+        (python, mode): (Interpreter, TraceMode),
         child: Option<Child>,
         probes: Option<Probes>,
         (epoch, epoch_ns): (Instant, u64),
@@ -190,6 +229,7 @@ impl Trace {
             pid,
             program,
             python,
+            mode,
             child,
             recorder,
             epoch,
@@ -207,12 +247,19 @@ impl Trace {
 
     /// Samples the program's Python stacks as `options` asks, joining each
     /// sample with the thread's GIL state at that instant (names, GIL time
-    /// by function, flame graphs). Call once, right after start.
-    pub fn sample_stacks(&mut self, options: StackOptions) {
+    /// by function, flame graphs). A sampled trace reads the GIL holder in
+    /// the same rounds, so it samples at [`SAMPLED_DEFAULT_HZ`] even when
+    /// `options` asks for no stacks. Call once, right after start.
+    pub fn sample_stacks(&mut self, mut options: StackOptions) {
+        let gil = self.mode.is_sampled();
+        if gil && options.rate_hz == 0 {
+            options.rate_hz = SAMPLED_DEFAULT_HZ;
+        }
         if self.sampler.is_none() {
             self.sampler = sampler::spawn(
                 self.pid,
                 options,
+                gil,
                 self.stack_rounds.clone(),
                 Arc::clone(&self.sampler_status),
                 self.stop.clone(),
@@ -242,6 +289,11 @@ impl Trace {
     /// The interpreter traced.
     pub fn python(&self) -> &Interpreter {
         &self.python
+    }
+
+    /// Exact or sampled, and why.
+    pub fn mode(&self) -> &TraceMode {
+        &self.mode
     }
 
     /// The launched child (for waiting and its output pipes); `None` for an
@@ -295,7 +347,8 @@ impl Trace {
             self.lost(),
             end,
         )
-        .with_stacks(self.sampler_status());
+        .with_stacks(self.sampler_status())
+        .with_mode(&self.mode);
         drop(recorder);
         (report, Arc::clone(&self.recorder))
     }
@@ -436,6 +489,16 @@ impl Reader {
         for round in rounds.try_iter() {
             let id = self.next_round;
             self.next_round += 1;
+            // A sampled trace's GIL states first: the stacks of the same
+            // instant are joined with the lanes they set (a stable sort).
+            for &(tid, seen) in round.gil.iter().flatten() {
+                self.known.insert(tid);
+                self.pending.push(Stamped {
+                    time_ns: round.time_ns,
+                    tid,
+                    what: Happening::Observed(seen),
+                });
+            }
             self.pending.push(Stamped {
                 time_ns: round.time_ns,
                 tid: 0,
@@ -589,6 +652,24 @@ impl Reader {
             shared.publisher.publish(&recorder, at_ns, lost);
             self.last_publish = Some(Instant::now());
         }
+    }
+}
+
+/// The mode for attaching to `python` as `wanted` allows: exact when the
+/// probes can open here, else sampled (the probes themselves open later).
+fn attach_mode(python: &Interpreter, wanted: ModeWanted) -> TraceMode {
+    if python.gil_disabled {
+        return TraceMode::Exact;
+    }
+    match wanted {
+        ModeWanted::Sampled => TraceMode::Sampled(SampledWhy::Asked),
+        ModeWanted::Exact => TraceMode::Exact,
+        ModeWanted::Auto => match super::preflight() {
+            Ok(()) => TraceMode::Exact,
+            Err(error) => {
+                mode::sampled_for_probe_error(&error).map_or(TraceMode::Exact, TraceMode::Sampled)
+            }
+        },
     }
 }
 

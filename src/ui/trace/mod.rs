@@ -79,7 +79,9 @@ pub fn run(
     if python.gil_disabled {
         state = state.gil_disabled();
     }
-    if let Some(source) = python.symbols {
+    if run.trace.mode().is_sampled() {
+        state = state.sampled(&run.trace.mode().label());
+    } else if let Some(source) = python.symbols {
         state = state.symbols(source.name());
     }
     let feed: LiveFeed = run.trace.live_feed();

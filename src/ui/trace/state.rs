@@ -277,6 +277,13 @@ impl TraceState {
         self
     }
 
+    /// This screen for a sampled trace: the title says so and why
+    /// (`sampled GIL · run with sudo for exact`), in place of `real GIL`.
+    pub fn sampled(mut self, label: &str) -> Self {
+        self.title = self.title.replace("real GIL", label);
+        self
+    }
+
     /// True for a free-threaded build's trace.
     pub fn is_gil_disabled(&self) -> bool {
         self.gil_disabled
