@@ -28,6 +28,10 @@ use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 use super::TraceError;
 use super::symbols::{self, Lookup, SymbolSource, hint, names};
 
+/// Finds a `DT_NEEDED` library by name, given the executable's
+/// `RUNPATH`/`RPATH` directories and whether they are `RUNPATH`'s.
+pub(crate) type Resolve<'a> = dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf> + 'a;
+
 /// A traceable interpreter: which file to probe and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interpreter {
@@ -85,7 +89,7 @@ struct ElfFacts {
 pub(crate) fn classify(
     exe: &Path,
     read_path: &Path,
-    resolve: &dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf>,
+    resolve: &Resolve,
 ) -> Result<Option<Interpreter>, TraceError> {
     classify_with(exe, read_path, resolve, &Lookup::from_env())
 }
@@ -94,7 +98,7 @@ pub(crate) fn classify(
 pub(crate) fn classify_with(
     exe: &Path,
     read_path: &Path,
-    resolve: &dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf>,
+    resolve: &Resolve,
     lookup: &Lookup,
 ) -> Result<Option<Interpreter>, TraceError> {
     let facts = elf_facts(read_path, exe, lookup)?;
@@ -512,7 +516,7 @@ mod tests {
         let find = |runpath| {
             search_library(
                 "libpython9.9.so.1.0",
-                &[own.clone()],
+                std::slice::from_ref(&own),
                 runpath,
                 Some(&env_path),
             )
