@@ -246,6 +246,11 @@ pub struct TraceArgs {
     /// user who ran sudo).
     #[arg(long)]
     pub as_root: bool,
+    /// Only say what would be traced and how — the interpreter, where its
+    /// GIL symbols are, exact or sampled and why, uprobes, ptrace — without
+    /// tracing: exit 0 if tracing would work, 2 (with the reason) if not.
+    #[arg(long)]
+    pub check: bool,
     /// Python stacks: sampling rate, pausing, flame graphs.
     #[command(flatten)]
     pub stacks: StackArgs,
@@ -264,6 +269,11 @@ pub struct AttachArgs {
     /// The process id of a running Python program.
     #[arg(value_parser = clap::value_parser!(u32).range(1..))]
     pub pid: u32,
+    /// Only say what would be traced and how — the interpreter, where its
+    /// GIL symbols are, exact or sampled and why, uprobes, ptrace — without
+    /// tracing: exit 0 if tracing would work, 2 (with the reason) if not.
+    #[arg(long)]
+    pub check: bool,
     /// Print one JSON summary on stdout when it ends or on Ctrl-C.
     #[arg(long)]
     pub json: bool,

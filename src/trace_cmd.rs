@@ -21,8 +21,10 @@ use signal_hook::consts::SIGINT;
 use threadlab::cli::{AttachArgs, RunArgs, StackArgs, TraceArgs};
 use threadlab::config::Config;
 use threadlab::stop_signals::{self, SignalFeed, fail};
+use threadlab::trace::check::{CheckReport, check_pid, check_program};
 use threadlab::trace::console::ConsoleLog;
 use threadlab::trace::flame;
+use threadlab::trace::mode::SAMPLED_DEFAULT_HZ;
 use threadlab::trace::process::{self, StopSignal};
 use threadlab::trace::recorder::Recorder;
 use threadlab::trace::sampler::StackOptions;
@@ -141,6 +143,26 @@ fn stack_options(stacks: &StackArgs) -> StackOptions {
     }
 }
 
+/// `--check`'s screenful on stdout; when tracing would not work, the
+/// reason also on stderr and exit code 2.
+fn checked(report: CheckReport) -> ExitCode {
+    print!("{}", report.render());
+    match report.problem() {
+        None => ExitCode::SUCCESS,
+        Some(problem) => fail(2, &problem),
+    }
+}
+
+/// The rate a sampled trace reads the GIL holder at: `--rate`, or the
+/// default when `--rate 0` turned stacks off.
+fn sampled_rate(stacks: &StackArgs) -> u32 {
+    if stacks.rate == 0 {
+        SAMPLED_DEFAULT_HZ
+    } else {
+        stacks.rate
+    }
+}
+
 /// Exact when possible (or sampled, with `--sampled`).
 fn mode_wanted(stacks: &StackArgs) -> ModeWanted {
     if stacks.sampled {
@@ -178,6 +200,14 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
             Err(error) => return trace_failed(&error),
         }
     };
+    if args.check {
+        if args.program.is_empty() {
+            return trace_failed(&TraceError::NoProgram);
+        }
+        let wanted = mode_wanted(&args.stacks);
+        let rate = sampled_rate(&args.stacks);
+        return checked(check_program(&args.program, run_as.as_ref(), wanted, rate));
+    }
     let (dashboard, export, signals) =
         match prepare(args.json, args.export.as_deref(), &args.stacks, run, config) {
             Ok(prepared) => prepared,
@@ -295,6 +325,10 @@ fn stop_program(pid: u32, ended: &Receiver<TraceEnd>) -> TraceEnd {
 
 /// `threadlab attach PID [--json] [--export FILE]`
 pub fn attach(args: &AttachArgs, run: &RunArgs, config: &Config) -> ExitCode {
+    if args.check {
+        let rate = sampled_rate(&args.stacks);
+        return checked(check_pid(args.pid, mode_wanted(&args.stacks), rate));
+    }
     let (dashboard, export, signals) =
         match prepare(args.json, args.export.as_deref(), &args.stacks, run, config) {
             Ok(prepared) => prepared,

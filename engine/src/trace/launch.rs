@@ -141,6 +141,8 @@ pub enum ProgramOutput {
     ToStderr,
     /// Pipes for threadlab to read (the dashboard's console pane).
     Piped,
+    /// Nowhere: `--check` stops the program before it runs any Python.
+    Discard,
 }
 
 /// A program started and stopped at the moment it became Python, probes open.
@@ -166,6 +168,17 @@ pub(crate) fn launch(
     output: ProgramOutput,
     wanted: ModeWanted,
 ) -> Result<Launched, TraceError> {
+    let child = spawn(program, run_as, output)?;
+    follow_execs(child, wanted)
+}
+
+/// Starts `program` as `run_as`, asking to be traced (`PTRACE_TRACEME`)
+/// just before its first exec, where it stops.
+fn spawn(
+    program: &[OsString],
+    run_as: Option<&RunAs>,
+    output: ProgramOutput,
+) -> Result<Child, TraceError> {
     let (first, args) = program.split_first().ok_or(TraceError::NoProgram)?;
     let mut command = Command::new(first);
     command.args(args);
@@ -182,6 +195,12 @@ pub(crate) fn launch(
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
+        }
+        ProgramOutput::Discard => {
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
         }
     }
     if let Some(user) = run_as {
@@ -221,16 +240,40 @@ pub(crate) fn launch(
             Ok(())
         });
     }
-    let child = command.spawn().map_err(|source| TraceError::Spawn {
+    command.spawn().map_err(|source| TraceError::Spawn {
         program: first.to_string_lossy().into_owned(),
         source,
-    })?;
-    follow_execs(child, wanted)
+    })
 }
 
-/// Waits at each exec stop until the child is a Python interpreter.
+/// Waits at each exec stop until the child is a Python interpreter, then
+/// opens the probes (or samples, as `wanted` allows) and lets it run.
 fn follow_execs(child: Child, wanted: ModeWanted) -> Result<Launched, TraceError> {
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
+    let found = match next_python(pid as libc::pid_t) {
+        Ok(Ok(python)) => how_to_trace(pid, python, wanted),
+        Ok(Err(error)) => sampled_instead(pid, error, wanted),
+        Err(error) => Err(error),
+    };
+    let (python, probes, mode) = match found {
+        Ok(found) => found,
+        Err(error) => return Err(kill_and_reap(child, error)),
+    };
+    // SAFETY: `pid` is our stopped tracee; it runs on untraced.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid as libc::pid_t, 0, 0) };
+    Ok(Launched {
+        child,
+        python,
+        probes,
+        mode,
+    })
+}
+
+/// Lets the traced child run from exec to exec until it has exec'd a
+/// Python interpreter, and leaves it stopped there: `Ok(Ok(python))`, or
+/// `Ok(Err(why))` for an interpreter that cannot be read as one (stripped,
+/// Python 2 …). `Err`: the program ended first, or waiting failed.
+fn next_python(pid: libc::pid_t) -> Result<Result<Interpreter, TraceError>, TraceError> {
     let mut options_set = false;
     loop {
         let mut status = 0;
@@ -268,27 +311,36 @@ fn follow_execs(child: Child, wanted: ModeWanted) -> Result<Launched, TraceError
             // SAFETY: `pid` is our stopped tracee.
             unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, options as libc::c_long) };
         }
-        let found = match interpreter_at_exec(pid as u32) {
+        match interpreter_at_exec(pid as u32) {
             Ok(None) => {
                 // SAFETY: `pid` is our stopped tracee.
                 unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, 0) };
-                continue;
             }
-            Ok(Some(python)) => how_to_trace(pid as u32, python, wanted),
-            Err(error) => sampled_instead(pid as u32, error, wanted),
-        };
-        let (python, probes, mode) = match found {
-            Ok(found) => found,
-            Err(error) => return Err(kill_and_reap(child, error)),
-        };
-        // SAFETY: `pid` is our stopped tracee; it runs on untraced.
-        unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
-        return Ok(Launched {
-            child,
-            python,
-            probes,
-            mode,
-        });
+            Ok(Some(python)) => return Ok(Ok(python)),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+}
+
+/// For `trace --check`: starts `program` as a trace would, follows it to
+/// the moment it becomes Python, and kills it there, before it ran any
+/// Python: `Ok(Ok(python))`, or `Ok(Err(why))` for an interpreter that
+/// cannot be read as one; `Err` when it never became Python.
+pub(crate) fn python_of(
+    program: &[OsString],
+    run_as: Option<&RunAs>,
+) -> Result<(PathBuf, Result<Interpreter, TraceError>), TraceError> {
+    let child = spawn(program, run_as, ProgramOutput::Discard)?;
+    let pid = child.id();
+    let found = next_python(pid as libc::pid_t);
+    let exe = procfs::exe(pid).unwrap_or_default();
+    // Never let it run: killed stopped, reaped.
+    match found {
+        Ok(found) => {
+            kill_and_reap(child, TraceError::NoProgram);
+            Ok((exe, found))
+        }
+        Err(error) => Err(kill_and_reap(child, error)),
     }
 }
 

@@ -12,6 +12,7 @@
 //! Needs root (or `CAP_SYS_ADMIN`/`CAP_PERFMON`) for the probes only; the
 //! traced program runs as the user behind `sudo`.
 
+pub mod check;
 pub mod console;
 pub mod flame;
 pub mod functions;
@@ -232,15 +233,31 @@ pub(crate) fn permitted() -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let caps = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
+    let caps = effective_caps();
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_PERFMON: u32 = 38;
     caps & (1 << CAP_SYS_ADMIN | 1 << CAP_PERFMON) != 0
+}
+
+/// Whether this process may read any process's memory: root, or
+/// `CAP_SYS_PTRACE` in its effective set (Yama's scope then does not bind).
+pub(crate) fn permitted_to_read_all() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    const CAP_SYS_PTRACE: u32 = 19;
+    effective_caps() & (1 << CAP_SYS_PTRACE) != 0
+}
+
+/// This process's effective capability set (`CapEff` in its status).
+fn effective_caps() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0)
 }
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the probes stamp with.

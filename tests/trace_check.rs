@@ -1,0 +1,197 @@
+//! `threadlab trace --check` and `attach --check`: one screenful saying
+//! what would be traced and how, exit 0 when tracing would work and 2 with
+//! the reason when not — and the checked program never runs any Python.
+//!
+//! These run as any user: as root the verdict is exact, as an ordinary
+//! user sampled (`run with sudo for exact`); each test asserts the one its
+//! user should get.
+
+#[path = "trace_support/mod.rs"]
+#[macro_use]
+#[allow(unused_macros)]
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::*;
+
+fn check(program: &[&str]) -> Run {
+    run(trace_cmd(&["--check"], program))
+}
+
+/// Whether this test process may open uprobes (what `--check` reports).
+fn exact_expected() -> bool {
+    cannot_trace().is_none()
+}
+
+#[test]
+fn a_pyenv_python_is_checked_with_its_symbols_and_mode() {
+    let Some(python) = pyenv_python("3.11") else {
+        skip("pyenv's Python 3.11 is not installed");
+        return;
+    };
+    let done = check(&[python.to_str().expect("utf-8"), "-c", "pass"]);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}{}",
+        done.stdout,
+        done.stderr
+    );
+    let out = &done.stdout;
+    assert!(out.contains("CPython 3.11."), "{out}");
+    assert!(out.contains("libpython3.11"), "{out}");
+    assert!(out.contains("symbols      symtab: take_gil at 0x"), "{out}");
+    assert!(out.contains("ptrace"), "{out}");
+    if exact_expected() {
+        assert!(out.contains("mode         exact"), "{out}");
+        assert!(out.ends_with("ok: tracing would work, exactly\n"), "{out}");
+    } else {
+        assert!(out.contains("run with sudo for exact"), "{out}");
+        assert!(out.ends_with("ok: tracing would work, sampled\n"), "{out}");
+    }
+    assert!(done.stderr.is_empty(), "{}", done.stderr);
+}
+
+#[test]
+fn the_checked_program_runs_no_python() {
+    let Some(python) = pyenv_python("3.11") else {
+        skip("pyenv's Python 3.11 is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("ran");
+    let code = format!("open({:?}, 'w').write('x')", marker.display().to_string());
+    let done = check(&[python.to_str().expect("utf-8"), "-c", &code]);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}{}",
+        done.stdout,
+        done.stderr
+    );
+    assert!(!marker.exists(), "the program ran: {}", marker.display());
+}
+
+#[test]
+fn python_2_is_checked_as_sampled() {
+    let Some(python) = pyenv_python("2.7") else {
+        skip("pyenv's Python 2.7 is not installed");
+        return;
+    };
+    let done = check(&[python.to_str().expect("utf-8"), "-c", "pass"]);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}{}",
+        done.stdout,
+        done.stderr
+    );
+    assert!(
+        done.stdout.contains("none: Python 2 has no take_gil"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout.contains("mode         sampled"),
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn a_program_that_never_becomes_python_is_refused_with_exit_code_2() {
+    let done = check(&["/bin/true"]);
+    assert_eq!(
+        done.status.code(),
+        Some(2),
+        "{}{}",
+        done.stdout,
+        done.stderr
+    );
+    let reason = "without running a Python interpreter";
+    assert!(done.stdout.contains("no: "), "{}", done.stdout);
+    assert!(done.stdout.contains(reason), "{}", done.stdout);
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    assert!(done.stderr.contains(reason), "{}", done.stderr);
+}
+
+#[test]
+fn attach_check_reads_a_running_python_and_leaves_it_running() {
+    let Some(python) = pyenv_python("3.11") else {
+        skip("pyenv's Python 3.11 is not installed");
+        return;
+    };
+    // A child of this test: readable under Yama scope 1 only by its parent,
+    // so as an ordinary user `attach --check` (a grandchild's sibling) may
+    // be refused; as root it is read.
+    let mut child = Command::new(&python)
+        .args(["-c", "import sys; sys.stdin.read()"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let pid = child.id().to_string();
+    let mut command = Command::new(BIN);
+    command.args(["attach", "--check", &pid]);
+    let done = run(command);
+    let alive = child.try_wait().expect("try_wait").is_none();
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert!(alive, "attach --check stopped the program");
+    assert!(
+        done.stdout
+            .starts_with(&format!("threadlab check: pid {pid} (")),
+        "{}",
+        done.stdout
+    );
+    if exact_expected() {
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{}{}",
+            done.stdout,
+            done.stderr
+        );
+        assert!(
+            done.stdout.contains("mode         exact"),
+            "{}",
+            done.stdout
+        );
+    } else if done.status.code() == Some(2) {
+        // Not threadlab's child: under Yama scope 1 an ordinary user may not
+        // read it, and the reason says what would help.
+        assert!(done.stderr.contains("ptrace_scope"), "{}", done.stderr);
+    } else {
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{}{}",
+            done.stdout,
+            done.stderr
+        );
+        assert!(
+            done.stdout.contains("mode         sampled"),
+            "{}",
+            done.stdout
+        );
+    }
+}
+
+#[test]
+fn attach_check_of_no_process_says_so() {
+    let mut command = Command::new(BIN);
+    command.args(["attach", "--check", "999999999"]);
+    let done = run(command);
+    assert_eq!(
+        done.status.code(),
+        Some(2),
+        "{}{}",
+        done.stdout,
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("no process with pid 999999999"),
+        "{}",
+        done.stderr
+    );
+}
