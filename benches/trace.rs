@@ -106,7 +106,7 @@ fn rate(bin: &Path, python: &Path) {
         "GIL release+retake (os.fstat) per 100 ms, median of {windows}: alone {alone:.0}, traced {traced:.0}, after detach {after:.0}"
     );
     println!(
-        "probe cost per release+retake (3 hits): {:.2} µs; a CPU-bound pair (~200 switches/s) pays ~{:.2} ms/s",
+        "probe cost per release+retake (4 hits): {:.2} µs; a CPU-bound pair (~200 switches/s) pays ~{:.2} ms/s",
         per_call(traced) - per_call(alone),
         (per_call(traced) - per_call(alone)) * 200.0 / 1000.0
     );
