@@ -250,7 +250,7 @@ fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
         return;
     }
     let _turn = turn();
-    let sentinel = Sentinel::start(&python);
+    let sentinel = Sentinel::start(python);
     let mut command = Command::new(BIN);
     command.args(["compare", "throughput", "--trace", "--threads", "2"]);
     command.args(["--seconds", "0.1", "--python"]).arg(python);

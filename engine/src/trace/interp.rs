@@ -64,6 +64,10 @@ struct ElfFacts {
     free_threaded: bool,
 }
 
+/// Finds a `DT_NEEDED` library by name, given the executable's own
+/// directories and whether they are `DT_RUNPATH`'s ([`classify`]).
+pub(crate) type Resolve<'a> = dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf> + 'a;
+
 /// Decides whether `exe` is a CPython interpreter that can be traced.
 ///
 /// `resolve` finds a `DT_NEEDED` library by name (from `/proc/PID/maps` for a
@@ -74,7 +78,7 @@ struct ElfFacts {
 pub(crate) fn classify(
     exe: &Path,
     read_path: &Path,
-    resolve: &dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf>,
+    resolve: &Resolve<'_>,
 ) -> Result<Option<Interpreter>, TraceError> {
     let facts = elf_facts(read_path, exe)?;
     if !facts.take_gil.is_empty() {
@@ -491,7 +495,7 @@ mod tests {
         let find = |runpath| {
             search_library(
                 "libpython9.9.so.1.0",
-                &[own.clone()],
+                std::slice::from_ref(&own),
                 runpath,
                 Some(&env_path),
             )
