@@ -1,7 +1,8 @@
 //! The real-GIL tracer's cost to the traced program, two ways.
 //!
 //! `rate`: runs `assets/python/trace_rate.py` (a loop of `os.fstat`, each
-//! call dropping and re-taking the GIL: three probe hits) with pyenv's 3.11,
+//! call dropping and re-taking the GIL: four probe hits, `drop_gil` having
+//! a return probe too) with pyenv's 3.11,
 //! reads its calls per 100 ms alone, then with `threadlab attach` (release
 //! build), then after detaching. Prints the medians and the probes' cost per
 //! GIL release + re-take. A CPU-bound program switches ~200 times a second,
