@@ -1,7 +1,8 @@
 //! The real-GIL tracer's cost to the traced program, two ways.
 //!
 //! `rate`: runs `assets/python/trace_rate.py` (a loop of `os.fstat`, each
-//! call dropping and re-taking the GIL: three probe hits) with pyenv's 3.11,
+//! call dropping and re-taking the GIL: four probe hits, `drop_gil` having
+//! a return probe too) with pyenv's 3.11,
 //! reads its calls per 100 ms alone, then with `threadlab attach` (release
 //! build), then after detaching. Prints the medians and the probes' cost per
 //! GIL release + re-take. A CPU-bound program switches ~200 times a second,
@@ -106,7 +107,7 @@ fn rate(bin: &Path, python: &Path) {
         "GIL release+retake (os.fstat) per 100 ms, median of {windows}: alone {alone:.0}, traced {traced:.0}, after detach {after:.0}"
     );
     println!(
-        "probe cost per release+retake (3 hits): {:.2} µs; a CPU-bound pair (~200 switches/s) pays ~{:.2} ms/s",
+        "probe cost per release+retake (4 hits): {:.2} µs; a CPU-bound pair (~200 switches/s) pays ~{:.2} ms/s",
         per_call(traced) - per_call(alone),
         (per_call(traced) - per_call(alone)) * 200.0 / 1000.0
     );

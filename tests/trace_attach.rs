@@ -126,7 +126,7 @@ fn attach_slows_the_program_and_detaching_or_kill_9_removes_every_probe() {
     let slowed = |r: u64| r * 2 < baseline;
     let normal = |r: u64| r * 10 > baseline * 6;
 
-    // Attach: every GIL hand-off now hits three probes.
+    // Attach: every GIL hand-off now hits four probes.
     let mut tracer = attach(pid);
     let during = until_three(&rx, "the slowdown of attaching", slowed);
     // The check below can fail: a live probe is a breakpoint in the code

@@ -28,10 +28,6 @@ use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 use super::TraceError;
 use super::symbols::{self, Lookup, SymbolSource, hint, names};
 
-/// Finds a `DT_NEEDED` library by name, given the executable's
-/// `RUNPATH`/`RPATH` directories and whether they are `RUNPATH`'s.
-pub(crate) type Resolve<'a> = dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf> + 'a;
-
 /// A traceable interpreter: which file to probe and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interpreter {
@@ -79,6 +75,10 @@ struct ElfFacts {
     tried: Option<String>,
 }
 
+/// Finds a `DT_NEEDED` library by name, given the executable's own
+/// directories and whether they are `DT_RUNPATH`'s ([`classify`]).
+pub(crate) type Resolve<'a> = dyn Fn(&str, &[PathBuf], bool) -> Option<PathBuf> + 'a;
+
 /// Decides whether `exe` is a CPython interpreter that can be traced.
 ///
 /// `resolve` finds a `DT_NEEDED` library by name (from `/proc/PID/maps` for a
@@ -89,7 +89,7 @@ struct ElfFacts {
 pub(crate) fn classify(
     exe: &Path,
     read_path: &Path,
-    resolve: &Resolve,
+    resolve: &Resolve<'_>,
 ) -> Result<Option<Interpreter>, TraceError> {
     classify_with(exe, read_path, resolve, &Lookup::from_env())
 }

@@ -5,8 +5,9 @@
 //! scheduler state of threads that released the GIL, and applies what it
 //! has in time order. A released thread's time between two samples is
 //! native only for the part it ran on a CPU (`schedstat`); `R` alone also
-//! means waiting for one ([`split_interval`]). Records of different CPUs arrive unordered, so inputs
-//! younger than [`REORDER_WINDOW`] wait for the next round. It never
+//! means waiting for one ([`split_interval`]). Records of different CPUs
+//! arrive unordered, so inputs younger than [`REORDER_WINDOW`] wait for the
+//! next round. It never
 //! blocks on anyone: a full ring drops records (counted), never the program.
 //! A live view gets its rows from the reader's publications ([`LiveFeed`]),
 //! never by locking the recorder.

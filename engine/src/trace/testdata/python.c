@@ -3,22 +3,38 @@
  * (a process to attach to); with a second argument `threads` it also runs
  * two named threads for that long, one always on a CPU ("spinner") and one
  * almost always asleep ("napper", a name it takes 0.3 s after it starts):
- * what a free-threaded build's states-only trace must tell apart. */
+ * what a free-threaded build's states-only trace must tell apart. The
+ * spinner prints its share of wall time on a CPU at the end
+ * (`spinner_cpu_pct N`): what its native share must match. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void Py_Initialize(void);
 
 static volatile int stop;
 
+static double seconds_of(clockid_t clock) {
+    struct timespec now;
+    clock_gettime(clock, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
 static void *spin(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "spinner");
+    double wall = seconds_of(CLOCK_MONOTONIC);
+    double cpu = seconds_of(CLOCK_THREAD_CPUTIME_ID);
     while (!stop) {
     }
+    wall = seconds_of(CLOCK_MONOTONIC) - wall;
+    cpu = seconds_of(CLOCK_THREAD_CPUTIME_ID) - cpu;
+    printf("spinner_cpu_pct %.1f\n", wall > 0 ? 100.0 * cpu / wall : 0.0);
+    fflush(stdout);
     return 0;
 }
 
