@@ -473,7 +473,9 @@ fn releasing_functions_with_drop_gil_inlined_are_found() {
     }
     let debian = Path::new("/usr/bin/python3.11");
     if debian.is_file() && exported(debian, "PyEval_SaveThread").is_some() {
-        let save = exported(debian, "PyEval_SaveThread").into_iter().collect::<Vec<_>>();
+        let save = exported(debian, "PyEval_SaveThread")
+            .into_iter()
+            .collect::<Vec<_>>();
         assert_eq!(releasers(debian), save);
         checked += 1;
     }
