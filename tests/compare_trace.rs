@@ -196,7 +196,7 @@ fn without_root_it_says_so_in_one_line_and_compares_plainly() {
         return;
     }
     // pyenv's interpreters live under /root, which user 65534 cannot enter:
-    // the system python3 (stripped, untraceable anyway) is what it can run.
+    // the system python3 (Debian's, stripped) is what it can run.
     let python = Path::new("/usr/bin/python3");
     if !python.is_file() {
         threadlab_test_support::skip::skip("no /usr/bin/python3 (Debian's python3 package)");
@@ -243,7 +243,8 @@ fn without_root_it_says_so_in_one_line_and_compares_plainly() {
 #[test]
 fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
     require_tracing!();
-    // Debian's /usr/bin/python3 is stripped: no take_gil to probe.
+    // Debian's /usr/bin/python3 is stripped: traced when its take_gil is
+    // found (disassembly, a debug file), else compared untraced with a note.
     let python = Path::new("/usr/bin/python3");
     if !python.is_file() {
         threadlab_test_support::skip::skip("no /usr/bin/python3 (Debian's python3 package)");

@@ -239,6 +239,42 @@ fn trace_refuses_an_interpreter_whose_take_gil_was_inlined() {
     );
 }
 
+/// A stripped build no way finds `take_gil` in (the stand-in exports no
+/// `PyEval_RestoreThread` to disassemble from): one line naming each way
+/// and why it found nothing, then what would help.
+#[test]
+fn trace_refuses_a_stripped_interpreter_naming_each_way_tried() {
+    require_tracing!();
+    let build = build_or_skip!();
+    let lib = build.library("libpython3.13.so.1.0", &[], true);
+    let exe = build.executable("python3.13", "libpython3.13.so.1.0");
+    let mut command = trace_cmd(&[], &[exe.to_str().expect("utf-8"), "30"]);
+    command.env_remove("DEBUGINFOD_URLS");
+    let done = run(command);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert_eq!(done.stderr.lines().count(), 1, "one line: {}", done.stderr);
+    let start = format!(
+        "threadlab: {} has no symbol table (stripped) and take_gil was found no other way (debug-file: ",
+        lib.display()
+    );
+    assert!(done.stderr.starts_with(&start), "{}", done.stderr);
+    for clause in [
+        "; debuginfod: DEBUGINFOD_URLS not set; minidebuginfo: no .gnu_debugdata; disassembly: PyEval_RestoreThread is not exported): install its debug symbols",
+    ] {
+        assert!(
+            done.stderr.contains(clause),
+            "{clause:?} in {}",
+            done.stderr
+        );
+    }
+    assert!(done.stdout.is_empty(), "{}", done.stdout);
+    assert_eq!(
+        running(&exe),
+        Vec::<u32>::new(),
+        "the program was left running"
+    );
+}
+
 #[test]
 fn without_root_a_build_with_the_gil_is_refused_and_left_not_running() {
     let build = build_or_skip!();

@@ -267,6 +267,13 @@ fn elf_facts(path: &Path, named: &Path, lookup: &Lookup) -> Result<ElfFacts, Tra
             Err(tried) => facts.tried = Some(tried),
         }
     }
+    if !facts.take_gil.is_empty() && !facts.free_threaded {
+        for offset in symbols::inlined_releasers(&file) {
+            if !facts.drop_gil.contains(&offset) {
+                facts.drop_gil.push(offset);
+            }
+        }
+    }
     Ok(facts)
 }
 

@@ -125,6 +125,40 @@ pub(super) fn find(file: &ElfFile64<Endianness>) -> Result<(Vec<u64>, Vec<u64>),
     Ok((take.into_iter().collect(), drop.into_iter().collect()))
 }
 
+/// The exported functions that release the GIL whatever happens and into
+/// which `drop_gil` was inlined: a probe on `drop_gil` misses their
+/// releases, a `drop_gil` probe on their entry catches them.
+const RELEASERS: &[&str] = &[
+    "PyEval_SaveThread",
+    "PyEval_ReleaseThread",
+    "PyEval_ReleaseLock",
+];
+
+/// Virtual addresses of the [`RELEASERS`] that have `drop_gil` inlined
+/// (their own code calls `pthread_cond_wait`): Debian's 3.11 inlines it
+/// into `PyEval_SaveThread`, pyenv's 3.13 into `PyEval_ReleaseLock`.
+pub(super) fn inlined_releasers(file: &ElfFile64<Endianness>) -> Vec<u64> {
+    if file.architecture() != Architecture::X86_64 {
+        return Vec::new();
+    }
+    let Ok(program) = Program::new(file) else {
+        return Vec::new();
+    };
+    let mut found: Vec<u64> = RELEASERS
+        .iter()
+        .filter_map(|name| program.export(name))
+        .filter(|&entry| {
+            let body = program.body(entry);
+            program
+                .site_list("pthread_cond_wait")
+                .iter()
+                .any(|site| program.owner(*site) == Some(entry) && body.code.contains(site))
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 /// Who a call or jump goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Callee<'a> {

@@ -182,6 +182,18 @@ pub(crate) fn find(named: &Path, data: &[u8], lookup: &Lookup) -> Result<Found, 
     Err(tried.join("; "))
 }
 
+/// File offsets of the exported functions that always release the GIL
+/// and have `drop_gil` inlined (x86-64; empty elsewhere): probed as
+/// `drop_gil` entries besides `drop_gil`'s own copies, whichever way those
+/// were found — else a thread blocked in I/O after `PyEval_SaveThread`
+/// would look like it still held the GIL.
+pub(crate) fn inlined_releasers(file: &ElfFile64<Endianness>) -> Vec<u64> {
+    disasm::inlined_releasers(file)
+        .into_iter()
+        .filter_map(|addr| names::file_offset(file, addr))
+        .collect()
+}
+
 /// The lowercase hex of the file's GNU build id, if it has one.
 pub(crate) fn build_id_hex(file: &ElfFile64<Endianness>) -> Option<String> {
     let id = file.build_id().ok()??;

@@ -444,3 +444,42 @@ fn a_debuginfod_server_that_never_answers_times_out_in_one_clause() {
     assert!(why.starts_with(&url), "{why}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// Where `drop_gil` was inlined into the C API's releasing functions, their
+/// entries are found (and nowhere else): pyenv's 3.13 `PyEval_ReleaseLock`,
+/// Debian's 3.11 `PyEval_SaveThread`.
+#[test]
+fn releasing_functions_with_drop_gil_inlined_are_found() {
+    let mut checked = 0;
+    let exported = |path: &Path, name: &str| -> Option<u64> {
+        let data = std::fs::read(path).ok()?;
+        let file = ElfFile64::<Endianness>::parse(&*data).ok()?;
+        use object::{Object, ObjectSymbol};
+        let symbol = file.dynamic_symbols().find(|s| s.name() == Ok(name))?;
+        names::file_offset(&file, symbol.address())
+    };
+    let releasers = |path: &Path| {
+        let data = std::fs::read(path).expect("read");
+        inlined_releasers(&ElfFile64::<Endianness>::parse(&*data).expect("ELF"))
+    };
+    for (version, lib) in pyenv_libraries() {
+        let expected: Vec<u64> = if version.starts_with("3.13.") {
+            exported(&lib, "PyEval_ReleaseLock").into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(releasers(&lib), expected, "{version}");
+        checked += 1;
+    }
+    let debian = Path::new("/usr/bin/python3.11");
+    if debian.is_file() && exported(debian, "PyEval_SaveThread").is_some() {
+        let save = exported(debian, "PyEval_SaveThread")
+            .into_iter()
+            .collect::<Vec<_>>();
+        assert_eq!(releasers(debian), save);
+        checked += 1;
+    }
+    if checked == 0 {
+        threadlab_test_support::skip::skip("no pyenv 3.x and no /usr/bin/python3.11");
+    }
+}
