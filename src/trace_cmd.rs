@@ -283,6 +283,12 @@ fn wait_for_exit(mut child: std::process::Child) -> Result<Receiver<TraceEnd>, E
     std::thread::Builder::new()
         .name("program-wait".into())
         .spawn(move || {
+            // Reap only once it has ended (its pidfd says so): a waitpid
+            // before then would also take the ptrace stops of a --blocking
+            // sampler's pauses (threadlab's own threads are its tracer),
+            // and that sampler would wait forever for the stop it missed,
+            // leaving the program stopped.
+            process::wait_gone(child.id());
             if let Ok(status) = child.wait() {
                 let _ = end_tx.send(TraceEnd::Exited(status));
             }

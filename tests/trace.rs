@@ -23,6 +23,10 @@ use support::*;
 /// about half the time in slices of about one interval.
 fn check_cpu_threads_take_turns(python: &Path, interval_s: &str, interval_ms: f64) {
     let summary = trace_json(python, &[], "trace_cpu.py", &["0.4", interval_s]);
+    // Probed, not sampled: every figure is exact, and says so.
+    assert_eq!(summary["mode"], "exact", "{summary}");
+    assert!(summary["rate_hz"].is_null(), "{summary}");
+    assert!(summary["sampled_because"].is_null(), "{summary}");
     let cpu = workers(&summary);
     assert_eq!(cpu.len(), 2, "two CPU threads: {summary}");
     for thread in &cpu {
@@ -327,15 +331,8 @@ fn assert_refused(done: &Run, needle: &str) {
 fn untraceable_interpreters_and_processes_are_refused_in_one_line() {
     require_tracing!();
     let _turn = turn();
-    // A stripped build whose take_gil no way finds: tests/trace_refusals.rs
-    // (`trace_refuses_a_stripped_interpreter_naming_each_way_tried`).
-    if let Some(python2) = pyenv_python("2.7") {
-        let done = run(trace_cmd(
-            &[],
-            &[python2.to_str().expect("utf-8"), "-c", "pass"],
-        ));
-        assert_refused(&done, "compare");
-    }
+    // Python 2 and stripped builds whose take_gil no way finds are traced
+    // sampled instead: tests/trace_sampled.rs, tests/trace_refusals.rs.
     let mut sleeper = Command::new("sleep")
         .arg("30")
         .spawn()

@@ -1,14 +1,15 @@
 //! `threadlab trace` and `attach` on the builds that have no GIL to probe
 //! or hide it: a free-threaded CPython is traced by its threads' scheduler
 //! states alone (no probe, no root needed), one whose `take_gil` was
-//! inlined away is refused in one line with exit code 2, leaving nothing
-//! behind. No such build is installed here, so the interpreters are
-//! stand-ins compiled with `cc` from `engine/src/trace/testdata` (real ELF
-//! files linked as pyenv links CPython; see `standin.rs` there).
+//! inlined away — or any, without root — is traced sampled instead,
+//! leaving nothing behind. No such build is installed here, so the
+//! interpreters are stand-ins compiled with `cc` from
+//! `engine/src/trace/testdata` (real ELF files linked as pyenv links
+//! CPython; see `standin.rs` there).
 //!
-//! The refusals need root and the uprobe PMU (the permission check comes
-//! first); every test needs a C compiler. Without them each test says why
-//! and returns.
+//! The inlined build's test needs root and the uprobe PMU (else it would be
+//! sampled for want of root first); every test needs a C compiler. Without
+//! them each test says why and returns.
 
 #[path = "trace_support/mod.rs"]
 #[macro_use]
@@ -28,14 +29,6 @@ use std::time::{Duration, Instant};
 use common::process::thread_names;
 use standin::Build;
 use support::*;
-
-/// One line on stderr naming `file` and saying `what`, exit code 2,
-/// nothing on stdout.
-fn assert_refused(done: &Run, line: &str) {
-    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-    assert_eq!(done.stderr.trim_end(), line, "the whole of stderr");
-    assert!(done.stdout.is_empty(), "{}", done.stdout);
-}
 
 /// Processes running `exe`, from `/proc/*/exe`.
 fn running(exe: &Path) -> Vec<u32> {
@@ -218,19 +211,30 @@ fn attach_to_a_free_threaded_process_shows_its_threads_and_it_runs_on() {
     );
 }
 
+/// The stand-in's `--json` summary of a run that worked, and its stderr's
+/// first line: why it was sampled.
+fn sampled_summary(done: &Run) -> (serde_json::Value, String) {
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&done.stdout).expect("one JSON document");
+    assert_eq!(summary["mode"], "sampled", "{summary}");
+    assert_eq!(summary["rate_hz"], 100, "{summary}");
+    let first = done.stderr.lines().next().unwrap_or_default().to_string();
+    (summary, first)
+}
+
 #[test]
-fn trace_refuses_an_interpreter_whose_take_gil_was_inlined() {
+fn an_interpreter_whose_take_gil_was_inlined_is_traced_sampled_and_not_left_running() {
     require_tracing!();
     let build = build_or_skip!();
     let lib = build.library("libpython3.13.so.1.0", &["-DNO_TAKE_GIL"], false);
     let exe = build.executable("python3.13", "libpython3.13.so.1.0");
-    let done = run(trace_cmd(&[], &[exe.to_str().expect("utf-8"), "30"]));
-    assert_refused(
-        &done,
-        &format!(
-            "threadlab: {} has a symbol table but no take_gil/drop_gil (inlined by the compiler?): use a build that keeps them — pyenv's, python.org's or uv's",
-            lib.display()
-        ),
+    let done = run(trace_cmd(&["--json"], &[exe.to_str().expect("utf-8"), "1"]));
+    let (summary, why) = sampled_summary(&done);
+    assert_eq!(summary["sampled_because"], "no_gil_symbols", "{summary}");
+    assert!(
+        why.starts_with("threadlab: sampled GIL: ") && why.contains(&lib.display().to_string()),
+        "{}",
+        done.stderr
     );
     assert_eq!(
         running(&exe),
@@ -276,25 +280,26 @@ fn trace_refuses_a_stripped_interpreter_naming_each_way_tried() {
 }
 
 #[test]
-fn without_root_a_build_with_the_gil_is_refused_and_left_not_running() {
+fn without_root_a_build_with_the_gil_is_traced_sampled_and_not_left_running() {
     let build = build_or_skip!();
     build.library("libpython3.13.so.1.0", &[], false);
     let exe = build.executable("python3.13", "libpython3.13.so.1.0");
     let command = as_nobody_if_possible(
-        trace_cmd(&[], &[exe.to_str().expect("utf-8"), "30"]),
+        trace_cmd(&["--json"], &[exe.to_str().expect("utf-8"), "1"]),
         &build,
     );
     let done = run(command);
-    if done.status.success() {
+    let exact = serde_json::from_str::<serde_json::Value>(&done.stdout)
+        .is_ok_and(|summary| summary["mode"] == "exact");
+    if exact {
         threadlab_test_support::skip::skip(
-            "this test checks the refusal without the right to trace, and this user has it (root, or ptrace allowed)",
+            "this test checks the fallback without the right to trace, and this user has it (root, or CAP_PERFMON)",
         );
         return;
     }
-    assert_refused(
-        &done,
-        "threadlab: tracing needs root: uprobes can only be opened by root or with CAP_SYS_ADMIN/CAP_PERFMON; run it with sudo",
-    );
+    let (summary, why) = sampled_summary(&done);
+    assert_eq!(summary["sampled_because"], "not_root", "{summary}");
+    assert!(why.contains("run with sudo for exact"), "{}", done.stderr);
     assert_eq!(
         running(&exe),
         Vec::<u32>::new(),

@@ -16,12 +16,13 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use threadlab::config::Config;
 use threadlab::gil::Timeline as GilTimeline;
-use threadlab::trace::TraceEnd;
 use threadlab::trace::console::ConsoleLog;
 use threadlab::trace::live::{LivePublisher, live_channel};
 use threadlab::trace::recorder::{Happening, Recorder, SchedState, Stamped};
+use threadlab::trace::sampled::Observed;
 use threadlab::trace::sampler::StackRound;
 use threadlab::trace::stacks::{PyFrame, ThreadStack};
+use threadlab::trace::{SampledWhy, TraceEnd, TraceMode};
 use threadlab::ui::keys::KeyMap;
 use threadlab::ui::runner::{Feeds, Flow, Input, Runner, Wake};
 use threadlab::ui::theme::Theme;
@@ -81,6 +82,16 @@ fn traced_on(
     keys: KeyMap,
     gil_disabled: bool,
 ) -> (Runner<TestBackend, TraceDash>, Traced) {
+    traced_with(backend, keys, gil_disabled, None)
+}
+
+/// [`traced_on`], for a sampled trace when `sampled` gives its header label.
+fn traced_with(
+    backend: TestBackend,
+    keys: KeyMap,
+    gil_disabled: bool,
+    sampled: Option<&str>,
+) -> (Runner<TestBackend, TraceDash>, Traced) {
     let timeline = Arc::new(GilTimeline::default());
     let mut recorder = Recorder::new(0, Arc::clone(&timeline), |tid| format!("py-{tid}"));
     if gil_disabled {
@@ -95,6 +106,9 @@ fn traced_on(
     let mut state = TraceState::new("3.11.7", PID, false, Theme::default(), keys);
     if gil_disabled {
         state = state.gil_disabled();
+    }
+    if let Some(label) = sampled {
+        state = state.sampled(label);
     }
     let terminal = Terminal::new(backend).expect("a test terminal");
     let runner = Runner::with_screen(terminal, TraceDash::new(state, true), 30);
@@ -430,6 +444,58 @@ fn a_gil_less_trace_shows_running_and_blocked_shares_per_lane() {
     };
     assert!(lane("main").contains("100%   0%"), "{}", lane("main"));
     assert!(lane("│101 ").contains("  0% 100%"), "{}", lane("│101 "));
+}
+
+#[test]
+fn a_sampled_trace_says_so_in_its_header_and_holds_last_from_sample_to_sample() {
+    let label = TraceMode::Sampled(SampledWhy::NotPermitted).label();
+    assert_eq!(label, "sampled GIL · run with sudo for exact");
+    let (mut runner, mut traced) = traced_with(
+        TestBackend::new(120, 36),
+        KeyMap::default(),
+        false,
+        Some(&label),
+    );
+    // Samples every 10 ms: PID holds for the first half second, 101 waits
+    // on the GIL; then they swap.
+    let samples: Vec<_> = (0..=100)
+        .flat_map(|n| {
+            let (a, b) = if n < 50 {
+                (Observed::Holds, Observed::WaitsForGil)
+            } else {
+                (Observed::WaitsForGil, Observed::Holds)
+            };
+            [
+                (n * 10, PID, Happening::Observed(a)),
+                (n * 10, 101, Happening::Observed(b)),
+            ]
+        })
+        .collect();
+    traced.feed(&samples, 1000);
+    let text = frame(&mut runner, &mut traced, 1006);
+    assert!(
+        text.contains("python 3.11.7 · pid 100 · sampled GIL · run with sudo for exact"),
+        "{text}"
+    );
+    assert!(!text.contains("real GIL"), "{text}");
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
+    };
+    // Each held from the sample that saw it holding to the next that did
+    // not: half the second each, and waited the other half.
+    assert!(
+        row("py-100").contains("… waits       50.0    50.0"),
+        "{}",
+        row("py-100")
+    );
+    assert!(
+        row("py-101").contains("▶ holds GIL   50.0    50.0"),
+        "{}",
+        row("py-101")
+    );
 }
 
 /// A round of Python stacks read at `ms`: thread 101 ("worker") in

@@ -183,16 +183,13 @@ pub enum TraceError {
 impl TraceError {
     /// Process `pid` may not be read by this user: what would allow it.
     pub(crate) fn not_readable(pid: u32) -> TraceError {
-        let scope = match mode::ptrace_scope() {
-            Some(n) => format!("kernel.yama.ptrace_scope is {n}"),
-            None => "no Yama here, so kernel.yama.ptrace_scope does not apply".to_string(),
-        };
-        TraceError::NotReadable {
-            pid,
-            why: format!(
-                "it runs as another user, or is not threadlab's child while ptrace is limited ({scope}): run with sudo, lower kernel.yama.ptrace_scope to 0, or give threadlab CAP_SYS_PTRACE"
+        let why = match mode::ptrace_scope() {
+            Some(scope) => format!(
+                "it runs as another user, or is not threadlab's child while kernel.yama.ptrace_scope is {scope}: run with sudo, set kernel.yama.ptrace_scope to 0, or give threadlab CAP_SYS_PTRACE"
             ),
-        }
+            None => "it runs as another user (kernel.yama.ptrace_scope does not apply: no Yama here): run with sudo, or give threadlab CAP_SYS_PTRACE".to_string(),
+        };
+        TraceError::NotReadable { pid, why }
     }
 
     /// True for errors in what the user asked (exit code 2), false for the
