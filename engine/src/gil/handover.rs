@@ -110,6 +110,7 @@ impl GilThread {
         }
         self.holding = true;
         self.holding_legacy = true;
+        self.legacy_since = std::time::Instant::now();
         self.set_lane(Transition::Hold);
         Ok(true)
     }

@@ -11,6 +11,25 @@ pub(crate) const CHECK_INTERVAL: u32 = 100;
 /// ticks run between two releases.
 pub(crate) const DEFAULT_LEGACY_TICKS: u32 = CHECK_INTERVAL + 1;
 
+/// How long one tick of CPython 2.7.18 takes here, in nanoseconds: its
+/// `cpu_step` (the same integer work as the emulated step, written in
+/// Python in `assets/python/threadlab_bench.py`) counts 83 ticks on
+/// `_Py_Ticker` and runs in 3.3–3.8 µs, ~40 ns a tick. 101 ticks hold the
+/// lock ~4 µs between two releases.
+///
+/// An emulated step is Rust: 10–20 ns with its check. Counted alone, 101
+/// of them would release the lock every 1–2 µs, and a thread waiting for
+/// it (the convoy's I/O thread) would get two to four times as many
+/// chances as beside Python 2. So in `legacy` mode a hold lasts 101 ticks
+/// *and* at least 101 of Python 2's ticks in time
+/// ([`GilThread::check`](super::GilThread::check)); the race lab, which
+/// models where in a loop body the release lands, counts ticks alone.
+pub(crate) const PY27_TICK_NS: u64 = 40;
+
+/// Past the tick count, the hold's clock is read once every this many
+/// ticks (an `Instant::now()` per tick would slow the work it times).
+pub(super) const CLOCK_EVERY_TICKS: u32 = 16;
+
 /// Python 2's interpreter lock as it ran on Linux: a POSIX semaphore
 /// (`sem_post` / `sem_wait`), i.e. a futex word. Release sets it free and
 /// wakes one sleeper; acquire grabs it if free, else sleeps until the word

@@ -44,7 +44,7 @@ mod timeline;
 
 pub use dist::micros_histogram;
 pub(crate) use dist::{LaneDist, percentile_ms, record_micros};
-pub(crate) use legacy::{CHECK_INTERVAL, DEFAULT_LEGACY_TICKS};
+pub(crate) use legacy::{CHECK_INTERVAL, DEFAULT_LEGACY_TICKS, PY27_TICK_NS};
 pub use mode::{IntervalOutOfRange, Mode, SwitchInterval, UnknownMode};
 pub(crate) use timeline::ThreadStats;
 pub use timeline::{GilEvent, ThreadTag, Timeline, Transition};
@@ -73,6 +73,9 @@ struct Shared {
     switches: AtomicU64,
     /// Ticks between releases in `legacy` mode.
     legacy_ticks: AtomicU32,
+    /// The time one of those ticks takes in Python 2 (ns): a hold lasts at
+    /// least `legacy_ticks` of them. 0: ticks alone count.
+    legacy_tick_ns: AtomicU64,
     /// Times a holder was made to drop it.
     forced_switches: AtomicU64,
     next_tag: AtomicU32,
@@ -106,6 +109,7 @@ impl Gil {
                 legacy: LegacyLock::default(),
                 switches: AtomicU64::new(0),
                 legacy_ticks: AtomicU32::new(DEFAULT_LEGACY_TICKS),
+                legacy_tick_ns: AtomicU64::new(PY27_TICK_NS),
                 forced_switches: AtomicU64::new(0),
                 next_tag: AtomicU32::new(1),
                 timeline: Timeline::default(),
@@ -156,6 +160,14 @@ impl Gil {
             .store(ticks.max(1), Ordering::Relaxed);
     }
 
+    /// Sets how long one `legacy` tick lasts in Python 2 (ns): a hold of
+    /// the lock lasts its ticks and at least that many of these in time
+    /// ([`PY27_TICK_NS`] unless set; 0 makes the tick count alone decide,
+    /// as the race lab needs).
+    pub(crate) fn set_legacy_tick_ns(&self, ns: u64) {
+        self.shared.legacy_tick_ns.store(ns, Ordering::Relaxed);
+    }
+
     /// Times a holder was made to drop it (forced switches), over all threads.
     pub(crate) fn forced_switches(&self) -> u64 {
         self.shared.forced_switches.load(Ordering::Relaxed)
@@ -183,6 +195,7 @@ impl Gil {
             holding: false,
             holding_legacy: false,
             ticks: 0,
+            legacy_since: Instant::now(),
             lane: None,
             since: Instant::now(),
             stats: Arc::new(ThreadStats::default()),
@@ -226,6 +239,8 @@ pub struct GilThread {
     /// Which lock `holding` refers to: CPython 3's (false) or Python 2's (true).
     holding_legacy: bool,
     ticks: u32,
+    /// When this thread last took Python 2's lock (`legacy` mode).
+    legacy_since: Instant,
     lane: Option<Transition>,
     since: Instant,
     stats: Arc<ThreadStats>,
@@ -315,7 +330,7 @@ impl GilThread {
                     return self.take();
                 }
                 self.ticks += 1;
-                if self.ticks >= self.gil.shared.legacy_ticks.load(Ordering::Relaxed) {
+                if self.legacy_hold_done() {
                     self.ticks = 0;
                     // Python 2: release and immediately try to re-take
                     // (the lane shows a wait only if it has to wait).
@@ -326,6 +341,27 @@ impl GilThread {
                 }
             }
         }
+    }
+
+    /// Python 2's ticker, for a holder of its lock: true once this hold has
+    /// run its ticks (101 by default) and lasted as long as that many of
+    /// Python 2's ticks take ([`PY27_TICK_NS`]). Past the count, the clock
+    /// is read every [`legacy::CLOCK_EVERY_TICKS`] ticks only.
+    fn legacy_hold_done(&self) -> bool {
+        let shared = &self.gil.shared;
+        let ticks = shared.legacy_ticks.load(Ordering::Relaxed);
+        if self.ticks < ticks {
+            return false;
+        }
+        let tick_ns = shared.legacy_tick_ns.load(Ordering::Relaxed);
+        if tick_ns == 0 {
+            return true;
+        }
+        if !(self.ticks - ticks).is_multiple_of(legacy::CLOCK_EVERY_TICKS) {
+            return false;
+        }
+        let held = self.legacy_since.elapsed().as_nanos() as u64;
+        held >= tick_ns.saturating_mul(u64::from(ticks))
     }
 
     /// Runs a blocking call with the GIL released (`Py_BEGIN_ALLOW_THREADS`),
@@ -499,6 +535,8 @@ mod tests {
     #[test]
     fn legacy_mode_releases_after_101_ticks_as_python_27() {
         let gil = Gil::new(Mode::Legacy, SwitchInterval::DEFAULT);
+        // Ticks alone, as the race lab counts them.
+        gil.set_legacy_tick_ns(0);
         let mut thread = gil.register(CancelToken::new());
         thread.enter().unwrap();
         for _ in 0..100 {
@@ -508,6 +546,42 @@ mod tests {
         thread.check().unwrap();
         assert_eq!(thread.ticks, 0, "the 101st tick releases and re-takes");
         assert!(thread.is_holding());
+        thread.exit();
+    }
+
+    /// A hold of Python 2's lock lasts as long as 101 of 2.7's ticks take
+    /// (~4 µs), not as long as 101 emulated steps (1–2 µs): more ticks
+    /// run before the release, never fewer.
+    #[test]
+    fn legacy_mode_holds_as_long_as_101_python_27_ticks() {
+        let gil = Gil::new(Mode::Legacy, SwitchInterval::DEFAULT);
+        let mut thread = gil.register(CancelToken::new());
+        thread.enter().unwrap();
+        // Each hold is timed from the re-take that began it (the first,
+        // from `enter`, began before this loop's clock).
+        loop {
+            thread.check().unwrap();
+            if thread.ticks == 0 {
+                break;
+            }
+        }
+        for _ in 0..3 {
+            let began = Instant::now();
+            let mut ticks = 0u64;
+            loop {
+                thread.check().unwrap();
+                ticks += 1;
+                if thread.ticks == 0 {
+                    break;
+                }
+            }
+            let held = began.elapsed();
+            assert!(ticks >= 101, "released after {ticks} ticks");
+            assert!(
+                held >= Duration::from_nanos(101 * PY27_TICK_NS),
+                "released after {held:?} ({ticks} ticks)"
+            );
+        }
         thread.exit();
     }
 

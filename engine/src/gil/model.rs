@@ -7,7 +7,7 @@
 //!
 //! | interpreter | where the holder looks | `counter += 1` |
 //! |---|---|---|
-//! | 2.x (`legacy`) | every instruction is a tick; with the check interval of 100 it releases every 101 ticks | loses updates |
+//! | 2.x (`legacy`) | a tick at every instruction that was not fast-dispatched (as 3.2 – 3.9 look), counted: with the check interval of 100 it releases every 101 ticks | loses updates |
 //! | 3.2 – 3.9 | at the top of every instruction that was dispatched the slow way (`DISPATCH()`); those ending in `FAST_DISPATCH()` — `LOAD_FAST`, `LOAD_CONST`, `STORE_FAST` — skip it | loses updates: it can switch between the load and the store |
 //! | 3.10 + | only at backward jumps, calls and function entry (`RESUME`) | loses none: nothing between the load and the store looks |
 //!
@@ -54,9 +54,9 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// True for instructions CPython 2.7 – 3.9 end with `FAST_DISPATCH()`,
-    /// which goes on to the next instruction without looking at the eval
-    /// breaker (or counting a tick).
+    /// True for instructions CPython 2.7 – 3.9 end with `FAST_DISPATCH()`
+    /// (2.7: `goto fast_next_opcode`), which goes on to the next
+    /// instruction without looking at the eval breaker (or counting a tick).
     pub(crate) fn is_fast_dispatch(self) -> bool {
         matches!(self, Op::LoadFast | Op::LoadConst | Op::StoreFast)
     }
@@ -70,10 +70,21 @@ impl Op {
 /// Where an interpreter looks at its eval breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EvalBreakerModel {
-    /// Python 2: after every instruction not fast-dispatched, one tick; the
-    /// holder releases and re-takes the lock every `ticks` ticks
+    /// Python 2: a tick where 2.7's eval loop passes `--_Py_Ticker`, i.e.
+    /// after every instruction not fast-dispatched, except that a call
+    /// ticks once its callee has returned (`CALL_FUNCTION` ends with
+    /// `continue`; the callee's `RETURN_VALUE` leaves its frame without a
+    /// tick, and its frame's first instruction has one). The holder
+    /// releases and re-takes the lock every `ticks + 1` ticks
     /// (`sys.setcheckinterval`, 100 by default). The tick counting itself
     /// lives in [`GilThread::check`](super::GilThread::check) (legacy mode).
+    ///
+    /// Counted on CPython 2.7.18 here by reading `_Py_Ticker` (ctypes)
+    /// around a loop: `counter += 1` 5 ticks an iteration, `counter =
+    /// inc(counter)` 8. `FOR_ITER` ticks: 2.7 built with computed gotos
+    /// (gcc, 2.7.11+, as pyenv's) compiles `PREDICT()` to nothing, so its
+    /// jump past the ticker to `STORE_FAST` is never taken (a 2.7 built
+    /// without them, e.g. 2.7.8's switch loop, predicts it: 4 and 7).
     Ticks(u32),
     /// CPython 3.2 – 3.9: after every instruction not fast-dispatched.
     EveryInstruction,
@@ -86,9 +97,10 @@ impl EvalBreakerModel {
     /// (before the next instruction runs): only there can it drop the GIL.
     pub(crate) fn checks_after(self, op: Op) -> bool {
         match self {
-            EvalBreakerModel::Ticks(_) | EvalBreakerModel::EveryInstruction => {
-                !op.is_fast_dispatch()
-            }
+            // The call's tick comes after the callee returned: modelled at
+            // `Return`, where the callee's own return has none.
+            EvalBreakerModel::Ticks(_) => !op.is_fast_dispatch() && op != Op::Call,
+            EvalBreakerModel::EveryInstruction => !op.is_fast_dispatch(),
             EvalBreakerModel::JumpsAndCalls => {
                 op.is_call() || matches!(op, Op::JumpBackward | Op::Resume)
             }
@@ -111,7 +123,10 @@ impl EvalBreakerModel {
     pub fn describe(self) -> String {
         match self {
             EvalBreakerModel::Ticks(n) => {
-                format!("every {n} ticks (Python 2: one tick per instruction)")
+                format!(
+                    "every {} ticks (Python 2: a tick per instruction not fast-dispatched)",
+                    n + 1
+                )
             }
             EvalBreakerModel::EveryInstruction => {
                 "at the top of almost every instruction (3.2 – 3.9)".to_string()

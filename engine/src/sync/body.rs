@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::gil::model::Op;
+use crate::gil::model::{EvalBreakerModel, Op};
 
 /// The loop body each thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -39,6 +39,15 @@ impl Body {
             Body::Call => "counter = inc(counter)",
             Body::Locked => "with lock: counter += 1",
         }
+    }
+
+    /// How many times one iteration looks at the eval breaker under
+    /// `model`: for Python 2 ([`EvalBreakerModel::Ticks`]), its ticks.
+    pub fn checks_per_iteration(self, model: EvalBreakerModel) -> usize {
+        self.program()
+            .iter()
+            .filter(|op| model.checks_after(**op))
+            .count()
     }
 
     /// One loop iteration as bytecode, from `FOR_ITER` to the jump back.
@@ -96,5 +105,24 @@ impl FromStr for Body {
             .into_iter()
             .find(|b| b.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| format!("unknown loop body '{s}': expected one of plain, call, locked"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gil::model::PythonVersion;
+
+    /// Python 2's ticks per iteration, as CPython 2.7.18 here counts them
+    /// on `_Py_Ticker` (tests/python2_ticks.rs reads them from the real
+    /// interpreter): 5 for `counter += 1`, 8 for `counter = inc(counter)`.
+    #[test]
+    fn python_2_ticks_per_iteration_are_2_7_18s() {
+        let model = PythonVersion::PY27.model();
+        assert_eq!(Body::Plain.checks_per_iteration(model), 5);
+        assert_eq!(Body::Call.checks_per_iteration(model), 8);
+        // 3.2 – 3.9 still look after the call and at the callee's return.
+        let old = EvalBreakerModel::EveryInstruction;
+        assert_eq!(Body::Call.checks_per_iteration(old), 9);
     }
 }

@@ -178,6 +178,12 @@ impl Race {
             // A tick count set on purpose is left alone.
             gil.set_legacy_ticks(ticks);
         }
+        if config.gil.is_none() {
+            // Where in the loop body the release lands is the race's
+            // subject: its own lock counts ticks alone, not Python 2's
+            // time per tick (the ops are modelled one tick each).
+            gil.set_legacy_tick_ns(0);
+        }
         let world = World::new(gil.clone(), config.cancel.clone());
         let lock = Lock::new(&world, "lock");
         let shared = Arc::new(Shared {
