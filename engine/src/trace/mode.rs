@@ -55,6 +55,9 @@ pub enum SampledWhy {
     NoGilSymbols {
         /// The file without them.
         file: PathBuf,
+        /// The symbol lookup's own account: each way tried and why it
+        /// found nothing, and what would help (the refusal it replaces).
+        account: String,
     },
     /// `--sampled` asked for it.
     Asked,
@@ -102,7 +105,7 @@ impl SampledWhy {
             SampledWhy::NotPermitted => "run with sudo for exact".to_string(),
             SampledWhy::NoUprobes => "no uprobes in this kernel".to_string(),
             SampledWhy::Python2 { version } => format!("Python {version} has no take_gil"),
-            SampledWhy::NoGilSymbols { file } => {
+            SampledWhy::NoGilSymbols { file, .. } => {
                 format!("no take_gil symbol in {}", file_name(file))
             }
             SampledWhy::Asked => "--sampled".to_string(),
@@ -123,10 +126,9 @@ impl SampledWhy {
             SampledWhy::Python2 { version } => {
                 format!("Python {version}'s GIL is a plain lock with no take_gil to probe")
             }
-            SampledWhy::NoGilSymbols { file } => format!(
-                "{} has no take_gil/drop_gil symbols to probe (stripped, or inlined); install its debug symbols or use pyenv's, python.org's or uv's build for exact",
-                file.display()
-            ),
+            SampledWhy::NoGilSymbols { account, .. } => {
+                format!("{account}; sampled instead of exact")
+            }
             SampledWhy::Asked => "--sampled asked for it".to_string(),
         };
         format!("sampled GIL: reading the GIL holder {rate_hz} times a second: {why}")
@@ -152,7 +154,11 @@ pub(crate) fn sampled_instead(exe: &Path, error: &TraceError) -> Option<(Interpr
             (file, SampledWhy::Python2 { version })
         }
         TraceError::NoSymbolTable { file, .. } | TraceError::NoGilSymbols { file, .. } => {
-            (file, SampledWhy::NoGilSymbols { file: file.clone() })
+            let why = SampledWhy::NoGilSymbols {
+                file: file.clone(),
+                account: error.to_string(),
+            };
+            (file, why)
         }
         _ => return None,
     };
