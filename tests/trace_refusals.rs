@@ -6,6 +6,8 @@
 //! interpreters are stand-ins compiled with `cc` from
 //! `engine/src/trace/testdata` (real ELF files linked as pyenv links
 //! CPython; see `standin.rs` there).
+//! A stand-in linked with `DT_RPATH` checks the library search order the
+//! probes rely on.
 //!
 //! The inlined build's test needs root and the uprobe PMU (else it would be
 //! sampled for want of root first); every test needs a C compiler. Without
@@ -300,5 +302,35 @@ fn without_root_a_build_with_the_gil_is_traced_sampled_and_not_left_running() {
         running(&exe),
         Vec::<u32>::new(),
         "the program was left running"
+    );
+}
+
+/// The loader searches `DT_RPATH` before `LD_LIBRARY_PATH` (and
+/// `DT_RUNPATH` after it): a stand-in linked with `DT_RPATH` to its own
+/// `lib/`, run with `LD_LIBRARY_PATH` naming another copy, maps its own;
+/// the tracer must find and probe that one (it used to take the other, and
+/// now checks what was mapped, so that mistake would be refused).
+#[test]
+fn an_rpath_library_is_found_before_ld_library_path_as_the_loader_does() {
+    require_tracing!();
+    let build = build_or_skip!();
+    let name = "libpython3.13.so.1.0";
+    build.library(name, &[], false);
+    let exe = build.executable_linked("python3.13", name, &["-Wl,--disable-new-dtags"]);
+    let other = build.path("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::copy(build.path(&format!("lib/{name}")), other.join(name)).expect("copy");
+    let mut command = trace_cmd(&["--json"], &[exe.to_str().expect("utf-8"), "1"]);
+    command.env("LD_LIBRARY_PATH", &other);
+    let done = run(command);
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&done.stdout).expect("one JSON document");
+    let library = summary["python"]["library"]
+        .as_str()
+        .expect("a shared build");
+    assert_eq!(
+        std::fs::canonicalize(library).expect("the probed library"),
+        std::fs::canonicalize(build.path(&format!("lib/{name}"))).expect("its own"),
+        "{summary}"
     );
 }

@@ -69,9 +69,15 @@ impl Build {
 
     /// `bin/NAME`, needing `lib/LIBRARY` through `DT_NEEDED` and `RUNPATH`.
     pub fn executable(&self, name: &str, library: &str) -> PathBuf {
+        self.executable_linked(name, library, &[])
+    }
+
+    /// `bin/NAME` as [`Build::executable`], with extra linker arguments
+    /// (`-Wl,--disable-new-dtags`: `DT_RPATH` instead of `DT_RUNPATH`).
+    pub fn executable_linked(&self, name: &str, library: &str, extra: &[&str]) -> PathBuf {
         let out = format!("bin/{name}");
         let link = format!("-l:{library}");
-        self.cc(&[
+        let mut args = vec![
             "-pthread",
             "-o",
             &out,
@@ -79,7 +85,9 @@ impl Build {
             "-Llib",
             &link,
             "-Wl,-rpath,$ORIGIN/../lib",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        self.cc(&args);
         self.path(&out)
     }
 }
