@@ -42,7 +42,9 @@ pub struct Interpreter {
     /// File offsets of every copy of `take_gil` (LTO and constant
     /// propagation may leave more than one, e.g. `take_gil.constprop.0`).
     pub(crate) take_gil: Vec<u64>,
-    /// File offsets of every copy of `drop_gil`.
+    /// File offsets of every copy of `drop_gil`, and of the exported
+    /// functions that always release the GIL with `drop_gil` inlined into
+    /// them (`PyEval_SaveThread` in Debian's 3.11): entry probes only.
     pub(crate) drop_gil: Vec<u64>,
     /// A free-threaded build: no GIL to probe, the threads' scheduler
     /// states only (`take_gil`/`drop_gil` are left empty).

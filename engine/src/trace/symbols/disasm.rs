@@ -12,7 +12,7 @@
 //!   nearest function entry at or below it — an exported function or the
 //!   target of some `call` in `.text` — and its code (followed through its
 //!   branches, tail calls excepted, so split-off `.cold` parts count as its
-//!   own) must contain that call, return (`ret`), and, for `take_gil`, call
+//!   own) must contain that call, return (`ret`, or a tail call), and, for `take_gil`, call
 //!   `pthread_mutex_lock`. It must not be exported (both are `static`): an
 //!   exported owner means the function was inlined into the C API.
 //!   `drop_gil` must call `pthread_cond_signal` and `pthread_mutex_unlock`,
@@ -176,7 +176,8 @@ struct Body<'a> {
     code: HashSet<u64>,
     /// Calls and tail jumps out of it: (site, callee).
     calls: Vec<(u64, Callee<'a>)>,
-    /// It has a `ret`.
+    /// It returns to its caller: a `ret`, or a tail call (a `jmp` to
+    /// another function, which returns there).
     returns: bool,
     /// Followed past [`BODY_LIMIT`], or into bytes that do not decode.
     truncated: bool,
@@ -469,6 +470,7 @@ impl<'a> Program<'a> {
             let callee = self.resolve(insn);
             if callee.name.is_some() {
                 body.calls.push((insn.ip(), callee));
+                body.returns = true;
             } else {
                 body.truncated = true;
             }
@@ -479,7 +481,9 @@ impl<'a> Program<'a> {
             let elsewhere = target != entry
                 && (self.entries.contains(&target) || self.stubs.contains_key(&target));
             if elsewhere {
+                // A tail call: the callee returns to this one's caller.
                 body.calls.push((insn.ip(), self.resolve(insn)));
+                body.returns = true;
                 return Step::Stop;
             }
             return Step::Jump(target);

@@ -182,6 +182,21 @@ pub(crate) fn find(named: &Path, data: &[u8], lookup: &Lookup) -> Result<Found, 
     Err(tried.join("; "))
 }
 
+/// How the GIL functions of the ELF file at `path` are found, the way a
+/// trace finds them (its own symbol table first, then the other ways, as
+/// configured by the environment), with how many `take_gil` and
+/// `drop_gil` copies: for benchmarks and diagnostics. `Err`: why not.
+pub fn locate(path: &Path) -> Result<(SymbolSource, usize, usize), String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = ElfFile64::<Endianness>::parse(&*data).map_err(|e| format!("not ELF: {e}"))?;
+    let (take, drop) = names::gil_offsets(&file, &file);
+    if !take.is_empty() {
+        return Ok((SymbolSource::Symtab, take.len(), drop.len()));
+    }
+    let found = find(path, &data, &Lookup::from_env())?;
+    Ok((found.source, found.take_gil.len(), found.drop_gil.len()))
+}
+
 /// File offsets of the exported functions that always release the GIL
 /// and have `drop_gil` inlined (x86-64; empty elsewhere): probed as
 /// `drop_gil` entries besides `drop_gil`'s own copies, whichever way those

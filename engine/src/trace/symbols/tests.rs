@@ -483,3 +483,64 @@ fn releasing_functions_with_drop_gil_inlined_are_found() {
         threadlab_test_support::skip::skip("no pyenv 3.x and no /usr/bin/python3.11");
     }
 }
+
+/// Small real builds (`testdata/gilshapes.c`, compiled with `cc -O2`) of
+/// GIL functions shaped as CPython's: the good one is found at its symbol
+/// table's offsets once stripped; each broken shape is refused, naming why.
+#[test]
+fn disassembly_refuses_each_broken_shape_and_finds_the_good_one() {
+    if Command::new("cc").arg("--version").output().is_err() {
+        threadlab_test_support::skip::skip("no C compiler (cc) to build stand-ins");
+        return;
+    }
+    if let Some(why) = have_binutils() {
+        threadlab_test_support::skip::skip(why);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("gilshapes.c");
+    std::fs::write(&source, include_str!("../testdata/gilshapes.c")).expect("write");
+    let build = |define: &str| -> (PathBuf, PathBuf) {
+        let sub = dir
+            .path()
+            .join(if define.is_empty() { "good" } else { define });
+        std::fs::create_dir(&sub).expect("mkdir");
+        let lib = sub.join("libpython3.13.so.1.0");
+        let mut cc = Command::new("cc");
+        cc.args(["-O2", "-shared", "-fPIC", "-pthread", "-o"])
+            .arg(&lib)
+            .arg(&source);
+        if !define.is_empty() {
+            cc.arg(format!("-D{define}"));
+        }
+        let out = cc.output().expect("cc");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stripped = sub.join("stripped");
+        std::fs::create_dir(&stripped).expect("mkdir");
+        (lib.clone(), stripped_copy(&lib, &stripped))
+    };
+    let disassembly = |copy: &Path| {
+        let data = std::fs::read(copy).expect("read");
+        disasm::find(&ElfFile64::<Endianness>::parse(&*data).expect("ELF"))
+    };
+    let (lib, copy) = build("");
+    let found = found_in(&copy, &no_lookup()).expect("the good shape is found");
+    assert_eq!(found.source, SymbolSource::Disassembly);
+    assert_eq!((found.take_gil, found.drop_gil), symtab_offsets(&lib));
+    for (define, why) in [
+        ("NO_MUTEX", "the pthread_cond_timedwait call at 0x"),
+        (
+            "TAKE_INLINED",
+            "take_gil is inlined into the exported PyEval_RestoreThread",
+        ),
+        ("DROP_CALLS_MORE", "no function shaped like drop_gil"),
+    ] {
+        let (_, copy) = build(define);
+        let refused = disassembly(&copy).expect_err(define);
+        assert!(refused.starts_with(why), "{define}: {refused}");
+    }
+}
