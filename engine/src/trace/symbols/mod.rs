@@ -217,3 +217,6 @@ pub(crate) fn build_id_hex(file: &ElfFile64<Endianness>) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod debian_tests;
