@@ -252,6 +252,11 @@ fn follow_execs(child: Child, wanted: ModeWanted) -> Result<Launched, TraceError
             Err(error) => sampled_instead(pid as u32, error, wanted),
         };
         let (python, probes, mode) = match found {
+            // Sampling reads the program's memory: refused at once where
+            // even its parent may not (kernel.yama.ptrace_scope 2 or 3).
+            Ok((_, _, TraceMode::Sampled(_))) if !mode::may_read(pid as u32) => {
+                return Err(kill_and_reap(child, TraceError::not_readable(pid as u32)));
+            }
             Ok(found) => found,
             Err(error) => return Err(kill_and_reap(child, error)),
         };
