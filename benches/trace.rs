@@ -30,11 +30,17 @@
 //! probes alone and py-spy's `--gil` sampling at the same rate
 //! (`trace/stacks.rs`).
 //!
-//! Run: `cargo build --release && sudo cargo bench --bench trace [-- rate|overhead|overhead-cpu|overhead-convoy|stacks]`.
+//! `sampled`: the sampled mode's hold % error against exact and its cost,
+//! at 100, 250 and 1000 Hz, beside `py-spy record --gil` at the same rates
+//! (`trace/sampled.rs`).
+//!
+//! Run: `cargo build --release && sudo cargo bench --bench trace [-- rate|overhead|overhead-cpu|overhead-convoy|stacks|sampled]`.
 
 mod common;
 #[path = "trace/overhead.rs"]
 mod overhead;
+#[path = "trace/sampled.rs"]
+mod sampled;
 #[path = "trace/stacks.rs"]
 mod stacks;
 
@@ -70,6 +76,9 @@ fn main() {
     }
     if common::wanted(&filters, "stacks") {
         stacks::run(&bin, &python, common::runs(5));
+    }
+    if common::wanted(&filters, "sampled") {
+        sampled::run(&bin, &python, common::runs(3));
     }
 }
 

@@ -3,7 +3,8 @@
 //! it stays on the final picture when the script ends; `q` then exits 0
 //! with the terminal restored. `q` while the script runs stops it.
 //!
-//! Same requirements as `tests/trace.rs`: root, the uprobe PMU, pyenv.
+//! Same requirements as `tests/trace.rs`: root, the uprobe PMU, pyenv
+//! (the sampled trace's test needs only pyenv).
 
 #[path = "trace_support/mod.rs"]
 #[macro_use]
@@ -103,6 +104,30 @@ fn q_while_the_program_runs_stops_it_and_leaves_no_child() {
     run.assert_terminal_restored_except_mouse();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(stat.is_empty(), "the program {pid} is still there: {stat}");
+}
+
+#[test]
+fn a_sampled_trace_says_so_in_the_dashboard_header() {
+    // Sampled needs no root: this runs as any user.
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let args = [
+        "trace".to_string(),
+        "--sampled".to_string(),
+        "--".to_string(),
+        python.display().to_string(),
+        script("trace_show.py").display().to_string(),
+    ];
+    let mut pty = Pty::start(Spec::new(&args).wrapped(""));
+    pty.wait_for("sampled GIL · --sampled", SHOW);
+    pty.wait_for("exited with code 0", SHOW);
+    let screen = pty.screen();
+    assert!(!screen.contains("real GIL"), "{}", pty.dump());
+    assert!(screen.contains('█'), "someone held the GIL\n{}", pty.dump());
+    pty.send(b"q");
+    let run = pty.finish_wrapped(SHOW);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    run.assert_terminal_restored();
 }
 
 /// Kills the program when the test ends, however it ends.

@@ -49,7 +49,7 @@ pub fn check_program(
         mode: Err(TraceError::NoProgram),
         rate_hz,
     };
-    match launch::python_of(program, run_as) {
+    match launch::python_of(program, run_as, wanted) {
         Err(error) => report.mode = Err(error),
         Ok((_, Ok(python))) => {
             report.mode = mode_for(&python, wanted);

@@ -256,6 +256,11 @@ fn follow_execs(child: Child, wanted: ModeWanted) -> Result<Launched, TraceError
         Err(error) => Err(error),
     };
     let (python, probes, mode) = match found {
+        // Sampling reads the program's memory: refused at once where even
+        // its parent may not (kernel.yama.ptrace_scope 2 or 3).
+        Ok((_, _, TraceMode::Sampled(_))) if !mode::may_read(pid) => {
+            return Err(kill_and_reap(child, TraceError::not_readable(pid)));
+        }
         Ok(found) => found,
         Err(error) => return Err(kill_and_reap(child, error)),
     };
@@ -326,13 +331,19 @@ fn next_python(pid: libc::pid_t) -> Result<Result<Interpreter, TraceError>, Trac
 /// the moment it becomes Python, and kills it there, before it ran any
 /// Python: `Ok(Ok(python))`, or `Ok(Err(why))` for an interpreter that
 /// cannot be read as one; `Err` when it never became Python.
+/// A program that sampling could not read (Yama scope 2 or 3, even for
+/// its parent) is `Err` unless `wanted` is exact.
 pub(crate) fn python_of(
     program: &[OsString],
     run_as: Option<&RunAs>,
+    wanted: ModeWanted,
 ) -> Result<(PathBuf, Result<Interpreter, TraceError>), TraceError> {
     let child = spawn(program, run_as, ProgramOutput::Discard)?;
     let pid = child.id();
-    let found = next_python(pid as libc::pid_t);
+    let mut found = next_python(pid as libc::pid_t);
+    if found.is_ok() && wanted != ModeWanted::Exact && !mode::may_read(pid) {
+        found = Err(TraceError::not_readable(pid));
+    }
     let exe = procfs::exe(pid).unwrap_or_default();
     // Never let it run: killed stopped, reaped.
     match found {

@@ -316,6 +316,18 @@ impl TraceReport {
                 "python {} · pid {} · GIL disabled (free-threaded build): thread states only · {:.2} s · {}\n",
                 self.python.version, self.pid, self.duration_s, exit
             ));
+        } else if self.mode == "sampled" {
+            // No probe records to count; switches are holder changes seen.
+            out.push_str(&format!(
+                "python {} · pid {} · {} · {:.2} s · GIL load {:.0}% · {:.0} holder changes/s seen · {}\n",
+                self.python.version,
+                self.pid,
+                self.gil_label,
+                self.duration_s,
+                self.gil_load * 100.0,
+                self.switches_per_s,
+                exit
+            ));
         } else {
             out.push_str(&format!(
                 "python {} · pid {} · {}{} · {:.2} s · GIL load {:.0}% · {:.0} switches/s · {} events, {} lost · {}\n",
