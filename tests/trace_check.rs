@@ -126,10 +126,19 @@ fn attach_check_reads_a_running_python_and_leaves_it_running() {
     // so as an ordinary user `attach --check` (a grandchild's sibling) may
     // be refused; as root it is read.
     let mut child = Command::new(&python)
-        .args(["-c", "import sys; sys.stdin.read()"])
+        .args(["-c", "import sys; print('ready', flush=True); sys.stdin.read()"])
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("start python");
+    // Checked once it is Python, not the forked test binary before its exec.
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
+        &mut ready,
+    )
+    .expect("read ready");
+    assert_eq!(ready.trim(), "ready");
     let pid = child.id().to_string();
     let mut command = Command::new(BIN);
     command.args(["attach", "--check", &pid]);
