@@ -81,17 +81,88 @@ pub(crate) const REFRESH_ITERATIONS: u32 = 7;
 /// The most Python per key or per refresh that can be configured, in ms.
 pub(crate) const MAX_MS: f64 = 1000.0;
 
+/// A kind of Python UI whose cost was measured: `--ui-python-ms table` or
+/// `light` (BENCHMARKS.md, "UI under the GIL, per kind of app").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The bench's Textual dashboard (`benches/python/textual_dashboard.py`:
+    /// a 30-row `DataTable` refreshed 10 times a second): the default.
+    Table,
+    /// A light Textual app (`benches/python/textual_light.py`: one `Static`
+    /// of a few lines refreshed 10 times a second).
+    Light,
+}
+
+impl Preset {
+    /// Every preset, in the order error messages and docs name them.
+    pub const ALL: [Preset; 2] = [Preset::Table, Preset::Light];
+
+    /// Its name on the command line and in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Table => "table",
+            Preset::Light => "light",
+        }
+    }
+
+    /// The cost it models.
+    pub fn cost(self) -> PythonCost {
+        let (key_ms, refresh_ms, key_iterations, refresh_iterations) = match self {
+            Preset::Table => (
+                PythonCost::DEFAULT_KEY_MS,
+                PythonCost::DEFAULT_REFRESH_MS,
+                KEY_ITERATIONS,
+                REFRESH_ITERATIONS,
+            ),
+            Preset::Light => (
+                LIGHT_KEY_MS,
+                LIGHT_REFRESH_MS,
+                LIGHT_KEY_ITERATIONS,
+                LIGHT_REFRESH_ITERATIONS,
+            ),
+        };
+        PythonCost {
+            key_ms,
+            refresh_ms,
+            key_iterations,
+            refresh_iterations,
+            preset: Some(self),
+        }
+    }
+
+    /// The preset named `name`, if any.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// The light app's Python per key, ms: measured with `benches/ui_gil.rs`
+/// (BENCHMARKS.md, "UI under the GIL, per kind of app").
+const LIGHT_KEY_MS: f64 = 1.5;
+/// The light app's Python per refresh (every [`REFRESH_GAP`]), ms.
+const LIGHT_REFRESH_MS: f64 = 4.0;
+/// Event-loop iterations per key in the light app.
+const LIGHT_KEY_ITERATIONS: u32 = 4;
+/// Event-loop iterations per refresh in the light app.
+const LIGHT_REFRESH_ITERATIONS: u32 = 3;
+
 /// Modelled Python time per key (its handler and the repaint that shows
-/// it) and per refresh (every [`REFRESH_GAP`]), in ms.
+/// it) and per refresh (every [`REFRESH_GAP`]), in ms, the event-loop
+/// iterations each runs in, and the preset it came from, if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PythonCost {
     key_ms: f64,
     refresh_ms: f64,
+    key_iterations: u32,
+    refresh_iterations: u32,
+    preset: Option<Preset>,
 }
 
-/// A cost outside 0 to [`MAX_MS`] ms, or not a number.
+/// A cost outside 0 to [`MAX_MS`] ms, not a number, nor a preset's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Python cost {0:?} is not KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,46)")]
+#[error(
+    "Python cost {0:?} is not a preset (table, light) nor KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,46)"
+)]
 pub struct CostOutOfRange(pub String);
 
 impl PythonCost {
@@ -105,6 +176,9 @@ impl PythonCost {
     pub const NONE: Self = Self {
         key_ms: 0.0,
         refresh_ms: 0.0,
+        key_iterations: KEY_ITERATIONS,
+        refresh_iterations: REFRESH_ITERATIONS,
+        preset: None,
     };
 
     /// `ms` of Python per key and none per refresh, 0 to [`MAX_MS`].
@@ -116,15 +190,29 @@ impl PythonCost {
     pub fn with_refresh(key_ms: f64, refresh_ms: f64) -> Result<Self, CostOutOfRange> {
         let ok = |ms: f64| ms.is_finite() && (0.0..=MAX_MS).contains(&ms);
         if ok(key_ms) && ok(refresh_ms) {
-            Ok(Self { key_ms, refresh_ms })
+            Ok(Self {
+                key_ms,
+                refresh_ms,
+                ..Self::NONE
+            })
         } else {
             Err(CostOutOfRange(format!("{key_ms},{refresh_ms}")))
         }
     }
 
-    /// This cost with `refresh_ms` per refresh instead.
+    /// This cost with `refresh_ms` per refresh instead (no longer a
+    /// preset's: the pane shows the numbers).
     pub fn refresh(self, refresh_ms: f64) -> Result<Self, CostOutOfRange> {
-        Self::with_refresh(self.key_ms, refresh_ms)
+        Ok(Self {
+            key_iterations: self.key_iterations,
+            refresh_iterations: self.refresh_iterations,
+            ..Self::with_refresh(self.key_ms, refresh_ms)?
+        })
+    }
+
+    /// The preset this cost is, if it is one.
+    pub fn preset(self) -> Option<Preset> {
+        self.preset
     }
 
     /// Per key, handler and repaint together, in ms.
@@ -144,11 +232,9 @@ impl PythonCost {
 }
 
 impl Default for PythonCost {
+    /// The `table` preset.
     fn default() -> Self {
-        Self {
-            key_ms: Self::DEFAULT_KEY_MS,
-            refresh_ms: Self::DEFAULT_REFRESH_MS,
-        }
+        Preset::Table.cost()
     }
 }
 
@@ -159,13 +245,17 @@ fn millis(ms: f64) -> String {
 }
 
 impl fmt::Display for PythonCost {
-    /// "4.5 ms/key + 46 ms/refresh", or "4.5 ms/key" without refreshes.
+    /// "4.5 ms/key + 46 ms/refresh", or "4.5 ms/key" without refreshes; a
+    /// preset's name first: "table (4.5 ms/key + 46 ms/refresh)".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ms/key", millis(self.key_ms))?;
+        let mut numbers = format!("{} ms/key", millis(self.key_ms));
         if self.refresh_ms > 0.0 {
-            write!(f, " + {} ms/refresh", millis(self.refresh_ms))?;
+            numbers += &format!(" + {} ms/refresh", millis(self.refresh_ms));
         }
-        Ok(())
+        match self.preset {
+            Some(preset) => write!(f, "{} ({numbers})", preset.name()),
+            None => f.write_str(&numbers),
+        }
     }
 }
 
@@ -173,10 +263,14 @@ impl PythonCost {
     /// The short form: "4.5+46 ms" (per key + per refresh), "2 ms" without
     /// refreshes.
     pub fn brief(self) -> String {
-        if self.refresh_ms > 0.0 {
+        let numbers = if self.refresh_ms > 0.0 {
             format!("{}+{} ms", millis(self.key_ms), millis(self.refresh_ms))
         } else {
             format!("{} ms", millis(self.key_ms))
+        };
+        match self.preset {
+            Some(preset) => format!("{} ({numbers})", preset.name()),
+            None => numbers,
         }
     }
 }
@@ -184,8 +278,12 @@ impl PythonCost {
 impl FromStr for PythonCost {
     type Err = CostOutOfRange;
 
-    /// `KEY` or `KEY,REFRESH`, each in ms with an optional `ms` suffix.
+    /// A preset's name (`table`, `light`), or `KEY` or `KEY,REFRESH`,
+    /// each in ms with an optional `ms` suffix.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(preset) = Preset::named(s.trim()) {
+            return Ok(preset.cost());
+        }
         let bad = || CostOutOfRange(s.to_string());
         let number = |text: &str| -> Result<f64, CostOutOfRange> {
             let text = text.trim();
@@ -232,6 +330,8 @@ pub fn steps_per_ms() -> u64 {
 pub struct PythonWork {
     key_steps: u64,
     refresh_steps: u64,
+    key_iterations: u32,
+    refresh_iterations: u32,
     executed: u64,
     refreshes: u64,
     next_refresh: Option<Instant>,
@@ -245,6 +345,8 @@ impl PythonWork {
         Self {
             key_steps: steps(cost.per_key_ms()),
             refresh_steps: steps(cost.per_refresh_ms()),
+            key_iterations: cost.key_iterations,
+            refresh_iterations: cost.refresh_iterations,
             executed: 0,
             refreshes: 0,
             next_refresh: None,
@@ -275,7 +377,7 @@ impl PythonWork {
     /// A key's handler and repaint, run by `thread` (which takes the GIL if
     /// it must).
     pub fn key(&mut self, thread: &mut GilThread) {
-        self.run_iterations(thread, self.key_steps, KEY_ITERATIONS);
+        self.run_iterations(thread, self.key_steps, self.key_iterations);
     }
 
     /// When the next refresh is due, if refreshes are modelled and the
@@ -311,7 +413,7 @@ impl PythonWork {
         if now < due {
             return false;
         }
-        self.run_iterations(thread, self.refresh_steps, REFRESH_ITERATIONS);
+        self.run_iterations(thread, self.refresh_steps, self.refresh_iterations);
         self.refreshes += 1;
         let taken = now.duration_since(due).as_nanos() / REFRESH_GAP.as_nanos();
         let ticks = u32::try_from(taken + 1).unwrap_or(u32::MAX);
@@ -371,14 +473,43 @@ mod tests {
         }
         assert_eq!(
             PythonCost::default().to_string(),
-            "4.5 ms/key + 46 ms/refresh"
+            "table (4.5 ms/key + 46 ms/refresh)"
         );
         assert_eq!(
             PythonCost::from_millis(2.5).map(|c| c.to_string()),
             Ok("2.5 ms/key".into())
         );
         assert!(PythonCost::NONE.is_none() && !PythonCost::default().is_none());
-        assert_eq!(PythonCost::default().brief(), "4.5+46 ms");
+        assert_eq!(PythonCost::default().brief(), "table (4.5+46 ms)");
+    }
+
+    #[test]
+    fn presets_parse_by_name_and_table_is_the_default() {
+        assert_eq!("table".parse::<PythonCost>(), Ok(Preset::Table.cost()));
+        assert_eq!(" light ".parse::<PythonCost>(), Ok(Preset::Light.cost()));
+        assert_eq!(PythonCost::default().preset(), Some(Preset::Table));
+        assert_eq!("4.5,46".parse::<PythonCost>().map(|c| c.preset()), Ok(None));
+        for bad in ["Table", "heavy", "light,3", ""] {
+            let error = bad.parse::<PythonCost>().expect_err(bad).to_string();
+            assert!(error.contains("table, light"), "{bad}: {error}");
+        }
+        // A preset with its refresh changed is numbers, not the preset.
+        let changed = Preset::Light.cost().refresh(9.0).expect("in range");
+        assert_eq!(changed.preset(), None);
+        assert_eq!(changed.brief(), "1.5+9 ms");
+        assert!(Preset::Light.cost().brief().starts_with("light ("));
+    }
+
+    /// The light app's Python costs less than the table's in the model:
+    /// fewer steps per key and per refresh, so less of the GIL a second.
+    #[test]
+    fn light_costs_less_than_table() {
+        let rate = 1000;
+        let table = PythonWork::new(Preset::Table.cost(), rate);
+        let light = PythonWork::new(Preset::Light.cost(), rate);
+        assert!(light.key_steps() < table.key_steps());
+        assert!(light.refresh_steps() < table.refresh_steps());
+        assert!(light.refresh_steps() > 0, "it still refreshes");
     }
 
     #[test]
