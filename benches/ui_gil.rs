@@ -1,9 +1,12 @@
-//! UI under the GIL, calibrated: a real Python TUI beside threadlab's
-//! emulation of one.
+//! UI under the GIL, calibrated: real Python TUIs beside threadlab's
+//! emulation of each (`--ui-python-ms table` and `light`).
 //!
-//! The real one is `benches/python/textual_dashboard.py`, a Textual app (a
-//! table refreshed ten times a second and a key counter) with 0 or 2
-//! pure-Python CPU-bound threads, run by CPython 3.11 and 3.12 from pyenv
+//! The real ones are `benches/python/textual_dashboard.py`, a Textual app (a
+//! 30-row table refreshed ten times a second and a key counter; rows
+//! `textual-3.12-N`, the `table` preset), and `textual_light.py` (one
+//! `Static` of a few lines refreshed ten times a second, the counter its
+//! first line; rows `textual-light-3.12-N`, the `light` preset), each with
+//! 0 or 2 pure-Python CPU-bound threads, run by CPython 3.11 and 3.12 from pyenv
 //! (`$(pyenv root)/versions/3.11.*`, `3.12.*`) in a private venv made under
 //! a temp dir with `pip install textual`. A version that is missing, or
 //! whose venv cannot be made, is skipped with one line. Each press types
@@ -12,8 +15,13 @@
 //! The emulated one is threadlab with the UI under the GIL (`u`) and 0 or
 //! 2 cpu workers in `--mode gil`, measured like `benches/latency.rs` (`?` /
 //! Esc toggling the help overlay), with its default modelled Python cost per
-//! key and per refresh, and once with none (`--ui-python-ms 0`, the UI's own
-//! microseconds only) for contrast.
+//! key and per refresh (`threadlab-uigil-N`, the `table` preset), with
+//! `--ui-python-ms light` (`threadlab-light-2`), and once with none
+//! (`--ui-python-ms 0`, the UI's own microseconds only) for contrast. After
+//! its presses each threadlab run writes its GIL timeline (`w`, the last
+//! ten seconds: the presses) and prints the cpu workers' and the UI
+//! thread's GIL waits (p50/p99, waits under 0.1 ms left out) and the UI's
+//! share holding it.
 //!
 //! With 0 CPU threads the Textual app's CPU time is measured too (all its
 //! threads, from `/proc/PID/task/*/schedstat`): its rate while no key comes
@@ -22,10 +30,12 @@
 //! from (`src/ui/python_cost.rs`).
 //!
 //! Target: threadlab's p50 and p99 with 2 cpu workers within 0.5×–2× of the
-//! Textual app's with 2 CPU threads.
+//! Textual app's it models with 2 CPU threads (each ratio printed).
 //!
 //! Environment: `THREADLAB_BENCH_RUNS` (default 1) repeats each row;
 //! `THREADLAB_BENCH_NICE=N` runs both apps under `nice -n N`;
+//! `THREADLAB_BENCH_BIN=PATH` measures another threadlab build (an older
+//! commit's, for a before/after) instead of `target/release/threadlab`;
 //! `THREADLAB_BENCH_VENVS=DIR` keeps the venvs in DIR and reuses them (else a
 //! fresh temp dir each run); `THREADLAB_BENCH_UI_PYTHON_MS=SPEC` passes SPEC
 //! to threadlab's `--ui-python-ms` instead of the default.

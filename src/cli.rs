@@ -121,7 +121,7 @@ pub struct RunArgs {
     pub theme: Option<ThemeName>,
     /// Python time modelled while the UI is under the GIL (`u`): a preset
     /// measured on a real Textual app, `table` (a DataTable, the default:
-    /// 4.5 ms per key + 46 per refresh) or `light` (one Static); or KEY ms
+    /// 4.5 ms per key + 35 per refresh) or `light` (one Static); or KEY ms
     /// per key and REFRESH ms per refresh every 100 ms (0 if left out),
     /// each 0 to 1000 (0: none).
     #[arg(long, value_name = "PRESET|KEY[,REFRESH]", allow_negative_numbers = true, value_parser = parse_python_cost)]

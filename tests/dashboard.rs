@@ -825,7 +825,7 @@ fn the_meter_says_what_python_cost_the_ui_under_the_gil_assumes() {
 }
 
 /// The pane names the preset in force, at every width that has room for
-/// it: "UI under GIL: light (1.5+4 ms)", or the full sentence when wide.
+/// it: "UI under GIL: light (2.5+2.5 ms)", or the full sentence when wide.
 #[test]
 fn the_meter_names_the_preset_in_force() {
     use threadlab::lab::python_cost::Preset;

@@ -163,7 +163,7 @@ impl MeterPane<'_> {
             ""
         };
         let choices = if self.ui_under_gil && cost.preset().is_some() {
-            // "UI under GIL: light (1.5+4 ms)": the preset in force, named.
+            // "UI under GIL: light (2.5+2.5 ms)": the preset in force, named.
             vec![
                 format!(
                     " {key}: the UI takes the GIL for every key and frame · assumes Python: {cost}{every}"
