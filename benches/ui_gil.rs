@@ -1,9 +1,12 @@
-//! UI under the GIL, calibrated: a real Python TUI beside threadlab's
-//! emulation of one.
+//! UI under the GIL, calibrated: real Python TUIs beside threadlab's
+//! emulation of each (`--ui-python-ms table` and `light`).
 //!
-//! The real one is `benches/python/textual_dashboard.py`, a Textual app (a
-//! table refreshed ten times a second and a key counter) with 0 or 2
-//! pure-Python CPU-bound threads, run by CPython 3.11 and 3.12 from pyenv
+//! The real ones are `benches/python/textual_dashboard.py`, a Textual app (a
+//! 30-row table refreshed ten times a second and a key counter; rows
+//! `textual-3.12-N`, the `table` preset), and `textual_light.py` (one
+//! `Static` of a few lines refreshed ten times a second, the counter its
+//! first line; rows `textual-light-3.12-N`, the `light` preset), each with
+//! 0 or 2 pure-Python CPU-bound threads, run by CPython 3.11 and 3.12 from pyenv
 //! (`$(pyenv root)/versions/3.11.*`, `3.12.*`) in a private venv made under
 //! a temp dir with `pip install textual`. A version that is missing, or
 //! whose venv cannot be made, is skipped with one line. Each press types
@@ -12,8 +15,13 @@
 //! The emulated one is threadlab with the UI under the GIL (`u`) and 0 or
 //! 2 cpu workers in `--mode gil`, measured like `benches/latency.rs` (`?` /
 //! Esc toggling the help overlay), with its default modelled Python cost per
-//! key and per refresh, and once with none (`--ui-python-ms 0`, the UI's own
-//! microseconds only) for contrast.
+//! key and per refresh (`threadlab-uigil-N`, the `table` preset), with
+//! `--ui-python-ms light` (`threadlab-light-2`), and once with none
+//! (`--ui-python-ms 0`, the UI's own microseconds only) for contrast. After
+//! its presses each threadlab run writes its GIL timeline (`w`, the last
+//! ten seconds: the presses) and prints the cpu workers' and the UI
+//! thread's GIL waits (p50/p99, waits under 0.1 ms left out) and the UI's
+//! share holding it.
 //!
 //! With 0 CPU threads the Textual app's CPU time is measured too (all its
 //! threads, from `/proc/PID/task/*/schedstat`): its rate while no key comes
@@ -22,10 +30,12 @@
 //! from (`src/ui/python_cost.rs`).
 //!
 //! Target: threadlab's p50 and p99 with 2 cpu workers within 0.5×–2× of the
-//! Textual app's with 2 CPU threads.
+//! Textual app's it models with 2 CPU threads (each ratio printed).
 //!
 //! Environment: `THREADLAB_BENCH_RUNS` (default 1) repeats each row;
 //! `THREADLAB_BENCH_NICE=N` runs both apps under `nice -n N`;
+//! `THREADLAB_BENCH_BIN=PATH` measures another threadlab build (an older
+//! commit's, for a before/after) instead of `target/release/threadlab`;
 //! `THREADLAB_BENCH_VENVS=DIR` keeps the venvs in DIR and reuses them (else a
 //! fresh temp dir each run); `THREADLAB_BENCH_UI_PYTHON_MS=SPEC` passes SPEC
 //! to threadlab's `--ui-python-ms` instead of the default.
@@ -47,9 +57,46 @@ const PRESSES: usize = 150;
 /// How long one press may take before the run fails.
 const PRESS_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The Textual app, next to this file.
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/textual_dashboard.py")
+/// A Textual app of `benches/python/`: `textual_dashboard.py` (`table`) or
+/// `textual_light.py` (`light`).
+fn script(app: App) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/python")
+        .join(app.script())
+}
+
+/// Which real app, and which of threadlab's presets models it.
+#[derive(Clone, Copy)]
+enum App {
+    /// `textual_dashboard.py`, a 30-row `DataTable` (the `table` preset).
+    Table,
+    /// `textual_light.py`, one `Static` of a few lines (the `light` preset).
+    Light,
+}
+
+impl App {
+    fn script(self) -> &'static str {
+        match self {
+            App::Table => "textual_dashboard.py",
+            App::Light => "textual_light.py",
+        }
+    }
+
+    /// The row name's part: `textual-3.12-2`, `textual-light-3.12-2`.
+    fn row(self, minor: &str, threads: u32) -> String {
+        match self {
+            App::Table => format!("textual-{minor}-{threads}"),
+            App::Light => format!("textual-light-{minor}-{threads}"),
+        }
+    }
+
+    /// The `--ui-python-ms` preset that models it.
+    fn preset(self) -> &'static str {
+        match self {
+            App::Table => "table",
+            App::Light => "light",
+        }
+    }
 }
 
 /// `$(pyenv root)`, from `PYENV_ROOT`, the `pyenv` command or `~/.pyenv`.
@@ -201,12 +248,14 @@ struct Run {
     cpu_per_refresh_ms: Option<f64>,
     /// threadlab's own key→screen p50/p99 from its Responsiveness pane.
     app_key_ms: Option<(f64, f64)>,
+    /// threadlab's GIL lanes over the presses (from a `w` export).
+    gil: Option<Lanes>,
     foreign: f64,
 }
 
-/// One run of the Textual app with `threads` CPU threads.
-fn run_textual(python: &Python, threads: u32) -> Run {
-    let script = script();
+/// One run of the Textual `app` with `threads` CPU threads.
+fn run_textual(python: &Python, app: App, threads: u32) -> Run {
+    let script = script(app);
     let threads_arg = threads.to_string();
     let args = [
         script.to_str().expect("a UTF-8 path"),
@@ -233,8 +282,9 @@ fn run_textual(python: &Python, threads: u32) -> Run {
         match pty.press(b"j", PRESS_TIMEOUT, move |s| s.contents().contains(&shown)) {
             Some(latency) => samples.push(latency),
             None => panic!(
-                "textual {} threads {threads}: press {press} not shown within {PRESS_TIMEOUT:?}\n{}",
+                "textual {} {} threads {threads}: press {press} not shown within {PRESS_TIMEOUT:?}\n{}",
                 python.version,
+                app.script(),
                 pty.dump()
             ),
         }
@@ -258,6 +308,7 @@ fn run_textual(python: &Python, threads: u32) -> Run {
         cpu_per_key_ms,
         cpu_per_refresh_ms,
         app_key_ms: None,
+        gil: None,
         foreign,
     }
 }
@@ -273,10 +324,78 @@ fn app_key_ms(screen: &vt100::Screen) -> Option<(f64, f64)> {
     })
 }
 
+/// GIL waits of the emulated threads over the presses, from the
+/// dashboard's own timeline (`w` with `--export`): as the traced apps were
+/// read in BENCHMARKS.md, waits under 0.1 ms are left out.
+struct Lanes {
+    /// The cpu workers' waits, all workers together: p50, p99 (ms).
+    cpu_wait: (f64, f64),
+    /// The UI thread's waits: p50, p99 (ms).
+    ui_wait: (f64, f64),
+    /// The share of the exported time the UI thread held the GIL.
+    ui_holds: f64,
+}
+
+/// Reads a Chrome Trace export of the emulated timeline.
+fn lanes(path: &Path) -> Option<Lanes> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let events = json.get("traceEvents")?.as_array()?;
+    let mut names = std::collections::HashMap::new();
+    for event in events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+    {
+        names.insert(
+            event["tid"].as_u64()?,
+            event["args"]["name"].as_str()?.to_string(),
+        );
+    }
+    let is_cpu = |tid: u64| names.get(&tid).is_some_and(|n| n.contains("cpu-"));
+    let is_ui = |tid: u64| {
+        names
+            .get(&tid)
+            .is_some_and(|n| n.to_lowercase().contains("ui"))
+    };
+    let (mut cpu, mut ui, mut ui_hold) = (Vec::new(), Vec::new(), 0.0);
+    let (mut first, mut last) = (f64::MAX, 0.0f64);
+    for event in events.iter().filter(|e| e["ph"] == "X") {
+        let (tid, dur, ts) = (
+            event["tid"].as_u64()?,
+            event["dur"].as_f64()? / 1000.0,
+            event["ts"].as_f64()? / 1000.0,
+        );
+        first = first.min(ts);
+        last = last.max(ts + dur);
+        match event["name"].as_str()? {
+            "waits for GIL" if dur >= 0.1 && is_cpu(tid) => cpu.push(dur),
+            "waits for GIL" if dur >= 0.1 && is_ui(tid) => ui.push(dur),
+            "holds GIL" if is_ui(tid) => ui_hold += dur,
+            _ => {}
+        }
+    }
+    let pq = |v: &mut Vec<f64>| -> (f64, f64) {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return (0.0, 0.0);
+        }
+        (common::percentile(v, 50.0), common::percentile(v, 99.0))
+    };
+    Some(Lanes {
+        cpu_wait: pq(&mut cpu),
+        ui_wait: pq(&mut ui),
+        ui_holds: ui_hold / (last - first).max(1e-9),
+    })
+}
+
 /// One run of threadlab, UI under the GIL, `workers` cpu workers in `gil`;
 /// `cost`: the `--ui-python-ms` value, if any.
 fn run_threadlab(bin: &Path, workers: u64, cost: Option<&str>) -> Run {
+    let dir = tempfile::tempdir().expect("a temp dir for the export");
+    let export = dir.path().join("gil.json");
+    let export_arg = export.to_str().expect("a UTF-8 path").to_string();
     let mut args = vec!["--mode", "gil", "--cpu-steps", "100000000000"];
+    args.extend(["--export", export_arg.as_str()]);
     if let Some(cost) = cost {
         args.extend(["--ui-python-ms", cost]);
     }
@@ -316,12 +435,24 @@ fn run_threadlab(bin: &Path, workers: u64, cost: Option<&str>) -> Run {
     // Let a frame with the last readings go out.
     thread::sleep(Duration::from_millis(300));
     let app_key_ms = pty.with_screen(app_key_ms);
+    // The timeline's last ten seconds: the presses.
+    pty.send(b"w");
+    // Written on a thread of its own: read it once it parses.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let gil = loop {
+        match lanes(&export) {
+            Some(lanes) => break Some(lanes),
+            None if Instant::now() < deadline => thread::sleep(Duration::from_millis(100)),
+            None => break None,
+        }
+    };
     pty.quit();
     Run {
         latency: Summary::of(&samples),
         cpu_per_key_ms: None,
         cpu_per_refresh_ms: None,
         app_key_ms,
+        gil,
         foreign,
     }
 }
@@ -341,7 +472,7 @@ fn measure(name: &str, runs: usize, mut once: impl FnMut() -> Run) -> Row {
         let run = once();
         let l = run.latency;
         println!(
-            "{name:<24} run {run_no}: p50 {:7.2} ms  p90 {:7.2}  p99 {:7.2}  max {:7.2}  min {:6.2}  (n {}){}{}; other processes {:.2} cores{}",
+            "{name:<24} run {run_no}: p50 {:7.2} ms  p90 {:7.2}  p99 {:7.2}  max {:7.2}  min {:6.2}  (n {}){}{}{}; other processes {:.2} cores{}",
             ms(l.p50),
             ms(l.p90),
             ms(l.p99),
@@ -355,6 +486,10 @@ fn measure(name: &str, runs: usize, mut once: impl FnMut() -> Run) -> Row {
                 )),
             run.app_key_ms.map_or(String::new(), |(a, b)| format!(
                 ", app: key p50/p99 {a}/{b} ms"
+            )),
+            run.gil.as_ref().map_or(String::new(), |g| format!(
+                ", GIL waits p50/p99: cpu workers {:.1}/{:.1} ms, UI {:.1}/{:.1} ms, UI holds {:.0} %",
+                g.cpu_wait.0, g.cpu_wait.1, g.ui_wait.0, g.ui_wait.1, g.ui_holds * 100.0
             )),
             run.foreign,
             common::disturbed_mark(run.foreign),
@@ -379,7 +514,10 @@ fn main() {
     }
     let filters = common::filters();
     let runs = common::runs(1);
-    let bin = common::release_binary();
+    // THREADLAB_BENCH_BIN: another build (an older commit's, for a
+    // before/after), else target/release/threadlab.
+    let bin =
+        std::env::var_os("THREADLAB_BENCH_BIN").map_or_else(common::release_binary, PathBuf::from);
     let cost = std::env::var("THREADLAB_BENCH_UI_PYTHON_MS").ok();
     println!("{}", common::machine_line());
     println!(
@@ -390,9 +528,13 @@ fn main() {
     let started = Instant::now();
     let mut real = Vec::new();
     for minor in ["3.11", "3.12"] {
-        let name0 = format!("textual-{minor}-0");
-        let name2 = format!("textual-{minor}-2");
-        if !common::wanted(&filters, &name0) && !common::wanted(&filters, &name2) {
+        let rows: Vec<(App, u32, String)> = [App::Table, App::Light]
+            .into_iter()
+            .flat_map(|app| [(app, 0), (app, 2)])
+            .map(|(app, threads)| (app, threads, app.row(minor, threads)))
+            .filter(|(_, _, name)| common::wanted(&filters, name))
+            .collect();
+        if rows.is_empty() {
             continue;
         }
         let python = match python(minor) {
@@ -406,26 +548,35 @@ fn main() {
             "textual-{minor}: CPython {}, Textual {}",
             python.version, python.textual
         );
-        if common::wanted(&filters, &name0) {
-            measure(&name0, runs, || run_textual(&python, 0));
-        }
-        if common::wanted(&filters, &name2) {
-            real.push((minor, measure(&name2, runs, || run_textual(&python, 2))));
+        for (app, threads, name) in rows {
+            let row = measure(&name, runs, || run_textual(&python, app, threads));
+            if threads == 2 {
+                real.push((app.preset(), name, row));
+            }
         }
     }
     let cost = cost.as_deref();
     if common::wanted(&filters, "threadlab-uigil-0") {
         measure("threadlab-uigil-0", runs, || run_threadlab(&bin, 0, cost));
     }
-    let emulated = common::wanted(&filters, "threadlab-uigil-2")
-        .then(|| measure("threadlab-uigil-2", runs, || run_threadlab(&bin, 2, cost)));
+    let mut emulated = Vec::new();
+    if common::wanted(&filters, "threadlab-uigil-2") {
+        let row = measure("threadlab-uigil-2", runs, || run_threadlab(&bin, 2, cost));
+        emulated.push((cost.unwrap_or("table"), "threadlab-uigil-2", row));
+    }
+    if common::wanted(&filters, "threadlab-light-2") {
+        let row = measure("threadlab-light-2", runs, || {
+            run_threadlab(&bin, 2, Some("light"))
+        });
+        emulated.push(("light", "threadlab-light-2", row));
+    }
     if common::wanted(&filters, "threadlab-nocost-2") {
         measure("threadlab-nocost-2", runs, || {
             run_threadlab(&bin, 2, Some("0"))
         });
     }
-    if let Some(emulated) = emulated {
-        for (minor, real) in &real {
+    for (preset, name, emulated) in &emulated {
+        for (_, real_name, real) in real.iter().filter(|(p, _, _)| p == preset) {
             let (r50, r99) = (emulated.p50 / real.p50, emulated.p99 / real.p99);
             let within = |r: f64| {
                 if (0.5..=2.0).contains(&r) {
@@ -435,7 +586,7 @@ fn main() {
                 }
             };
             println!(
-                "ratio threadlab / textual-{minor} at 2 CPU threads: p50 {r50:.2}× {} · p99 {r99:.2}× {} (target 0.5×–2×)",
+                "ratio {name} / {real_name}: p50 {r50:.2}× {} · p99 {r99:.2}× {} (target 0.5×–2×)",
                 within(r50),
                 within(r99)
             );

@@ -119,10 +119,12 @@ pub struct RunArgs {
     /// Colour theme: dark, light or mono (NO_COLOR forces mono).
     #[arg(long, value_name = "THEME", value_parser = parse_theme)]
     pub theme: Option<ThemeName>,
-    /// Python time modelled while the UI is under the GIL (`u`): KEY ms per
-    /// key, and REFRESH ms per refresh every 100 ms (0 if left out), each 0
-    /// to 1000 (default 4.5,46, measured on a Textual app; 0: none).
-    #[arg(long, value_name = "KEY[,REFRESH]", allow_negative_numbers = true, value_parser = parse_python_cost)]
+    /// Python time modelled while the UI is under the GIL (`u`): a preset
+    /// measured on a real Textual app, `table` (a DataTable, the default:
+    /// 4.5 ms per key + 35 per refresh) or `light` (one Static); or KEY ms
+    /// per key and REFRESH ms per refresh every 100 ms (0 if left out),
+    /// each 0 to 1000 (0: none).
+    #[arg(long, value_name = "PRESET|KEY[,REFRESH]", allow_negative_numbers = true, value_parser = parse_python_cost)]
     pub ui_python_ms: Option<PythonCost>,
     /// Whose eval-breaker model the race (`r`) runs: 2.7 or 3.2 to 3.14
     /// (default 3.12; `legacy` mode always runs 2.7's). Decides whether

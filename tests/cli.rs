@@ -126,6 +126,25 @@ fn a_python_cost_out_of_range_is_a_usage_error() {
 }
 
 #[test]
+fn an_unknown_python_cost_preset_is_a_usage_error_naming_the_presets() {
+    assert_usage_error(
+        &["--ui-python-ms", "heavy"],
+        &["--ui-python-ms", "heavy", "table, light"],
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("threadlab.toml");
+    std::fs::write(&file, "[ui]\npython_ms = \"heavy\"\n").expect("the config file");
+    let run = run(&["--config", file.to_str().expect("a UTF-8 path")]);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[ui] python_ms") && run.stderr.contains("table, light"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn zero_cpu_steps_is_a_usage_error() {
     assert_usage_error(&["--cpu-steps", "0"], &["--cpu-steps"]);
 }
@@ -307,4 +326,18 @@ fn a_missing_config_file_is_one_line_and_exit_2() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn python_cost_presets_parse_on_the_command_line() {
+    use clap::Parser;
+    use threadlab::cli::Cli;
+    use threadlab::lab::python_cost::Preset;
+    for preset in Preset::ALL {
+        let cli = Cli::try_parse_from(["threadlab", "--ui-python-ms", preset.name()])
+            .expect("a preset parses");
+        assert_eq!(cli.run.ui_python_ms, Some(preset.cost()));
+    }
+    let cli = Cli::try_parse_from(["threadlab", "--ui-python-ms", "2,8"]).expect("numbers parse");
+    assert_eq!(cli.run.ui_python_ms.and_then(|c| c.preset()), None);
 }

@@ -760,10 +760,23 @@ fn help_fits_a_short_screen_in_two_columns() {
 
 /// The Responsiveness pane's lines at `width`, UI under the GIL or not.
 fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
+    let cost = threadlab::lab::python_cost::PythonCost::with_refresh(
+        cost,
+        if cost > 0.0 { 33.0 } else { 0.0 },
+    )
+    .expect("a cost in range");
+    meter_text_with(width, ui_under_gil, cost)
+}
+
+/// The Responsiveness pane's lines at `width` assuming `python_cost`.
+fn meter_text_with(
+    width: u16,
+    ui_under_gil: bool,
+    python_cost: threadlab::lab::python_cost::PythonCost,
+) -> Vec<String> {
     use ratatui::buffer::Buffer;
     use ratatui::layout::Rect;
     use ratatui::widgets::Widget;
-    use threadlab::lab::python_cost::PythonCost;
     use threadlab::ui::keys::KeyMap;
     use threadlab::ui::panes::meter::{Meter, MeterPane};
     use threadlab::ui::theme::Theme;
@@ -775,8 +788,7 @@ fn meter_text(width: u16, ui_under_gil: bool, cost: f64) -> Vec<String> {
     MeterPane {
         meter: &meter,
         ui_under_gil,
-        python_cost: PythonCost::with_refresh(cost, if cost > 0.0 { 33.0 } else { 0.0 })
-            .expect("a cost in range"),
+        python_cost,
         keys: &keys,
         theme: &theme,
         focused: false,
@@ -809,5 +821,27 @@ fn the_meter_says_what_python_cost_the_ui_under_the_gil_assumes() {
                 "{width}: {line}"
             );
         }
+    }
+}
+
+/// The pane names the preset in force, at every width that has room for
+/// it: "UI under GIL: light (2.5+2.5 ms)", or the full sentence when wide.
+#[test]
+fn the_meter_names_the_preset_in_force() {
+    use threadlab::lab::python_cost::Preset;
+    for preset in Preset::ALL {
+        let name = preset.name();
+        let wide = meter_text_with(140, true, preset.cost()).join("\n");
+        assert!(
+            wide.contains(&format!("assumes Python: {name} (")),
+            "{wide}"
+        );
+        let narrow = meter_text_with(44, true, preset.cost()).join("\n");
+        assert!(
+            narrow.contains(&format!("UI under GIL: {name} (")),
+            "{narrow}"
+        );
+        let off = meter_text_with(140, false, preset.cost()).join("\n");
+        assert!(!off.contains(name), "{off}");
     }
 }

@@ -487,3 +487,66 @@ fn w_writes_the_gil_timeline_as_chrome_trace_json_and_says_so() {
         "a's I/O is a slice: {doc}"
     );
 }
+
+/// A thread's nice from `/proc/self/task/TID/stat` (field 19).
+fn nice_of_task(tid: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(16)?.parse().ok()
+}
+
+/// The id of this process's thread named `name`, if there is one.
+fn task_named(name: &str) -> Option<String> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim() == name).then(|| task.file_name().to_string_lossy().into_owned())
+        })
+}
+
+/// While the UI is under the GIL (`u`), a real cpu worker runs at the UI
+/// thread's nice, as every thread of one Python process shares one; off
+/// again, it is back at `[workers] nice` (19) below it, where the Rust UI
+/// has its head start. (Without the privilege to raise the worker, the UI
+/// thread comes down to the worker's nice instead: equal all the same.)
+#[test]
+fn under_the_gil_the_workers_run_at_the_ui_threads_priority() {
+    let mut session = Session::start(&SessionOptions {
+        nice: 19,
+        cpu_steps: Some(u64::MAX / 2),
+        ..SessionOptions::default()
+    })
+    .expect("a session");
+    let app = App::new(Mode::Gil, SwitchInterval::DEFAULT).with_python_cost(PythonCost::NONE);
+    let terminal = Terminal::new(TestBackend::new(100, 30)).expect("a test terminal");
+    let mut runner = Runner::new(terminal, app, &session, 60, false);
+    let (feeds, _script) = feeds();
+    let me = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|link| link.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .expect("this thread's id");
+    let t0 = Instant::now();
+    runner.step(Wake::Input(key('c', t0)), &mut session, &feeds, t0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let worker = loop {
+        if let Some(tid) = task_named("cpu-1").filter(|tid| nice_of_task(tid) == Some(19)) {
+            break tid;
+        }
+        assert!(Instant::now() < deadline, "no cpu-1 thread at nice 19");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    runner.step(Wake::Input(key('u', at(10))), &mut session, &feeds, at(10));
+    assert!(runner.app().ui_under_gil());
+    let ui = nice_of_task(&me).expect("the UI thread's nice");
+    assert_eq!(nice_of_task(&worker), Some(ui), "u on: the UI's nice");
+    assert_eq!(session.gil.shared_nice(), Some(ui));
+    runner.step(Wake::Input(key('u', at(20))), &mut session, &feeds, at(20));
+    assert!(!runner.app().ui_under_gil());
+    assert_eq!(nice_of_task(&worker), Some(19), "u off: 19 below again");
+    assert_eq!(session.gil.shared_nice(), None);
+    drop(runner);
+    session.shutdown(Duration::from_secs(10));
+}

@@ -126,7 +126,10 @@ fn attach_check_reads_a_running_python_and_leaves_it_running() {
     // so as an ordinary user `attach --check` (a grandchild's sibling) may
     // be refused; as root it is read.
     let mut child = Command::new(&python)
-        .args(["-c", "import sys; print('ready', flush=True); sys.stdin.read()"])
+        .args([
+            "-c",
+            "import sys; print('ready', flush=True); sys.stdin.read()",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::{Config, ConfigError, DEFAULT_TOML};
 use crate::gil::{Mode, SwitchInterval};
-use crate::lab::python_cost::PythonCost;
+use crate::lab::python_cost::{CostOutOfRange, PythonCost};
 use crate::ui::keys::KeyMap;
 use crate::ui::theme::ThemeName;
 use crate::work::FetchTarget;
@@ -24,6 +24,14 @@ use crate::work::FetchTarget;
 enum KeyList {
     One(String),
     Many(Vec<String>),
+}
+
+/// `[ui] python_ms`: a preset's name or milliseconds per key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum PythonMs {
+    Millis(f64),
+    Name(String),
 }
 
 /// A value with where it stands in the file (for error messages).
@@ -53,7 +61,7 @@ struct RawUi {
     fps: At<u64>,
     theme: At<String>,
     mouse: At<bool>,
-    python_ms: At<f64>,
+    python_ms: At<PythonMs>,
     python_refresh_ms: At<f64>,
 }
 
@@ -149,18 +157,30 @@ impl Source<'_> {
         }
     }
 
-    /// `[ui] python_ms` and `python_refresh_ms`: the modelled Python UI.
+    /// `[ui] python_ms` and `python_refresh_ms`: the modelled Python UI. A
+    /// preset's name sets both; a number is per key, with the `table`
+    /// preset's refresh unless `python_refresh_ms` says otherwise (which
+    /// also overrides a preset's).
     fn python_cost(&self, user: &RawUi, defaults: &RawUi) -> Result<PythonCost, ConfigError> {
         let (python_ms, at) = pick(&user.python_ms, &defaults.python_ms, "[ui] python_ms");
-        let cost = PythonCost::from_millis(python_ms)
-            .map_err(|e| self.fail(at, format!("[ui] python_ms: {e}")))?;
-        let (refresh_ms, at) = pick(
-            &user.python_refresh_ms,
-            &defaults.python_refresh_ms,
-            "[ui] python_refresh_ms",
-        );
-        cost.refresh(refresh_ms)
-            .map_err(|e| self.fail(at, format!("[ui] python_refresh_ms: {e}")))
+        let fail = |e: CostOutOfRange| self.fail(at.clone(), format!("[ui] python_ms: {e}"));
+        let cost = match python_ms {
+            PythonMs::Name(name) => name.parse::<PythonCost>().map_err(|_| {
+                self.fail(
+                    at.clone(),
+                    format!("[ui] python_ms = {name:?} is not a preset: expected table, light or milliseconds per key from 0 to 1000"),
+                )
+            })?,
+            PythonMs::Millis(ms) => PythonCost::from_millis(ms)
+                .and_then(|cost| cost.refresh(PythonCost::DEFAULT_REFRESH_MS))
+                .map_err(fail)?,
+        };
+        match &user.python_refresh_ms {
+            None => Ok(cost),
+            Some(refresh) => cost.refresh(*refresh.get_ref()).map_err(|e| {
+                self.fail(Some(refresh.span()), format!("[ui] python_refresh_ms: {e}"))
+            }),
+        }
     }
 
     /// `[keys]`: the default key map with the user's rebindings, an error
@@ -482,6 +502,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(theme.contains("dark, light or mono"), "{theme}");
+    }
+
+    #[test]
+    fn the_python_cost_is_a_preset_or_numbers() {
+        use crate::lab::python_cost::Preset;
+        assert_eq!(Config::default().python_cost.preset(), Some(Preset::Table));
+        let light = Config::from_toml(None, "[ui]\npython_ms = \"light\"\n").unwrap();
+        assert_eq!(light.python_cost, Preset::Light.cost());
+        let table = Config::from_toml(None, "[ui]\npython_ms = \"table\"\n").unwrap();
+        assert_eq!(table.python_cost, Preset::Table.cost());
+        let bad = Config::from_toml(Some(Path::new("c.toml")), "[ui]\npython_ms = \"heavy\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.starts_with("config c.toml, line 2, column 13: [ui] python_ms = \"heavy\"")
+                && bad.contains("table, light")
+                && !bad.contains('\n'),
+            "{bad}"
+        );
     }
 
     #[test]

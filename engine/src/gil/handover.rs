@@ -33,9 +33,6 @@ pub(super) enum Release {
     Ordinary,
     /// Because another thread asked: the thread goes on waiting to re-take it.
     Forced,
-    /// For a blocking call during which the OS runs the waiter it woke (see
-    /// [`GilThread::blocking_handover`]): the GIL goes to a waiting thread.
-    Handover,
     /// For good: the thread ends.
     Final,
 }
@@ -281,18 +278,14 @@ impl GilThread {
         if release == Release::Final {
             return;
         }
-        // A release while a drop request is pending (or a hand-over): wait
-        // until another thread has actually taken the GIL, so this one
-        // cannot grab it straight back.
+        // A release while a drop request is pending: wait until another
+        // thread has actually taken the GIL, so this one cannot grab it
+        // straight back.
         let requested = shared.drop_request.load(Ordering::Relaxed);
-        if (requested || release == Release::Handover)
-            && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
-        {
+        if requested && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8() {
             let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
             if core.last_holder == self.tag {
-                if requested {
-                    shared.drop_request.store(false, Ordering::Relaxed);
-                }
+                shared.drop_request.store(false, Ordering::Relaxed);
                 // The lane stays what the release made it: a forced drop
                 // waits to run again, a release for I/O is released (the
                 // real tracer, too, sees this wait inside `drop_gil`).

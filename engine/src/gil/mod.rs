@@ -40,12 +40,14 @@ mod handover;
 mod legacy;
 mod mode;
 pub mod model;
+mod priority;
 mod timeline;
 
 pub use dist::micros_histogram;
 pub(crate) use dist::{LaneDist, percentile_ms, record_micros};
 pub(crate) use legacy::{CHECK_INTERVAL, DEFAULT_LEGACY_TICKS, PY27_TICK_NS};
 pub use mode::{IntervalOutOfRange, Mode, SwitchInterval, UnknownMode};
+pub use priority::nice_of;
 pub(crate) use timeline::ThreadStats;
 pub use timeline::{GilEvent, ThreadTag, Timeline, Transition};
 
@@ -81,6 +83,8 @@ struct Shared {
     next_tag: AtomicU32,
     timeline: Timeline,
     epoch: Instant,
+    /// The OS priority of the threads that take this GIL (see `priority.rs`).
+    priorities: priority::Priorities,
 }
 
 /// The emulated interpreter lock; cheap to clone, shared by every thread.
@@ -114,6 +118,7 @@ impl Gil {
                 next_tag: AtomicU32::new(1),
                 timeline: Timeline::default(),
                 epoch: Instant::now(),
+                priorities: priority::Priorities::default(),
             }),
         }
     }
@@ -200,7 +205,14 @@ impl Gil {
             since: Instant::now(),
             stats: Arc::new(ThreadStats::default()),
             dist: None,
+            priority: Priority::Apart,
         }
+    }
+
+    /// The nice value the UI thread shares with this GIL's Python threads
+    /// while it is under the GIL ([`GilThread::share_priority`]), if it does.
+    pub fn shared_nice(&self) -> Option<i32> {
+        self.shared.priorities.shared_level()
     }
 
     /// The ring of stamped transitions.
@@ -246,6 +258,19 @@ pub struct GilThread {
     stats: Arc<ThreadStats>,
     /// Hold and wait times, kept only when asked for (see [`LaneDist`]).
     dist: Option<Box<LaneDist>>,
+    /// Its part in the GIL's one priority (see `priority.rs`).
+    priority: Priority,
+}
+
+/// A [`GilThread`]'s part in its GIL's priority registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    /// Not in it: its thread's nice is its own business.
+    Apart,
+    /// A Python thread (the thread id): runs at the UI's nice while shared.
+    Member(i32),
+    /// The UI thread (the thread id), sharing its nice with the members.
+    Leader(i32),
 }
 
 impl GilThread {
@@ -382,26 +407,48 @@ impl GilThread {
         Ok(out)
     }
 
-    /// Like [`blocking`](Self::blocking), but a thread waiting for the GIL
-    /// gets it before this one can take it back: the release waits until
-    /// another thread has taken it, as a forced drop does (`gil` mode; with
-    /// nobody waiting it is the same as `blocking`).
+    /// Runs the calling thread `nice` steps below the process's main (UI)
+    /// thread, clamped at 19 (as `work::lower_priority`), and makes it one
+    /// of this GIL's Python threads: while the UI thread shares its
+    /// priority ([`share_priority`](Self::share_priority)) it runs at the
+    /// UI's nice instead. Call it on the thread this handle belongs to,
+    /// before it starts; it leaves when the handle is dropped.
+    pub(crate) fn lower_priority(&mut self, nice: u8) {
+        use rustix::process::{getpid, getpriority_process};
+        let tid = priority::current_tid();
+        let base = getpriority_process(Some(getpid())).unwrap_or(0);
+        let apart = (base + i32::from(nice)).min(19);
+        self.gil.shared.priorities.join(tid, apart);
+        self.priority = Priority::Member(tid);
+    }
+
+    /// For the UI thread, on its own thread: `on` while it is under the GIL.
+    /// Then every Python thread of this GIL ([`lower_priority`]) runs at
+    /// this thread's nice, as every thread of one Python process does, and
+    /// the kernel treats a GIL waiter woken by the UI's release as its
+    /// equal; off, they go back to their own nice, below the UI. Without
+    /// the privilege to raise them, this thread goes down to theirs instead
+    /// (and stays there after: see `priority.rs`).
     ///
-    /// This is what happens to a CPython thread whose blocking call (an
-    /// event loop's `select`, even with a zero timeout) wakes a waiter of
-    /// the same priority, as every thread of one Python process is: the
-    /// kernel runs the woken thread, it takes the GIL, and the caller
-    /// queues behind it. Traced on a Textual app beside two CPU threads,
-    /// its main thread lost the GIL at each of its ~52 loop iterations a
-    /// second that way (hold p50 6.2 ms, then a wait p50 11.5 ms). Plain
-    /// `blocking` leaves it to the OS, and threadlab's workers run at a
-    /// lower priority than its UI thread, so there the caller would take
-    /// the GIL straight back.
-    pub fn blocking_handover<T>(&mut self, call: impl FnOnce() -> T) -> Result<T, Cancelled> {
-        if self.holding {
-            self.release(Release::Handover, Some(Transition::Io));
+    /// [`lower_priority`]: Self::lower_priority
+    pub fn share_priority(&mut self, on: bool) {
+        let tid = priority::current_tid();
+        match (self.priority, on) {
+            (Priority::Leader(_), true) | (Priority::Apart | Priority::Member(_), false) => {}
+            (Priority::Leader(leader), false) => {
+                self.gil.shared.priorities.share(leader, false);
+                self.priority = Priority::Apart;
+            }
+            (Priority::Member(member), true) => {
+                self.gil.shared.priorities.leave(member);
+                self.gil.shared.priorities.share(tid, true);
+                self.priority = Priority::Leader(tid);
+            }
+            (Priority::Apart, true) => {
+                self.gil.shared.priorities.share(tid, true);
+                self.priority = Priority::Leader(tid);
+            }
         }
-        self.blocking(call)
     }
 
     /// Releases the GIL (if held) and marks the thread gone from the timeline.
@@ -472,6 +519,11 @@ impl GilThread {
 impl Drop for GilThread {
     fn drop(&mut self) {
         self.exit();
+        match std::mem::replace(&mut self.priority, Priority::Apart) {
+            Priority::Apart => {}
+            Priority::Member(tid) => self.gil.shared.priorities.leave(tid),
+            Priority::Leader(tid) => self.gil.shared.priorities.share(tid, false),
+        }
     }
 }
 

@@ -21,28 +21,41 @@
 //!   own extra frames (up to `--fps`) cost nothing modelled: a Python UI
 //!   would not draw them.
 //!
-//! The defaults are measured, not guessed (`benches/ui_gil.rs`,
+//! The cost comes as a [`Preset`] per kind of app, each measured on a real
+//! Textual app beside this model with `benches/ui_gil.rs`: `table` (the
+//! default, below) and `light` (`benches/python/textual_light.py`, one
+//! `Static` of a few lines refreshed 10 times a second: 2.3 ms of CPU per
+//! refresh and 2.6 per key with no CPU threads, modelled as 2.5 and 2.5 ms;
+//! its event-loop iterations are fitted to its key latency beside two CPU
+//! threads, not counted; BENCHMARKS.md "UI under the GIL, per kind of app").
+//!
+//! The `table` preset is measured, not guessed (`benches/ui_gil.rs`,
 //! BENCHMARKS.md "UI under the GIL, calibrated"): the bench's Textual
 //! dashboard (a 30-row table refreshed 10 times a second) with no CPU
 //! threads, on CPython 3.12.1 on a quiet machine, spends its main thread
 //! 44–56 % of a core refreshing when no key comes (so 44–56 ms per refresh,
-//! median 46; [`PythonCost::DEFAULT_REFRESH_MS`]) and 4–9 ms more per key
+//! median 46 — but beside two CPU threads, where the app gets less of the
+//! GIL than it would spend and skips refreshes, 35 ms fits its latency and
+//! its GIL shares: [`PythonCost::DEFAULT_REFRESH_MS`]) and 4–9 ms more per key
 //! (a difference of two rates, so noisy; 4.5 kept from the first calibration;
 //! [`PythonCost::DEFAULT_KEY_MS`]), in as many event-loop iterations as
 //! [`KEY_ITERATIONS`] and [`REFRESH_ITERATIONS`] say. (An earlier
 //! calibration on a busy machine found 29–38 ms per refresh: starved of
 //! CPU, the app skipped refreshes.)
 //!
-//! Between two event-loop iterations the loop's `select` releases the GIL,
-//! and a thread waiting for it gets it first
-//! ([`GilThread::blocking_handover`]): all threads of a Python process run
-//! at one priority, so the kernel runs the waiter the release woke. Traced
-//! beside two CPU threads, the real app's main thread and this model's UI
-//! thread then take the GIL alike: ~52 and ~56 times a second, holding it
-//! 26 % and 28 % of the time and waiting for it 58 % and 55 % (wait p50
-//! 11.5 and 13.1 ms; BENCHMARKS.md). Without the hand-over the modelled
-//! UI took the GIL straight back at each iteration (threadlab's workers run
-//! at a lower priority than its UI thread) and held it 41 %, waiting 24 %.
+//! Between two event-loop iterations the loop's `select` releases the GIL
+//! (a plain [`GilThread::blocking`]) and takes it back; whether a waiter
+//! woken by the release gets it first is up to the kernel, as in CPython.
+//! What the kernel decides depends on priorities: all threads of a Python
+//! process run at one nice value, while threadlab's workers normally run
+//! 19 below its UI thread. So while the UI is under the GIL the emulated
+//! Python threads run at the UI thread's priority
+//! ([`GilThread::share_priority`]). Traced beside two CPU threads with the
+//! workers at the UI's nice, the model's UI thread took the GIL as the real
+//! app's main thread does (~50 and ~52 times a second, waiting for it 61 %
+//! and 58 % of the time, wait p50 13.1 and 11.5 ms; BENCHMARKS.md); with the
+//! workers 19 below it, it took the GIL straight back at each iteration and
+//! held it 41 % of the time, waiting 24 %.
 //!
 //! What it does not model: the real app's key also crosses two more Python
 //! threads (Textual's input thread and its writer thread each take the GIL
@@ -78,30 +91,107 @@ pub(crate) const REFRESH_ITERATIONS: u32 = 7;
 /// The most Python per key or per refresh that can be configured, in ms.
 pub(crate) const MAX_MS: f64 = 1000.0;
 
+/// A kind of Python UI whose cost was measured: `--ui-python-ms table` or
+/// `light` (BENCHMARKS.md, "UI under the GIL, per kind of app").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The bench's Textual dashboard (`benches/python/textual_dashboard.py`:
+    /// a 30-row `DataTable` refreshed 10 times a second): the default.
+    Table,
+    /// A light Textual app (`benches/python/textual_light.py`: one `Static`
+    /// of a few lines refreshed 10 times a second).
+    Light,
+}
+
+impl Preset {
+    /// Every preset, in the order error messages and docs name them.
+    pub const ALL: [Preset; 2] = [Preset::Table, Preset::Light];
+
+    /// Its name on the command line and in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Table => "table",
+            Preset::Light => "light",
+        }
+    }
+
+    /// The cost it models.
+    pub fn cost(self) -> PythonCost {
+        let (key_ms, refresh_ms, key_iterations, refresh_iterations) = match self {
+            Preset::Table => (
+                PythonCost::DEFAULT_KEY_MS,
+                PythonCost::DEFAULT_REFRESH_MS,
+                KEY_ITERATIONS,
+                REFRESH_ITERATIONS,
+            ),
+            Preset::Light => (
+                LIGHT_KEY_MS,
+                LIGHT_REFRESH_MS,
+                LIGHT_KEY_ITERATIONS,
+                LIGHT_REFRESH_ITERATIONS,
+            ),
+        };
+        PythonCost {
+            key_ms,
+            refresh_ms,
+            key_iterations,
+            refresh_iterations,
+            preset: Some(self),
+        }
+    }
+
+    /// The preset named `name`, if any.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// The light app's Python per key, ms: measured with `benches/ui_gil.rs`
+/// (BENCHMARKS.md, "UI under the GIL, per kind of app").
+const LIGHT_KEY_MS: f64 = 2.5;
+/// The light app's Python per refresh (every [`REFRESH_GAP`]), ms.
+const LIGHT_REFRESH_MS: f64 = 2.5;
+/// Event-loop iterations per key in the light app.
+const LIGHT_KEY_ITERATIONS: u32 = 4;
+/// Event-loop iterations per refresh in the light app.
+const LIGHT_REFRESH_ITERATIONS: u32 = 3;
+
 /// Modelled Python time per key (its handler and the repaint that shows
-/// it) and per refresh (every [`REFRESH_GAP`]), in ms.
+/// it) and per refresh (every [`REFRESH_GAP`]), in ms, the event-loop
+/// iterations each runs in, and the preset it came from, if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PythonCost {
     key_ms: f64,
     refresh_ms: f64,
+    key_iterations: u32,
+    refresh_iterations: u32,
+    preset: Option<Preset>,
 }
 
-/// A cost outside 0 to [`MAX_MS`] ms, or not a number.
+/// A cost outside 0 to [`MAX_MS`] ms, not a number, nor a preset's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Python cost {0:?} is not KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,46)")]
+#[error(
+    "Python cost {0:?} is not a preset (table, light) nor KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,35)"
+)]
 pub struct CostOutOfRange(pub String);
 
 impl PythonCost {
     /// The calibrated default per key, ms (BENCHMARKS.md, "UI under the GIL, calibrated").
     pub const DEFAULT_KEY_MS: f64 = 4.5;
 
-    /// The calibrated default per refresh, ms (same source).
-    pub const DEFAULT_REFRESH_MS: f64 = 46.0;
+    /// The `table` preset's Python per refresh, ms: the CPU the app spends
+    /// per refresh on an idle machine (46 ms) overstates what it gets
+    /// beside two CPU threads; 35 ms fits its key latency and GIL shares
+    /// there (BENCHMARKS.md, "UI under the GIL, per kind of app").
+    pub const DEFAULT_REFRESH_MS: f64 = 35.0;
 
     /// No modelled cost: the Rust UI's own microseconds only.
     pub const NONE: Self = Self {
         key_ms: 0.0,
         refresh_ms: 0.0,
+        key_iterations: KEY_ITERATIONS,
+        refresh_iterations: REFRESH_ITERATIONS,
+        preset: None,
     };
 
     /// `ms` of Python per key and none per refresh, 0 to [`MAX_MS`].
@@ -113,15 +203,29 @@ impl PythonCost {
     pub fn with_refresh(key_ms: f64, refresh_ms: f64) -> Result<Self, CostOutOfRange> {
         let ok = |ms: f64| ms.is_finite() && (0.0..=MAX_MS).contains(&ms);
         if ok(key_ms) && ok(refresh_ms) {
-            Ok(Self { key_ms, refresh_ms })
+            Ok(Self {
+                key_ms,
+                refresh_ms,
+                ..Self::NONE
+            })
         } else {
             Err(CostOutOfRange(format!("{key_ms},{refresh_ms}")))
         }
     }
 
-    /// This cost with `refresh_ms` per refresh instead.
+    /// This cost with `refresh_ms` per refresh instead (no longer a
+    /// preset's: the pane shows the numbers).
     pub fn refresh(self, refresh_ms: f64) -> Result<Self, CostOutOfRange> {
-        Self::with_refresh(self.key_ms, refresh_ms)
+        Ok(Self {
+            key_iterations: self.key_iterations,
+            refresh_iterations: self.refresh_iterations,
+            ..Self::with_refresh(self.key_ms, refresh_ms)?
+        })
+    }
+
+    /// The preset this cost is, if it is one.
+    pub fn preset(self) -> Option<Preset> {
+        self.preset
     }
 
     /// Per key, handler and repaint together, in ms.
@@ -141,11 +245,9 @@ impl PythonCost {
 }
 
 impl Default for PythonCost {
+    /// The `table` preset.
     fn default() -> Self {
-        Self {
-            key_ms: Self::DEFAULT_KEY_MS,
-            refresh_ms: Self::DEFAULT_REFRESH_MS,
-        }
+        Preset::Table.cost()
     }
 }
 
@@ -156,24 +258,32 @@ fn millis(ms: f64) -> String {
 }
 
 impl fmt::Display for PythonCost {
-    /// "4.5 ms/key + 46 ms/refresh", or "4.5 ms/key" without refreshes.
+    /// "4.5 ms/key + 35 ms/refresh", or "4.5 ms/key" without refreshes; a
+    /// preset's name first: "table (4.5 ms/key + 35 ms/refresh)".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ms/key", millis(self.key_ms))?;
+        let mut numbers = format!("{} ms/key", millis(self.key_ms));
         if self.refresh_ms > 0.0 {
-            write!(f, " + {} ms/refresh", millis(self.refresh_ms))?;
+            numbers += &format!(" + {} ms/refresh", millis(self.refresh_ms));
         }
-        Ok(())
+        match self.preset {
+            Some(preset) => write!(f, "{} ({numbers})", preset.name()),
+            None => f.write_str(&numbers),
+        }
     }
 }
 
 impl PythonCost {
-    /// The short form: "4.5+46 ms" (per key + per refresh), "2 ms" without
+    /// The short form: "4.5+35 ms" (per key + per refresh), "2 ms" without
     /// refreshes.
     pub fn brief(self) -> String {
-        if self.refresh_ms > 0.0 {
+        let numbers = if self.refresh_ms > 0.0 {
             format!("{}+{} ms", millis(self.key_ms), millis(self.refresh_ms))
         } else {
             format!("{} ms", millis(self.key_ms))
+        };
+        match self.preset {
+            Some(preset) => format!("{} ({numbers})", preset.name()),
+            None => numbers,
         }
     }
 }
@@ -181,8 +291,12 @@ impl PythonCost {
 impl FromStr for PythonCost {
     type Err = CostOutOfRange;
 
-    /// `KEY` or `KEY,REFRESH`, each in ms with an optional `ms` suffix.
+    /// A preset's name (`table`, `light`), or `KEY` or `KEY,REFRESH`,
+    /// each in ms with an optional `ms` suffix.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(preset) = Preset::named(s.trim()) {
+            return Ok(preset.cost());
+        }
         let bad = || CostOutOfRange(s.to_string());
         let number = |text: &str| -> Result<f64, CostOutOfRange> {
             let text = text.trim();
@@ -229,6 +343,8 @@ pub fn steps_per_ms() -> u64 {
 pub struct PythonWork {
     key_steps: u64,
     refresh_steps: u64,
+    key_iterations: u32,
+    refresh_iterations: u32,
     executed: u64,
     refreshes: u64,
     next_refresh: Option<Instant>,
@@ -242,6 +358,8 @@ impl PythonWork {
         Self {
             key_steps: steps(cost.per_key_ms()),
             refresh_steps: steps(cost.per_refresh_ms()),
+            key_iterations: cost.key_iterations,
+            refresh_iterations: cost.refresh_iterations,
             executed: 0,
             refreshes: 0,
             next_refresh: None,
@@ -272,7 +390,7 @@ impl PythonWork {
     /// A key's handler and repaint, run by `thread` (which takes the GIL if
     /// it must).
     pub fn key(&mut self, thread: &mut GilThread) {
-        self.run_iterations(thread, self.key_steps, KEY_ITERATIONS);
+        self.run_iterations(thread, self.key_steps, self.key_iterations);
     }
 
     /// When the next refresh is due, if refreshes are modelled and the
@@ -308,7 +426,7 @@ impl PythonWork {
         if now < due {
             return false;
         }
-        self.run_iterations(thread, self.refresh_steps, REFRESH_ITERATIONS);
+        self.run_iterations(thread, self.refresh_steps, self.refresh_iterations);
         self.refreshes += 1;
         let taken = now.duration_since(due).as_nanos() / REFRESH_GAP.as_nanos();
         let ticks = u32::try_from(taken + 1).unwrap_or(u32::MAX);
@@ -317,17 +435,13 @@ impl PythonWork {
     }
 
     /// `steps` steps split evenly over `iterations` event-loop iterations:
-    /// between two iterations the loop's `select` releases the GIL, and a
-    /// thread waiting for it gets it first
-    /// ([`GilThread::blocking_handover`]: in a Python process the kernel
-    /// runs the waiter the release woke, its threads being of one
-    /// priority), so the UI queues for the GIL again behind the CPU
-    /// threads at every iteration — as the traced Textual app's main thread
-    /// does, ~52 times a second beside two CPU threads.
+    /// between two iterations the loop's `select` releases the GIL and
+    /// takes it back, and a waiter the release woke may get it first (the
+    /// kernel decides, at the priorities the threads run at).
     fn run_iterations(&mut self, thread: &mut GilThread, steps: u64, iterations: u32) {
         let n = u64::from(iterations.max(1));
         for i in 0..n {
-            if i > 0 && steps > 0 && thread.blocking_handover(|| ()).is_err() {
+            if i > 0 && steps > 0 && thread.blocking(|| ()).is_err() {
                 return;
             }
             let chunk = steps * (i + 1) / n - steps * i / n;
@@ -372,14 +486,44 @@ mod tests {
         }
         assert_eq!(
             PythonCost::default().to_string(),
-            "4.5 ms/key + 46 ms/refresh"
+            "table (4.5 ms/key + 35 ms/refresh)"
         );
         assert_eq!(
             PythonCost::from_millis(2.5).map(|c| c.to_string()),
             Ok("2.5 ms/key".into())
         );
         assert!(PythonCost::NONE.is_none() && !PythonCost::default().is_none());
-        assert_eq!(PythonCost::default().brief(), "4.5+46 ms");
+        assert_eq!(PythonCost::default().brief(), "table (4.5+35 ms)");
+    }
+
+    #[test]
+    fn presets_parse_by_name_and_table_is_the_default() {
+        assert_eq!("table".parse::<PythonCost>(), Ok(Preset::Table.cost()));
+        assert_eq!(" light ".parse::<PythonCost>(), Ok(Preset::Light.cost()));
+        assert_eq!(PythonCost::default().preset(), Some(Preset::Table));
+        assert_eq!("4.5,46".parse::<PythonCost>().map(|c| c.preset()), Ok(None));
+        for bad in ["Table", "heavy", "light,3", ""] {
+            let error = bad.parse::<PythonCost>().expect_err(bad).to_string();
+            assert!(error.contains("table, light"), "{bad}: {error}");
+        }
+        // A preset with its refresh changed is numbers, not the preset.
+        let changed = Preset::Light.cost().refresh(9.0).expect("in range");
+        assert_eq!(changed.preset(), None);
+        assert!(changed.brief().ends_with("+9 ms"), "{}", changed.brief());
+        assert!(!changed.brief().contains("light"));
+        assert!(Preset::Light.cost().brief().starts_with("light ("));
+    }
+
+    /// The light app's Python costs less than the table's in the model:
+    /// fewer steps per key and per refresh, so less of the GIL a second.
+    #[test]
+    fn light_costs_less_than_table() {
+        let rate = 1000;
+        let table = PythonWork::new(Preset::Table.cost(), rate);
+        let light = PythonWork::new(Preset::Light.cost(), rate);
+        assert!(light.key_steps() < table.key_steps());
+        assert!(light.refresh_steps() < table.refresh_steps());
+        assert!(light.refresh_steps() > 0, "it still refreshes");
     }
 
     #[test]
@@ -449,69 +593,6 @@ mod tests {
             forced.len() < 3,
             "never forced off in 5 refreshes, three times: {forced:?}"
         );
-    }
-
-    /// Each event-loop iteration boundary of a refresh hands the GIL to the
-    /// CPU thread waiting for it (the modelled `select`), so the UI takes it
-    /// back from that thread once per boundary: 1 + 6 switches for the 7
-    /// iterations. A loop that took the GIL straight back at a boundary
-    /// would switch once: each 5 ms iteration ends long before the CPU
-    /// thread's 20 ms interval would let it ask the UI to drop.
-    #[test]
-    fn a_refresh_hands_the_gil_over_at_each_event_loop_iteration() {
-        // At least 5 of the 7, in one of up to three tries: a CPU thread
-        // kept off a core on a busy machine may not be back in the queue
-        // when a boundary comes. A loop that never hands over switches once
-        // in every try.
-        let tries: Vec<u64> = (0..3)
-            .map(|_| switches_in_a_refresh_beside_a_cpu_thread())
-            .take_while(|&switches| switches < u64::from(REFRESH_ITERATIONS - 2))
-            .collect();
-        assert!(
-            tries.len() < 3,
-            "the UI took the GIL from the CPU thread {tries:?} times in {REFRESH_ITERATIONS} iterations, not at least {}",
-            REFRESH_ITERATIONS - 2
-        );
-    }
-
-    /// One 35 ms refresh (5 ms per iteration, time for the CPU thread to
-    /// queue again after each hand-over) beside a CPU thread that holds the
-    /// GIL when it starts (20 ms interval); the times the UI took the GIL
-    /// from it.
-    fn switches_in_a_refresh_beside_a_cpu_thread() -> u64 {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let interval = SwitchInterval::from_millis_f64(20.0).expect("in range");
-        let gil = Gil::new(Mode::Gil, interval);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut cpu = gil.register(CancelToken::new());
-        let (holding, held) = crossbeam_channel::bounded(1);
-        let spinner = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut state = 1u64;
-                if cpu.enter().is_ok() {
-                    let _ = holding.send(());
-                }
-                while !stop.load(Ordering::Relaxed) && cpu.check().is_ok() {
-                    state = cpu_step(state);
-                }
-                cpu.exit();
-                std::hint::black_box(state);
-            })
-        };
-        held.recv().expect("the CPU thread takes the GIL");
-        let mut ui = gil.register(CancelToken::new());
-        let cost = PythonCost::with_refresh(0.0, 35.0).expect("in range");
-        let mut work = PythonWork::new(cost, steps_per_ms());
-        let t0 = Instant::now();
-        work.start_refreshes(t0);
-        assert!(work.refresh_if_due(&mut ui, t0 + REFRESH_GAP));
-        let switches = ui.stats().snapshot().switches;
-        ui.exit();
-        stop.store(true, Ordering::Relaxed);
-        spinner.join().expect("the CPU thread");
-        switches
     }
 
     /// Runs `n` default refreshes beside two CPU threads; the UI's forced drops.

@@ -89,7 +89,7 @@ impl Pool {
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-{}", index + 1))
                 .spawn(move || {
-                    crate::work::lower_priority(nice);
+                    thread.lower_priority(nice);
                     let _ = work(&mut thread, &queue, &table);
                     thread.exit();
                 })?;

@@ -209,7 +209,8 @@ impl Race {
             let spawned = std::thread::Builder::new()
                 .name(format!("race-{}", index + 1))
                 .spawn(move || {
-                    crate::work::lower_priority(racer.config.nice);
+                    let mut thread = thread;
+                    thread.lower_priority(racer.config.nice);
                     racer.run(thread)
                 });
             match spawned {

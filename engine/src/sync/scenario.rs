@@ -120,7 +120,7 @@ impl Scenario {
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                crate::work::lower_priority(nice);
+                thread.lower_priority(nice);
                 let outcome = thread
                     .enter()
                     .map_err(SyncError::from)

@@ -277,8 +277,12 @@ impl WorkSettings {
 /// thread, as `nice(1)` would for a process, clamped at 19 (0: no change).
 ///
 /// On Linux the nice value belongs to each thread, and
-/// `setpriority(PRIO_PROCESS, 0, …)` sets the calling thread's. Workers call
-/// this first so that with more runnable workers than cores the UI and input
+/// `setpriority(PRIO_PROCESS, 0, …)` sets the calling thread's. Threads
+/// that do not take the GIL (the server's connection threads, the HTTP
+/// runtime's) call this; the GIL's threads call
+/// [`GilThread::lower_priority`](crate::gil::GilThread::lower_priority),
+/// which does the same and lets them share the UI's priority while the UI
+/// is under the GIL. Either way, with more runnable workers than cores the UI and input
 /// threads still get the CPU at once: a wakeup of a nice-0 thread preempts
 /// a nice-10 one, where among equals it would wait for a time slice to end.
 /// The level is counted from the main thread, not from the caller, so a

@@ -169,7 +169,7 @@ impl Pool {
             .stack_size(self.settings.stack_size)
             .spawn(move || {
                 let _live = live;
-                super::lower_priority(ctx.settings.nice);
+                ctx.gil.lower_priority(ctx.settings.nice);
                 ctx.report.lifecycle(WorkerEvent::Started {
                     id,
                     thread: ctx.gil.tag(),

@@ -61,7 +61,7 @@ pub(super) fn run(ctx: &mut WorkerCtx) -> Result<(u64, String), WorkError> {
         .name(format!("sleep-{}-t", ctx.id))
         .stack_size(ctx.settings.stack_size)
         .spawn(move || {
-            super::lower_priority(nice);
+            thread_gil.lower_priority(nice);
             let result = thread_gil.enter().map_err(WorkError::from).and_then(|()| {
                 print_with_sleeps(
                     0..5,

@@ -162,7 +162,21 @@ impl MeterPane<'_> {
         } else {
             ""
         };
-        let choices = if self.ui_under_gil {
+        let choices = if self.ui_under_gil && cost.preset().is_some() {
+            // "UI under GIL: light (2.5+2.5 ms)": the preset in force, named.
+            vec![
+                format!(
+                    " {key}: the UI takes the GIL for every key and frame · assumes Python: {cost}{every}"
+                ),
+                format!(" {key}: UI under the GIL · assumes Python: {cost}"),
+                format!(" {key}: UI under GIL: {}", cost.brief()),
+                format!(
+                    " {key}: UI under GIL: {}",
+                    cost.preset().map_or("", |preset| preset.name())
+                ),
+                format!(" {key}: UI takes the GIL"),
+            ]
+        } else if self.ui_under_gil {
             vec![
                 format!(" {key}: the UI takes the GIL for every key and frame · {assumes}{every}"),
                 format!(" {key}: UI under the GIL · {assumes}"),

@@ -60,7 +60,10 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, ui: UiSide<'_>, comm
         Command::SetInterval(interval) => session.gil.set_interval(interval),
         Command::SetUiUnderGil(on) => {
             // On: the UI thread joins the GIL as it next waits (the runner
-            // releases it around each wait). Off: it leaves at once.
+            // releases it around each wait), and the emulated Python
+            // threads come to its priority, as in one Python process. Off:
+            // it leaves at once, and they go back below it.
+            ui.ui_gil.share_priority(on);
             if !on && ui.ui_gil.is_holding() {
                 ui.ui_gil.exit();
             }
