@@ -295,7 +295,7 @@ fn completions_and_man_page_generate() {
             "{shell}"
         );
         // The tracer's options complete too.
-        for option in ["rate", "blocking", "sampled", "flamegraph"] {
+        for option in ["rate", "blocking", "sampled", "flamegraph", "check"] {
             // fish writes `-l rate`, bash and zsh `--rate`.
             let spelled = if shell == "fish" {
                 format!("-l {option}")

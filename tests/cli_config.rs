@@ -230,7 +230,7 @@ fn every_command_has_a_man_page_with_environment_and_files() {
     // The tracer's stack options are documented where they apply.
     for page in ["threadlab-trace.1", "threadlab-attach.1"] {
         let text = std::fs::read_to_string(dir.path().join(page)).expect("read the page");
-        for option in ["rate", "blocking", "flamegraph"] {
+        for option in ["rate", "blocking", "sampled", "flamegraph", "check"] {
             assert!(
                 text.contains(&format!("\\-\\-{option}")),
                 "{page} has no --{option}"
