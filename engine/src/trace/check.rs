@@ -5,7 +5,7 @@
 //! the user behind `sudo`, stopped at every exec) and killed at the moment
 //! it becomes Python, before it has run any Python. For `attach`, the
 //! process is only read. Either way the same code decides as a real trace
-//! does ([`launch::python_of`], [`session::attach_plan`]), so the check
+//! does ([`launch::python_of`], [`attach::attach_plan`]), so the check
 //! cannot say yes where the trace would say no.
 
 use std::ffi::OsString;
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::launch::{self, RunAs};
 use super::mode::{self, ModeWanted, SampledWhy, TraceMode};
-use super::{Interpreter, TraceError, session, uprobe};
+use super::{Interpreter, TraceError, attach, uprobe};
 
 /// What a check found: one screenful, and whether tracing would work.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ pub fn check_pid(pid: u32, wanted: ModeWanted, rate_hz: u32) -> CheckReport {
         mode: Err(TraceError::NoSuchProcess { pid }),
         rate_hz,
     };
-    match session::attach_plan(pid, wanted) {
+    match attach::attach_plan(pid, wanted) {
         Ok((python, mode)) => {
             if let TraceMode::Sampled(
                 SampledWhy::NoGilSymbols { .. } | SampledWhy::Python2 { .. },
@@ -106,7 +106,7 @@ pub fn check_pid(pid: u32, wanted: ModeWanted, rate_hz: u32) -> CheckReport {
 
 /// The symbol lookup's refusal for `pid`'s interpreter, re-asked.
 fn symbols_account(pid: u32) -> Option<TraceError> {
-    session::attach_plan(pid, ModeWanted::Exact).err()
+    attach::attach_plan(pid, ModeWanted::Exact).err()
 }
 
 /// The mode a launched trace of `python` would get: as

@@ -12,6 +12,7 @@
 //! Needs root (or `CAP_SYS_ADMIN`/`CAP_PERFMON`) for the probes only; the
 //! traced program runs as the user behind `sudo`.
 
+pub(crate) mod attach;
 pub mod check;
 pub mod console;
 pub mod flame;
