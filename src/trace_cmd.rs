@@ -143,6 +143,16 @@ fn stack_options(stacks: &StackArgs) -> StackOptions {
     }
 }
 
+/// `trace --check`: what tracing `args.program` would do, without tracing.
+fn check_trace(args: &TraceArgs, run_as: Option<&RunAs>) -> ExitCode {
+    if args.program.is_empty() {
+        return trace_failed(&TraceError::NoProgram);
+    }
+    let wanted = mode_wanted(&args.stacks);
+    let rate = sampled_rate(&args.stacks);
+    checked(check_program(&args.program, run_as, wanted, rate))
+}
+
 /// `--check`'s screenful on stdout; when tracing would not work, the
 /// reason also on stderr and exit code 2.
 fn checked(report: CheckReport) -> ExitCode {
@@ -201,12 +211,7 @@ pub fn trace(args: &TraceArgs, run: &RunArgs, config: &Config) -> ExitCode {
         }
     };
     if args.check {
-        if args.program.is_empty() {
-            return trace_failed(&TraceError::NoProgram);
-        }
-        let wanted = mode_wanted(&args.stacks);
-        let rate = sampled_rate(&args.stacks);
-        return checked(check_program(&args.program, run_as.as_ref(), wanted, rate));
+        return check_trace(args, run_as.as_ref());
     }
     let (dashboard, export, signals) =
         match prepare(args.json, args.export.as_deref(), &args.stacks, run, config) {
