@@ -19,6 +19,22 @@ fn check(program: &[&str]) -> Run {
     run(trace_cmd(&["--check"], program))
 }
 
+/// `done` ended with exit code `code` (its output shown if not).
+fn exits(done: &Run, code: i32) {
+    assert_eq!(
+        done.status.code(),
+        Some(code),
+        "{}{}",
+        done.stdout,
+        done.stderr
+    );
+}
+
+/// `text` contains `needle` (the whole text shown if not).
+fn says(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+}
+
 /// Whether this test process may open uprobes (what `--check` reports).
 fn exact_expected() -> bool {
     cannot_trace().is_none()
@@ -31,23 +47,17 @@ fn a_pyenv_python_is_checked_with_its_symbols_and_mode() {
         return;
     };
     let done = check(&[python.to_str().expect("utf-8"), "-c", "pass"]);
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{}{}",
-        done.stdout,
-        done.stderr
-    );
+    exits(&done, 0);
     let out = &done.stdout;
-    assert!(out.contains("CPython 3.11."), "{out}");
-    assert!(out.contains("libpython3.11"), "{out}");
-    assert!(out.contains("symbols      symtab: take_gil at 0x"), "{out}");
-    assert!(out.contains("ptrace"), "{out}");
+    says(out, "CPython 3.11.");
+    says(out, "libpython3.11");
+    says(out, "symbols      symtab: take_gil at 0x");
+    says(out, "ptrace");
     if exact_expected() {
-        assert!(out.contains("mode         exact"), "{out}");
+        says(out, "mode         exact");
         assert!(out.ends_with("ok: tracing would work, exactly\n"), "{out}");
     } else {
-        assert!(out.contains("run with sudo for exact"), "{out}");
+        says(out, "run with sudo for exact");
         assert!(out.ends_with("ok: tracing would work, sampled\n"), "{out}");
     }
     assert!(done.stderr.is_empty(), "{}", done.stderr);
@@ -63,13 +73,7 @@ fn the_checked_program_runs_no_python() {
     let marker = dir.path().join("ran");
     let code = format!("open({:?}, 'w').write('x')", marker.display().to_string());
     let done = check(&[python.to_str().expect("utf-8"), "-c", &code]);
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{}{}",
-        done.stdout,
-        done.stderr
-    );
+    exits(&done, 0);
     assert!(!marker.exists(), "the program ran: {}", marker.display());
 }
 
@@ -80,38 +84,18 @@ fn python_2_is_checked_as_sampled() {
         return;
     };
     let done = check(&[python.to_str().expect("utf-8"), "-c", "pass"]);
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{}{}",
-        done.stdout,
-        done.stderr
-    );
-    assert!(
-        done.stdout.contains("none: Python 2 has no take_gil"),
-        "{}",
-        done.stdout
-    );
-    assert!(
-        done.stdout.contains("mode         sampled"),
-        "{}",
-        done.stdout
-    );
+    exits(&done, 0);
+    says(&done.stdout, "none: Python 2 has no take_gil");
+    says(&done.stdout, "mode         sampled");
 }
 
 #[test]
 fn a_program_that_never_becomes_python_is_refused_with_exit_code_2() {
     let done = check(&["/bin/true"]);
-    assert_eq!(
-        done.status.code(),
-        Some(2),
-        "{}{}",
-        done.stdout,
-        done.stderr
-    );
+    exits(&done, 2);
     let reason = "without running a Python interpreter";
-    assert!(done.stdout.contains("no: "), "{}", done.stdout);
-    assert!(done.stdout.contains(reason), "{}", done.stdout);
+    says(&done.stdout, "no: ");
+    says(&done.stdout, reason);
     assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
     assert!(done.stderr.contains(reason), "{}", done.stderr);
 }
@@ -157,35 +141,15 @@ fn attach_check_reads_a_running_python_and_leaves_it_running() {
         done.stdout
     );
     if exact_expected() {
-        assert_eq!(
-            done.status.code(),
-            Some(0),
-            "{}{}",
-            done.stdout,
-            done.stderr
-        );
-        assert!(
-            done.stdout.contains("mode         exact"),
-            "{}",
-            done.stdout
-        );
+        exits(&done, 0);
+        says(&done.stdout, "mode         exact");
     } else if done.status.code() == Some(2) {
         // Not threadlab's child: under Yama scope 1 an ordinary user may not
         // read it, and the reason says what would help.
         assert!(done.stderr.contains("ptrace_scope"), "{}", done.stderr);
     } else {
-        assert_eq!(
-            done.status.code(),
-            Some(0),
-            "{}{}",
-            done.stdout,
-            done.stderr
-        );
-        assert!(
-            done.stdout.contains("mode         sampled"),
-            "{}",
-            done.stdout
-        );
+        exits(&done, 0);
+        says(&done.stdout, "mode         sampled");
     }
 }
 
@@ -194,13 +158,7 @@ fn attach_check_of_no_process_says_so() {
     let mut command = Command::new(BIN);
     command.args(["attach", "--check", "999999999"]);
     let done = run(command);
-    assert_eq!(
-        done.status.code(),
-        Some(2),
-        "{}{}",
-        done.stdout,
-        done.stderr
-    );
+    exits(&done, 2);
     assert!(
         done.stderr.contains("no process with pid 999999999"),
         "{}",
