@@ -75,13 +75,12 @@ impl PythonThreads {
     ) {
         for stack in &round.stacks {
             let Some(tid) = stack.tid else { continue };
-            match &stack.name {
-                Some(name) => {
-                    self.names.insert(tid, name.clone());
-                }
-                None => {
-                    self.names.remove(&tid);
-                }
+            // A thread keeps its last Python name when a round has none: a
+            // thread whose `run()` has returned leaves `threading._active`
+            // (where names are read) before its OS thread exits, and a
+            // read racing the dict can miss it. A rename arrives as a name.
+            if let Some(name) = &stack.name {
+                self.names.insert(tid, name.clone());
             }
             self.stacks.insert(tid, stack.frames.clone());
             if let (Some(state), Some(leaf)) = (state_of(tid), stack.frames.first()) {
@@ -159,5 +158,41 @@ impl PythonThreads {
     /// GIL time by function so far.
     pub fn functions(&self) -> &GilByFunction {
         &self.functions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::sampler::StackRound;
+    use crate::trace::stacks::ThreadStack;
+
+    fn round(name: Option<&str>) -> StackRound {
+        StackRound {
+            time_ns: 0,
+            period_ns: 10_000_000,
+            stacks: vec![ThreadStack {
+                tid: Some(7),
+                name: name.map(String::from),
+                owns_gil: false,
+                frames: Vec::new(),
+            }],
+            gil: None,
+        }
+    }
+
+    /// A thread past its `run()` has left `threading._active`, so its last
+    /// rounds carry no name: it keeps the one it had (a CI run reported a
+    /// CPU thread under its OS name, `python3.11`, for that); a rename is
+    /// taken.
+    #[test]
+    fn a_thread_keeps_its_name_through_rounds_without_one() {
+        let mut threads = PythonThreads::default();
+        let (state, os_name) = (|_| None, |_| None);
+        threads.add_round(0, &round(Some("cpu-1")), state, os_name);
+        threads.add_round(1, &round(None), state, os_name);
+        assert_eq!(threads.name(7), Some("cpu-1"));
+        threads.add_round(2, &round(Some("renamed")), state, os_name);
+        assert_eq!(threads.name(7), Some("renamed"));
     }
 }
