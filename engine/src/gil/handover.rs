@@ -303,7 +303,36 @@ impl GilThread {
                         .0;
                 }
                 core.switch_waiters -= 1;
+                drop(core);
+                if release == Release::Forced {
+                    forced_wakeup_cost();
+                }
             }
         }
+    }
+}
+
+/// How long CPython 3.11's forcibly switched thread takes, once the new
+/// holder has signalled `switch_cond`, to be back in `take_gil` (ns).
+///
+/// Measured, not derived: CPython's dropper is woken on a glibc condvar
+/// whose mutex (`switch_mutex`) the signaller still holds, and glibc's
+/// mutex does not spin, so (most likely) it sleeps again until the
+/// signaller lets go and comes back microseconds after the switch, past
+/// the new holder's next short release; the emulation's core mutex (Rust's)
+/// spins and catches the release at once. Without this cost, the
+/// one-CPU convoy's CPU thread won the I/O thread's first release after
+/// nearly every forced switch and the round trip waited two switch
+/// intervals, where CPython's waits one (SCHED_FIFO, 3 runs: 61–75 % of
+/// round trips twice, CPython 0–12 %; with 2 µs 2–9 %; BENCHMARKS.md,
+/// "The one-CPU convoy's shape").
+pub(super) const FORCED_WAKEUP_NS: u64 = 2_000;
+
+/// Spends [`FORCED_WAKEUP_NS`] on the way back from a forced switch (a spin:
+/// a sleep that short lasts tens of µs on Linux).
+fn forced_wakeup_cost() {
+    let began = std::time::Instant::now();
+    while began.elapsed() < Duration::from_nanos(FORCED_WAKEUP_NS) {
+        std::hint::spin_loop();
     }
 }
