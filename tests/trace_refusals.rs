@@ -76,14 +76,7 @@ fn as_nobody_if_possible(mut command: Command, build: &Build) -> Command {
         return command;
     }
     let _ = std::fs::set_permissions(build.path(""), std::fs::Permissions::from_mode(0o755));
-    let can = Command::new(BIN)
-        .arg("--version")
-        .uid(65534)
-        .gid(65534)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let can = nobody_can_run_bin();
     if can {
         command.uid(65534).gid(65534);
     } else {

@@ -12,7 +12,7 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use support::*;
@@ -198,14 +198,7 @@ fn attach_to_a_process_one_may_not_read_says_what_is_needed() {
         return;
     }
     // Root: a process of root's, attached to by threadlab run as nobody.
-    let nobody_runs = Command::new(BIN)
-        .arg("--version")
-        .uid(65534)
-        .gid(65534)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let nobody_runs = nobody_can_run_bin();
     if !nobody_runs {
         skip(format!(
             "nobody (uid 65534) cannot run {BIN} here (a directory above it is closed to others)"

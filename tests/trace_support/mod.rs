@@ -142,6 +142,20 @@ pub fn run(mut command: Command) -> Run {
     }
 }
 
+/// Whether the user nobody (uid 65534) can run this threadlab binary (a
+/// directory above it may be closed to others).
+pub fn nobody_can_run_bin() -> bool {
+    use std::os::unix::process::CommandExt;
+    Command::new(BIN)
+        .arg("--version")
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn kill(pid: u32, signal: rustix::process::Signal) {
     if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
         let _ = rustix::process::kill_process(pid, signal);

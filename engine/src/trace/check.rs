@@ -22,8 +22,6 @@ pub struct CheckReport {
     target: String,
     /// The interpreter found, when one was.
     python: Option<Interpreter>,
-    /// Why no exact probes: the symbol lookup's account, when it failed.
-    symbols_missing: Option<TraceError>,
     /// How it would be traced, or why it could not be.
     mode: Result<TraceMode, TraceError>,
     /// The sampling rate a sampled trace would use.
@@ -45,7 +43,6 @@ pub fn check_program(
     let mut report = CheckReport {
         target,
         python: None,
-        symbols_missing: None,
         mode: Err(TraceError::NoProgram),
         rate_hz,
     };
@@ -56,10 +53,10 @@ pub fn check_program(
             report.python = Some(python);
         }
         Ok((exe, Err(error))) => match mode::sampled_instead(&exe, &error) {
+            // The lookup's account travels in `why` (NoGilSymbols).
             Some((python, why)) if wanted != ModeWanted::Exact => {
                 report.python = Some(python);
                 report.mode = Ok(TraceMode::Sampled(why));
-                report.symbols_missing = Some(error);
             }
             _ => report.mode = Err(error),
         },
@@ -83,30 +80,17 @@ pub fn check_pid(pid: u32, wanted: ModeWanted, rate_hz: u32) -> CheckReport {
     let mut report = CheckReport {
         target,
         python: None,
-        symbols_missing: None,
         mode: Err(TraceError::NoSuchProcess { pid }),
         rate_hz,
     };
     match attach::attach_plan(pid, wanted) {
         Ok((python, mode)) => {
-            if let TraceMode::Sampled(
-                SampledWhy::NoGilSymbols { .. } | SampledWhy::Python2 { .. },
-            ) = &mode
-            {
-                // Say what the lookup tried (the plan kept only the verdict).
-                report.symbols_missing = symbols_account(pid);
-            }
             report.python = Some(python);
             report.mode = Ok(mode);
         }
         Err(error) => report.mode = Err(error),
     }
     report
-}
-
-/// The symbol lookup's refusal for `pid`'s interpreter, re-asked.
-fn symbols_account(pid: u32) -> Option<TraceError> {
-    attach::attach_plan(pid, ModeWanted::Exact).err()
 }
 
 /// The mode a launched trace of `python` would get: as
@@ -157,9 +141,6 @@ impl CheckReport {
                 line("library", &library.display().to_string());
             }
             line("symbols", &self.symbols_line(python));
-            if let Some(TraceError::NoSymbolTable { hint, .. }) = &self.symbols_missing {
-                line("for exact", hint);
-            }
         }
         line("uprobes", &uprobes_line());
         line("ptrace", &ptrace_line());
@@ -189,13 +170,14 @@ impl CheckReport {
                 file_name(python.library.as_ref().unwrap_or(&python.executable))
             );
         }
-        match &self.symbols_missing {
-            Some(TraceError::NoSymbolTable { file, tried, .. }) => {
-                format!("none in {} (stripped; tried {tried})", file_name(file))
+        match &self.mode {
+            Ok(TraceMode::Sampled(SampledWhy::NoGilSymbols { account, .. })) => {
+                format!("none: {account}")
             }
-            Some(TraceError::Python2 { .. }) => "none: Python 2 has no take_gil".into(),
-            Some(error) => format!("none: {error}"),
-            None => "not looked for (sampled)".into(),
+            Ok(TraceMode::Sampled(SampledWhy::Python2 { .. })) => {
+                "none: Python 2 has no take_gil".into()
+            }
+            _ => "not looked for (sampled)".into(),
         }
     }
 
