@@ -251,7 +251,7 @@ pub struct TraceArgs {
     /// Only say what would be traced and how — the interpreter, where its
     /// GIL symbols are, exact or sampled and why, uprobes, ptrace — without
     /// tracing: exit 0 if tracing would work, 2 (with the reason) if not.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["json", "export", "flamegraph"])]
     pub check: bool,
     /// Python stacks: sampling rate, pausing, flame graphs.
     #[command(flatten)]
@@ -274,7 +274,7 @@ pub struct AttachArgs {
     /// Only say what would be traced and how — the interpreter, where its
     /// GIL symbols are, exact or sampled and why, uprobes, ptrace — without
     /// tracing: exit 0 if tracing would work, 2 (with the reason) if not.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["json", "export", "flamegraph"])]
     pub check: bool,
     /// Print one JSON summary on stdout when it ends or on Ctrl-C.
     #[arg(long)]

@@ -165,3 +165,19 @@ fn attach_check_of_no_process_says_so() {
         done.stderr
     );
 }
+
+#[test]
+fn check_with_an_option_that_only_a_trace_uses_is_a_usage_error() {
+    for (extra, named) in [
+        (&["--json"][..], "--json"),
+        (&["--export", "x.json"][..], "--export"),
+        (&["--flamegraph", "flames"][..], "--flamegraph"),
+    ] {
+        let mut args = vec!["--check"];
+        args.extend_from_slice(extra);
+        let done = run(trace_cmd(&args, &["python3", "-c", "pass"]));
+        exits(&done, 2);
+        says(&done.stderr, named);
+        assert!(done.stdout.is_empty(), "{}", done.stdout);
+    }
+}
