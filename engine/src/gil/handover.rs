@@ -8,9 +8,10 @@
 //! and its lanes are in `mod.rs`.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::pthread::PthreadGuard;
 use super::{GilThread, Mode, Shared, ThreadTag, Transition};
 use crate::cancel::Cancelled;
 
@@ -116,7 +117,7 @@ impl GilThread {
     /// while waiting; in `free` mode it returns true holding nothing.
     fn take_gil(&mut self) -> Result<bool, Cancelled> {
         let shared = Arc::clone(&self.gil.shared);
-        let core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+        let core = shared.core.lock();
         let (outcome, core) = self.wait_for_gil(&shared, core);
         match outcome {
             Ok(Taken::Yes) => {
@@ -141,8 +142,8 @@ impl GilThread {
     fn wait_for_gil<'a>(
         &mut self,
         shared: &'a Shared,
-        mut core: MutexGuard<'a, Core>,
-    ) -> (Result<Taken, Cancelled>, MutexGuard<'a, Core>) {
+        mut core: PthreadGuard<'a, Core>,
+    ) -> (Result<Taken, Cancelled>, PthreadGuard<'a, Core>) {
         let mut waiting = false;
         // Whether this thread set the drop request while waiting. As in
         // CPython, it matters only when the thread leaves without the GIL
@@ -176,14 +177,11 @@ impl GilThread {
             }
             let saved_switch = core.switch_number;
             let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
-            let (guard, result) = shared
-                .cond
-                .wait_timeout(core, interval)
-                .unwrap_or_else(PoisonError::into_inner);
+            let (guard, timed_out) = shared.cond.wait_timeout(core, interval);
             core = guard;
             // Timed out, still locked, and nobody switched meanwhile:
             // ask the holder to drop it.
-            if result.timed_out()
+            if timed_out
                 && core.locked
                 && core.switch_number == saved_switch
                 && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
@@ -205,7 +203,7 @@ impl GilThread {
     /// counts a switch if it was not the last holder, wakes a forced dropper
     /// waiting for the switch, clears any drop request and turns its lane to
     /// `Hold`, all before the core's lock is let go.
-    fn hold_new_gil(&mut self, shared: &Shared, mut core: MutexGuard<'_, Core>) {
+    fn hold_new_gil(&mut self, shared: &Shared, mut core: PthreadGuard<'_, Core>) {
         core.locked = true;
         if core.last_holder != self.tag {
             core.last_holder = self.tag;
@@ -258,7 +256,7 @@ impl GilThread {
     /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
     fn drop_new_gil(&mut self, release: Release, next: Option<Transition>) {
         let shared = Arc::clone(&self.gil.shared);
-        let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut core = shared.core.lock();
         if let Some(next) = next {
             self.set_lane(next);
         }
@@ -283,7 +281,7 @@ impl GilThread {
         // straight back.
         let requested = shared.drop_request.load(Ordering::Relaxed);
         if requested && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8() {
-            let mut core = shared.core.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut core = shared.core.lock();
             if core.last_holder == self.tag {
                 shared.drop_request.store(false, Ordering::Relaxed);
                 // The lane stays what the release made it: a forced drop
@@ -296,11 +294,7 @@ impl GilThread {
                     && !self.cancel.is_cancelled()
                 {
                     let interval = Duration::from_nanos(shared.interval_ns.load(Ordering::Relaxed));
-                    core = shared
-                        .switch_cond
-                        .wait_timeout(core, interval)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    core = shared.switch_cond.wait_timeout(core, interval).0;
                 }
                 core.switch_waiters -= 1;
                 drop(core);

@@ -41,6 +41,7 @@ mod legacy;
 mod mode;
 pub mod model;
 mod priority;
+mod pthread;
 mod timeline;
 
 pub use dist::micros_histogram;
@@ -52,11 +53,12 @@ pub(crate) use timeline::ThreadStats;
 pub use timeline::{GilEvent, ThreadTag, Timeline, Transition};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelToken, Cancelled};
 use handover::{Core, Release};
+use pthread::{PthreadCond, PthreadGuard, PthreadMutex};
 use legacy::LegacyLock;
 
 #[derive(Debug)]
@@ -64,11 +66,12 @@ struct Shared {
     mode: AtomicU8,
     interval_ns: AtomicU64,
     drop_request: AtomicBool,
-    core: Mutex<Core>,
+    /// CPython's `gil->mutex`, a glibc mutex as CPython's (see `pthread.rs`).
+    core: PthreadMutex<Core>,
     /// Waiters for the GIL sleep here (CPython's `gil->cond`).
-    cond: Condvar,
+    cond: PthreadCond,
     /// A forced dropper sleeps here until someone else took it (`gil->switch_cond`).
-    switch_cond: Condvar,
+    switch_cond: PthreadCond,
     /// Python 2's lock for `legacy` mode (a POSIX-semaphore-like futex word).
     legacy: LegacyLock,
     /// Hand-overs between threads, in any mode.
@@ -107,9 +110,9 @@ impl Gil {
                 mode: AtomicU8::new(mode.to_u8()),
                 interval_ns: AtomicU64::new(interval.duration().as_nanos() as u64),
                 drop_request: AtomicBool::new(false),
-                core: Mutex::new(Core::default()),
-                cond: Condvar::new(),
-                switch_cond: Condvar::new(),
+                core: PthreadMutex::new(Core::default()),
+                cond: PthreadCond::new(),
+                switch_cond: PthreadCond::new(),
                 legacy: LegacyLock::default(),
                 switches: AtomicU64::new(0),
                 legacy_ticks: AtomicU32::new(DEFAULT_LEGACY_TICKS),
@@ -230,11 +233,8 @@ impl Gil {
         self.shared.switches.load(Ordering::Relaxed)
     }
 
-    fn lock_core(&self) -> MutexGuard<'_, Core> {
-        self.shared
-            .core
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock_core(&self) -> PthreadGuard<'_, Core> {
+        self.shared.core.lock()
     }
 }
 
