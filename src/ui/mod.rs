@@ -12,6 +12,7 @@
 pub mod app;
 pub mod event;
 pub mod export;
+pub mod input_gil;
 pub mod keys;
 pub mod lab_runs;
 pub mod layout;
@@ -71,34 +72,51 @@ impl Default for UiOptions {
 
 /// Reads the terminal.
 fn spawn_input_thread() -> std::io::Result<Receiver<Input>> {
-    read_input(|_| {})
+    read_input(|_| {}, None)
 }
 
 /// Reads the terminal; a quit key (or a terminal gone) also ends the UI
-/// thread's wait for the GIL at once, in case it waits there.
+/// thread's wait for the GIL at once, in case it waits there. While the UI
+/// is under the GIL, it takes the GIL for each event, as a Python TUI's
+/// input thread does (`gil`, see [`input_gil`]).
 fn spawn_quitting_input_thread(
     keys: keys::KeyMap,
     quitter: Quitter,
+    gil: input_gil::InputGil,
 ) -> std::io::Result<Receiver<Input>> {
-    read_input(move |input| {
-        if input.quits(&keys) {
-            quitter.quit();
-        }
-    })
+    read_input(
+        move |input| {
+            if input.quits(&keys) {
+                quitter.quit();
+            }
+        },
+        Some(gil),
+    )
 }
 
-/// The input thread: each terminal event, stamped, is shown to `seen`, then sent.
-fn read_input(seen: impl Fn(&Input) + Send + 'static) -> std::io::Result<Receiver<Input>> {
+/// The input thread: each terminal event, stamped, is shown to `seen`, then
+/// sent; with `gil`, the read and `seen` run with the GIL released and the
+/// send waits for it while the UI is under it.
+fn read_input(
+    seen: impl Fn(&Input) + Send + 'static,
+    mut gil: Option<input_gil::InputGil>,
+) -> std::io::Result<Receiver<Input>> {
     let (tx, rx) = crossbeam_channel::unbounded();
     thread::Builder::new().name("input".into()).spawn(move || {
         loop {
-            let event = crossterm::event::read();
-            let input = Input {
-                event,
-                read_at: Instant::now(),
+            let read = || {
+                let input = Input {
+                    event: crossterm::event::read(),
+                    read_at: Instant::now(),
+                };
+                seen(&input);
+                input
+            };
+            let input = match gil.as_mut() {
+                Some(gil) => gil.around(read),
+                None => read(),
             };
             let failed = input.event.is_err();
-            seen(&input);
             if tx.send(input).is_err() || failed {
                 break;
             }
@@ -132,7 +150,11 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
         move |_| quitter.quit()
     })?;
     let feeds = Feeds {
-        input: spawn_quitting_input_thread(options.keys.clone(), runner.quitter())?,
+        input: spawn_quitting_input_thread(
+            options.keys.clone(),
+            runner.quitter(),
+            runner.input_gil(),
+        )?,
         // Each signal ends the UI thread's wait for the GIL first.
         signals: signal_feed.receiver(),
         progress: session.receivers.progress.clone(),

@@ -256,10 +256,17 @@ impl GilThread {
     /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
     fn drop_new_gil(&mut self, release: Release, next: Option<Transition>) {
         let shared = Arc::clone(&self.gil.shared);
-        let mut core = shared.core.lock();
+        // Stamped before `gil->mutex` is taken, where the tracer's probe on
+        // `drop_gil`'s entry stamps CPython's release: this thread still
+        // holds the GIL, so nobody can take it in between, and nothing is
+        // added between the lock and the signal. (Stamping under the lock
+        // delayed the signal enough to change who gets it: the waiter that
+        // asked for the drop was always asleep by then, and a thread back
+        // from I/O won far more often than in CPython.)
         if let Some(next) = next {
             self.set_lane(next);
         }
+        let mut core = shared.core.lock();
         core.last_holder = self.tag;
         core.locked = false;
         self.holding = false;
@@ -298,35 +305,7 @@ impl GilThread {
                 }
                 core.switch_waiters -= 1;
                 drop(core);
-                if release == Release::Forced {
-                    forced_wakeup_cost();
-                }
             }
         }
-    }
-}
-
-/// How long CPython 3.11's forcibly switched thread takes, once the new
-/// holder has signalled `switch_cond`, to be back in `take_gil` (ns).
-///
-/// Measured, not derived: CPython's dropper is woken on a glibc condvar
-/// whose mutex (`switch_mutex`) the signaller still holds, and glibc's
-/// mutex does not spin, so (most likely) it sleeps again until the
-/// signaller lets go and comes back microseconds after the switch, past
-/// the new holder's next short release; the emulation's core mutex (Rust's)
-/// spins and catches the release at once. Without this cost, the
-/// one-CPU convoy's CPU thread won the I/O thread's first release after
-/// nearly every forced switch and the round trip waited two switch
-/// intervals, where CPython's waits one (SCHED_FIFO, 3 runs: 61–75 % of
-/// round trips twice, CPython 0–12 %; with 2 µs 2–9 %; BENCHMARKS.md,
-/// "The one-CPU convoy's shape").
-pub(super) const FORCED_WAKEUP_NS: u64 = 2_000;
-
-/// Spends [`FORCED_WAKEUP_NS`] on the way back from a forced switch (a spin:
-/// a sleep that short lasts tens of µs on Linux).
-fn forced_wakeup_cost() {
-    let began = std::time::Instant::now();
-    while began.elapsed() < Duration::from_nanos(FORCED_WAKEUP_NS) {
-        std::hint::spin_loop();
     }
 }

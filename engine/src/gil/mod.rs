@@ -393,18 +393,28 @@ impl GilThread {
     /// then takes it back. The call itself always runs to completion; the
     /// re-take gives up with `Err(Cancelled)` if the token is cancelled.
     pub fn blocking<T>(&mut self, call: impl FnOnce() -> T) -> Result<T, Cancelled> {
+        let (out, retaken) = self.released(call);
+        retaken.map(|()| out)
+    }
+
+    /// [`blocking`](Self::blocking) that hands the call's result back even
+    /// when the re-take is cancelled (an input thread's last key).
+    pub fn released<T>(&mut self, call: impl FnOnce() -> T) -> (T, Result<(), Cancelled>) {
         if self.holding {
             self.drop_gil(Some(Transition::Io));
         }
         self.set_lane(Transition::Io);
         let out = call();
-        self.cancel.check()?;
+        if let Err(cancelled) = self.cancel.check() {
+            return (out, Err(cancelled));
+        }
         if self.gil.mode() == Mode::Free {
             self.set_lane(Transition::Run);
+            (out, Ok(()))
         } else {
-            self.take()?;
+            let retaken = self.take();
+            (out, retaken)
         }
-        Ok(out)
     }
 
     /// Runs the calling thread `nice` steps below the process's main (UI)

@@ -151,10 +151,13 @@ impl Preset {
 const LIGHT_KEY_MS: f64 = 2.5;
 /// The light app's Python per refresh (every [`REFRESH_GAP`]), ms.
 const LIGHT_REFRESH_MS: f64 = 2.5;
-/// Event-loop iterations per key in the light app.
-const LIGHT_KEY_ITERATIONS: u32 = 4;
-/// Event-loop iterations per refresh in the light app.
-const LIGHT_REFRESH_ITERATIONS: u32 = 3;
+/// Event-loop iterations per key in the light app: counted as the table
+/// app's were, 8.4 more `selector.select` calls a second per key pressed
+/// a second (0 CPU threads), the same as the table app's 7.8.
+const LIGHT_KEY_ITERATIONS: u32 = 8;
+/// Event-loop iterations per refresh in the light app: 70 `select` calls
+/// a second with no keys, at 10 refreshes a second.
+const LIGHT_REFRESH_ITERATIONS: u32 = 7;
 
 /// Modelled Python time per key (its handler and the repaint that shows
 /// it) and per refresh (every [`REFRESH_GAP`]), in ms, the event-loop

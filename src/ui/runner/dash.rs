@@ -3,6 +3,8 @@
 //! log ring, the UI thread's own `GilThread` for "UI under the GIL", the
 //! modelled Python work, and a timeline export being written.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, never};
@@ -46,6 +48,9 @@ pub struct Dash {
     fault_ui_panic: bool,
     /// A timeline export being written (`w`), until it reports.
     export: Option<Receiver<String>>,
+    /// True while "UI under the GIL" is on, for the input thread
+    /// ([`crate::ui::input_gil`]).
+    pub(super) under_gil: Arc<AtomicBool>,
 }
 
 impl Dash {
@@ -68,6 +73,7 @@ impl Dash {
             key_work: Duration::ZERO,
             fault_ui_panic,
             export: None,
+            under_gil: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -121,6 +127,7 @@ impl Dash {
             ui_gil: &mut self.ui_gil,
             quit: &self.quit,
             export: &mut self.export,
+            under_gil: &self.under_gil,
         };
         execute(&mut self.app, session, ui, command);
     }

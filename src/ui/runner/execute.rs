@@ -4,6 +4,7 @@
 //! UI thread's own side ([`UiSide`]: its membership in the GIL, the quit
 //! token its GIL waits watch, a timeline export being written).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -31,6 +32,8 @@ pub(crate) struct UiSide<'a> {
     pub quit: &'a CancelToken,
     /// A timeline export being written, until it reports.
     pub export: &'a mut Option<Receiver<String>>,
+    /// Whether the UI is under the GIL, as the input thread reads it.
+    pub under_gil: &'a AtomicBool,
 }
 
 /// Carries out a command from the reducer on the session and the UI side.
@@ -64,6 +67,9 @@ pub(crate) fn execute(app: &mut App, session: &mut Session, ui: UiSide<'_>, comm
             // threads come to its priority, as in one Python process. Off:
             // it leaves at once, and they go back below it.
             ui.ui_gil.share_priority(on);
+            // The input thread takes the GIL around its reads from now on
+            // (or stops: it lets go before its next read).
+            ui.under_gil.store(on, Ordering::Relaxed);
             if !on && ui.ui_gil.is_holding() {
                 ui.ui_gil.exit();
             }

@@ -27,6 +27,7 @@ mod pacer;
 mod screen;
 
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{after, never, select};
@@ -35,6 +36,8 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use super::app::App;
+use super::event::AppEvent;
+use super::input_gil::InputGil;
 use crate::lab::python_cost::PythonWork;
 use crate::session::Session;
 
@@ -84,6 +87,18 @@ impl<B: Backend> Runner<B, Dash> {
     /// A handle that ends this runner's GIL waits from another thread.
     pub fn quitter(&self) -> Quitter {
         Quitter::new(self.screen.quit.clone(), self.screen.ui_gil.gil().clone())
+    }
+
+    /// The input thread's membership in this runner's GIL, used while the
+    /// UI is under it (see [`crate::ui::input_gil`]); its lane is `input`.
+    /// A quit cancels its re-takes as it cancels the UI thread's.
+    pub fn input_gil(&mut self) -> InputGil {
+        let thread = self.screen.ui_gil.gil().register(self.screen.quit.clone());
+        self.screen.app.apply(AppEvent::LaneNames(vec![(
+            thread.tag(),
+            "input".to_string(),
+        )]));
+        InputGil::new(thread, Arc::clone(&self.screen.under_gil))
     }
 }
 
