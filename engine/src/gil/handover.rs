@@ -7,9 +7,9 @@
 //! file; [`GilThread`]'s public face (`enter`, `check`, `blocking`, `exit`)
 //! and its lanes are in `mod.rs`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::pthread::PthreadGuard;
 use super::{GilThread, Mode, Shared, ThreadTag, Transition};
@@ -46,16 +46,12 @@ enum Taken {
 }
 
 impl GilThread {
-    /// The eval breaker's forced switch: counted and marked, the GIL is
-    /// dropped for the waiter that asked (waiting until it took it), then
-    /// queued for again.
+    /// The eval breaker's forced switch: the GIL is dropped for the waiter
+    /// that asked (waiting until it took it), then queued for again. As
+    /// CPython's eval breaker goes straight to `drop_gil`, nothing comes
+    /// before the release: it is counted and marked once the waiter has
+    /// been signalled ([`drop_new_gil`](Self::drop_new_gil)).
     pub(super) fn forced_switch(&mut self) -> Result<(), Cancelled> {
-        self.stats.count_forced_drop();
-        self.gil
-            .shared
-            .forced_switches
-            .fetch_add(1, Ordering::Relaxed);
-        self.mark(Transition::ForcedDrop);
         // No longer holding: waiting to run again, even if it gets the GIL
         // straight back (then the wait lasts microseconds).
         self.release(Release::Forced, Some(Transition::Wait));
@@ -187,10 +183,13 @@ impl GilThread {
                 && shared.mode.load(Ordering::Relaxed) == Mode::Gil.to_u8()
             {
                 drop_requested = true;
-                if !shared.drop_request.swap(true, Ordering::AcqRel) {
+                // Marked before it is asked, so that from the request on
+                // this thread goes straight back to sleep, as CPython's does.
+                if !shared.drop_request.load(Ordering::Acquire) {
                     self.stats.count_drop_request();
                     self.mark(Transition::DropRequest);
                 }
+                shared.drop_request.store(true, Ordering::Release);
             }
         };
         if waiting {
@@ -236,10 +235,9 @@ impl GilThread {
     }
 
     /// Releases whichever lock this thread holds, as `release` says. The
-    /// lane turns `next` (if any) *before* the lock is given up, so the
-    /// hold ends where CPython's `drop_gil` probe would stamp it: a thread
-    /// preempted right after releasing never shows holding beside the next
-    /// holder, and its hold time never includes that preemption.
+    /// lane turns `next` (if any) at the moment the release began, so the
+    /// hold ends where CPython's `drop_gil` probe would stamp it and its
+    /// time never includes a preemption during the release.
     pub(super) fn release(&mut self, release: Release, next: Option<Transition>) {
         if self.holding_legacy {
             if let Some(next) = next {
@@ -254,24 +252,39 @@ impl GilThread {
     }
 
     /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
+    ///
+    /// Between taking `gil->mutex` and signalling a waiter nothing is done
+    /// that CPython does not do; the bookkeeping (lane, counts, marks) comes
+    /// after the signal, before the unlock, stamped with the moment the
+    /// release began, where the tracer's probe on `drop_gil`'s entry stamps
+    /// CPython's.
+    /// Which waiter gets the GIL is a race of a few hundred nanoseconds (a
+    /// waiter that just asked for the drop is on its way to sleep on the
+    /// condvar; if the signal comes first it takes it): with the
+    /// bookkeeping in the way, the asker was always asleep by the signal,
+    /// and a thread back from I/O beside two CPU threads won far more often
+    /// than in CPython (BENCHMARKS.md, "A thread back from I/O beside two
+    /// CPU threads").
     fn drop_new_gil(&mut self, release: Release, next: Option<Transition>) {
         let shared = Arc::clone(&self.gil.shared);
-        // Stamped before `gil->mutex` is taken, where the tracer's probe on
-        // `drop_gil`'s entry stamps CPython's release: this thread still
-        // holds the GIL, so nobody can take it in between, and nothing is
-        // added between the lock and the signal. (Stamping under the lock
-        // delayed the signal enough to change who gets it: the waiter that
-        // asked for the drop was always asleep by then, and a thread back
-        // from I/O won far more often than in CPython.)
-        if let Some(next) = next {
-            self.set_lane(next);
-        }
+        let began = Instant::now();
         let mut core = shared.core.lock();
         core.last_holder = self.tag;
         core.locked = false;
         self.holding = false;
         if core.waiters > 0 {
             shared.cond.notify_one();
+        }
+        // After the signal, still under the lock: who gets the signal is
+        // decided, and nobody can take the GIL (and stamp a hold) before
+        // this release is on the timeline.
+        if release == Release::Forced {
+            self.stats.count_forced_drop();
+            shared.forced_switches.fetch_add(1, Ordering::Relaxed);
+            self.mark_at(Transition::ForcedDrop, began);
+        }
+        if let Some(next) = next {
+            self.set_lane_at(next, began);
         }
         // CPython unlocks `gil->mutex` here and only then looks at the drop
         // request under `switch_mutex`: in that gap the woken waiter may

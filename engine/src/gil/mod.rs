@@ -52,14 +52,14 @@ pub use priority::nice_of;
 pub(crate) use timeline::ThreadStats;
 pub use timeline::{GilEvent, ThreadTag, Timeline, Transition};
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelToken, Cancelled};
 use handover::{Core, Release};
-use pthread::{PthreadCond, PthreadGuard, PthreadMutex};
 use legacy::LegacyLock;
+use pthread::{PthreadCond, PthreadGuard, PthreadMutex};
 
 #[derive(Debug)]
 struct Shared {
@@ -492,10 +492,14 @@ impl GilThread {
     }
 
     fn set_lane(&mut self, lane: Transition) {
+        self.set_lane_at(lane, Instant::now());
+    }
+
+    /// [`set_lane`](Self::set_lane) as of `now` (a moment just passed).
+    fn set_lane_at(&mut self, lane: Transition, now: Instant) {
         if self.lane == Some(lane) {
             return;
         }
-        let now = Instant::now();
         if let Some(previous) = self.lane {
             let stayed = now.duration_since(self.since);
             self.stats.add_time(previous, stayed.as_nanos() as u64);
@@ -513,7 +517,11 @@ impl GilThread {
     }
 
     fn mark(&self, what: Transition) {
-        self.push(Instant::now(), what);
+        self.mark_at(what, Instant::now());
+    }
+
+    fn mark_at(&self, what: Transition, at: Instant) {
+        self.push(at, what);
     }
 
     fn push(&self, at: Instant, what: Transition) {

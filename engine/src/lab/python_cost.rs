@@ -22,46 +22,40 @@
 //!   would not draw them.
 //!
 //! The cost comes as a [`Preset`] per kind of app, each measured on a real
-//! Textual app beside this model with `benches/ui_gil.rs`: `table` (the
-//! default, below) and `light` (`benches/python/textual_light.py`, one
-//! `Static` of a few lines refreshed 10 times a second: 2.3 ms of CPU per
-//! refresh and 2.6 per key with no CPU threads, modelled as 2.5 and 2.5 ms;
-//! its event-loop iterations are fitted to its key latency beside two CPU
-//! threads, not counted; BENCHMARKS.md "UI under the GIL, per kind of app").
+//! Textual app with no CPU threads (`benches/ui_gil.rs`, BENCHMARKS.md "UI
+//! under the GIL, calibrated" and "… per kind of app"), nothing fitted:
 //!
-//! The `table` preset is measured, not guessed (`benches/ui_gil.rs`,
-//! BENCHMARKS.md "UI under the GIL, calibrated"): the bench's Textual
-//! dashboard (a 30-row table refreshed 10 times a second) with no CPU
-//! threads, on CPython 3.12.1 on a quiet machine, spends its main thread
-//! 44–56 % of a core refreshing when no key comes (so 44–56 ms per refresh,
-//! median 46 — but beside two CPU threads, where the app gets less of the
-//! GIL than it would spend and skips refreshes, 35 ms fits its latency and
-//! its GIL shares: [`PythonCost::DEFAULT_REFRESH_MS`]) and 4–9 ms more per key
-//! (a difference of two rates, so noisy; 4.5 kept from the first calibration;
-//! [`PythonCost::DEFAULT_KEY_MS`]), in as many event-loop iterations as
-//! [`KEY_ITERATIONS`] and [`REFRESH_ITERATIONS`] say. (An earlier
-//! calibration on a busy machine found 29–38 ms per refresh: starved of
-//! CPU, the app skipped refreshes.)
+//! * `table` (the default): the bench's Textual dashboard, a 30-row table
+//!   refreshed 10 times a second, on CPython 3.12.1 on a quiet machine:
+//!   43.6–49.4 ms of CPU per refresh (all its threads; the main thread
+//!   alone 44–56 % of a core), so 46 ms
+//!   ([`PythonCost::DEFAULT_REFRESH_MS`]), and 4–9 ms more per key (a
+//!   difference of two rates, so noisy: 4.5, [`PythonCost::DEFAULT_KEY_MS`]);
+//! * `light`: `benches/python/textual_light.py`, one `Static` of a few lines
+//!   refreshed 10 times a second: 2.3 ms of CPU per refresh and 2.6 per
+//!   key, modelled as 2.5 and 2.5 ms.
+//!
+//! Both run in as many event-loop iterations as their apps' `select` calls
+//! were counted ([`KEY_ITERATIONS`], [`REFRESH_ITERATIONS`]: 7.8 and 8.4
+//! more calls per key, 73 and 70 a second at 10 refreshes a second). (An
+//! earlier calibration on a busy machine found 29–38 ms per refresh:
+//! starved of CPU, the app skipped refreshes.)
 //!
 //! Between two event-loop iterations the loop's `select` releases the GIL
 //! (a plain [`GilThread::blocking`]) and takes it back; whether a waiter
-//! woken by the release gets it first is up to the kernel, as in CPython.
-//! What the kernel decides depends on priorities: all threads of a Python
-//! process run at one nice value, while threadlab's workers normally run
-//! 19 below its UI thread. So while the UI is under the GIL the emulated
-//! Python threads run at the UI thread's priority
-//! ([`GilThread::share_priority`]). Traced beside two CPU threads with the
-//! workers at the UI's nice, the model's UI thread took the GIL as the real
-//! app's main thread does (~50 and ~52 times a second, waiting for it 61 %
-//! and 58 % of the time, wait p50 13.1 and 11.5 ms; BENCHMARKS.md); with the
-//! workers 19 below it, it took the GIL straight back at each iteration and
-//! held it 41 % of the time, waiting 24 %.
+//! woken by the release gets it first is decided as in CPython, by glibc's
+//! condvar and the kernel (`gil/pthread.rs`). What the kernel decides
+//! depends on priorities too: all threads of a Python process run at one
+//! nice value, while threadlab's workers normally run 19 below its UI
+//! thread. So while the UI is under the GIL the emulated Python threads
+//! run at the UI thread's priority ([`GilThread::share_priority`]).
 //!
-//! What it does not model: the real app's key also crosses two more Python
-//! threads (Textual's input thread and its writer thread each take the GIL
-//! once per key, and wait for it behind the CPU threads: 5.2 and 9.6 ms p50
-//! traced beside two of them), while threadlab's input and terminal output
-//! stay Rust threads outside the GIL.
+//! A key also crosses the input thread, which takes the GIL to hand it on
+//! as Textual's `textual-input` thread does (`src/ui/input_gil.rs`). What
+//! it does not model: Textual's writer thread, which takes the GIL again
+//! to write each frame (traced beside two CPU threads: ~30 takes a second,
+//! p50 9 ms of waiting); threadlab's terminal output stays on its UI
+//! thread, outside the GIL.
 
 use std::fmt;
 use std::str::FromStr;
@@ -174,7 +168,7 @@ pub struct PythonCost {
 /// A cost outside 0 to [`MAX_MS`] ms, not a number, nor a preset's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "Python cost {0:?} is not a preset (table, light) nor KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,35)"
+    "Python cost {0:?} is not a preset (table, light) nor KEY or KEY,REFRESH in milliseconds from 0 to 1000 (e.g. 4.5,46)"
 )]
 pub struct CostOutOfRange(pub String);
 
@@ -183,10 +177,9 @@ impl PythonCost {
     pub const DEFAULT_KEY_MS: f64 = 4.5;
 
     /// The `table` preset's Python per refresh, ms: the CPU the app spends
-    /// per refresh on an idle machine (46 ms) overstates what it gets
-    /// beside two CPU threads; 35 ms fits its key latency and GIL shares
-    /// there (BENCHMARKS.md, "UI under the GIL, per kind of app").
-    pub const DEFAULT_REFRESH_MS: f64 = 35.0;
+    /// per refresh on an idle machine (BENCHMARKS.md, "UI under the GIL,
+    /// calibrated": 43.6-49.4 ms, all its threads).
+    pub const DEFAULT_REFRESH_MS: f64 = 46.0;
 
     /// No modelled cost: the Rust UI's own microseconds only.
     pub const NONE: Self = Self {
@@ -261,8 +254,8 @@ fn millis(ms: f64) -> String {
 }
 
 impl fmt::Display for PythonCost {
-    /// "4.5 ms/key + 35 ms/refresh", or "4.5 ms/key" without refreshes; a
-    /// preset's name first: "table (4.5 ms/key + 35 ms/refresh)".
+    /// "4.5 ms/key + 46 ms/refresh", or "4.5 ms/key" without refreshes; a
+    /// preset's name first: "table (4.5 ms/key + 46 ms/refresh)".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut numbers = format!("{} ms/key", millis(self.key_ms));
         if self.refresh_ms > 0.0 {
@@ -276,7 +269,7 @@ impl fmt::Display for PythonCost {
 }
 
 impl PythonCost {
-    /// The short form: "4.5+35 ms" (per key + per refresh), "2 ms" without
+    /// The short form: "4.5+46 ms" (per key + per refresh), "2 ms" without
     /// refreshes.
     pub fn brief(self) -> String {
         let numbers = if self.refresh_ms > 0.0 {
@@ -489,14 +482,14 @@ mod tests {
         }
         assert_eq!(
             PythonCost::default().to_string(),
-            "table (4.5 ms/key + 35 ms/refresh)"
+            "table (4.5 ms/key + 46 ms/refresh)"
         );
         assert_eq!(
             PythonCost::from_millis(2.5).map(|c| c.to_string()),
             Ok("2.5 ms/key".into())
         );
         assert!(PythonCost::NONE.is_none() && !PythonCost::default().is_none());
-        assert_eq!(PythonCost::default().brief(), "table (4.5+35 ms)");
+        assert_eq!(PythonCost::default().brief(), "table (4.5+46 ms)");
     }
 
     #[test]
