@@ -254,20 +254,30 @@ impl GilThread {
     /// CPython's `drop_gil`, with forced switching (3.12 and 3.13 alike).
     ///
     /// Between taking `gil->mutex` and signalling a waiter nothing is done
-    /// that CPython does not do; the bookkeeping (lane, counts, marks) comes
-    /// after the signal, before the unlock, stamped with the moment the
-    /// release began, where the tracer's probe on `drop_gil`'s entry stamps
-    /// CPython's.
-    /// Which waiter gets the GIL is a race of a few hundred nanoseconds (a
-    /// waiter that just asked for the drop is on its way to sleep on the
-    /// condvar; if the signal comes first it takes it): with the
-    /// bookkeeping in the way, the asker was always asleep by the signal,
-    /// and a thread back from I/O beside two CPU threads won far more often
-    /// than in CPython (BENCHMARKS.md, "A thread back from I/O beside two
-    /// CPU threads").
+    /// that CPython does not do, and the bookkeeping (lane, counts, marks,
+    /// stamped with the moment the release began, where the tracer's probe
+    /// on `drop_gil`'s entry stamps CPython's) stays out of the two races a
+    /// release starts, each a matter of a microsecond or less:
+    ///
+    /// * when a waiter has just asked for the drop, it is on its way to
+    ///   sleep on the condvar, and if the signal comes first it takes it.
+    ///   So a release with a request pending is stamped after the signal
+    ///   (still under the lock, so nobody can take the GIL and stamp a
+    ///   hold before it). Stamped before, the asker was always asleep by
+    ///   the signal, and a thread back from I/O beside two CPU threads won
+    ///   far more often than in CPython (BENCHMARKS.md, "A thread back from
+    ///   I/O beside two CPU threads").
+    /// * otherwise the releaser may take the GIL straight back (an event
+    ///   loop's `select`) before the woken waiter runs; stamped after the
+    ///   signal, the waiter had that time to wake, and the releaser lost
+    ///   far more often. So an ordinary release is stamped before the lock.
     fn drop_new_gil(&mut self, release: Release, next: Option<Transition>) {
         let shared = Arc::clone(&self.gil.shared);
         let began = Instant::now();
+        let asked = release == Release::Forced || shared.drop_request.load(Ordering::Relaxed);
+        if !asked && let Some(next) = next {
+            self.set_lane_at(next, began);
+        }
         let mut core = shared.core.lock();
         core.last_holder = self.tag;
         core.locked = false;
@@ -275,15 +285,12 @@ impl GilThread {
         if core.waiters > 0 {
             shared.cond.notify_one();
         }
-        // After the signal, still under the lock: who gets the signal is
-        // decided, and nobody can take the GIL (and stamp a hold) before
-        // this release is on the timeline.
         if release == Release::Forced {
             self.stats.count_forced_drop();
             shared.forced_switches.fetch_add(1, Ordering::Relaxed);
             self.mark_at(Transition::ForcedDrop, began);
         }
-        if let Some(next) = next {
+        if asked && let Some(next) = next {
             self.set_lane_at(next, began);
         }
         // CPython unlocks `gil->mutex` here and only then looks at the drop

@@ -492,7 +492,9 @@ impl GilThread {
     }
 
     fn set_lane(&mut self, lane: Transition) {
-        self.set_lane_at(lane, Instant::now());
+        if self.lane != Some(lane) {
+            self.set_lane_at(lane, Instant::now());
+        }
     }
 
     /// [`set_lane`](Self::set_lane) as of `now` (a moment just passed).
