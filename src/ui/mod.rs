@@ -12,7 +12,8 @@
 pub mod app;
 pub mod event;
 pub mod export;
-pub mod input_gil;
+pub mod frame_out;
+pub mod helper_gil;
 pub mod keys;
 pub mod lab_runs;
 pub mod layout;
@@ -78,11 +79,11 @@ fn spawn_input_thread() -> std::io::Result<Receiver<Input>> {
 /// Reads the terminal; a quit key (or a terminal gone) also ends the UI
 /// thread's wait for the GIL at once, in case it waits there. While the UI
 /// is under the GIL, it takes the GIL for each event, as a Python TUI's
-/// input thread does (`gil`, see [`input_gil`]).
+/// input thread does (`gil`, see [`helper_gil`]).
 fn spawn_quitting_input_thread(
     keys: keys::KeyMap,
     quitter: Quitter,
-    gil: input_gil::InputGil,
+    gil: helper_gil::HelperGil,
 ) -> std::io::Result<Receiver<Input>> {
     read_input(
         move |input| {
@@ -99,7 +100,7 @@ fn spawn_quitting_input_thread(
 /// send waits for it while the UI is under it.
 fn read_input(
     seen: impl Fn(&Input) + Send + 'static,
-    mut gil: Option<input_gil::InputGil>,
+    mut gil: Option<helper_gil::HelperGil>,
 ) -> std::io::Result<Receiver<Input>> {
     let (tx, rx) = crossbeam_channel::unbounded();
     thread::Builder::new().name("input".into()).spawn(move || {
@@ -145,6 +146,10 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
         .with_python_version(options.python_version)
         .with_export_path(options.export.clone());
     let mut runner = Runner::new(terminal, app, &session, options.fps, options.fault_ui_panic);
+    // Frames go through an output thread that takes the GIL while the UI
+    // is under it, as a Python TUI's writer thread does (`frame_out`).
+    let output_gil = runner.helper_gil("output");
+    let output = frame_out::spawn_output_thread(output_gil, terminal::is_active)?;
     let signal_feed = crate::stop_signals::forward(caught, {
         let quitter = runner.quitter();
         move |_| quitter.quit()
@@ -153,7 +158,7 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
         input: spawn_quitting_input_thread(
             options.keys.clone(),
             runner.quitter(),
-            runner.input_gil(),
+            runner.helper_gil("input"),
         )?,
         // Each signal ends the UI thread's wait for the GIL first.
         signals: signal_feed.receiver(),
@@ -161,6 +166,7 @@ pub fn run(mut session: Session, options: &UiOptions) -> Result<(), UiError> {
         lifecycle: session.receivers.lifecycle.clone(),
     };
     runner.run(&mut session, &feeds);
+    output.stop();
     drop(runner);
     tracing::info!("dashboard loop ended");
     drop(guard);

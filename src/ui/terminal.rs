@@ -7,7 +7,7 @@
 //! `catch_unwind` turns it into a failed worker and the dashboard lives on,
 //! so the hook only logs it instead of printing over the screen.
 
-use std::io::{self, BufWriter, Stdout, stdout};
+use std::io::{self, stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 use std::thread::{self, ThreadId};
@@ -21,11 +21,19 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use super::frame_out::FrameOut;
+
+/// Whether the terminal is still set up (not yet restored).
+pub(crate) fn is_active() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
 /// The dashboard's terminal type. Frames go through a 64 KiB buffer, so a
 /// frame reaches the terminal in one `write(2)` when ratatui flushes, not in
 /// the 1 KiB pieces std's line-buffered `Stdout` would send (a terminal
-/// could show half a frame, and each piece is a syscall).
-pub(crate) type Tui = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+/// could show half a frame, and each piece is a syscall); while the UI is
+/// under the GIL, an output thread writes it ([`super::frame_out`]).
+pub(crate) type Tui = Terminal<CrosstermBackend<FrameOut>>;
 
 /// Size of the frame buffer.
 const FRAME_BUFFER: usize = 64 << 10;
@@ -38,6 +46,11 @@ static HOOK: Once = Once::new();
 /// Puts the terminal back: raw mode off, main screen, cursor shown.
 /// Safe to call more than once and when the terminal was never set up.
 pub(crate) fn restore() {
+    // After a frame being written, and before any the output thread still
+    // has (it drops them once this has run).
+    let _output = super::frame_out::OUTPUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if ACTIVE.swap(false, Ordering::SeqCst) {
         if MOUSE.swap(false, Ordering::SeqCst) {
             let _ = execute!(stdout(), DisableMouseCapture);
@@ -88,9 +101,9 @@ impl TerminalGuard {
             MOUSE.store(true, Ordering::SeqCst);
             execute!(stdout(), EnableMouseCapture)?;
         }
-        let terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+        let terminal = Terminal::new(CrosstermBackend::new(FrameOut::new(
             FRAME_BUFFER,
-            stdout(),
+            is_active,
         )))?;
         Ok((guard, terminal))
     }

@@ -14,9 +14,10 @@
 //!
 //! * **per key** — the handler and the repaint that shows the key;
 //! * **per refresh** — every [`REFRESH_GAP`] the UI refreshes its data and
-//!   repaints; ticks that come while a refresh runs make one more refresh
-//!   right after it (Textual's timer marks widgets dirty, its compositor
-//!   repaints them once). A key handled while a refresh is due waits for it,
+//!   repaints; a refresh that ends past the next tick skips the ticks it
+//!   missed, as Textual's `set_interval` timer does (`skip=True`: the next
+//!   tick is the grid's second after the late one ends, 1–2 gaps later).
+//!   A key handled while a refresh is due waits for it,
 //!   as a key's repaint in Textual includes the pending one. Threadlab's
 //!   own extra frames (up to `--fps`) cost nothing modelled: a Python UI
 //!   would not draw them.
@@ -410,12 +411,13 @@ impl PythonWork {
     }
 
     /// Runs a refresh with `thread` if one is due at `now`. The timer ticks
-    /// every [`REFRESH_GAP`] on a fixed grid and only marks the data stale;
-    /// a refresh takes in every tick before it started, so the next is due
-    /// at the first tick after `now`. A refresh that outlasts the gap (a UI
-    /// that gets too little of the GIL) is followed straight away by the
-    /// next, as a Textual app's timer keeps requesting repaints that its
-    /// compositor coalesces. True if one ran.
+    /// every [`REFRESH_GAP`] on a fixed grid, as Textual's `Timer._run`
+    /// with `skip` (`set_interval`'s default): a refresh that ends before
+    /// the next tick is followed by that tick; one that ends later (it
+    /// started late, or a UI that gets too little of the GIL took long)
+    /// skips the ticks it missed, and the next is the grid's second tick
+    /// after its end (Textual recounts from the end: `count = int(elapsed
+    /// / interval + 1)`, then waits for tick `count + 1`). True if one ran.
     pub fn refresh_if_due(&mut self, thread: &mut GilThread, now: Instant) -> bool {
         let Some(due) = self.next_refresh() else {
             return false;
@@ -425,9 +427,14 @@ impl PythonWork {
         }
         self.run_iterations(thread, self.refresh_steps, self.refresh_iterations);
         self.refreshes += 1;
-        let taken = now.duration_since(due).as_nanos() / REFRESH_GAP.as_nanos();
-        let ticks = u32::try_from(taken + 1).unwrap_or(u32::MAX);
-        self.next_refresh = Some(due + REFRESH_GAP * ticks);
+        let ended = Instant::now().max(now);
+        let next = due + REFRESH_GAP;
+        self.next_refresh = Some(if ended <= next {
+            next
+        } else {
+            let late = ended.duration_since(due).as_nanos() / REFRESH_GAP.as_nanos();
+            due + REFRESH_GAP * u32::try_from(late + 2).unwrap_or(u32::MAX)
+        });
         true
     }
 
@@ -584,11 +591,15 @@ mod tests {
         let t0 = Instant::now();
         work.start_refreshes(t0);
         let due = work.next_refresh().expect("the timer runs");
-        // Woken 3.5 gaps late: one refresh for all the ticks it missed, then
-        // the next tick on the grid.
+        // Woken 3.5 gaps late: one refresh for all the ticks it missed,
+        // then, as Textual's timer skips, the grid's second tick after it.
         let late = due + REFRESH_GAP * 7 / 2;
         assert!(work.refresh_if_due(&mut thread, late));
-        assert_eq!(work.next_refresh(), Some(due + REFRESH_GAP * 4));
+        assert_eq!(work.next_refresh(), Some(due + REFRESH_GAP * 5));
+        // On time: the next tick.
+        let on_time = due + REFRESH_GAP * 5;
+        assert!(work.refresh_if_due(&mut thread, on_time));
+        assert_eq!(work.next_refresh(), Some(due + REFRESH_GAP * 6));
         assert_eq!(work.refreshes(), 1);
         work.stop_refreshes();
         assert_eq!(work.next_refresh(), None);

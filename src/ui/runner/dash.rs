@@ -49,7 +49,7 @@ pub struct Dash {
     /// A timeline export being written (`w`), until it reports.
     export: Option<Receiver<String>>,
     /// True while "UI under the GIL" is on, for the input thread
-    /// ([`crate::ui::input_gil`]).
+    /// ([`crate::ui::helper_gil`]).
     pub(super) under_gil: Arc<AtomicBool>,
 }
 

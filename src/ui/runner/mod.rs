@@ -37,7 +37,7 @@ use ratatui::layout::Rect;
 
 use super::app::App;
 use super::event::AppEvent;
-use super::input_gil::InputGil;
+use super::helper_gil::HelperGil;
 use crate::lab::python_cost::PythonWork;
 use crate::session::Session;
 
@@ -89,16 +89,16 @@ impl<B: Backend> Runner<B, Dash> {
         Quitter::new(self.screen.quit.clone(), self.screen.ui_gil.gil().clone())
     }
 
-    /// The input thread's membership in this runner's GIL, used while the
-    /// UI is under it (see [`crate::ui::input_gil`]); its lane is `input`.
-    /// A quit cancels its re-takes as it cancels the UI thread's.
-    pub fn input_gil(&mut self) -> InputGil {
+    /// A helper thread's (input, output) membership in this runner's GIL,
+    /// used while the UI is under it (see [`crate::ui::helper_gil`]); its
+    /// lane on the timeline is `lane`. A quit cancels its re-takes as it
+    /// cancels the UI thread's.
+    pub fn helper_gil(&mut self, lane: &str) -> HelperGil {
         let thread = self.screen.ui_gil.gil().register(self.screen.quit.clone());
-        self.screen.app.apply(AppEvent::LaneNames(vec![(
-            thread.tag(),
-            "input".to_string(),
-        )]));
-        InputGil::new(thread, Arc::clone(&self.screen.under_gil))
+        self.screen
+            .app
+            .apply(AppEvent::LaneNames(vec![(thread.tag(), lane.to_string())]));
+        HelperGil::new(thread, Arc::clone(&self.screen.under_gil))
     }
 }
 

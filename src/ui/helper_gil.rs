@@ -1,4 +1,5 @@
-//! The input thread's part in "UI under the GIL": a Python TUI reads its
+//! The input and output threads' part in "UI under the GIL" (the output
+//! side is in `frame_out.rs`). A Python TUI reads its
 //! terminal on a thread of its own (Textual's `textual-input`), with the GIL
 //! released while it waits for bytes, and takes the GIL to parse each key
 //! and post it to the event loop. Beside CPU-bound threads that take waits
@@ -17,18 +18,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::gil::GilThread;
 
-/// The input thread's membership in the GIL and whether the UI is under it.
+/// A helper thread's (input, output) membership in the GIL and whether
+/// the UI is under it.
 #[derive(Debug)]
-pub struct InputGil {
+pub struct HelperGil {
     thread: GilThread,
     under: Arc<AtomicBool>,
 }
 
-impl InputGil {
+impl HelperGil {
     /// `thread` (registered with the quit token) takes the GIL around each
     /// read while `under` is true.
     pub fn new(thread: GilThread, under: Arc<AtomicBool>) -> Self {
         Self { thread, under }
+    }
+
+    /// The flag that says whether the UI is under the GIL.
+    pub fn under(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.under)
     }
 
     /// Its lane on the GIL timeline.
@@ -52,7 +59,7 @@ impl InputGil {
     }
 }
 
-impl Drop for InputGil {
+impl Drop for HelperGil {
     fn drop(&mut self) {
         self.thread.exit();
     }
