@@ -489,7 +489,7 @@ fn convoy_waits_per_round_trip() -> (u32, u32) {
 fn a_thread_back_from_io_beside_two_cpu_threads_waits_through_several_switches() {
     let _serial = serial();
     measured(|| {
-        let mut waits = back_from_io_waits(Duration::from_secs(3));
+        let mut waits = back_from_io_waits(Duration::from_secs(4));
         assert!(waits.len() >= 40, "only {} sleeps measured", waits.len());
         waits.sort_by(f64::total_cmp);
         let at = |p: f64| waits[((waits.len() - 1) as f64 * p) as usize];

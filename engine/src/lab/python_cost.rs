@@ -596,11 +596,11 @@ mod tests {
         let late = due + REFRESH_GAP * 7 / 2;
         assert!(work.refresh_if_due(&mut thread, late));
         assert_eq!(work.next_refresh(), Some(due + REFRESH_GAP * 5));
+        assert_eq!(work.refreshes(), 1);
         // On time: the next tick.
         let on_time = due + REFRESH_GAP * 5;
         assert!(work.refresh_if_due(&mut thread, on_time));
         assert_eq!(work.next_refresh(), Some(due + REFRESH_GAP * 6));
-        assert_eq!(work.refreshes(), 1);
         work.stop_refreshes();
         assert_eq!(work.next_refresh(), None);
         // No refresh cost: no timer.
