@@ -52,11 +52,9 @@
 //! run at the UI thread's priority ([`GilThread::share_priority`]).
 //!
 //! A key also crosses the input thread, which takes the GIL to hand it on
-//! as Textual's `textual-input` thread does (`src/ui/input_gil.rs`). What
-//! it does not model: Textual's writer thread, which takes the GIL again
-//! to write each frame (traced beside two CPU threads: ~30 takes a second,
-//! p50 9 ms of waiting); threadlab's terminal output stays on its UI
-//! thread, outside the GIL.
+//! as Textual's `textual-input` thread does (`src/ui/helper_gil.rs`), and
+//! its frame the output thread, which takes it again before writing, as
+//! Textual's `textual-output` does (`src/ui/frame_out.rs`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -656,8 +654,10 @@ mod tests {
         let mut work = PythonWork::new(cost, steps_per_ms());
         let t0 = Instant::now();
         work.start_refreshes(t0);
-        for k in 1..=n {
-            assert!(work.refresh_if_due(&mut ui, t0 + REFRESH_GAP * k));
+        for _ in 0..n {
+            // Each at its tick: a late one moves the next (Textual's skip).
+            let due = work.next_refresh().expect("the timer runs");
+            assert!(work.refresh_if_due(&mut ui, due));
         }
         let forced = ui.stats().snapshot().forced_drops;
         ui.exit();
