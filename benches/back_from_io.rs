@@ -15,11 +15,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use threadlab::cancel::CancelToken;
-use threadlab::gil::{Gil, Mode, SwitchInterval};
-use threadlab::work::cpu_step;
+use threadlab::lab::back_from_io_waits;
 
 fn main() {
     let env = |name: &str, default: f64| {
@@ -80,44 +78,9 @@ fn pyenv_pythons() -> Vec<PathBuf> {
     found.into_iter().map(|(_, python)| python).collect()
 }
 
-/// One emulated run: two CPU threads in `gil`, this thread sleeping.
+/// One emulated run (`threadlab::lab::back_from_io_waits`), as a line.
 fn emulated(seconds: f64) -> String {
-    let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
-    let stop = CancelToken::new();
-    let cpus: Vec<_> = (0..2)
-        .map(|_| {
-            let mut thread = gil.register(stop.clone());
-            std::thread::spawn(move || {
-                let mut state = 1;
-                if thread.enter().is_ok() {
-                    while thread.check().is_ok() {
-                        state = cpu_step(state);
-                    }
-                }
-                std::hint::black_box(state);
-                thread.exit();
-            })
-        })
-        .collect();
-    let mut me = gil.register(CancelToken::new());
-    let (mut waits, mut seed) = (Vec::new(), 0x2545_F491_4F6C_DD1Du64);
-    let began = Instant::now();
-    while began.elapsed().as_secs_f64() < seconds {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let sleep = Duration::from_micros(5_000 + (seed >> 33) % 20_000);
-        let asleep = Instant::now();
-        me.blocking(|| std::thread::sleep(sleep))
-            .expect("never cancelled");
-        waits.push(asleep.elapsed().saturating_sub(sleep).as_secs_f64() * 1000.0);
-    }
-    me.exit();
-    stop.cancel();
-    gil.wake_all();
-    for cpu in cpus {
-        cpu.join().expect("a CPU thread ends");
-    }
+    let mut waits = back_from_io_waits(Duration::from_secs_f64(seconds));
     waits.sort_by(f64::total_cmp);
     let at = |p: f64| waits[((waits.len() - 1) as f64 * p) as usize];
     format!(

@@ -489,7 +489,7 @@ fn convoy_waits_per_round_trip() -> (u32, u32) {
 fn a_thread_back_from_io_beside_two_cpu_threads_waits_through_several_switches() {
     let _serial = serial();
     measured(|| {
-        let mut waits = back_from_io_waits(Duration::from_secs(4));
+        let mut waits = lab::back_from_io_waits(Duration::from_secs(4));
         assert!(waits.len() >= 40, "only {} sleeps measured", waits.len());
         waits.sort_by(f64::total_cmp);
         let at = |p: f64| waits[((waits.len() - 1) as f64 * p) as usize];
@@ -505,49 +505,4 @@ fn a_thread_back_from_io_beside_two_cpu_threads_waits_through_several_switches()
             at(0.9)
         );
     });
-}
-
-/// Two CPU threads in `gil`; this thread sleeps 5–25 ms with the GIL
-/// released, `for_` long, and returns how much longer than each sleep it
-/// took to hold the GIL again, in ms.
-fn back_from_io_waits(for_: Duration) -> Vec<f64> {
-    use threadlab::cancel::CancelToken;
-    use threadlab::gil::Gil;
-    let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
-    let stop = CancelToken::new();
-    let cpus: Vec<_> = (0..2)
-        .map(|_| {
-            let mut thread = gil.register(stop.clone());
-            std::thread::spawn(move || {
-                let mut state = 1;
-                if thread.enter().is_ok() {
-                    while thread.check().is_ok() {
-                        state = cpu_step(state);
-                    }
-                }
-                std::hint::black_box(state);
-                thread.exit();
-            })
-        })
-        .collect();
-    let mut me = gil.register(CancelToken::new());
-    let (mut waits, mut seed) = (Vec::new(), 0x2545_F491_4F6C_DD1Du64);
-    let began = Instant::now();
-    while began.elapsed() < for_ {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let sleep = Duration::from_micros(5_000 + (seed >> 33) % 20_000);
-        let asleep = Instant::now();
-        me.blocking(|| std::thread::sleep(sleep))
-            .expect("this thread is never cancelled");
-        waits.push(asleep.elapsed().saturating_sub(sleep).as_secs_f64() * 1000.0);
-    }
-    me.exit();
-    stop.cancel();
-    gil.wake_all();
-    for cpu in cpus {
-        cpu.join().expect("a CPU thread ends");
-    }
-    waits
 }

@@ -11,6 +11,7 @@
 //! * `convoy` — an I/O thread does small loopback TCP round trips while N CPU
 //!   threads run: round trips/s and their RTT.
 
+mod back_from_io;
 pub mod compare;
 pub mod compare_trace;
 mod experiments;
@@ -19,6 +20,7 @@ pub mod race;
 mod report;
 pub mod side_by_side;
 
+pub use back_from_io::back_from_io_waits;
 pub use experiments::{convoy, io, latency, throughput};
 pub use report::{BenchRow, Interpreter, Report, render_table};
 
