@@ -477,32 +477,66 @@ fn convoy_waits_per_round_trip() -> (u32, u32) {
 }
 
 /// A thread back from I/O beside two CPU threads (#25 §2): in CPython
-/// 3.9–3.13 it waits through many switches, because the CPU thread whose
+/// 3.6–3.13 it waits through many switches, because the CPU thread whose
 /// timeout asked for the drop re-queues on glibc's condvar just before the
 /// holder signals and takes the signal, while the thread the futex woke
-/// goes back to sleep. Back from 5–25 ms sleeps, CPython's wait after the
-/// sleep was p50 28–41 ms and p90 100–140 ms here; the emulation on Rust's
-/// `Mutex`/`Condvar` (FIFO wake-ups) p50 5–11 and p90 19–25, on glibc's
-/// (`gil/pthread.rs`) p50 19–25 and p90 65–120 (BENCHMARKS.md). Asserted:
-/// p90 at least six switch intervals, which the FIFO model never reached.
+/// goes back to sleep. Back from 5–25 ms sleeps on a quiet machine,
+/// CPython's wait was p90 71–163 ms here; the emulation on Rust's
+/// `Mutex`/`Condvar` (FIFO wake-ups) p90 19–25, on glibc's
+/// (`gil/pthread.rs`) 65–120 (BENCHMARKS.md). The race depends on the
+/// machine too — under other load CPython's p90 falls to ~25 ms — so the
+/// real interpreter is measured right after the emulation, as a control,
+/// and the emulated p90 must be at least half of it (and not more than
+/// three times). Skipped, counted, without a CPython 3.12 under pyenv.
 #[test]
-fn a_thread_back_from_io_beside_two_cpu_threads_waits_through_several_switches() {
+fn a_thread_back_from_io_beside_two_cpu_threads_waits_like_cpython() {
     let _serial = serial();
+    let Some(python) = pyenv_python("3.12") else {
+        threadlab_test_support::skip::skip(
+            "CPython 3.12 is not installed under pyenv: nothing to compare the wait with",
+        );
+        return;
+    };
     measured(|| {
         let mut waits = lab::back_from_io_waits(Duration::from_secs(4));
         assert!(waits.len() >= 40, "only {} sleeps measured", waits.len());
         waits.sort_by(f64::total_cmp);
-        let at = |p: f64| waits[((waits.len() - 1) as f64 * p) as usize];
+        let emulated = waits[(waits.len() - 1) * 9 / 10];
+        let real = real_back_from_io_p90(&python);
         eprintln!(
-            "back from I/O beside two CPU threads: wait p50 {:.1} ms, p90 {:.1} ms ({} sleeps)",
-            at(0.5),
-            at(0.9),
-            waits.len()
+            "back from I/O beside two CPU threads, wait p90: emulated {emulated:.1} ms, CPython 3.12 {real:.1} ms"
         );
         assert!(
-            at(0.9) >= 30.0,
-            "a thread back from I/O waited p90 {:.1} ms beside two CPU threads (CPython: 100-140)",
-            at(0.9)
+            emulated * 2.0 >= real && emulated <= real * 3.0,
+            "a thread back from I/O waited p90 {emulated:.1} ms beside two CPU threads, CPython {real:.1} ms"
         );
     });
+}
+
+/// `$(pyenv root)/versions/VERSION*/bin/python3`, the newest patch.
+fn pyenv_python(version: &str) -> Option<std::path::PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(std::path::PathBuf::from)
+        .filter(|root| root.join("versions").is_dir())
+        .unwrap_or_else(|| std::path::PathBuf::from("/root/.pyenv"));
+    let (found, _) = lab::race::find_race_interpreters(&root, &[version.to_string()]);
+    found.into_iter().next().map(|python| python.path)
+}
+
+/// `benches/python/back_from_io.py` for 4 s in `python`: the wait's p90, ms.
+fn real_back_from_io_p90(python: &std::path::Path) -> f64 {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/back_from_io.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg("4")
+        .output()
+        .expect("running back_from_io.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    words
+        .find(|w| *w == "p90")
+        .and_then(|_| words.next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("back_from_io.py printed no p90: {text}"))
 }
