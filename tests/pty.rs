@@ -297,7 +297,10 @@ fn cpu_rows(screen: &str) -> usize {
 
 /// Starts two endless cpu workers under the GIL, presses `u`, waits until
 /// `badge` says the UI is under the GIL, presses `j` a dozen times, and
-/// waits for a `ui` lane in the timeline with a non-zero wait share.
+/// waits for a `ui` lane in the timeline with a non-zero wait share, and
+/// for the `input` and `output` lanes: the threads that read keys and
+/// write frames take the GIL too while the UI is under it, as a Python
+/// TUI's do.
 fn ui_lane_waits_under_the_gil(badge: &str, badge_shown: impl Fn(&str) -> bool) {
     let mut pty = Pty::app_args(&["--mode", "gil", "--cpu-steps", "100000000000"]);
     pty.wait_dashboard();
@@ -310,11 +313,13 @@ fn ui_lane_waits_under_the_gil(badge: &str, badge_shown: impl Fn(&str) -> bool) 
         pty.send(b"j");
     }
     pty.wait_screen(
-        "a `ui` lane in the GIL timeline with a non-zero wait %",
+        "`ui` (waiting), `input` and `output` lanes in the GIL timeline",
         SHOW,
         |screen| {
             screen.contains(" GIL timeline ")
                 && lane_percentages(screen, "ui").is_some_and(|(_, wait, _)| wait > 0)
+                && lane_percentages(screen, "input").is_some()
+                && lane_percentages(screen, "output").is_some()
         },
     );
     pty.send(b"q");
