@@ -6,9 +6,8 @@
 //! switch interval after either. For each run this prints, emulated and
 //! real in turn: round trips/s, the round trips, the waits after a send,
 //! after a receive, and the round trips that waited after both. The
-//! emulated side is `threadlab::lab::convoy` in `gil` mode, read from its
-//! timeline (the I/O thread's `Io` lanes alternate send, receive; a wait
-//! is a `Wait` lane right after one); the real side is
+//! emulated side is `threadlab::lab::convoy_shape` (`convoy` in `gil`
+//! mode, counted from its timeline); the real side is
 //! `benches/python/convoy_split.py`, which times each call.
 //!
 //! Environment: `THREADLAB_BENCH_RUNS` (default 6) runs;
@@ -24,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use threadlab::gil::{Mode, SwitchInterval, Transition};
+use threadlab::gil::SwitchInterval;
 use threadlab::lab::{self, BenchConfig};
 
 /// Seconds per run, each side.
@@ -58,61 +57,21 @@ fn main() {
 
 /// One emulated run beside one CPU thread, printed as a line.
 fn emulated() {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let mut config = BenchConfig::new(
+    let config = BenchConfig::new(
         vec![1],
         SwitchInterval::DEFAULT,
         Duration::from_secs_f64(SECONDS),
     );
-    config.gils = Some(tx);
-    let rows = lab::convoy(Mode::Gil, &config).expect("the convoy runs");
-    let rate = rows
-        .iter()
-        .find(|r| r.cpu_threads == Some(1))
-        .and_then(|r| r.round_trips_per_s)
-        .unwrap_or(0.0);
-    let (_, gil) = rx
-        .try_iter()
-        .find(|(n, _)| *n == 1)
-        .expect("the measurement beside a CPU thread");
-    let mut events = Vec::new();
-    let next = gil.timeline().read_since(0, &mut events);
-    if next as usize > events.len() {
+    match lab::convoy_shape(&config) {
+        Some(shape) => println!(
+            "emu   {:.0}/s  {}  {}  {}  {}",
+            shape.round_trips_per_s,
+            shape.round_trips,
+            shape.after_send,
+            shape.after_recv,
+            shape.both
+        ),
         // The ring wrapped: which release came first is unknown.
-        println!("emu   {rate:.0}/s (too many round trips to count per release)");
-        return;
+        None => println!("emu   too many round trips to count per release"),
     }
-    let io = events
-        .iter()
-        .find(|e| e.what == Transition::Io)
-        .map(|e| e.thread);
-    let (mut releases, mut waits, mut both) = (0u64, [0u64; 2], 0u64);
-    let (mut last_io, mut send_waited) = (None, false);
-    for e in events.iter().filter(|e| Some(e.thread) == io) {
-        match e.what {
-            Transition::Io => {
-                let which = (releases % 2) as usize;
-                if which == 0 {
-                    send_waited = false;
-                }
-                last_io = Some(which);
-                releases += 1;
-            }
-            Transition::Wait => {
-                if let Some(which) = last_io.take() {
-                    waits[which] += 1;
-                    send_waited |= which == 0;
-                    both += u64::from(which == 1 && send_waited);
-                }
-            }
-            Transition::Hold => last_io = None,
-            _ => {}
-        }
-    }
-    println!(
-        "emu   {rate:.0}/s  {}  {}  {}  {both}",
-        releases / 2,
-        waits[0],
-        waits[1]
-    );
 }

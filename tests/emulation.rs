@@ -434,46 +434,11 @@ fn convoy_beside_one_cpu_thread_waits_once_per_round_trip() {
 
 /// One emulated convoy beside one CPU thread: the round trips whose I/O
 /// thread waited for the GIL after at least one of its two releases, and
-/// those that waited after both (read from the timeline, whose `Io` lanes
-/// alternate send, receive).
+/// those that waited after both (`lab::convoy_shape`).
 fn convoy_waits_per_round_trip() -> (u32, u32) {
-    use threadlab::gil::Transition;
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let mut cfg = config(&[1], 600);
-    cfg.gils = Some(tx);
-    lab::convoy(Mode::Gil, &cfg).expect("convoy runs");
-    let (_, gil) = rx
-        .try_iter()
-        .find(|(n, _)| *n == 1)
-        .expect("the measurement beside a CPU thread");
-    let mut events = Vec::new();
-    let next = gil.timeline().read_since(0, &mut events);
-    assert_eq!(next as usize, events.len(), "the timeline ring wrapped");
-    let io = events
-        .iter()
-        .find(|e| e.what == Transition::Io)
-        .map(|e| e.thread);
-    let (mut releases, mut waits_this_trip, mut last_io) = (0u32, 0u32, false);
-    let (mut waited, mut twice) = (0u32, 0u32);
-    for e in events.iter().filter(|e| Some(e.thread) == io) {
-        match e.what {
-            Transition::Io => {
-                if releases.is_multiple_of(2) {
-                    waited += u32::from(waits_this_trip > 0);
-                    twice += u32::from(waits_this_trip > 1);
-                    waits_this_trip = 0;
-                }
-                releases += 1;
-                last_io = true;
-            }
-            Transition::Wait if last_io => {
-                waits_this_trip += 1;
-                last_io = false;
-            }
-            _ => last_io = false,
-        }
-    }
-    (waited, twice)
+    let shape = lab::convoy_shape(&config(&[1], 600)).expect("the timeline ring did not wrap");
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    (count(shape.waited()), count(shape.both))
 }
 
 /// A thread back from I/O beside two CPU threads (#25 §2): in CPython

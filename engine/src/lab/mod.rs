@@ -14,6 +14,7 @@
 mod back_from_io;
 pub mod compare;
 pub mod compare_trace;
+mod convoy_shape;
 mod experiments;
 pub mod python_cost;
 pub mod race;
@@ -21,6 +22,7 @@ mod report;
 pub mod side_by_side;
 
 pub use back_from_io::back_from_io_waits;
+pub use convoy_shape::{ConvoyShape, convoy_shape};
 pub use experiments::{convoy, io, latency, throughput};
 pub use report::{BenchRow, Interpreter, Report, render_table};
 
