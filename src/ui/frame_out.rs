@@ -106,28 +106,30 @@ impl Write for FrameOut {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let frame = std::mem::replace(&mut self.buf, Vec::with_capacity(self.capacity));
-        let frame = {
+        {
             let link = lock(&LINK);
             match link.as_ref() {
                 Some(link) if link.under.load(Ordering::Relaxed) => {
+                    // The output thread owns this frame; the next gets a
+                    // buffer of its own.
+                    let frame = std::mem::replace(&mut self.buf, Vec::with_capacity(self.capacity));
                     link.pending.fetch_add(1, Ordering::SeqCst);
                     match link.frames.send(frame) {
                         Ok(()) => return Ok(()),
                         Err(unsent) => {
                             link.pending.fetch_sub(1, Ordering::SeqCst);
-                            unsent.into_inner()
+                            self.buf = unsent.into_inner();
                         }
                     }
                 }
-                Some(link) => {
-                    drain(&link.pending);
-                    frame
-                }
-                None => frame,
+                Some(link) => drain(&link.pending),
+                None => {}
             }
-        };
-        write_frame(&frame, self.active)
+        }
+        // Written from the buffer itself, which is kept for the next frame.
+        let written = write_frame(&self.buf, self.active);
+        self.buf.clear();
+        written
     }
 }
 
