@@ -385,12 +385,15 @@ fn legacy_cpu_threads_get_slower_with_more_threads_on_several_cores() {
 /// The one-CPU convoy's shape (#25 §4): when the I/O thread beside one CPU
 /// thread waits for the GIL, it waits once per round trip, as CPython 3.11
 /// does — not after both of its releases (`sendall`, then the `recv` right
-/// after the forced switch that ended its wait). Before the forcibly
-/// switched thread's wake-up cost was modelled, 17–95 % of the round trips
-/// that waited waited twice here (pooled over three runs: 20 %, 31 %, 34 %),
-/// after it 2–30 % (pooled: 4 %, 10 %, 12 %); CPython's 0–43 % (BENCHMARKS.md). On a machine
-/// where the model's old shape shows (one CPU thread woken within a µs),
-/// this fails without the change; where it does not, it passes either way.
+/// after the forced switch that ended its wait). The second wait came when
+/// the forcibly switched CPU thread, on its way back to wait, caught the
+/// I/O thread's next release; in CPython the I/O thread runs ~0.4 µs of
+/// its round trip's Python first, and the CPU thread is asleep by then.
+/// Without that Python (`lab::experiments`'s `io_python`) 12–50 % of the
+/// round trips that waited waited twice here in single 1 s runs, and a
+/// fresh-clone CI run pooled 32–40 % three times over; with it 1–4 %
+/// (CPython 3.11: 0–4 %, BENCHMARKS.md "The one-CPU convoy's Python"). On
+/// a machine where the old shape does not show, it passes either way.
 ///
 /// Run under SCHED_FIFO (a woken thread runs at once, as on an idle
 /// machine; on a busy one the CPU thread barely gets the GIL at all and

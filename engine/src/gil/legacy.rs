@@ -14,17 +14,22 @@ pub(crate) const DEFAULT_LEGACY_TICKS: u32 = CHECK_INTERVAL + 1;
 /// How long one tick of CPython 2.7.18 takes here, in nanoseconds: its
 /// `cpu_step` (the same integer work as the emulated step, written in
 /// Python in `assets/python/threadlab_bench.py`) counts 83 ticks on
-/// `_Py_Ticker` and runs in 3.3–3.8 µs, ~40 ns a tick. 101 ticks hold the
-/// lock ~4 µs between two releases.
+/// `_Py_Ticker` and runs in 1.3–1.6 µs on a quiet machine, 16–19 ns a
+/// tick (`tests/python2_ticks.rs` measures it whenever a 2.7 is
+/// installed). 101 ticks hold the lock ~1.7 µs between two releases.
+/// (It was 40 ns, timed at load 11–14, where every tick took twice as
+/// long: beside one CPU thread the emulated convoy then slowed 4–10×
+/// where 2.7.18 slows 1.5–2×; BENCHMARKS.md, "Python 2's tick, timed on a
+/// quiet machine".)
 ///
 /// An emulated step is Rust: 10–20 ns with its check. Counted alone, 101
-/// of them would release the lock every 1–2 µs, and a thread waiting for
-/// it (the convoy's I/O thread) would get two to four times as many
-/// chances as beside Python 2. So in `legacy` mode a hold lasts 101 ticks
-/// *and* at least 101 of Python 2's ticks in time
+/// of them would release the lock a little sooner than Python 2 does, and
+/// a thread waiting for it (the convoy's I/O thread) would get more
+/// chances than beside Python 2. So in `legacy` mode a hold lasts 101
+/// ticks *and* at least 101 of Python 2's ticks in time
 /// ([`GilThread::check`](super::GilThread::check)); the race lab, which
 /// models where in a loop body the release lands, counts ticks alone.
-pub(crate) const PY27_TICK_NS: u64 = 40;
+pub const PY27_TICK_NS: u64 = 17;
 
 /// Past the tick count, the hold's clock is read once every this many
 /// ticks (an `Instant::now()` per tick would slow the work it times).

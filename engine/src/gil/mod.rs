@@ -46,7 +46,8 @@ mod timeline;
 
 pub use dist::micros_histogram;
 pub(crate) use dist::{LaneDist, percentile_ms, record_micros};
-pub(crate) use legacy::{CHECK_INTERVAL, DEFAULT_LEGACY_TICKS, PY27_TICK_NS};
+pub use legacy::PY27_TICK_NS;
+pub(crate) use legacy::{CHECK_INTERVAL, DEFAULT_LEGACY_TICKS};
 pub use mode::{IntervalOutOfRange, Mode, SwitchInterval, UnknownMode};
 pub use priority::nice_of;
 pub(crate) use timeline::ThreadStats;

@@ -61,6 +61,49 @@ fn spawn_cpu(
         .collect()
 }
 
+/// The Python a convoy's I/O thread runs holding the GIL between two
+/// releases: how many bytecodes, and how long they take.
+struct PythonBetween {
+    bytecodes: u32,
+    time: Duration,
+}
+
+/// From a reply back to the next `sendall`: 51 bytecodes of
+/// `threadlab_bench.py`'s round trip (counted with `dis`), ~0.5 µs. CPython
+/// 3.11 and 3.12 run a loopback round trip's Python in ~0.8 µs beyond its
+/// syscalls (`cargo bench --bench convoy_shape`, its first line), split 51:26.
+const AFTER_RECV: PythonBetween = PythonBetween {
+    bytecodes: 51,
+    time: Duration::from_nanos(530),
+};
+
+/// From `sendall` back to the `recv`: 26 bytecodes, ~0.27 µs.
+const AFTER_SEND: PythonBetween = PythonBetween {
+    bytecodes: 26,
+    time: Duration::from_nanos(270),
+};
+
+/// Runs `python` on `thread`: one eval-breaker check per bytecode (so a
+/// drop request, a legacy tick or a cancel is seen as CPython would), then
+/// holds the GIL until the bytecodes' time has passed. Without it the
+/// emulated I/O thread released the GIL within ~0.1 µs of taking it, and
+/// beside one CPU thread the forcibly switched CPU thread, on its way back
+/// to wait, won that release: half the round trips waited twice, where
+/// CPython's wait once (BENCHMARKS.md, "The one-CPU convoy's Python").
+fn io_python(
+    thread: &mut GilThread,
+    python: &PythonBetween,
+) -> Result<(), crate::cancel::Cancelled> {
+    let began = Instant::now();
+    for _ in 0..python.bytecodes {
+        thread.check()?;
+    }
+    while began.elapsed() < python.time {
+        std::hint::spin_loop();
+    }
+    Ok(())
+}
+
 /// Joins the threads: their summed counts, their distributions merged into `all`.
 fn join_all(handles: Vec<JoinHandle<Counted>>, all: &mut LaneDist) -> u64 {
     let mut total = 0;
@@ -367,14 +410,19 @@ pub fn convoy(mode: Mode, config: &BenchConfig) -> std::io::Result<Vec<BenchRow>
                         let sent = Instant::now();
                         // As the Python script's `sendall` and `recv`: each
                         // releases the GIL and takes it back, so a round
-                        // trip queues for the GIL twice.
+                        // trip queues for the GIL twice, and runs the
+                        // script's Python before each release.
+                        if io_python(&mut io_thread, &AFTER_RECV).is_err() {
+                            break;
+                        }
                         let wrote = io_thread.blocking(|| client.write_all(&buf));
-                        if !matches!(wrote, Ok(Ok(()))) {
+                        if !matches!(wrote, Ok(Ok(())))
+                            || io_python(&mut io_thread, &AFTER_SEND).is_err()
+                        {
                             break;
                         }
                         let read = io_thread.blocking(|| client.read_exact(&mut buf));
-                        // Back from the socket: handling the reply needs the GIL.
-                        if !matches!(read, Ok(Ok(()))) || io_thread.check().is_err() {
+                        if !matches!(read, Ok(Ok(()))) {
                             break;
                         }
                         let _ = hist.record((sent.elapsed().as_micros() as u64).max(1));
