@@ -241,7 +241,7 @@ fn without_root_it_says_so_in_one_line_and_compares_plainly() {
 }
 
 #[test]
-fn a_python_the_tracer_refuses_is_compared_untraced_with_a_note() {
+fn a_stripped_debian_python_is_traced_or_compared_untraced_with_a_note() {
     require_tracing!();
     // Debian's /usr/bin/python3 is stripped: traced when its take_gil is
     // found (disassembly, a debug file), else compared untraced with a note.

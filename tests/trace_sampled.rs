@@ -94,6 +94,49 @@ fn sampled_two_cpu_threads_on_3_11_each_hold_about_half() {
     );
 }
 
+/// A thread that gets its Python name after it was first sampled: started
+/// with `_thread`, it has none until `threading.current_thread()` puts it
+/// in `threading._active` (as every `threading.Thread` runs a moment
+/// before it is there). It is named within the trace, though it lasts
+/// under a second: py-spy keeps "no name" for a second, and a CPU thread
+/// first sampled in that moment once stayed unnamed through a whole
+/// one-second trace (a fresh-clone CI run of the test above).
+#[test]
+fn sampled_thread_named_after_it_started_is_named() {
+    let python = python_or_skip!("3.11", "3.12");
+    let _turn = turn();
+    const LATE_NAME: &str = r#"
+import _thread, threading, time
+done = threading.Event()
+def late():
+    end = time.time() + 0.3
+    while time.time() < end:
+        pass
+    threading.current_thread()
+    end = time.time() + 0.4
+    while time.time() < end:
+        pass
+    done.set()
+_thread.start_new_thread(late, ())
+done.wait()
+"#;
+    let python = python.to_str().expect("utf-8");
+    let done = run(trace_cmd(
+        &["--json", "--sampled"],
+        &[python, "-c", LATE_NAME],
+    ));
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    let summary: Value = serde_json::from_str(&done.stdout).expect("one JSON document");
+    let names: Vec<&str> = workers(&summary)
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("Dummy-")),
+        "the late-named thread: {names:?} in {summary}"
+    );
+}
+
 #[test]
 fn sampled_with_blocking_reads_pauses_and_always_resumes_the_program() {
     let python = python_or_skip!("3.11", "3.12");

@@ -115,6 +115,10 @@ fn run_once(
         c.args(["-c", if pin { "0" } else { "0,1" }]).arg(exe);
         c
     };
+    // py-spy's raw output goes to a file no one reads (its summary is on
+    // stderr); removed once the run ends.
+    let spy_out =
+        std::env::temp_dir().join(format!("threadlab-bench-pyspy-{}.txt", std::process::id()));
     let mut command = match way {
         Way::Alone => Command::new("taskset"),
         Way::Trace { rate } => {
@@ -131,8 +135,6 @@ fn run_once(
         }
         Way::PySpy { rate } => {
             let mut c = observer(spy?);
-            let out = std::env::temp_dir()
-                .join(format!("threadlab-bench-pyspy-{}.txt", std::process::id()));
             c.args([
                 "record",
                 "--gil",
@@ -143,7 +145,7 @@ fn run_once(
             ]);
             c.arg(rate.to_string())
                 .arg("-o")
-                .arg(out)
+                .arg(&spy_out)
                 .args(["--", "taskset"]);
             c
         }
@@ -157,6 +159,7 @@ fn run_once(
         .stdin(Stdio::null())
         .output()
         .expect("run the program");
+    let _ = std::fs::remove_file(&spy_out);
     if !out.status.success() {
         eprintln!(
             "{}: {} failed: {:?}",

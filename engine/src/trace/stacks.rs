@@ -30,6 +30,12 @@ pub const MAX_NAME: usize = 120;
 /// it started is renamed within this).
 const RENAME_EVERY: Duration = Duration::from_secs(1);
 
+/// How soon the names are read again while a thread has none: a thread
+/// runs (and is sampled) before `threading` puts it in `_active`, and
+/// py-spy keeps "no name" for a second, so a thread first seen in that
+/// window stayed unnamed through a whole one-second trace.
+const UNNAMED_RETRY: Duration = Duration::from_millis(100);
+
 /// Offsets of glibc's `struct pthread.tid` to try first (x86-64 glibc
 /// 2.28-2.40: 0x2d0); the rest of the first 4 KiB is searched after.
 const TID_OFFSET_GUESSES: [usize; 1] = [0x2d0];
@@ -166,6 +172,13 @@ impl StackReader {
             .spy
             .get_stack_traces()
             .map_err(|error| format!("reading the Python stacks: {error}"))?;
+        if traces.iter().any(|t| t.thread_name.is_none())
+            && self.names_read.elapsed() >= UNNAMED_RETRY
+        {
+            // Looked up again at the next sample.
+            self.spy.python_thread_names.clear();
+            self.names_read = Instant::now();
+        }
         if self.tid_offset.is_none() && traces.iter().any(|t| t.os_thread_id.is_none()) {
             self.tid_offset = self.find_tid_offset(&traces);
         }
