@@ -54,9 +54,13 @@ impl Export {
     fn create(path: Option<&Path>) -> Result<Option<Export>, ExitCode> {
         let Some(path) = path else { return Ok(None) };
         match File::create(path) {
-            Ok(file) => Ok(Some(Export {
-                path: path.to_path_buf(),
-                file: Some(file),
+            Ok(file) => Ok(Some({
+                // Under sudo, the file is the user's, not root's.
+                threadlab::trace::give_to_sudo_user(path);
+                Export {
+                    path: path.to_path_buf(),
+                    file: Some(file),
+                }
             })),
             Err(error) => Err(fail(
                 2,

@@ -246,6 +246,55 @@ fn export_writes_chrome_trace_json_with_one_track_per_thread() {
     assert!(events.iter().any(|e| e["name"] == "thread_name"));
 }
 
+/// Under `sudo`, what threadlab writes for the person (the export, the
+/// flame graphs and a directory it made for them) is theirs, not root's:
+/// before, they could not edit or delete it without sudo again.
+#[test]
+fn under_sudo_the_export_and_flame_graphs_belong_to_the_invoking_user() {
+    use std::os::unix::fs::MetadataExt as _;
+    require_tracing!();
+    let python = python_or_skip!("3.11", "3.12", "3.13");
+    let _turn = turn();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("gil.json");
+    let flames = dir.path().join("flames");
+    let script_path = script("trace_cpu.py");
+    // --as-root: the program may read pyenv under /root; the outputs are
+    // still the invoking user's.
+    let mut command = trace_cmd(
+        &[
+            "--as-root",
+            "--export",
+            file.to_str().expect("utf-8"),
+            "--flamegraph",
+            flames.to_str().expect("utf-8"),
+        ],
+        &[
+            python.to_str().expect("utf-8"),
+            script_path.to_str().expect("utf-8"),
+            "0.2",
+        ],
+    );
+    command.env("SUDO_UID", "65534").env("SUDO_GID", "65534");
+    let done = run(command);
+    assert!(done.status.success(), "{}", done.stderr);
+    let mut outputs = vec![file, flames.clone()];
+    outputs.extend(
+        threadlab::trace::flame::FILES
+            .iter()
+            .map(|f| flames.join(f)),
+    );
+    for path in outputs {
+        let meta = std::fs::metadata(&path).expect("written");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{} is the invoking user's",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn under_sudo_the_program_runs_as_the_invoking_user() {
     require_tracing!();

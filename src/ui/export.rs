@@ -80,6 +80,8 @@ pub fn snapshot(app: &App) -> Export {
 
 fn write(export: &Export, path: &Path) -> std::io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
+    // Under sudo (a traced dashboard), the file is the user's, not root's.
+    crate::trace::give_to_sudo_user(path);
     let written = write_chrome(
         &mut out,
         &export.process,

@@ -21,12 +21,16 @@ pub const FILES: [&str; 4] = [
 /// Checks that `dir` can take the flame graphs (exists or can be made, and
 /// is writable) before anything starts: one line saying why not.
 pub fn check_dir(dir: &Path) -> Result<(), String> {
+    let made = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| {
         format!(
             "--flamegraph {}: cannot make the directory: {e}",
             dir.display()
         )
     })?;
+    if made {
+        super::give_to_sudo_user(dir);
+    }
     tempfile::NamedTempFile::new_in(dir)
         .map(drop)
         .map_err(|e| format!("--flamegraph {}: cannot write there: {e}", dir.display()))
@@ -47,9 +51,11 @@ pub fn write_flamegraphs(
         let folded = by.folded(flame);
         let folded_path = dir.join(format!("{stem}.folded"));
         write_atomically(&folded_path, folded.as_bytes())?;
+        super::give_to_sudo_user(&folded_path);
         written.push(folded_path);
         let svg_path = dir.join(format!("{stem}.svg"));
         write_atomically(&svg_path, &svg(&folded, title, what)?)?;
+        super::give_to_sudo_user(&svg_path);
         written.push(svg_path);
     }
     Ok(written)

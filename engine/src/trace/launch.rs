@@ -75,6 +75,17 @@ impl RunAs {
     }
 }
 
+/// Under `sudo`, gives `path` — a file or directory threadlab made for the
+/// person who ran it (an export, flame graphs) — to the user behind `sudo`,
+/// in their group, as if they had made it; does nothing otherwise. Without
+/// it they could not edit or delete what they asked for. Best effort: a
+/// path that cannot be given stays root's.
+pub fn give_to_sudo_user(path: &std::path::Path) {
+    if let Ok(Some(user)) = RunAs::from_sudo() {
+        let _ = std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid));
+    }
+}
+
 fn env_id(var: &'static str) -> Result<Option<u32>, TraceError> {
     match std::env::var(var) {
         Ok(text) => text

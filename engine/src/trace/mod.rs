@@ -34,7 +34,7 @@ pub mod symbols;
 pub(crate) mod uprobe;
 
 pub use interp::Interpreter;
-pub use launch::{ProgramOutput, RunAs};
+pub use launch::{ProgramOutput, RunAs, give_to_sudo_user};
 pub use mode::{ModeWanted, SampledWhy, TraceMode};
 pub use report::{ThreadReport, TraceReport, Track, chrome_trace, truncation_note, write_chrome};
 pub use session::Trace;
