@@ -339,6 +339,27 @@ mod tests {
         KeyEvent::new(code, KeyModifiers::NONE)
     }
 
+    /// The shipped config lists every remappable command with its default
+    /// keys, so a user reading it sees every key they can rebind (it once
+    /// missed eight, `export` and `toolbox` among them).
+    #[test]
+    fn the_shipped_config_lists_every_command_with_its_defaults() {
+        let config: toml::Table =
+            toml::from_str(include_str!("../../../assets/config.toml")).unwrap();
+        let keys = config["keys"].as_table().unwrap();
+        for command in commands::COMMANDS {
+            let listed: Vec<&str> = match keys.get(command.name) {
+                Some(toml::Value::String(key)) => vec![key.as_str()],
+                Some(toml::Value::Array(list)) => {
+                    list.iter().map(|k| k.as_str().unwrap()).collect()
+                }
+                other => panic!("{} in assets/config.toml: {other:?}", command.name),
+            };
+            assert_eq!(listed, command.default_keys, "{}", command.name);
+        }
+        assert_eq!(keys.len(), commands::COMMANDS.len(), "no stale names");
+    }
+
     #[test]
     fn presses_map_and_releases_do_not() {
         let map = KeyMap::default();
