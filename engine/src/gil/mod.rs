@@ -213,6 +213,25 @@ impl Gil {
         }
     }
 
+    /// Runs the calling thread `nice` steps below the process's main thread
+    /// (clamped at 19) as a helper of this GIL's Python threads: a thread
+    /// that does their I/O without ever taking the GIL (the HTTP runtime
+    /// that drives a fetch worker's sockets). While the UI thread shares
+    /// its priority ([`GilThread::share_priority`]) it runs at the shared
+    /// level, as the thread doing that I/O does in one Python process, and
+    /// at `nice` below otherwise, as the workers it serves. Call
+    /// [`leave_priorities`](Self::leave_priorities) on it before it ends.
+    pub(crate) fn join_priorities(&self, nice: u8) {
+        self.shared
+            .priorities
+            .join(priority::current_tid(), priority::apart(nice));
+    }
+
+    /// The calling thread leaves [`join_priorities`](Self::join_priorities).
+    pub(crate) fn leave_priorities(&self) {
+        self.shared.priorities.leave(priority::current_tid());
+    }
+
     /// The nice value the UI thread shares with this GIL's Python threads
     /// while it is under the GIL ([`GilThread::share_priority`]), if it does.
     pub fn shared_nice(&self) -> Option<i32> {
@@ -425,11 +444,8 @@ impl GilThread {
     /// UI's nice instead. Call it on the thread this handle belongs to,
     /// before it starts; it leaves when the handle is dropped.
     pub(crate) fn lower_priority(&mut self, nice: u8) {
-        use rustix::process::{getpid, getpriority_process};
         let tid = priority::current_tid();
-        let base = getpriority_process(Some(getpid())).unwrap_or(0);
-        let apart = (base + i32::from(nice)).min(19);
-        self.gil.shared.priorities.join(tid, apart);
+        self.gil.shared.priorities.join(tid, priority::apart(nice));
         self.priority = Priority::Member(tid);
     }
 

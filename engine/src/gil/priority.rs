@@ -60,6 +60,14 @@ pub(super) struct Priorities {
     state: Mutex<State>,
 }
 
+/// The nice `nice` steps below the process's main thread, clamped at 19:
+/// where a Python thread runs while the UI keeps its head start.
+pub(super) fn apart(nice: u8) -> i32 {
+    use rustix::process::{getpid, getpriority_process};
+    let base = getpriority_process(Some(getpid())).unwrap_or(0);
+    (base + i32::from(nice)).min(19)
+}
+
 /// The calling thread's id.
 pub(crate) fn current_tid() -> i32 {
     // SAFETY: gettid has no preconditions.
@@ -254,6 +262,54 @@ mod tests {
             }
         });
         ui.join().expect("the UI thread");
+    }
+
+    /// The HTTP runtime thread that drives the fetch workers' sockets is one
+    /// of them: 19 below while the UI keeps its head start, the UI's nice
+    /// while it shares it (it stayed at 19, so under `u` downloads starved
+    /// beside CPU workers as no thread of one Python process does), and it
+    /// leaves the registry when the client is dropped.
+    #[test]
+    fn the_http_io_thread_shares_the_workers_priority() {
+        let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
+        let client = crate::work::HttpClient::with_nice(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+            19,
+            Some(gil.clone()),
+        )
+        .expect("a client");
+        let members = |gil: &Gil| -> Vec<i32> {
+            gil.shared
+                .priorities
+                .lock()
+                .members
+                .iter()
+                .map(|m| m.tid)
+                .collect()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while members(&gil).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "http-io never joined");
+            std::thread::yield_now();
+        }
+        let io = members(&gil)[0];
+        assert_eq!(proc_nice(io), 19, "apart: 19 below");
+        let ui_gil = gil.clone();
+        std::thread::spawn(move || {
+            let mut ui = ui_gil.register(CancelToken::new());
+            ui.share_priority(true);
+            assert_eq!(proc_nice(io), proc_nice(super::current_tid()), "shared");
+            ui.share_priority(false);
+            assert_eq!(proc_nice(io), 19, "apart again");
+        })
+        .join()
+        .expect("the UI thread");
+        drop(client);
+        while members(&gil).contains(&io) {
+            assert!(std::time::Instant::now() < deadline, "http-io never left");
+            std::thread::yield_now();
+        }
     }
 
     /// A thread that ended left the registry: sharing never touches a

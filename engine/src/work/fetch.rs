@@ -11,6 +11,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::cancel::{CancelToken, Cancelled};
+use crate::gil::Gil;
 
 use super::{WorkError, WorkerCtx, human_bytes, short_hex};
 
@@ -139,21 +140,34 @@ impl HttpClient {
     /// (the default target is loopback), at most 10 redirects, and the
     /// special-use names of RFC 6761 answered locally ([`LocalFirstResolver`]).
     pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, String> {
-        Self::with_nice(connect_timeout, read_timeout, 0)
+        Self::with_nice(connect_timeout, read_timeout, 0, None)
     }
 
     /// [`HttpClient::new`] whose runtime threads (which drive every
     /// connection's socket I/O) run `nice` steps below the caller's
-    /// priority, like the workers they serve.
+    /// priority, like the workers they serve — and, given the workers'
+    /// `gil`, at the UI's priority while the UI shares it with them
+    /// ([`Gil::join_priorities`]): in one Python process the thread doing
+    /// a socket's I/O is the worker itself.
     pub(crate) fn with_nice(
         connect_timeout: Duration,
         read_timeout: Duration,
         nice: u8,
+        gil: Option<Gil>,
     ) -> Result<Self, String> {
+        let leaving = gil.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("http-io")
-            .on_thread_start(move || super::lower_priority(nice))
+            .on_thread_start(move || match &gil {
+                Some(gil) => gil.join_priorities(nice),
+                None => super::lower_priority(nice),
+            })
+            .on_thread_stop(move || {
+                if let Some(gil) = &leaving {
+                    gil.leave_priorities();
+                }
+            })
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;

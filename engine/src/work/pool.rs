@@ -95,10 +95,11 @@ impl Pool {
         let http: Arc<OnceLock<Result<super::HttpClient, String>>> = Arc::default();
         let warm = Arc::clone(&http);
         let warm_settings = Arc::clone(&settings);
+        let warm_gil = gil.clone();
         let _ = thread::Builder::new()
             .name("http-init".into())
             .spawn(move || {
-                warm.get_or_init(|| build_client(&warm_settings));
+                warm.get_or_init(|| build_client(&warm_settings, &warm_gil));
             });
         let pool = Self {
             settings,
@@ -132,7 +133,7 @@ impl Pool {
 
     fn client(&self) -> Result<super::HttpClient, SpawnError> {
         self.http
-            .get_or_init(|| build_client(&self.settings))
+            .get_or_init(|| build_client(&self.settings, &self.gil))
             .clone()
             .map_err(SpawnError::Http)
     }
@@ -298,12 +299,14 @@ impl Drop for Pool {
     }
 }
 
-/// The HTTP client fetch workers share, built from the pool's settings.
-fn build_client(settings: &WorkSettings) -> Result<super::HttpClient, String> {
+/// The HTTP client fetch workers share, built from the pool's settings;
+/// its I/O thread shares the priority of `gil`'s Python threads.
+fn build_client(settings: &WorkSettings, gil: &Gil) -> Result<super::HttpClient, String> {
     super::HttpClient::with_nice(
         settings.connect_timeout,
         settings.read_timeout,
         settings.nice,
+        Some(gil.clone()),
     )
 }
 
