@@ -31,6 +31,9 @@ pub(crate) struct PythonReport {
 /// Functions listed per thread and for the whole program in `--json`.
 pub const TOP_FUNCTIONS: usize = 20;
 
+/// Widest the summary's `function (file:line)` column grows (characters).
+const FUNCTION_COLUMN: usize = 72;
+
 /// One function's GIL time, from stack samples joined with exact states.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FunctionReport {
@@ -407,19 +410,42 @@ impl TraceReport {
             .map(|f| f.hold_ms)
             .sum::<f64>()
             .max(1e-9);
+        let rows: Vec<(String, &FunctionReport)> = self
+            .functions
+            .iter()
+            .take(10)
+            .map(|f| {
+                let label = format!(
+                    "{} ({}:{})",
+                    f.function,
+                    super::stacks::short_file(&f.file),
+                    f.line
+                );
+                (label, f)
+            })
+            .collect();
+        // As wide as the longest label (a qualified method with its file
+        // ran past a fixed 48 and pushed its numbers out of their columns),
+        // up to FUNCTION_COLUMN; a longer label keeps its head and `…`.
+        let width = rows
+            .iter()
+            .map(|(label, _)| label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(20, FUNCTION_COLUMN);
         out.push_str(&format!(
-            "{:<48} {:>10} {:>10} {:>12} {:>6}\n",
+            "{:<width$} {:>10} {:>10} {:>12} {:>6}\n",
             "function (file:line)", "hold ms", "wait ms", "released ms", "hold%"
         ));
-        for f in self.functions.iter().take(10) {
-            let label = format!(
-                "{} ({}:{})",
-                f.function,
-                super::stacks::short_file(&f.file),
-                f.line
-            );
+        for (label, f) in rows {
+            let label = if label.chars().count() > width {
+                let head: String = label.chars().take(width - 1).collect();
+                format!("{head}…")
+            } else {
+                label
+            };
             out.push_str(&format!(
-                "{:<48} {:>10.1} {:>10.1} {:>12.1} {:>6.1}\n",
+                "{:<width$} {:>10.1} {:>10.1} {:>12.1} {:>6.1}\n",
                 label,
                 f.hold_ms,
                 f.wait_ms,
@@ -599,6 +625,45 @@ mod tests {
             symbols: Some(SymbolSource::Symtab),
         };
         TraceReport::new(&[], 1, &python, recorder, 1, 0, TraceEnd::Detached)
+    }
+
+    /// The GIL-by-function table keeps its numbers in their columns when a
+    /// label is longer than the header (a fixed 48 did not: a qualified
+    /// method with its file pushed its row out), and cuts a label past
+    /// `FUNCTION_COLUMN` with `…`.
+    #[test]
+    fn function_rows_keep_their_columns_however_long_the_label() {
+        let recorder = Recorder::new(0, Arc::new(Timeline::default()), |_| "t".into());
+        let mut report = report_of(&recorder);
+        report.stacks.sampler.rate_hz = 100;
+        let row = |function: &str, hold_ms: f64| FunctionReport {
+            function: function.into(),
+            file: "/usr/lib/python3.11/threading.py".into(),
+            line: 1132,
+            hold_ms,
+            wait_ms: 2.0,
+            released_ms: 289.6,
+            samples: 3,
+        };
+        report.functions = vec![
+            row("spin", 300.0),
+            row("Thread._wait_for_tstate_lock", 1.5),
+            row(&"x".repeat(200), 0.5),
+        ];
+        let text = report.render_functions();
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("function"))
+            .collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        // Every row as wide as the header: the numbers end where theirs do.
+        let width = |line: &str| line.chars().count();
+        assert!(lines.iter().all(|l| width(l) == width(lines[0])), "{text}");
+        assert!(lines[3].contains('…'), "{text}");
+        assert_eq!(
+            width(lines[0]),
+            FUNCTION_COLUMN + 1 + 10 + 1 + 10 + 1 + 12 + 1 + 6
+        );
     }
 
     #[test]
