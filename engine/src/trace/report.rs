@@ -34,6 +34,28 @@ pub const TOP_FUNCTIONS: usize = 20;
 /// Widest the summary's `function (file:line)` column grows (characters).
 const FUNCTION_COLUMN: usize = 72;
 
+/// Widest the summary's thread-name column grows (characters).
+const NAME_COLUMN: usize = 32;
+
+/// A text column's width: its longest entry's, within `min..=max`.
+fn column_width<'a>(entries: impl Iterator<Item = &'a str>, min: usize, max: usize) -> usize {
+    entries
+        .map(|e| e.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(min, max)
+}
+
+/// `text` as is if it fits `width` characters, else its head and `…`.
+fn cut(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= width {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        let head: String = text.chars().take(width.saturating_sub(1)).collect();
+        std::borrow::Cow::Owned(format!("{head}…"))
+    }
+}
+
 /// One function's GIL time, from stack samples joined with exact states.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FunctionReport {
@@ -349,8 +371,15 @@ impl TraceReport {
                 exit
             ));
         }
+        // As wide as the longest name (`ThreadPoolExecutor-0_0` ran past
+        // a fixed 16), up to NAME_COLUMN.
+        let name_width = column_width(
+            self.threads.iter().map(|t| t.name.as_str()),
+            16,
+            NAME_COLUMN,
+        );
         out.push_str(&format!(
-            "{:>8}  {:<16} {:>6} {:>6} {:>9} {:>7} {:>7} {:>15} {:>22}\n",
+            "{:>8}  {:<name_width$} {:>6} {:>6} {:>9} {:>7} {:>7} {:>15} {:>22}\n",
             "tid",
             "name",
             "hold%",
@@ -363,9 +392,9 @@ impl TraceReport {
         ));
         for t in &self.threads {
             out.push_str(&format!(
-                "{:>8}  {:<16} {:>6.1} {:>6.1} {:>9.1} {:>7.1} {:>7} {:>15} {:>22}\n",
+                "{:>8}  {:<name_width$} {:>6.1} {:>6.1} {:>9.1} {:>7.1} {:>7} {:>15} {:>22}\n",
                 t.tid,
-                t.name,
+                cut(&t.name, name_width),
                 t.hold_pct,
                 t.wait_pct,
                 t.released_pct,
@@ -426,27 +455,20 @@ impl TraceReport {
             .collect();
         // As wide as the longest label (a qualified method with its file
         // ran past a fixed 48 and pushed its numbers out of their columns),
-        // up to FUNCTION_COLUMN; a longer label keeps its head and `…`.
-        let width = rows
-            .iter()
-            .map(|(label, _)| label.chars().count())
-            .max()
-            .unwrap_or(0)
-            .clamp(20, FUNCTION_COLUMN);
+        // up to FUNCTION_COLUMN.
+        let width = column_width(
+            rows.iter().map(|(label, _)| label.as_str()),
+            20,
+            FUNCTION_COLUMN,
+        );
         out.push_str(&format!(
             "{:<width$} {:>10} {:>10} {:>12} {:>6}\n",
             "function (file:line)", "hold ms", "wait ms", "released ms", "hold%"
         ));
         for (label, f) in rows {
-            let label = if label.chars().count() > width {
-                let head: String = label.chars().take(width - 1).collect();
-                format!("{head}…")
-            } else {
-                label
-            };
             out.push_str(&format!(
                 "{:<width$} {:>10.1} {:>10.1} {:>12.1} {:>6.1}\n",
-                label,
+                cut(&label, width),
                 f.hold_ms,
                 f.wait_ms,
                 f.released_ms,
@@ -664,6 +686,45 @@ mod tests {
             width(lines[0]),
             FUNCTION_COLUMN + 1 + 10 + 1 + 10 + 1 + 12 + 1 + 6
         );
+    }
+
+    /// The thread table keeps its columns with a name longer than 16
+    /// (`ThreadPoolExecutor-0_0`), and cuts one past `NAME_COLUMN`.
+    #[test]
+    fn thread_rows_keep_their_columns_however_long_the_name() {
+        let recorder = Recorder::new(0, Arc::new(Timeline::default()), |_| "t".into());
+        let mut report = report_of(&recorder);
+        let thread = |name: &str| ThreadReport {
+            tid: 4242,
+            name: name.into(),
+            os_name: "python3.11".into(),
+            hold_pct: 50.0,
+            wait_pct: 40.0,
+            released_pct: 10.0,
+            native_pct: 1.0,
+            takes: 12,
+            hold_ms_p50: 5.0,
+            hold_ms_p99: 5.5,
+            wait_ms_p50: 5.0,
+            wait_ms_p99: 9.0,
+            wait_ms_max: 10.0,
+            functions: Vec::new(),
+        };
+        report.threads = vec![
+            thread("MainThread"),
+            thread("ThreadPoolExecutor-0_0"),
+            thread(&"y".repeat(100)),
+        ];
+        let text = report.render_table();
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("tid"))
+            .take(4)
+            .collect();
+        let width = |line: &str| line.chars().count();
+        assert!(lines.iter().all(|l| width(l) == width(lines[0])), "{text}");
+        assert!(lines[2].contains("ThreadPoolExecutor-0_0"), "{text}");
+        assert!(lines[3].contains('…'), "{text}");
     }
 
     #[test]
