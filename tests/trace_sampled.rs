@@ -186,6 +186,11 @@ fn python_2_7_is_traced_sampled_even_as_root() {
     assert!(cpu.len() >= 2, "{summary}");
     let held: f64 = cpu.iter().map(|t| num(t, "hold_pct")).sum();
     assert!(held >= 30.0, "the CPU threads held the GIL: {summary}");
+    // Named as in the program (`threading._active`, read by threadlab:
+    // py-spy names 3.6+ only), not `python2.7`.
+    let mut names: Vec<&str> = cpu.iter().filter_map(|t| t["name"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["cpu-0", "cpu-1"], "{summary}");
     assert_eq!(summary["exit_code"], 0, "{summary}");
 }
 

@@ -95,6 +95,9 @@ pub struct StackReader {
     /// (interpreters older than 3.11 only).
     tid_offset: Option<usize>,
     names_read: Instant,
+    /// Python 2.7's thread names by ident, read by [`python27_names`]
+    /// (py-spy reads names from 3.6 on only).
+    py27_names: HashMap<u64, String>,
 }
 
 impl std::fmt::Debug for StackReader {
@@ -140,6 +143,7 @@ impl StackReader {
                             spy,
                             tid_offset: None,
                             names_read: Instant::now(),
+                            py27_names: HashMap::new(),
                         });
                     }
                     Err(error) => error,
@@ -162,21 +166,31 @@ impl StackReader {
     /// Every Python thread of the process now: its id, name, whether the
     /// interpreter's record says it holds the GIL, and its stack.
     pub fn sample(&mut self) -> Result<Vec<ThreadStack>, String> {
+        let py27 = self.spy.version.major == 2;
         if self.names_read.elapsed() >= RENAME_EVERY {
             // py-spy keeps a name once it has one; forget them so a
-            // renamed thread is renamed.
+            // renamed thread is renamed (2.7's are read here: below).
             self.spy.python_thread_names.clear();
+            if py27 {
+                self.py27_names = python27_names(&self.spy).unwrap_or_default();
+            }
             self.names_read = Instant::now();
         }
         let traces = self
             .spy
             .get_stack_traces()
             .map_err(|error| format!("reading the Python stacks: {error}"))?;
-        if traces.iter().any(|t| t.thread_name.is_none())
-            && self.names_read.elapsed() >= UNNAMED_RETRY
-        {
-            // Looked up again at the next sample.
-            self.spy.python_thread_names.clear();
+        let names = &self.py27_names;
+        let unnamed = traces
+            .iter()
+            .any(|t| t.thread_name.is_none() && !names.contains_key(&t.thread_id));
+        if unnamed && self.names_read.elapsed() >= UNNAMED_RETRY {
+            if py27 {
+                self.py27_names = python27_names(&self.spy).unwrap_or_default();
+            } else {
+                // Looked up again at the next sample.
+                self.spy.python_thread_names.clear();
+            }
             self.names_read = Instant::now();
         }
         if self.tid_offset.is_none() && traces.iter().any(|t| t.os_thread_id.is_none()) {
@@ -186,7 +200,11 @@ impl StackReader {
             .iter()
             .map(|trace| ThreadStack {
                 tid: self.os_tid(trace),
-                name: trace.thread_name.as_deref().map(clean),
+                name: trace
+                    .thread_name
+                    .as_deref()
+                    .or_else(|| self.py27_names.get(&trace.thread_id).map(String::as_str))
+                    .map(clean),
                 owns_gil: trace.owns_gil,
                 frames: trace
                     .frames
@@ -237,6 +255,82 @@ impl StackReader {
             .chain((0..4096).step_by(4))
             .find(|&offset| fits(offset))
     }
+}
+
+/// Python 2.7's thread names, by ident (`thread.get_ident()`, which is
+/// the `thread_id` py-spy reports): `threading._active` read from the
+/// process, each `Thread`'s `_Thread__name`. py-spy reads names from 3.6
+/// on only, so a sampled 2.7's threads were shown by their OS name. The
+/// offsets are CPython 2.7's on x86-64 (checked with ctypes against
+/// 2.7.18: `tests/trace_sampled.rs` names 2.7's threads). `None` if
+/// anything read is not what 2.7 has there (no `threading` imported yet).
+fn python27_names(spy: &PythonSpy) -> Option<HashMap<u64, String>> {
+    let process = &spy.process;
+    let word = |addr: usize| -> Option<usize> {
+        let bytes = process.copy(addr, 8).ok()?;
+        Some(usize::from_ne_bytes(bytes.try_into().ok()?))
+    };
+    // The name of `obj`'s type (`tp_name`, a C string, at +24).
+    let type_name = |obj: usize| -> Option<String> {
+        let name = word(word(obj + 8)? + 24)?;
+        let bytes = process.copy(name, 16).ok()?;
+        let end = bytes.iter().position(|&b| b == 0)?;
+        Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+    };
+    // A `str`: its size at +16, its bytes at +36.
+    let string = |obj: usize| -> Option<String> {
+        if type_name(obj)? != "str" {
+            return None;
+        }
+        let len = word(obj + 16)?.min(MAX_NAME * 4);
+        let bytes = process.copy(obj + 36, len).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    // A dict's live entries (key, value): `ma_mask` at +32, `ma_table` at
+    // +40, entries of hash, key, value.
+    let entries = |dict: usize| -> Option<Vec<(usize, usize)>> {
+        if type_name(dict)? != "dict" {
+            return None;
+        }
+        let slots = word(dict + 32)?.checked_add(1)?.min(1 << 16);
+        let table = process.copy(word(dict + 40)?, slots * 24).ok()?;
+        Some(
+            table
+                .chunks_exact(24)
+                .filter_map(|e| {
+                    let key = usize::from_ne_bytes(e[8..16].try_into().ok()?);
+                    let value = usize::from_ne_bytes(e[16..24].try_into().ok()?);
+                    (key != 0 && value != 0).then_some((key, value))
+                })
+                .collect(),
+        )
+    };
+    let find = |dict: usize, name: &str| -> Option<usize> {
+        entries(dict)?
+            .into_iter()
+            .find(|&(key, _)| string(key).is_some_and(|k| k == name))
+            .map(|(_, value)| value)
+    };
+    let modules = word(spy.addresses.imports_modules_address)?;
+    // A module's dict at +16.
+    let threading = word(find(modules, "threading")? + 16)?;
+    let active = find(threading, "_active")?;
+    let mut names = HashMap::new();
+    for (ident, thread) in entries(active)? {
+        // An `int` ident: its value at +16.
+        if type_name(ident)? != "int" {
+            continue;
+        }
+        // The instance dict at the type's `tp_dictoffset` (+288).
+        let offset = word(word(thread + 8)? + 288)?;
+        let Some(dict) = thread.checked_add(offset).and_then(word) else {
+            continue;
+        };
+        if let Some(name) = find(dict, "_Thread__name").and_then(string) {
+            names.insert(word(ident + 16)? as u64, name);
+        }
+    }
+    Some(names)
 }
 
 /// The ids of process `pid`'s live threads.
