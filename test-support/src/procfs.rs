@@ -153,15 +153,24 @@ impl Interference {
 /// measurement does not start on top of someone else's build or test run.
 /// Returns false if it never got quiet.
 pub fn wait_quiet(patience: Duration) -> bool {
+    wait_below(patience, DISTURBED_CORES, Duration::from_millis(500))
+}
+
+/// Waits (up to `patience`) until the machine's cores were less than
+/// `cores` busy for two consecutive `window`s; says so once on stdout if
+/// it had to wait, and if it never got quiet (then returns false).
+pub fn wait_below(patience: Duration, cores: f64, window: Duration) -> bool {
     let deadline = Instant::now() + patience;
     let ticks = clock_ticks_per_s() as f64;
     let mut quiet_windows = 0;
     let mut warned = false;
     while Instant::now() < deadline {
         let before = machine_busy_ticks().unwrap_or(0);
-        thread::sleep(Duration::from_millis(500));
-        let busy = machine_busy_ticks().unwrap_or(0).saturating_sub(before) as f64 / ticks / 0.5;
-        if busy < DISTURBED_CORES {
+        thread::sleep(window);
+        let busy = machine_busy_ticks().unwrap_or(0).saturating_sub(before) as f64
+            / ticks
+            / window.as_secs_f64();
+        if busy < cores {
             quiet_windows += 1;
             if quiet_windows == 2 {
                 return true;

@@ -3,31 +3,14 @@
 //! the benches do, and give a behaviour three tries — a broken emulation
 //! fails all three, a noisy moment only one.
 
-use std::time::{Duration, Instant};
-
-use threadlab_test_support::procfs::machine_busy_ticks;
+use std::time::Duration;
 
 /// Waits up to `patience` until the machine's cores were less than half
 /// busy for two 250 ms windows in a row (this test process is idle while it
 /// waits). A machine that never gets quiet is measured anyway: the
 /// assertions below hold under load, the wait only makes them cheaper.
 pub fn wait_quiet(patience: Duration) {
-    let ticks_per_s = 100.0; // USER_HZ on Linux
-    let deadline = Instant::now() + patience;
-    let mut quiet = 0;
-    while Instant::now() < deadline {
-        let Some(before) = machine_busy_ticks() else {
-            return;
-        };
-        std::thread::sleep(Duration::from_millis(250));
-        let after = machine_busy_ticks().unwrap_or(before);
-        let cores_busy = (after - before) as f64 / ticks_per_s / 0.25;
-        quiet = if cores_busy < 0.5 { quiet + 1 } else { 0 };
-        if quiet == 2 {
-            return;
-        }
-    }
-    eprintln!("the machine stayed busy for {patience:?}; measuring anyway");
+    threadlab_test_support::procfs::wait_below(patience, 0.5, Duration::from_millis(250));
 }
 
 /// Runs `body` up to three times, each after waiting for a quiet machine;
