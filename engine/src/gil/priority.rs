@@ -266,9 +266,9 @@ mod tests {
 
     /// The HTTP runtime thread that drives the fetch workers' sockets is one
     /// of them: 19 below while the UI keeps its head start, the UI's nice
-    /// while it shares it (it stayed at 19, so under `u` downloads starved
-    /// beside CPU workers as no thread of one Python process does), and it
-    /// leaves the registry when the client is dropped.
+    /// while it shares it (it stayed at 19 while the workers it serves ran
+    /// at the UI's nice: no thread of one Python process runs apart), and
+    /// it leaves the registry when the client is dropped.
     #[test]
     fn the_http_io_thread_shares_the_workers_priority() {
         let gil = Gil::new(Mode::Gil, SwitchInterval::DEFAULT);
