@@ -53,10 +53,14 @@ struct Export {
 impl Export {
     fn create(path: Option<&Path>) -> Result<Option<Export>, ExitCode> {
         let Some(path) = path else { return Ok(None) };
+        let made = !path.exists();
         match File::create(path) {
             Ok(file) => Ok(Some({
-                // Under sudo, the file is the user's, not root's.
-                threadlab::trace::give_to_sudo_user(path);
+                // Under sudo, a file made for the user is theirs, not
+                // root's (one that was there keeps its owner).
+                if made {
+                    threadlab::trace::give_to_sudo_user(path);
+                }
                 Export {
                     path: path.to_path_buf(),
                     file: Some(file),

@@ -248,7 +248,8 @@ fn export_writes_chrome_trace_json_with_one_track_per_thread() {
 
 /// Under `sudo`, what threadlab writes for the person (the export, the
 /// flame graphs and a directory it made for them) is theirs, not root's:
-/// before, they could not edit or delete it without sudo again.
+/// before, they could not edit or delete it without sudo again. A file
+/// that was already there keeps its owner.
 #[test]
 fn under_sudo_the_export_and_flame_graphs_belong_to_the_invoking_user() {
     use std::os::unix::fs::MetadataExt as _;
@@ -261,23 +262,34 @@ fn under_sudo_the_export_and_flame_graphs_belong_to_the_invoking_user() {
     let script_path = script("trace_cpu.py");
     // --as-root: the program may read pyenv under /root; the outputs are
     // still the invoking user's.
-    let mut command = trace_cmd(
-        &[
-            "--as-root",
-            "--export",
-            file.to_str().expect("utf-8"),
-            "--flamegraph",
-            flames.to_str().expect("utf-8"),
-        ],
-        &[
-            python.to_str().expect("utf-8"),
-            script_path.to_str().expect("utf-8"),
-            "0.2",
-        ],
-    );
-    command.env("SUDO_UID", "65534").env("SUDO_GID", "65534");
-    let done = run(command);
-    assert!(done.status.success(), "{}", done.stderr);
+    let traced = |flags: &[&str]| {
+        let mut all = vec!["--as-root"];
+        all.extend_from_slice(flags);
+        let mut command = trace_cmd(
+            &all,
+            &[
+                python.to_str().expect("utf-8"),
+                script_path.to_str().expect("utf-8"),
+                "0.2",
+            ],
+        );
+        command.env("SUDO_UID", "65534").env("SUDO_GID", "65534");
+        let done = run(command);
+        assert!(done.status.success(), "{}", done.stderr);
+    };
+    // A file that was there keeps its owner (root's here): an export over
+    // it must not hand it to the user.
+    let kept = dir.path().join("kept.json");
+    std::fs::write(&kept, "").expect("a root-owned file");
+    traced(&["--export", kept.to_str().expect("utf-8")]);
+    let meta = std::fs::metadata(&kept).expect("written");
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "kept.json stays root's");
+    traced(&[
+        "--export",
+        file.to_str().expect("utf-8"),
+        "--flamegraph",
+        flames.to_str().expect("utf-8"),
+    ]);
     let mut outputs = vec![file, flames.clone()];
     outputs.extend(
         threadlab::trace::flame::FILES

@@ -79,9 +79,13 @@ pub fn snapshot(app: &App) -> Export {
 }
 
 fn write(export: &Export, path: &Path) -> std::io::Result<()> {
+    let made = !path.exists();
     let mut out = BufWriter::new(File::create(path)?);
-    // Under sudo (a traced dashboard), the file is the user's, not root's.
-    crate::trace::give_to_sudo_user(path);
+    // Under sudo (a traced dashboard), a file made for the user is theirs,
+    // not root's (one that was there keeps its owner).
+    if made {
+        crate::trace::give_to_sudo_user(path);
+    }
     let written = write_chrome(
         &mut out,
         &export.process,

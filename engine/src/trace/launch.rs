@@ -75,11 +75,13 @@ impl RunAs {
     }
 }
 
-/// Under `sudo`, gives `path` — a file or directory threadlab made for the
-/// person who ran it (an export, flame graphs) — to the user behind `sudo`,
-/// in their group, as if they had made it; does nothing otherwise. Without
-/// it they could not edit or delete what they asked for. Best effort: a
-/// path that cannot be given stays root's.
+/// Under `sudo`, gives `path` — a file or directory threadlab has just
+/// made for the person who ran it (an export, flame graphs) — to the user
+/// behind `sudo`, in their group, as if they had made it; does nothing
+/// otherwise. Without it they could not edit or delete what they asked
+/// for. Never call it on a path that existed before threadlab wrote it: an
+/// `--export` over another user's (or root's) file must not hand that file
+/// over. Best effort: a path that cannot be given stays root's.
 pub fn give_to_sudo_user(path: &std::path::Path) {
     if let Ok(Some(user)) = RunAs::from_sudo() {
         let _ = std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid));
