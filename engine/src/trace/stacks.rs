@@ -30,11 +30,17 @@ pub const MAX_NAME: usize = 120;
 /// it started is renamed within this).
 const RENAME_EVERY: Duration = Duration::from_secs(1);
 
-/// How soon the names are read again while a thread has none: a thread
-/// runs (and is sampled) before `threading` puts it in `_active`, and
-/// py-spy keeps "no name" for a second, so a thread first seen in that
+/// How soon the names are read again while a new thread has none: a
+/// thread runs (and is sampled) before `threading` puts it in `_active`,
+/// and py-spy keeps "no name" for a second, so a thread first seen in that
 /// window stayed unnamed through a whole one-second trace.
 const UNNAMED_RETRY: Duration = Duration::from_millis(100);
+
+/// Quick re-reads per unnamed thread; after them it waits for
+/// [`RENAME_EVERY`] like the rest. A thread that never gets a name (one
+/// started with `_thread`) must not make every tenth of a second walk the
+/// program's modules again.
+const UNNAMED_TRIES: u8 = 5;
 
 /// Offsets of glibc's `struct pthread.tid` to try first (x86-64 glibc
 /// 2.28-2.40: 0x2d0); the rest of the first 4 KiB is searched after.
@@ -98,6 +104,8 @@ pub struct StackReader {
     /// Python 2.7's thread names by ident, read by [`python27_names`]
     /// (py-spy reads names from 3.6 on only).
     py27_names: HashMap<u64, String>,
+    /// Quick re-reads made for each thread still unnamed (by ident).
+    unnamed_tries: HashMap<u64, u8>,
 }
 
 impl std::fmt::Debug for StackReader {
@@ -144,6 +152,7 @@ impl StackReader {
                             tid_offset: None,
                             names_read: Instant::now(),
                             py27_names: HashMap::new(),
+                            unnamed_tries: HashMap::new(),
                         });
                     }
                     Err(error) => error,
@@ -181,10 +190,20 @@ impl StackReader {
             .get_stack_traces()
             .map_err(|error| format!("reading the Python stacks: {error}"))?;
         let names = &self.py27_names;
-        let unnamed = traces
+        let unnamed: Vec<u64> = traces
             .iter()
-            .any(|t| t.thread_name.is_none() && !names.contains_key(&t.thread_id));
-        if unnamed && self.names_read.elapsed() >= UNNAMED_RETRY {
+            .filter(|t| t.thread_name.is_none() && !names.contains_key(&t.thread_id))
+            .map(|t| t.thread_id)
+            .collect();
+        // Only threads unnamed now are counted (no growth over a long trace).
+        self.unnamed_tries.retain(|id, _| unnamed.contains(id));
+        let retry = unnamed
+            .iter()
+            .any(|id| self.unnamed_tries.get(id).copied().unwrap_or(0) < UNNAMED_TRIES);
+        if retry && self.names_read.elapsed() >= UNNAMED_RETRY {
+            for id in unnamed {
+                *self.unnamed_tries.entry(id).or_default() += 1;
+            }
             if py27 {
                 self.py27_names = python27_names(&self.spy).unwrap_or_default();
             } else {
